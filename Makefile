@@ -1,0 +1,45 @@
+# The README's commands. Each installs what it needs (uv included) on a machine that has only python3.
+SHELL := /bin/bash
+PYTHON ?= python3
+# Prefer a uv already on PATH; otherwise install one into .tools/ (a private venv, so no system pip is touched).
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+HOST ?= 127.0.0.1
+PORT ?= 9100
+DATA_DIR ?= ./data
+
+export UV_PYTHON_DOWNLOADS := never
+# Frameworks under test must never phone home.
+export CREWAI_DISABLE_TELEMETRY := true
+export CREWAI_TRACING_ENABLED := false
+export OTEL_SDK_DISABLED := true
+export OPENAI_AGENTS_DISABLE_TRACING := 1
+
+.PHONY: serve test lint format bench bench-full sync
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+sync: $(UV)
+	$(UV) sync --locked --python $(PYTHON)
+
+serve: sync
+	$(UV) run --locked memtrace serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+test: sync
+	$(UV) run --locked pytest $(PYTEST_ARGS)
+
+lint: sync
+	$(UV) run --locked ruff check .
+	$(UV) run --locked ruff format --check .
+
+format: sync
+	$(UV) run --locked ruff check --fix .
+	$(UV) run --locked ruff format .
+
+bench: sync
+	$(UV) sync --locked --python $(PYTHON) --group bench
+	$(UV) run --locked --group bench python -m bench $(BENCH_ARGS)
+
+bench-full:
+	$(MAKE) bench BENCH_ARGS=--full

@@ -1,0 +1,1 @@
+"""memtrace: plain-text, temporal, structured memory for AI agents (engine, stores, client)"""
