@@ -1,0 +1,71 @@
+"""Identifiers: memory ids, agent and session ids, and the mapping of arbitrary keys onto id rules."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import threading
+
+ID_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,127}$")
+"""Agent, session and org ids: a letter, then up to 127 letters, digits, ``_`` or ``-`` (spec §1.4)."""
+
+MEMORY_ID_PATTERN = re.compile(r"^mem_[0-9a-hjkmnp-tv-z]{26}$")
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def _b32(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+class MemoryIdGenerator:
+    """ULID-style memory ids: ``mem_`` + 26 Crockford base32 characters (48-bit millisecond time, 80 random bits).
+
+    Ids sort in time order. Within one millisecond of one process they strictly increase (the random part is
+    incremented), so memories written in a burst keep their order. Across processes the 80 random bits make a
+    collision vanishingly unlikely; the stores' unique index would reject one anyway.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_rand = 0
+
+    def new(self, time_us: int) -> str:
+        ms = max(time_us // 1000, 0)
+        with self._lock:
+            if ms == self._last_ms:
+                self._last_rand = (self._last_rand + 1) & ((1 << 80) - 1)
+            else:
+                self._last_ms = ms
+                self._last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
+            rand = self._last_rand
+        return "mem_" + _b32((ms << 80) | rand, 26)
+
+
+def new_entity_id(prefix: str) -> str:
+    """An agent/session/org id as the original generates it: ``<prefix>_`` + 24 lowercase hex characters."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def id_for_key(key: str) -> str:
+    """Map any string (a UUID, an e-mail, a chat key) deterministically onto memtrace's id rules.
+
+    A key that already is a valid id is used as it is. Any other key becomes
+    ``k_<sanitised key, at most 64 chars>_<first 16 hex of sha256(key)>``, so distinct keys stay distinct and
+    the id still reads like the key. Adapters use this for session keys; keep the original key in the
+    session's metadata if you need it back.
+    """
+    if not isinstance(key, str) or key == "":
+        raise ValueError("key must be a non-empty string")
+    if ID_PATTERN.match(key):
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    readable = re.sub(r"[^a-zA-Z0-9_-]+", "-", key).strip("-_")[:64]
+    return f"k_{readable}_{digest}" if readable else f"k_{digest}"
