@@ -1,1 +1,83 @@
-"""memtrace: plain-text, temporal, structured memory for AI agents (engine, stores, client)"""
+"""memtrace: plain-text, temporal, structured memory for AI agents. No embeddings required.
+
+    from memtrace import Memtrace
+
+    with Memtrace.open("./data") as mt:
+        mt.remember("agent_1", "User prefers dark mode")
+        print(mt.recall("agent_1").memories[0].content)
+
+Every name memtrace-sdk 0.2.0 exports is exported here too, so code written for it runs unchanged.
+"""
+
+from .client import AsyncMemtrace, Memtrace
+from .context import estimate_tokens, render_session_context
+from .dedup import dedup_key
+from .errors import (
+    AuthenticationError,
+    ConflictError,
+    MemtraceError,
+    NoArcInstanceError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    ValidationError,
+)
+from .ids import id_for_key
+from .models import (
+    AddMemoryRequest,
+    Agent,
+    AgentList,
+    AgentStats,
+    BatchResult,
+    ContextOptions,
+    CreateSessionRequest,
+    ListOptions,
+    Memory,
+    MemoryList,
+    MemoryType,
+    RegisterAgentRequest,
+    SearchQuery,
+    SearchResult,
+    Session,
+    SessionContext,
+    SessionList,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AddMemoryRequest",
+    "Agent",
+    "AgentList",
+    "AgentStats",
+    "AsyncMemtrace",
+    "AuthenticationError",
+    "BatchResult",
+    "ConflictError",
+    "ContextOptions",
+    "CreateSessionRequest",
+    "ListOptions",
+    "Memory",
+    "MemoryList",
+    "MemoryType",
+    "Memtrace",
+    "MemtraceError",
+    "NoArcInstanceError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "RegisterAgentRequest",
+    "SearchQuery",
+    "SearchResult",
+    "ServiceUnavailableError",
+    "Session",
+    "SessionContext",
+    "SessionList",
+    "ValidationError",
+    "__version__",
+    "dedup_key",
+    "estimate_tokens",
+    "id_for_key",
+    "render_session_context",
+]

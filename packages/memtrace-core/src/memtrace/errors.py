@@ -62,7 +62,9 @@ class RateLimitedError(MemtraceError):
 
     status_code = 429
 
-    def __init__(self, message: str, retry_after: float | None = None, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, status_code: int | None = None
+    ) -> None:
         super().__init__(message, status_code)
         self.retry_after = retry_after
 
@@ -72,7 +74,9 @@ class ServiceUnavailableError(MemtraceError):
 
     status_code = 503
 
-    def __init__(self, message: str, retry_after: float | None = None, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, status_code: int | None = None
+    ) -> None:
         super().__init__(message, status_code)
         self.retry_after = retry_after
 

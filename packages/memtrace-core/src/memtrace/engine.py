@@ -1,0 +1,449 @@
+"""The engine: every rule memtrace has, over an `EventStore` and a `MetadataStore`.
+
+Validation, ids, timestamps, dedup, context rendering and deletion live here and nowhere else; the server maps
+HTTP onto these methods and the clients call them in-process. Every method takes the caller's `org_id` first;
+where it comes from (the API key, or the client's configuration) is the caller's business.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import validation as v
+from .context import DEFAULT_MAX_CONTENT_CHARS, render_session_context
+from .dedup import dedup_key
+from .errors import ConflictError, NotFoundError, ValidationError
+from .ids import MemoryIdGenerator, new_entity_id
+from .models import (
+    AddMemoryRequest,
+    Agent,
+    AgentList,
+    AgentStats,
+    BatchResult,
+    ContextOptions,
+    CreateSessionRequest,
+    ListOptions,
+    Memory,
+    MemoryList,
+    RegisterAgentRequest,
+    SearchQuery,
+    SearchResult,
+    Session,
+    SessionContext,
+    SessionList,
+)
+from .records import MemoryFilter, MemoryRecord
+from .stores.base import AgentRow, EventStore, MetadataStore, SessionRow
+from .timeparse import from_us, now_us, parse_time, to_us
+
+DEFAULT_LIST_LIMIT = 100
+DEFAULT_SEARCH_LIMIT = 50
+CONTEXT_FETCH_LIMIT = 1000
+DAY_US = 86_400_000_000
+MAX_NAME_LENGTH = 256
+
+
+class MonotonicClock:
+    """Wall-clock microseconds that never repeat or go backwards within a process.
+
+    Two memories written one after the other always get increasing times, so "in the order written" and
+    "in time order" agree even within one microsecond.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def now(self) -> int:
+        with self._lock:
+            t = max(now_us(), self._last + 1)
+            self._last = t
+            return t
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    dedup_enabled: bool = True
+    dedup_window_hours: float = 24.0
+    max_content_length: int | None = None
+    """Longest accepted content, in characters; None for no limit (the server sets one)."""
+
+
+def _dt_us(value: int | None) -> Any:
+    return from_us(value) if value is not None else None
+
+
+class Engine:
+    """memtrace's rules over a pair of stores. Thread-safe; share one per process."""
+
+    def __init__(
+        self, events: EventStore, metadata: MetadataStore, config: EngineConfig | None = None
+    ) -> None:
+        self.events = events
+        self.metadata = metadata
+        self.config = config or EngineConfig()
+        self.clock = MonotonicClock()
+        self._ids = MemoryIdGenerator()
+
+    # ----------------------------------------------------------------- writes
+
+    def _record(self, org_id: str, req: AddMemoryRequest, prefix: str, now: int) -> MemoryRecord:
+        if not isinstance(req, AddMemoryRequest):
+            raise ValidationError(f"{prefix or 'request'}: expected an AddMemoryRequest", prefix or "request")
+        p = prefix
+        agent_id = v.check_id(req.agent_id, f"{p}agent_id")
+        assert agent_id is not None
+        content = v.check_content(req.content, f"{p}content", self.config.max_content_length)
+        memory_type = v.check_memory_type(req.memory_type or "episodic", f"{p}memory_type")
+        event_type = v.check_event_type(req.event_type or "general", f"{p}event_type")
+        session_id = v.check_id(req.session_id, f"{p}session_id", required=False)
+        tags = v.check_tags(req.tags, f"{p}tags")
+        importance = v.check_importance(req.importance, f"{p}importance")
+        metadata_json = v.encode_metadata(req.metadata, f"{p}metadata")
+        parent_id = v.check_text(req.parent_id, f"{p}parent_id", max_length=256)
+        key = v.check_dedup_key(req.dedup_key, f"{p}dedup_key")
+        if key is None and self.config.dedup_enabled:
+            key = dedup_key(agent_id, event_type, content)
+        if req.time is not None:
+            t = to_us(req.time)
+            if t < 0:
+                raise ValidationError(f"invalid {p}time: before 1970", f"{p}time")
+        else:
+            t = now
+        return MemoryRecord(
+            id=self._ids.new(t),
+            org_id=org_id,
+            time_us=t,
+            agent_id=agent_id,
+            session_id=session_id,
+            memory_type=memory_type,
+            event_type=event_type,
+            content=content,
+            metadata_json=metadata_json,
+            tags=tags,
+            dedup_key=key,
+            importance=importance,
+            parent_id=parent_id,
+        )
+
+    def _dedup_since(self) -> int | None:
+        if not self.config.dedup_enabled:
+            return None
+        return now_us() - int(self.config.dedup_window_hours * 3_600_000_000)
+
+    def add_memory(self, org_id: str, req: AddMemoryRequest) -> Memory:
+        """Store one memory. A duplicate within the dedup window raises `ConflictError`."""
+        record = self._record(org_id, req, "", self.clock.now())
+        if self.events.append(org_id, [record], dedup_since_us=self._dedup_since()):
+            raise ConflictError("duplicate memory")
+        return record.to_memory()
+
+    def add_memories(self, org_id: str, reqs: Sequence[AddMemoryRequest]) -> BatchResult:
+        """Store a batch, all or nothing: one invalid item fails the batch (the error names its index) and
+        nothing is written. Duplicates, against stored memories or earlier items, are skipped and counted."""
+        if not isinstance(reqs, Sequence) or isinstance(reqs, (str, bytes)):
+            raise ValidationError("memories: expected a list of memories", "memories")
+        if not reqs:
+            raise ValidationError("memories: the batch is empty", "memories")
+        records = [self._record(org_id, r, f"memories[{i}].", self.clock.now()) for i, r in enumerate(reqs)]
+        skipped = set(self.events.append(org_id, records, dedup_since_us=self._dedup_since()))
+        written = [r.to_memory() for i, r in enumerate(records) if i not in skipped]
+        return BatchResult(written, skipped=len(skipped))
+
+    # ------------------------------------------------------------------ reads
+
+    def _time_bounds(self, since: Any, until: Any) -> tuple[int | None, int | None]:
+        since_us = parse_time(since, "since") if since not in (None, "") else None
+        until_us = parse_time(until, "until") if until not in (None, "", "now") else None
+        return since_us, until_us
+
+    def _list_filter(self, opts: ListOptions) -> MemoryFilter:
+        since_us, until_us = self._time_bounds(opts.since, opts.until)
+        return MemoryFilter(
+            agent_id=v.check_id(opts.agent_id, "agent_id", required=False),
+            session_id=v.check_id(opts.session_id, "session_id", required=False),
+            memory_types=(v.check_memory_type(opts.memory_type, "memory_type"),) if opts.memory_type else (),
+            event_types=(v.check_event_type(opts.event_type, "event_type"),) if opts.event_type else (),
+            tags=v.split_tags(opts.tags),
+            since_us=since_us,
+            until_us=until_us,
+        )
+
+    def list_memories(self, org_id: str, opts: ListOptions | None = None) -> MemoryList:
+        """Memories matching `opts`, newest first unless ``order="asc"``; `has_more` says whether a next page
+        (offset + limit) has anything."""
+        opts = opts or ListOptions()
+        flt = self._list_filter(opts)
+        limit = v.check_limit(opts.limit, "limit", DEFAULT_LIST_LIMIT)
+        offset = v.check_offset(opts.offset)
+        order = v.check_order(opts.order)
+        rows = self.events.query(org_id, flt, order=order, limit=limit + 1, offset=offset)  # type: ignore[arg-type]
+        memories = [r.to_memory() for r in rows[:limit]]
+        return MemoryList.model_construct(memories=memories, count=len(memories), has_more=len(rows) > limit)
+
+    def search_memories(self, org_id: str, q: SearchQuery) -> SearchResult:
+        """Structured search; ranked by keyword relevance when `q.query` is set, else ordered by time."""
+        started = time.perf_counter()
+        since_us, until_us = self._time_bounds(q.since, q.until)
+        min_importance = q.min_importance
+        if min_importance is not None and (
+            isinstance(min_importance, bool) or not math.isfinite(min_importance)
+        ):
+            raise ValidationError("invalid min_importance: must be a number", "min_importance")
+        flt = MemoryFilter(
+            agent_id=v.check_id(q.agent_id, "agent_id", required=False),
+            session_id=v.check_id(q.session_id, "session_id", required=False),
+            memory_types=tuple(
+                v.check_memory_type(t, f"memory_types[{i}]") for i, t in enumerate(q.memory_types or ())
+            ),
+            event_types=tuple(
+                v.check_event_type(t, f"event_types[{i}]") for i, t in enumerate(q.event_types or ())
+            ),
+            tags=v.check_tags(q.tags, "tags"),
+            since_us=since_us,
+            until_us=until_us,
+            content_contains=v.check_text(q.content_contains, "content_contains"),
+            # Like the original, only a positive threshold filters.
+            min_importance=min_importance if min_importance and min_importance > 0 else None,
+        )
+        limit = v.check_limit(q.limit, "limit", DEFAULT_SEARCH_LIMIT)
+        offset = v.check_offset(q.offset)
+        text = v.check_text(q.query, "query")
+        if text is not None:
+            rows = self.events.search(org_id, flt, text, limit=limit, offset=offset)
+        else:
+            order = v.check_order(q.order)
+            rows = self.events.query(org_id, flt, order=order, limit=limit, offset=offset)  # type: ignore[arg-type]
+        results = [r.to_memory() for r in rows]
+        elapsed_ms = int((time.perf_counter() - started) * 1000)
+        return SearchResult.model_construct(results=results, count=len(results), query_time_ms=elapsed_ms)
+
+    def get_memory(self, org_id: str, memory_id: str) -> Memory:
+        record = self.events.get(org_id, v.check_memory_id(memory_id))
+        if record is None:
+            raise NotFoundError("memory not found")
+        return record.to_memory()
+
+    def delete_memory(self, org_id: str, memory_id: str) -> None:
+        if self.events.delete(org_id, MemoryFilter(ids=(v.check_memory_id(memory_id),))) == 0:
+            raise NotFoundError("memory not found")
+
+    def delete_memories(
+        self,
+        org_id: str,
+        *,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> int:
+        """Delete every memory matching all the given filters; at least one is required. Returns the count."""
+        since_us, until_us = self._time_bounds(since, until)
+        flt = MemoryFilter(
+            agent_id=v.check_id(agent_id, "agent_id", required=False),
+            session_id=v.check_id(session_id, "session_id", required=False),
+            since_us=since_us,
+            until_us=until_us,
+        )
+        if flt.is_empty():
+            raise ValidationError("filter: give at least one of agent_id, session_id, since, until", "filter")
+        return self.events.delete(org_id, flt)
+
+    # ----------------------------------------------------------------- agents
+
+    @staticmethod
+    def _agent(row: AgentRow) -> Agent:
+        return Agent(
+            id=row.id,
+            org_id=row.org_id,
+            name=row.name,
+            description=row.description,
+            config=json.loads(row.config_json) if row.config_json else None,
+            created_at=from_us(row.created_us),
+            last_active_at=_dt_us(row.last_active_us),
+        )
+
+    def register_agent(self, org_id: str, req: RegisterAgentRequest) -> Agent:
+        name = req.name
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("name is required", "name")
+        if len(name) > MAX_NAME_LENGTH or "\x00" in name:
+            raise ValidationError(f"invalid name: at most {MAX_NAME_LENGTH} characters, no NUL", "name")
+        description = v.check_text(req.description, "description")
+        config_json = v.encode_metadata(req.config, "config")
+        row = AgentRow(new_entity_id("agent"), org_id, name, description, config_json, self.clock.now(), None)
+        return self._agent(self.metadata.create_agent(row))
+
+    def list_agents(self, org_id: str) -> AgentList:
+        agents = [self._agent(r) for r in self.metadata.list_agents(org_id)]
+        return AgentList(agents=agents, count=len(agents))
+
+    def get_agent(self, org_id: str, agent_id: str) -> Agent:
+        """An agent by id, or by name."""
+        if not isinstance(agent_id, str) or not agent_id or len(agent_id) > MAX_NAME_LENGTH:
+            raise ValidationError("invalid agent_id", "agent_id")
+        row = self.metadata.get_agent(org_id, agent_id)
+        if row is None:
+            raise NotFoundError("agent not found")
+        return self._agent(row)
+
+    def delete_agent(self, org_id: str, agent_id: str) -> None:
+        """Delete a registered agent by id. Its memories stay (delete them with `delete_memories`)."""
+        if not isinstance(agent_id, str) or not self.metadata.delete_agent(org_id, agent_id):
+            raise NotFoundError("agent not found")
+
+    def get_agent_stats(self, org_id: str, agent_id: str) -> AgentStats:
+        v.check_id(agent_id, "agent_id")
+        base = MemoryFilter(agent_id=agent_id)
+        day_ago = now_us() - DAY_US
+        newest = self.events.query(org_id, base, order="desc", limit=1, offset=0)
+        return AgentStats(
+            agent_id=agent_id,
+            memory_count=self.events.count(org_id, base),
+            memories_24h=self.events.count(org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago)),
+            errors_24h=self.events.count(
+                org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago, event_types=("error",))
+            ),
+            session_count=self.metadata.count_sessions(org_id, agent_id),
+            active_sessions=self.metadata.count_sessions(org_id, agent_id, status="active"),
+            last_active_at=from_us(newest[0].time_us) if newest else None,
+            memory_types=self.events.count_by_type(org_id, base),
+        )
+
+    def get_agent_memories(self, org_id: str, agent_id: str, opts: ListOptions | None = None) -> MemoryList:
+        """An agent's memories; like the original, the last 24 hours unless `opts.since` says otherwise."""
+        v.check_id(agent_id, "agent_id")
+        opts = (opts or ListOptions()).model_copy(update={"agent_id": agent_id})
+        if opts.since is None:
+            opts.since = "24h"
+        return self.list_memories(org_id, opts)
+
+    # --------------------------------------------------------------- sessions
+
+    @staticmethod
+    def _session(row: SessionRow) -> Session:
+        return Session(
+            id=row.id,
+            org_id=row.org_id,
+            agent_id=row.agent_id,
+            status=row.status,
+            metadata=json.loads(row.metadata_json) if row.metadata_json else None,
+            created_at=from_us(row.created_us),
+            updated_at=from_us(row.updated_us),
+            closed_at=_dt_us(row.closed_us),
+        )
+
+    def create_session(self, org_id: str, req: CreateSessionRequest) -> Session:
+        """Open a session for any agent id (registration is not required). `req.id` picks the id."""
+        agent_id = v.check_id(req.agent_id, "agent_id")
+        assert agent_id is not None
+        session_id = v.check_id(req.id, "id", required=False) or new_entity_id("sess")
+        metadata_json = v.encode_metadata(req.metadata, "metadata")
+        now = self.clock.now()
+        row = SessionRow(session_id, org_id, agent_id, "active", metadata_json, now, now, None)
+        return self._session(self.metadata.create_session(row))
+
+    def get_session(self, org_id: str, session_id: str) -> Session:
+        row = self.metadata.get_session(org_id, v.check_id(session_id, "session_id") or "")
+        if row is None:
+            raise NotFoundError("session not found")
+        return self._session(row)
+
+    def list_sessions(self, org_id: str, agent_id: str | None = None) -> SessionList:
+        rows = self.metadata.list_sessions(org_id, v.check_id(agent_id, "agent_id", required=False))
+        sessions = [self._session(r) for r in rows]
+        return SessionList(sessions=sessions, count=len(sessions))
+
+    def update_session(
+        self,
+        org_id: str,
+        session_id: str,
+        *,
+        status: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Session:
+        """Set the status and/or replace the metadata. ``status="closed"`` also sets `closed_at`."""
+        v.check_id(session_id, "session_id")
+        if status is not None:
+            v.check_event_type(status, "status")
+        metadata_json = v.encode_metadata(metadata, "metadata")
+        row = self.metadata.update_session(
+            org_id,
+            session_id,
+            status=status,
+            metadata_json=metadata_json,
+            replace_metadata=metadata is not None,
+            now_us=self.clock.now(),
+        )
+        if row is None:
+            raise NotFoundError("session not found")
+        return self._session(row)
+
+    def close_session(self, org_id: str, session_id: str) -> Session:
+        return self.update_session(org_id, session_id, status="closed")
+
+    def _require_session(self, org_id: str, session_id: str) -> None:
+        """A session exists if it was created, or if any memory names it (memories may use free-form ids)."""
+        if self.metadata.get_session(org_id, session_id) is not None:
+            return
+        if not self.events.query(
+            org_id, MemoryFilter(session_id=session_id), order="desc", limit=1, offset=0
+        ):
+            raise NotFoundError("session not found")
+
+    def get_session_memories(
+        self, org_id: str, session_id: str, opts: ListOptions | None = None
+    ) -> MemoryList:
+        v.check_id(session_id, "session_id")
+        self._require_session(org_id, session_id)
+        opts = (opts or ListOptions()).model_copy(update={"session_id": session_id})
+        return self.list_memories(org_id, opts)
+
+    def get_session_context(
+        self, org_id: str, session_id: str, opts: ContextOptions | None = None
+    ) -> SessionContext:
+        """The session's memories as markdown (see `memtrace.context`), within `opts.max_tokens`."""
+        v.check_id(session_id, "session_id")
+        opts = opts or ContextOptions()
+        since_us = parse_time(opts.since or "24h", "since")
+        types = tuple(
+            v.check_memory_type(t, f"include_types[{i}]") for i, t in enumerate(opts.include_types or ())
+        )
+        max_tokens = opts.max_tokens
+        if max_tokens is not None and (isinstance(max_tokens, bool) or max_tokens <= 0):
+            raise ValidationError("invalid max_tokens: must be a positive integer", "max_tokens")
+        max_chars = opts.max_content_chars or DEFAULT_MAX_CONTENT_CHARS
+        if not 1 <= max_chars <= 100_000:
+            raise ValidationError(
+                "invalid max_content_chars: must be between 1 and 100000", "max_content_chars"
+            )
+        self._require_session(org_id, session_id)
+        records = self.events.query(
+            org_id,
+            MemoryFilter(session_id=session_id, since_us=since_us, memory_types=types),
+            order="desc",
+            limit=CONTEXT_FETCH_LIMIT,
+            offset=0,
+        )
+        rendered = render_session_context(
+            session_id, records, max_tokens=max_tokens, max_content_chars=max_chars
+        )
+        return SessionContext(
+            session_id=session_id,
+            context=rendered.text,
+            memory_count=rendered.included,
+            omitted=rendered.omitted,
+        )
+
+    # --------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        # Closing a store twice is harmless (the two may share one database).
+        self.events.close()
+        self.metadata.close()

@@ -1,0 +1,81 @@
+"""The store-level shapes: a memory as stored (`MemoryRecord`) and a filter over memories (`MemoryFilter`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .models import Memory
+from .timeparse import from_us
+
+
+@dataclass(slots=True)
+class MemoryRecord:
+    """A validated memory, ready to store. `metadata_json` is compact JSON or None; `tags` is a tuple."""
+
+    id: str
+    org_id: str
+    time_us: int
+    agent_id: str
+    session_id: str | None
+    memory_type: str
+    event_type: str
+    content: str
+    metadata_json: str | None
+    tags: tuple[str, ...]
+    dedup_key: str | None
+    importance: float | None
+    parent_id: str | None
+    score: float | None = None
+
+    def to_memory(self) -> Memory:
+        metadata: dict[str, Any] | None = json.loads(self.metadata_json) if self.metadata_json else None
+        # model_construct: the record was validated on the way in; re-validating every read costs ~30%.
+        return Memory.model_construct(
+            id=self.id,
+            time=from_us(self.time_us),
+            org_id=self.org_id,
+            agent_id=self.agent_id,
+            session_id=self.session_id,
+            memory_type=self.memory_type,
+            event_type=self.event_type,
+            content=self.content,
+            metadata=metadata,
+            tags=list(self.tags) if self.tags else None,
+            dedup_key=self.dedup_key,
+            importance=self.importance,
+            parent_id=self.parent_id,
+            score=self.score,
+        )
+
+
+@dataclass(slots=True)
+class MemoryFilter:
+    """Conditions ANDed together. Empty/None fields do not filter. Times are UTC microseconds;
+    `since_us` is exclusive (time > since) and `until_us` exclusive (time < until), as in the original."""
+
+    agent_id: str | None = None
+    session_id: str | None = None
+    memory_types: tuple[str, ...] = ()
+    event_types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    since_us: int | None = None
+    until_us: int | None = None
+    content_contains: str | None = None
+    min_importance: float | None = None
+    ids: tuple[str, ...] = field(default_factory=tuple)
+
+    def is_empty(self) -> bool:
+        return not (
+            self.agent_id
+            or self.session_id
+            or self.memory_types
+            or self.event_types
+            or self.tags
+            or self.since_us is not None
+            or self.until_us is not None
+            or self.content_contains
+            or self.min_importance is not None
+            or self.ids
+        )

@@ -1,0 +1,235 @@
+"""`SQLiteEventStore`: memories in SQLite with an FTS5 keyword index. Bound parameters only."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ...records import MemoryFilter, MemoryRecord
+from ..base import Order
+from .database import SQLiteDatabase
+
+_COLUMNS = (
+    "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
+    "dedup_key, importance, parent_id"
+)
+_SELECT = f"SELECT {_COLUMNS} FROM memories m"
+_INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_DEDUP_HIT = "SELECT 1 FROM memories WHERE org_id = ? AND dedup_key = ? AND dedup_key IS NOT NULL AND time_us > ? LIMIT 1"
+
+# A keyword: a run of letters/digits (any script). Everything else in a query is a separator, which is what
+# makes any user text a safe FTS5 expression: each keyword is double-quoted, so no operator can be injected.
+_KEYWORD = re.compile(r"\w+", re.UNICODE)
+MAX_QUERY_KEYWORDS = 32
+
+
+def fts_query(text: str) -> str | None:
+    """Turn free text into an FTS5 MATCH expression: its keywords ORed (BM25 rewards matching more of them).
+
+    Returns None when `text` has no keyword at all.
+    """
+    words = []
+    seen = set()
+    for w in _KEYWORD.findall(text.lower()):
+        w = w.replace("_", " ").strip()
+        if w and w not in seen:
+            seen.add(w)
+            words.append(w)
+        if len(words) >= MAX_QUERY_KEYWORDS:
+            break
+    if not words:
+        return None
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _encode_tags(tags: tuple[str, ...]) -> str | None:
+    return "," + ",".join(tags) + "," if tags else None
+
+
+def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRecord:
+    tags = row[9]
+    return MemoryRecord(
+        id=row[0],
+        org_id=row[1],
+        time_us=row[2],
+        agent_id=row[3],
+        session_id=row[4],
+        memory_type=row[5],
+        event_type=row[6],
+        content=row[7],
+        metadata_json=row[8],
+        tags=tuple(tags.strip(",").split(",")) if tags else (),
+        dedup_key=row[10],
+        importance=row[11],
+        parent_id=row[12],
+        score=score,
+    )
+
+
+def _icontains(haystack: str | None, needle: str | None) -> int:
+    if haystack is None or needle is None:
+        return 0
+    return int(needle.casefold() in haystack.casefold())
+
+
+def _where(org_id: str, flt: MemoryFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause for `flt`, always starting with the org."""
+    clauses = ["m.org_id = ?"]
+    params: list[Any] = [org_id]
+    if flt.agent_id:
+        clauses.append("m.agent_id = ?")
+        params.append(flt.agent_id)
+    if flt.session_id:
+        clauses.append("m.session_id = ?")
+        params.append(flt.session_id)
+    if flt.memory_types:
+        clauses.append(f"m.memory_type IN ({','.join('?' * len(flt.memory_types))})")
+        params.extend(flt.memory_types)
+    if flt.event_types:
+        clauses.append(f"m.event_type IN ({','.join('?' * len(flt.event_types))})")
+        params.extend(flt.event_types)
+    for tag in flt.tags:
+        clauses.append("instr(m.tags, ?) > 0")
+        params.append(f",{tag},")
+    if flt.since_us is not None:
+        clauses.append("m.time_us > ?")
+        params.append(flt.since_us)
+    if flt.until_us is not None:
+        clauses.append("m.time_us < ?")
+        params.append(flt.until_us)
+    if flt.content_contains:
+        if flt.content_contains.isascii():
+            # LIKE is case-insensitive for ASCII and runs in C; escape its wildcards.
+            escaped = flt.content_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append("m.content LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        else:
+            clauses.append("mt_icontains(m.content, ?)")
+            params.append(flt.content_contains)
+    if flt.min_importance is not None:
+        clauses.append("COALESCE(m.importance, 0) >= ?")
+        params.append(flt.min_importance)
+    if flt.ids:
+        clauses.append(f"m.id IN ({','.join('?' * len(flt.ids))})")
+        params.extend(flt.ids)
+    return " AND ".join(clauses), params
+
+
+class SQLiteEventStore:
+    """Memories in a `SQLiteDatabase`."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+        with db.read() as conn:
+            conn.create_function("mt_icontains", 2, _icontains, deterministic=True)
+
+    def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
+        skipped: list[int] = []
+        rows = []
+        with self.db.write() as conn:
+            seen: set[str] = set()
+            for i, r in enumerate(records):
+                if dedup_since_us is not None and r.dedup_key is not None:
+                    if (
+                        r.dedup_key in seen
+                        or conn.execute(_DEDUP_HIT, (org_id, r.dedup_key, dedup_since_us)).fetchone()
+                    ):
+                        skipped.append(i)
+                        continue
+                    seen.add(r.dedup_key)
+                rows.append(
+                    (
+                        r.id,
+                        org_id,
+                        r.time_us,
+                        r.agent_id,
+                        r.session_id,
+                        r.memory_type,
+                        r.event_type,
+                        r.content,
+                        r.metadata_json,
+                        _encode_tags(r.tags),
+                        r.dedup_key,
+                        r.importance,
+                        r.parent_id,
+                    )
+                )
+            if rows:
+                # We hold the write lock, so the new rows get the rowids right after the current maximum.
+                before = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
+                conn.executemany(_INSERT, rows)
+                conn.execute(
+                    "INSERT INTO memories_fts(rowid, content) SELECT rowid, content FROM memories WHERE rowid > ?",
+                    (before,),
+                )
+        return skipped
+
+    def query(
+        self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
+    ) -> list[MemoryRecord]:
+        where, params = _where(org_id, flt)
+        direction = "ASC" if order == "asc" else "DESC"
+        sql = f"{_SELECT} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+        with self.db.read() as conn:
+            rows = conn.execute(sql, [*params, limit, offset]).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def search(
+        self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int
+    ) -> list[MemoryRecord]:
+        match = fts_query(text)
+        if match is None:
+            return []
+        where, params = _where(org_id, flt)
+        # bm25() is lower-is-better; ties go to the newer, then the more important memory.
+        sql = (
+            f"SELECT {', '.join('m.' + c.strip() for c in _COLUMNS.split(','))}, bm25(memories_fts) AS rank "
+            f"FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
+            f"WHERE memories_fts MATCH ? AND {where} "
+            f"ORDER BY rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC LIMIT ? OFFSET ?"
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(sql, [match, *params, limit, offset]).fetchall()
+        return [_row_to_record(r[:13], score=round(-r[13], 6)) for r in rows]
+
+    def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
+        with self.db.read() as conn:
+            row = conn.execute(f"{_SELECT} WHERE m.id = ? AND m.org_id = ?", (memory_id, org_id)).fetchone()
+        return _row_to_record(row) if row else None
+
+    def delete(self, org_id: str, flt: MemoryFilter) -> int:
+        where, params = _where(org_id, flt)
+        with self.db.write() as conn:
+            # External-content FTS5 needs the old content to remove a row from the index.
+            conn.execute(
+                "INSERT INTO memories_fts(memories_fts, rowid, content) "
+                f"SELECT 'delete', m.rowid, m.content FROM memories m WHERE {where}",
+                params,
+            )
+            cur = conn.execute(f"DELETE FROM memories AS m WHERE {where}", params)
+            return cur.rowcount
+
+    def count(self, org_id: str, flt: MemoryFilter) -> int:
+        where, params = _where(org_id, flt)
+        with self.db.read() as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params).fetchone()[0])
+
+    def count_by_type(self, org_id: str, flt: MemoryFilter) -> dict[str, int]:
+        where, params = _where(org_id, flt)
+        sql = f"SELECT m.memory_type, COUNT(*) FROM memories m WHERE {where} GROUP BY m.memory_type"
+        with self.db.read() as conn:
+            return {t: int(n) for t, n in conn.execute(sql, params).fetchall()}
+
+    def stats(self) -> dict[str, int]:
+        """Store-wide figures for metrics: memory rows and database bytes."""
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        return {"memories": int(rows), "bytes": int(pages * page_size)}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+__all__ = ["SQLiteEventStore", "fts_query"]

@@ -1,0 +1,238 @@
+"""`SQLiteMetadataStore`: organisations, agents, sessions and API keys. Bound parameters only."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ...errors import ConflictError
+from ..base import AgentRow, ApiKeyRow, OrgRow, SessionRow
+from .database import SQLiteDatabase
+
+_AGENT_COLS = "id, org_id, name, description, config_json, created_us, last_active_us"
+_SESSION_COLS = "id, org_id, agent_id, status, metadata_json, created_us, updated_us, closed_us"
+_KEY_COLS = "id, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, enabled"
+
+
+def _key(row: tuple[Any, ...]) -> ApiKeyRow:
+    return ApiKeyRow(*row[:8], enabled=bool(row[8]))
+
+
+class SQLiteMetadataStore:
+    """Metadata in a `SQLiteDatabase`."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+
+    # organisations
+    def create_org(self, org_id: str, name: str, now_us: int) -> OrgRow:
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    "INSERT INTO orgs (id, name, created_us) VALUES (?, ?, ?)", (org_id, name, now_us)
+                )
+        except sqlite3.IntegrityError:
+            raise ConflictError(f"organization '{org_id}' already exists") from None
+        return OrgRow(org_id, name, now_us)
+
+    def ensure_org(self, org_id: str, name: str, now_us: int) -> OrgRow:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO orgs (id, name, created_us) VALUES (?, ?, ?)", (org_id, name, now_us)
+            )
+        org = self.get_org(org_id)
+        assert org is not None
+        return org
+
+    def get_org(self, org_id: str) -> OrgRow | None:
+        with self.db.read() as conn:
+            row = conn.execute("SELECT id, name, created_us FROM orgs WHERE id = ?", (org_id,)).fetchone()
+        return OrgRow(*row) if row else None
+
+    def list_orgs(self) -> list[OrgRow]:
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT id, name, created_us FROM orgs ORDER BY created_us, id").fetchall()
+        return [OrgRow(*r) for r in rows]
+
+    def delete_org(self, org_id: str) -> bool:
+        """Delete the org with its agents, sessions and keys (memories are the event store's)."""
+        with self.db.write() as conn:
+            for table in ("agents", "sessions", "api_keys"):
+                conn.execute(f"DELETE FROM {table} WHERE org_id = ?", (org_id,))
+            return conn.execute("DELETE FROM orgs WHERE id = ?", (org_id,)).rowcount > 0
+
+    # agents
+    def create_agent(self, row: AgentRow) -> AgentRow:
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row.id,
+                        row.org_id,
+                        row.name,
+                        row.description,
+                        row.config_json,
+                        row.created_us,
+                        row.last_active_us,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise ConflictError(f"agent '{row.name}' already exists in this organization") from None
+        return row
+
+    def get_agent(self, org_id: str, id_or_name: str) -> AgentRow | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                f"SELECT {_AGENT_COLS} FROM agents WHERE org_id = ? AND (id = ? OR name = ?) "
+                "ORDER BY id = ? DESC LIMIT 1",
+                (org_id, id_or_name, id_or_name, id_or_name),
+            ).fetchone()
+        return AgentRow(*row) if row else None
+
+    def list_agents(self, org_id: str) -> list[AgentRow]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_AGENT_COLS} FROM agents WHERE org_id = ? ORDER BY created_us DESC, id DESC",
+                (org_id,),
+            ).fetchall()
+        return [AgentRow(*r) for r in rows]
+
+    def delete_agent(self, org_id: str, agent_id: str) -> bool:
+        with self.db.write() as conn:
+            return (
+                conn.execute("DELETE FROM agents WHERE org_id = ? AND id = ?", (org_id, agent_id)).rowcount
+                > 0
+            )
+
+    # sessions
+    def create_session(self, row: SessionRow) -> SessionRow:
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    f"INSERT INTO sessions ({_SESSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row.id,
+                        row.org_id,
+                        row.agent_id,
+                        row.status,
+                        row.metadata_json,
+                        row.created_us,
+                        row.updated_us,
+                        row.closed_us,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise ConflictError(f"session '{row.id}' already exists") from None
+        return row
+
+    def get_session(self, org_id: str, session_id: str) -> SessionRow | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                f"SELECT {_SESSION_COLS} FROM sessions WHERE org_id = ? AND id = ?", (org_id, session_id)
+            ).fetchone()
+        return SessionRow(*row) if row else None
+
+    def list_sessions(self, org_id: str, agent_id: str | None) -> list[SessionRow]:
+        sql = f"SELECT {_SESSION_COLS} FROM sessions WHERE org_id = ?"
+        params: list[Any] = [org_id]
+        if agent_id:
+            sql += " AND agent_id = ?"
+            params.append(agent_id)
+        with self.db.read() as conn:
+            rows = conn.execute(sql + " ORDER BY created_us DESC, id DESC", params).fetchall()
+        return [SessionRow(*r) for r in rows]
+
+    def update_session(
+        self,
+        org_id: str,
+        session_id: str,
+        *,
+        status: str | None,
+        metadata_json: str | None,
+        replace_metadata: bool,
+        now_us: int,
+    ) -> SessionRow | None:
+        sets = ["updated_us = ?"]
+        params: list[Any] = [now_us]
+        if status is not None:
+            sets.append("status = ?")
+            params.append(status)
+            sets.append("closed_us = CASE WHEN ? = 'closed' THEN ? ELSE closed_us END")
+            params.extend([status, now_us])
+        if replace_metadata:
+            sets.append("metadata_json = ?")
+            params.append(metadata_json)
+        with self.db.write() as conn:
+            cur = conn.execute(
+                f"UPDATE sessions SET {', '.join(sets)} WHERE org_id = ? AND id = ?",
+                [*params, org_id, session_id],
+            )
+            if cur.rowcount == 0:
+                return None
+        return self.get_session(org_id, session_id)
+
+    def count_sessions(self, org_id: str, agent_id: str, *, status: str | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM sessions WHERE org_id = ? AND agent_id = ?"
+        params: list[Any] = [org_id, agent_id]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        with self.db.read() as conn:
+            return int(conn.execute(sql, params).fetchone()[0])
+
+    # API keys
+    def create_api_key(
+        self,
+        org_id: str,
+        name: str,
+        key_hash: str,
+        key_prefix: str,
+        permissions: str,
+        now_us: int,
+        expires_us: int | None = None,
+    ) -> ApiKeyRow:
+        try:
+            with self.db.write() as conn:
+                cur = conn.execute(
+                    "INSERT INTO api_keys (org_id, name, key_hash, key_prefix, permissions, created_us, expires_us)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (org_id, name, key_hash, key_prefix, permissions, now_us, expires_us),
+                )
+                key_id = int(cur.lastrowid or 0)
+        except sqlite3.IntegrityError:
+            raise ConflictError(f"an API key named '{name}' already exists in '{org_id}'") from None
+        return ApiKeyRow(key_id, org_id, name, key_hash, key_prefix, permissions, now_us, expires_us, True)
+
+    def find_api_keys(self, key_prefix: str) -> list[ApiKeyRow]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_KEY_COLS} FROM api_keys WHERE key_prefix = ? AND enabled = 1", (key_prefix,)
+            ).fetchall()
+        return [_key(r) for r in rows]
+
+    def get_api_key(self, key_id: int) -> ApiKeyRow | None:
+        with self.db.read() as conn:
+            row = conn.execute(f"SELECT {_KEY_COLS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        return _key(row) if row else None
+
+    def list_api_keys(self, org_id: str | None = None) -> list[ApiKeyRow]:
+        sql = f"SELECT {_KEY_COLS} FROM api_keys"
+        params: list[Any] = []
+        if org_id:
+            sql += " WHERE org_id = ?"
+            params.append(org_id)
+        with self.db.read() as conn:
+            return [_key(r) for r in conn.execute(sql + " ORDER BY id", params).fetchall()]
+
+    def revoke_api_key(self, key_id: int) -> bool:
+        with self.db.write() as conn:
+            return (
+                conn.execute(
+                    "UPDATE api_keys SET enabled = 0 WHERE id = ? AND enabled = 1", (key_id,)
+                ).rowcount
+                > 0
+            )
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,79 @@
+"""Versioned schema. Each migration is a list of statements; `PRAGMA user_version` records how far a file is.
+
+Append new migrations at the end; never edit a released one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    # 1: memories with their keyword index, and metadata.
+    [
+        """CREATE TABLE memories (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            time_us INTEGER NOT NULL,
+            agent_id TEXT NOT NULL,
+            session_id TEXT,
+            memory_type TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            content TEXT NOT NULL,
+            metadata_json TEXT,
+            tags TEXT,            -- ',a,b,' so a whole tag matches with instr(tags, ',a,')
+            dedup_key TEXT,
+            importance REAL,
+            parent_id TEXT
+        )""",
+        # Few indexes on purpose: each costs ~2-3 us per ingested row (bench/RESULTS.md).
+        "CREATE UNIQUE INDEX memories_id ON memories(id)",
+        "CREATE INDEX memories_org_time ON memories(org_id, time_us)",
+        "CREATE INDEX memories_agent_time ON memories(org_id, agent_id, time_us)",
+        "CREATE INDEX memories_session_time ON memories(org_id, session_id, time_us) WHERE session_id IS NOT NULL",
+        "CREATE INDEX memories_dedup ON memories(org_id, dedup_key) WHERE dedup_key IS NOT NULL",
+        """CREATE VIRTUAL TABLE memories_fts USING fts5(
+            content, content='memories', content_rowid='rowid',
+            tokenize='porter unicode61 remove_diacritics 2'
+        )""",
+        """CREATE TABLE orgs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            settings_json TEXT
+        )""",
+        """CREATE TABLE agents (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            description TEXT,
+            config_json TEXT,
+            created_us INTEGER NOT NULL,
+            last_active_us INTEGER,
+            UNIQUE (org_id, name)
+        )""",
+        """CREATE TABLE sessions (
+            org_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            metadata_json TEXT,
+            created_us INTEGER NOT NULL,
+            updated_us INTEGER NOT NULL,
+            closed_us INTEGER,
+            PRIMARY KEY (org_id, id)
+        )""",
+        "CREATE INDEX sessions_agent ON sessions(org_id, agent_id)",
+        """CREATE TABLE api_keys (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            org_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL,
+            key_prefix TEXT NOT NULL,
+            permissions TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            expires_us INTEGER,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (org_id, name)
+        )""",
+        "CREATE INDEX api_keys_prefix ON api_keys(key_prefix)",
+    ],
+]

@@ -1,0 +1,67 @@
+"""Time values as users write them: relative (``30m``, ``2h``, ``7d``) or ISO-8601, stored as UTC microseconds."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+from .errors import ValidationError
+
+_RELATIVE = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_RELATIVE_SECONDS = 10 * 365 * 86400
+"""Relative windows beyond ten years are almost certainly typos; the original capped at one year."""
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def to_us(dt: datetime) -> int:
+    """A datetime as UTC microseconds since the epoch; naive datetimes are taken as UTC."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+def parse_relative(value: str) -> int | None:
+    """``<n><unit>`` with unit s, m, h, d or w, as microseconds; None if `value` is not of that form."""
+    m = _RELATIVE.match(value)
+    if not m:
+        return None
+    seconds = int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    return seconds * 1_000_000
+
+
+def parse_time(value: str | datetime, field: str, *, now: int | None = None) -> int:
+    """Parse a ``since``/``until`` value into UTC microseconds.
+
+    Relative values count back from `now`: ``2h`` is two hours ago. Anything else must be ISO-8601
+    (``2026-02-07``, ``2026-02-07T20:15:00Z``, ``2026-02-07T20:15:00.123456+02:00``); a value without a zone is UTC.
+    Raises `ValidationError` naming `field` otherwise.
+    """
+    if isinstance(value, datetime):
+        return to_us(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{field}: expected a relative time like 2h or an ISO-8601 time", field)
+    rel = parse_relative(value)
+    if rel is not None:
+        if rel <= 0 or rel > MAX_RELATIVE_SECONDS * 1_000_000:
+            raise ValidationError(f"{field}: relative time {value!r} is out of range (1s to 10 years)", field)
+        return (now_us() if now is None else now) - rel
+    text = value.strip()
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"{field}: {value!r} is neither a relative time (30m, 2h, 7d) nor ISO-8601", field
+        ) from None
+    return to_us(dt)

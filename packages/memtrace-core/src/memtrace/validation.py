@@ -1,0 +1,162 @@
+"""Input rules (spec §1.4), each failure a `ValidationError` that names the field."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import ValidationError
+from .ids import ID_PATTERN, MEMORY_ID_PATTERN
+from .models import MemoryType
+
+TYPE_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")
+TAG_PATTERN = re.compile(r"^[a-zA-Z0-9_.\-]{1,64}$")
+MEMORY_TYPES = frozenset(t.value for t in MemoryType)
+MAX_LIMIT = 1000
+MAX_DEDUP_KEY_LENGTH = 256
+
+
+def check_id(value: Any, field: str, *, required: bool = True) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise ValidationError(f"{field} is required", field)
+        return None
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise ValidationError(
+            f"invalid {field}: must start with a letter and contain only letters, digits, '_' or '-', "
+            "max 128 chars",
+            field,
+        )
+    return value
+
+
+def check_memory_id(value: Any, field: str = "memory_id") -> str:
+    if not isinstance(value, str) or not MEMORY_ID_PATTERN.match(value):
+        raise ValidationError(f"invalid {field}: expected 'mem_' followed by 26 base32 characters", field)
+    return value
+
+
+def check_event_type(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not TYPE_PATTERN.match(value):
+        raise ValidationError(
+            f"invalid {field}: must start with a letter and contain only letters, digits or '_', max 64 chars",
+            field,
+        )
+    return value
+
+
+def check_memory_type(value: Any, field: str) -> str:
+    if isinstance(value, MemoryType):
+        return value.value
+    if value not in MEMORY_TYPES:
+        raise ValidationError(
+            f"invalid {field}: {value!r} is not one of episodic, session, decision, entity", field
+        )
+    return str(value)
+
+
+def check_tags(tags: Iterable[Any] | None, field: str) -> tuple[str, ...]:
+    if tags is None:
+        return ()
+    out = []
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
+            raise ValidationError(
+                f"invalid {field}[{i}] {tag!r}: tags are 1-64 letters, digits, '_', '-' or '.'",
+                f"{field}[{i}]",
+            )
+        out.append(tag)
+    return tuple(out)
+
+
+def split_tags(tags: str | list[str] | None, field: str = "tags") -> tuple[str, ...]:
+    """Tags as the list endpoint takes them: comma-separated (trimmed), or already a list."""
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        tags = [t.strip() for t in tags.split(",") if t.strip()]
+    return check_tags(tags, field)
+
+
+def check_content(value: Any, field: str, max_length: int | None) -> str:
+    if not isinstance(value, str) or value == "":
+        raise ValidationError(f"{field} is required", field)
+    if "\x00" in value:
+        raise ValidationError(f"invalid {field}: NUL characters are not allowed", field)
+    if max_length is not None and len(value) > max_length:
+        raise ValidationError(
+            f"{field} is too long: {len(value)} characters, the limit is {max_length}", field
+        )
+    return value
+
+
+def check_importance(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValidationError(f"invalid {field}: must be a number between 0 and 1", field)
+    if not 0 <= value <= 1:
+        raise ValidationError(f"invalid {field}: {value} is outside 0..1", field)
+    return float(value)
+
+
+def encode_metadata(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError(f"invalid {field}: must be a JSON object", field)
+    if not value:
+        return None
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"invalid {field}: not JSON-serialisable ({exc})", field) from None
+
+
+def check_dedup_key(value: Any, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_DEDUP_KEY_LENGTH or "\x00" in value:
+        raise ValidationError(
+            f"invalid {field}: a string of at most {MAX_DEDUP_KEY_LENGTH} characters", field
+        )
+    return value
+
+
+def check_limit(value: Any, field: str, default: int) -> int:
+    if value is None or value == 0:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"invalid {field}: must be a positive integer", field)
+    if value > MAX_LIMIT:
+        raise ValidationError(f"invalid {field}: at most {MAX_LIMIT}", field)
+    return value
+
+
+def check_offset(value: Any, field: str = "offset") -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"invalid {field}: must be a non-negative integer", field)
+    return value
+
+
+def check_order(value: Any, field: str = "order") -> str:
+    if value is None or value == "":
+        return "desc"
+    if value not in ("asc", "desc"):
+        raise ValidationError(f"invalid {field}: must be 'asc' or 'desc'", field)
+    return str(value)
+
+
+def check_text(value: Any, field: str, *, max_length: int = 10_000) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or "\x00" in value or len(value) > max_length:
+        raise ValidationError(
+            f"invalid {field}: a string of at most {max_length} characters without NUL", field
+        )
+    return value
