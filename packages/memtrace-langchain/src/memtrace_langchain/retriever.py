@@ -1,0 +1,92 @@
+"""`MemtraceRetriever`: memtrace's ranked keyword search as a LangChain retriever."""
+
+from __future__ import annotations
+
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from memtrace import Memory, SearchQuery, id_for_key
+
+from ._driver import MemtraceClient, Plan, call, run_blocking, run_nonblocking
+
+
+def memory_to_document(memory: Memory) -> Document:
+    """A memory as a `Document`: its content as page_content, its attributes (time as ISO-8601) as metadata."""
+    return Document(
+        id=memory.id,
+        page_content=memory.content,
+        metadata={
+            "id": memory.id,
+            "agent_id": memory.agent_id,
+            "session_id": memory.session_id,
+            "memory_type": memory.memory_type,
+            "event_type": memory.event_type,
+            "tags": list(memory.tags or []),
+            "time": memory.time.isoformat(),
+            "importance": memory.importance,
+            "score": memory.score,
+        },
+    )
+
+
+class MemtraceRetriever(BaseRetriever):
+    """Retrieve memories ranked by relevance to the query (BM25 keyword ranking, then recency and importance).
+
+    Example:
+        ```python
+        retriever = MemtraceRetriever(client=Memtrace.open("./data"), agent_id="support-bot", k=5)
+        docs = retriever.invoke("dark mode")
+        ```
+
+    Each `Document` has the memory's content as ``page_content`` and ``id``, ``agent_id``, ``session_id``,
+    ``memory_type``, ``event_type``, ``tags``, ``time`` (ISO-8601), ``importance`` and ``score`` (higher is
+    more relevant) in its metadata.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    client: MemtraceClient = Field(description="A memtrace.Memtrace or memtrace.AsyncMemtrace.")
+    agent_id: str | None = Field(default=None, description="Only memories of this agent.")
+    session_id: str | None = Field(
+        default=None,
+        description="Only memories of this session. Any key works: it is mapped with memtrace.id_for_key, like "
+        "MemtraceChatMessageHistory's session_id.",
+    )
+    k: int = Field(default=4, ge=1, le=1000, description="How many documents to return.")
+    memory_types: list[str] | None = Field(default=None, description="Only these memory types.")
+    # Overrides BaseRetriever.tags on purpose (the issue's signature): LangChain also passes these to callbacks
+    # as run tags, which is harmless and shows the filter in traces.
+    tags: list[str] | None = Field(default=None, description="Only memories carrying all of these tags.")
+    since: str | None = Field(
+        default=None, description="Only memories newer than this: relative (30m, 2h, 7d) or ISO-8601."
+    )
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return run_blocking(self.client, self._search(query), owner="MemtraceRetriever", async_hint="ainvoke")
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return await run_nonblocking(self.client, self._search(query))
+
+    def _search(self, query: str) -> Plan[list[Document]]:
+        result = yield call(
+            "search_memories",
+            SearchQuery(
+                query=query,
+                agent_id=self.agent_id,
+                session_id=id_for_key(self.session_id) if self.session_id else None,
+                memory_types=self.memory_types,
+                tags=self.tags,
+                since=self.since,
+                limit=self.k,
+            ),
+        )
+        return [memory_to_document(m) for m in result.results]
+
+
+__all__ = ["MemtraceRetriever", "memory_to_document"]
