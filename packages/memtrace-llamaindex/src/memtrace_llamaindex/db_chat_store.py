@@ -1,0 +1,206 @@
+"""`MemtraceDBChatStore`: the `AsyncDBChatStore` behind LlamaIndex's new `llama_index.core.memory.Memory`.
+
+`Memory` keeps a FIFO queue of ACTIVE messages per session and, when the queue outgrows its token budget,
+archives the oldest ones and hands them to its memory blocks. Each message here is a memtrace memory tagged
+``active`` or ``archived``.
+
+memtrace memories are immutable, so a status change cannot be an update. Archiving rewrites the messages:
+the archived copies are written first in one atomic batch, with their original timestamps (so the
+conversation keeps its order), and only then are the active originals deleted. A failure between the two
+steps can leave a message both active and archived for a moment; it can never lose one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
+
+from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memory
+from memtrace.models import Order
+
+from ._client import AnyClient, async_view, check_agent_id, resolve_client, session_for_key
+from ._messages import memory_message, message_request
+from ._session_io import OptionsFor, adelete_ids, aread_memories
+from ._sessions import SessionRegistry, alist_keys
+
+DEFAULT_AGENT_ID = "llamaindex"
+MEMORY_EVENT_TYPE = "llamaindex_memory"
+"""Event type of the messages this store writes; it keeps them apart from other memories in the session."""
+
+
+def status_tag(status: MessageStatus) -> str:
+    """The memtrace tag that carries a message's status: ``active`` or ``archived``."""
+    return MessageStatus(status).value
+
+
+class MemtraceDBChatStore(AsyncDBChatStore):
+    """LlamaIndex's `AsyncDBChatStore` on memtrace, for ``Memory.from_defaults(chat_store=...)``.
+
+    - `key` (Memory's ``session_id``) maps deterministically onto the memtrace session ``id_for_key(key)``.
+    - Status is the tag ``active`` / ``archived``; archiving rewrites messages (see the module docs).
+    - `delete_message(key, idx)` deletes the message at position `idx` of the key's whole conversation
+      (archived and active, oldest first; negative counts from the end). LlamaIndex's `SQLAlchemyChatStore`
+      reads `idx` as its internal row id, which has no meaning outside its table.
+    - `client` is an `AsyncMemtrace` (native async) or a `Memtrace` (each call runs in a worker thread).
+      With none, `Memtrace.from_env()` is used.
+    """
+
+    agent_id: str = Field(default=DEFAULT_AGENT_ID, description="memtrace agent the messages belong to.")
+
+    _client: AnyClient = PrivateAttr()
+    _aclient: AsyncMemtrace = PrivateAttr()
+    _sessions: SessionRegistry = PrivateAttr()
+
+    def __init__(
+        self, client: AnyClient | None = None, *, agent_id: str = DEFAULT_AGENT_ID, **data: Any
+    ) -> None:
+        check_agent_id(agent_id)
+        super().__init__(agent_id=agent_id, **data)
+        self._client = resolve_client(client)
+        self._aclient = async_view(self._client)
+        self._sessions = SessionRegistry(agent_id)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MemtraceDBChatStore"
+
+    @property
+    def client(self) -> AnyClient:
+        """The memtrace client this store writes through."""
+        return self._client
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _options(self, key: str, status: MessageStatus | None, order: Order = "asc") -> OptionsFor:
+        session_id = session_for_key(key)
+        tags = [status_tag(status)] if status is not None else None
+
+        def options_for(offset: int, limit: int) -> ListOptions:
+            return ListOptions(
+                agent_id=self.agent_id,
+                session_id=session_id,
+                event_type=MEMORY_EVENT_TYPE,
+                tags=tags,
+                order=order,
+                offset=offset,
+                limit=limit,
+            )
+
+        return options_for
+
+    def _request(
+        self, session_id: str, message: ChatMessage, status: MessageStatus, time: Any = None
+    ) -> AddMemoryRequest:
+        return message_request(
+            message,
+            agent_id=self.agent_id,
+            session_id=session_id,
+            event_type=MEMORY_EVENT_TYPE,
+            tags=[status_tag(status)],
+            time=time,
+        )
+
+    async def _read(
+        self,
+        key: str,
+        status: MessageStatus | None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        order: Order = "asc",
+    ) -> list[Memory]:
+        return await aread_memories(
+            self._aclient, self._options(key, status, order), offset=offset, limit=limit
+        )
+
+    # -- AsyncDBChatStore ----------------------------------------------------------------------------------
+
+    async def get_messages(
+        self,
+        key: str,
+        status: MessageStatus | None = MessageStatus.ACTIVE,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[ChatMessage]:
+        """The key's messages with `status` (all when None), oldest first, paged by `offset` / `limit`."""
+        if limit is not None and limit <= 0:
+            return []
+        memories = await self._read(key, status, offset=max(offset or 0, 0), limit=limit)
+        return [memory_message(m) for m in memories]
+
+    async def count_messages(self, key: str, status: MessageStatus | None = MessageStatus.ACTIVE) -> int:
+        """How many messages the key has with `status` (all when None)."""
+        return len(await self._read(key, status))
+
+    async def add_message(
+        self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        """Append one message with `status`."""
+        session_id = await self._sessions.aensure(self._aclient, key)
+        await self._aclient.add_memory(self._request(session_id, message, status))
+
+    async def add_messages(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        """Append messages, all or none (one memtrace batch)."""
+        if not messages:
+            return
+        session_id = await self._sessions.aensure(self._aclient, key)
+        await self._aclient.add_memories([self._request(session_id, m, status) for m in messages])
+
+    async def set_messages(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        """Replace all of the key's messages (any status) with `messages`, which get `status`."""
+        session_id = await self._sessions.aensure(self._aclient, key)
+        old = [m.id for m in await self._read(key, None)]
+        if messages:
+            await self._aclient.add_memories([self._request(session_id, m, status) for m in messages])
+        await adelete_ids(self._aclient, old)
+
+    async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
+        """Delete the message at position `idx` of the whole conversation; None when out of range."""
+        order: Order = "asc" if idx >= 0 else "desc"
+        found = await self._read(key, None, offset=idx if idx >= 0 else -idx - 1, limit=1, order=order)
+        if not found:
+            return None
+        await adelete_ids(self._aclient, [found[0].id])
+        return memory_message(found[0])
+
+    async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
+        """Delete the key's messages with `status` (all when None)."""
+        await adelete_ids(self._aclient, [m.id for m in await self._read(key, status)])
+
+    async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
+        """Delete the oldest `n` active messages and return them."""
+        if n <= 0:
+            return []
+        oldest = await self._read(key, MessageStatus.ACTIVE, limit=n)
+        await adelete_ids(self._aclient, [m.id for m in oldest])
+        return [memory_message(m) for m in oldest]
+
+    async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
+        """Move the oldest `n` active messages to archived and return them."""
+        if n <= 0:
+            return []
+        oldest = await self._read(key, MessageStatus.ACTIVE, limit=n)
+        if not oldest:
+            return []
+        messages = [memory_message(m) for m in oldest]
+        session_id = await self._sessions.aensure(self._aclient, key)
+        # Archived copies first (one atomic batch, original times), then the originals: never a lost message.
+        await self._aclient.add_memories(
+            [
+                self._request(session_id, msg, MessageStatus.ARCHIVED, mem.time)
+                for msg, mem in zip(messages, oldest, strict=True)
+            ]
+        )
+        await adelete_ids(self._aclient, [m.id for m in oldest])
+        return messages
+
+    async def get_keys(self) -> list[str]:
+        """Every key holding at least one message, in its original spelling."""
+        return await alist_keys(self._aclient, self.agent_id, MEMORY_EVENT_TYPE)
