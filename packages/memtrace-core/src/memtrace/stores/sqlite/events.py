@@ -21,6 +21,75 @@ _DEDUP_HIT = "SELECT 1 FROM memories WHERE org_id = ? AND dedup_key = ? AND dedu
 # makes any user text a safe FTS5 expression: each keyword is double-quoted, so no operator can be injected.
 _KEYWORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_KEYWORDS = 32
+# Words too common to say anything about relevance. Only the query drops them (the index keeps every word), and
+# only when something else is left: a query of nothing but stop words still searches for them.
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "should",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
 
 
 def fts_query(text: str) -> str | None:
@@ -39,6 +108,8 @@ def fts_query(text: str) -> str | None:
             break
     if not words:
         return None
+    meaningful = [w for w in words if w not in STOP_WORDS]
+    words = meaningful or words
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 

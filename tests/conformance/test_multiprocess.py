@@ -1,0 +1,48 @@
+"""Several processes writing one data directory lose nothing (embedded SQLite store)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from memtrace import ListOptions, Memtrace
+
+WRITER = r"""
+import sys
+from memtrace import AddMemoryRequest, Memtrace
+path, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with Memtrace.open(path) as mt:
+    for i in range(0, n, 2):
+        # alternate single writes and small batches, all racing the other process
+        mt.add_memory(AddMemoryRequest(agent_id=name, content=f"{name} single {i}", session_id="race"))
+        mt.add_memories([AddMemoryRequest(agent_id=name, content=f"{name} batch {i + 1}", session_id="race")])
+    # the same content as the other writer: dedup must let exactly one through
+    for i in range(20):
+        try:
+            mt.add_memory(AddMemoryRequest(agent_id="both", content=f"contended {i}"))
+        except Exception:
+            pass
+print("done")
+"""
+
+
+def test_two_processes_write_one_directory_with_zero_loss(tmp_path: Path) -> None:
+    n = 300
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name, str(n)], stdout=subprocess.PIPE)
+        for name in ("writer_a", "writer_b")
+    ]
+    for p in procs:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0 and out.strip() == b"done"
+    with Memtrace.open(tmp_path) as mt:
+        for name in ("writer_a", "writer_b"):
+            got = mt.list_memories(ListOptions(agent_id=name, limit=1000, order="asc")).memories
+            assert sorted(m.content for m in got) == sorted(
+                [f"{name} single {i}" for i in range(0, n, 2)]
+                + [f"{name} batch {i + 1}" for i in range(0, n, 2)]
+            )
+            assert len({m.id for m in got}) == n
+        contended = mt.list_memories(ListOptions(agent_id="both", limit=1000)).memories
+        assert sorted(m.content for m in contended) == sorted(f"contended {i}" for i in range(20))
