@@ -1,0 +1,240 @@
+"""`MemtraceSession`: the Agents SDK's `Session` protocol, persisted in memtrace.
+
+Every item the Runner hands over becomes one memory (see `items`), written in order, so a later process with
+the same session id reads back exactly the same conversation. The behaviour mirrors the SDK's own
+`SQLiteSession` (limits, pop, clear), which the test suite checks side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from agents.items import TResponseInputItem
+from agents.memory import SessionSettings
+
+from memtrace import AsyncMemtrace, ListOptions, Memory, NotFoundError, ValidationError, id_for_key
+from memtrace.ids import ID_PATTERN
+
+from ._client import AnyMemtrace, ClientCaller, ensure_session_row
+from .items import SESSION_ITEM_TAG, item_from_memory, memory_request_for
+
+DEFAULT_AGENT_ID = "openai-agents"
+_PAGE = 1000  # the largest page memtrace serves
+
+_T = TypeVar("_T")
+
+
+async def _finish_despite_cancellation(awaitable: Awaitable[_T]) -> _T:
+    """Let a started mutation finish even if the caller is cancelled, then re-raise the cancellation.
+
+    A write abandoned half-way (an HTTP request cut off mid-flight) would leave the caller unsure whether the
+    item was stored; the SDK's SQLiteSession guarantees an outcome the same way.
+    """
+    task = asyncio.ensure_future(awaitable)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as exc:
+            cancelled = cancelled or exc
+    if cancelled is not None:
+        raise cancelled
+    return task.result()
+
+
+class MemtraceSession:
+    """Conversation history for the OpenAI Agents SDK, stored in memtrace.
+
+    Pass it to ``Runner.run(agent, input, session=MemtraceSession("user-42"))``. Items are persistent: a new
+    process (or a fresh client) with the same ``session_id`` continues the conversation, in order, with every
+    Responses-API item (messages, function calls and their outputs, reasoning items) returned exactly as it
+    was added.
+
+    Args:
+        session_id: Any non-empty string (a UUID, an e-mail…). It is mapped onto a memtrace session id with
+            `memtrace.id_for_key` (see `memtrace_session_id`); pass the same key to `memtrace_tools` and
+            `memtrace_instructions` to share the session.
+        client: An `AsyncMemtrace` or `Memtrace`, embedded or remote. Default: ``AsyncMemtrace.from_env()``,
+            created on first use and closed by `aclose`.
+        agent_id: The memtrace agent recorded as author of the stored items.
+        session_settings: Default ``limit`` for `get_items` when the caller gives none (as in SQLiteSession).
+    """
+
+    session_settings: SessionSettings | None = None
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        client: AnyMemtrace | None = None,
+        agent_id: str = DEFAULT_AGENT_ID,
+        session_settings: SessionSettings | Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(session_id, str) or not session_id:
+            raise ValidationError("session_id must be a non-empty string", "session_id")
+        if not isinstance(agent_id, str) or not ID_PATTERN.match(agent_id):
+            raise ValidationError(
+                "invalid agent_id: must start with a letter and contain only letters, digits, '_' or '-', "
+                "max 128 chars",
+                "agent_id",
+            )
+        self.session_id = session_id
+        self.memtrace_session_id = id_for_key(session_id)
+        """The memtrace session id the items are stored under."""
+        self.agent_id = agent_id
+        if session_settings is None:
+            self.session_settings = SessionSettings()
+        elif isinstance(session_settings, SessionSettings):
+            self.session_settings = session_settings
+        else:
+            self.session_settings = SessionSettings(**dict(session_settings))
+        self._caller = ClientCaller(client) if client is not None else None
+        self._owns_client = client is None
+        self._session_row_ready = False
+
+    # -- client ---------------------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> AnyMemtrace:
+        """The memtrace client in use (created from the environment on first use if none was given)."""
+        return self._get_caller().client
+
+    def _get_caller(self) -> ClientCaller:
+        if self._caller is None:
+            # Lazy, so constructing a session does no I/O and needs no running event loop.
+            self._caller = ClientCaller(AsyncMemtrace.from_env())
+        return self._caller
+
+    async def aclose(self) -> None:
+        """Close the client if this session created it; a client passed in stays open (its owner closes it)."""
+        if self._owns_client and self._caller is not None:
+            caller, self._caller = self._caller, None
+            await caller.close()
+
+    async def __aenter__(self) -> MemtraceSession:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    def _options(self, *, order: str, limit: int, offset: int = 0) -> ListOptions:
+        return ListOptions(
+            session_id=self.memtrace_session_id,
+            tags=[SESSION_ITEM_TAG],
+            order=order,  # type: ignore[arg-type]
+            limit=limit,
+            offset=offset,
+        )
+
+    async def _page(self, *, order: str, limit: int, offset: int = 0) -> tuple[list[Memory], bool]:
+        result = await self._get_caller().call(
+            "list_memories", self._options(order=order, limit=limit, offset=offset)
+        )
+        return list(result.memories), bool(result.has_more)
+
+    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        """The conversation so far, oldest first; with ``limit``, the latest ``limit`` items (still oldest
+        first). ``None`` falls back to ``session_settings.limit``; like SQLiteSession, 0 gives no items and a
+        negative limit gives all of them."""
+        if limit is None and self.session_settings is not None:
+            limit = self.session_settings.limit
+        if limit is None or limit < 0:
+            return await self._all_items()
+        if limit == 0:
+            return []
+        return await self._latest_items(limit)
+
+    async def _all_items(self) -> list[TResponseInputItem]:
+        items: list[TResponseInputItem] = []
+        offset = 0
+        while True:
+            memories, has_more = await self._page(order="asc", limit=_PAGE, offset=offset)
+            items.extend(item for m in memories if (item := item_from_memory(m)) is not None)
+            offset += len(memories)
+            if not has_more or not memories:
+                return items
+
+    async def _latest_items(self, limit: int) -> list[TResponseInputItem]:
+        newest_first: list[TResponseInputItem] = []
+        offset = 0
+        while len(newest_first) < limit:
+            # Memories that are not well-formed items are skipped, so keep reading until `limit` items are found.
+            want = min(_PAGE, limit - len(newest_first))
+            memories, has_more = await self._page(order="desc", limit=want, offset=offset)
+            newest_first.extend(item for m in memories if (item := item_from_memory(m)) is not None)
+            offset += len(memories)
+            if not has_more or not memories:
+                break
+        newest_first = newest_first[:limit]
+        newest_first.reverse()
+        return newest_first
+
+    # -- writing --------------------------------------------------------------------------------------------
+
+    async def add_items(self, items: list[TResponseInputItem]) -> None:
+        """Append items in order. Nothing is written if any item is not a JSON-serialisable dict."""
+        if not items:
+            return
+        requests = [
+            memory_request_for(item, index=i, agent_id=self.agent_id, session_id=self.memtrace_session_id)
+            for i, item in enumerate(items)
+        ]
+        await _finish_despite_cancellation(self._write(requests))
+
+    async def _write(self, requests: list[Any]) -> None:
+        caller = self._get_caller()
+        if not self._session_row_ready:
+            await ensure_session_row(caller, self.memtrace_session_id, self.agent_id, self.session_id)
+            self._session_row_ready = True
+        if len(requests) == 1:
+            await caller.call("add_memory", requests[0])
+        else:
+            # One batch: all items or none, and in request order.
+            await caller.call("add_memories", requests)
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        """Remove and return the most recent item, or None if the session is empty."""
+        return await _finish_despite_cancellation(self._pop())
+
+    async def _pop(self) -> TResponseInputItem | None:
+        caller = self._get_caller()
+        while True:
+            memories, _ = await self._page(order="desc", limit=1)
+            if not memories:
+                return None
+            memory = memories[0]
+            try:
+                await caller.call("delete_memory", memory.id)
+            except NotFoundError:
+                continue  # a concurrent pop took it first; look at the new newest item
+            item = item_from_memory(memory)
+            if item is not None:
+                return item
+            # Not a well-formed item: it is gone now, as SQLiteSession drops corrupt rows; keep looking.
+
+    async def clear_session(self) -> None:
+        """Delete every item of this session. Other memories in the same memtrace session (facts the tools
+        remembered, decisions) are kept, and so is the session row."""
+        await _finish_despite_cancellation(self._clear())
+
+    async def _clear(self) -> None:
+        caller = self._get_caller()
+        while True:
+            memories, _ = await self._page(order="asc", limit=_PAGE)
+            if not memories:
+                return
+            for memory in memories:
+                # NotFoundError: deleted concurrently, which is the outcome we want anyway.
+                with contextlib.suppress(NotFoundError):
+                    await caller.call("delete_memory", memory.id)
+
+    def __repr__(self) -> str:
+        return f"MemtraceSession(session_id={self.session_id!r}, agent_id={self.agent_id!r})"

@@ -1,0 +1,359 @@
+"""`memtrace_tools`: function tools that let an agent remember, recall, search, decide and forget.
+
+The four tools of the original integration keep their names and JSON schemas (spec memtrace-api §10.1), so
+prompts written for it still work. Two additions: `memtrace_search` takes ``query`` for ranked keyword search,
+and `memtrace_forget` deletes a memory by id.
+
+Errors the model can act on (bad arguments, an unknown id, a duplicate) come back to it as a JSON
+``{"error": ...}`` tool result instead of failing the run; anything else (memtrace unreachable) raises.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pydantic
+from agents import FunctionTool
+from agents.tool_context import ToolContext
+from pydantic import BaseModel
+
+from memtrace import (
+    AddMemoryRequest,
+    ConflictError,
+    ListOptions,
+    NotFoundError,
+    SearchQuery,
+    ValidationError,
+    id_for_key,
+)
+
+from ._client import AnyMemtrace, ClientCaller, ensure_session_row
+
+MAX_TOOL_LIMIT = 200
+"""The most memories one recall/search hands the model (as in the original integration)."""
+
+DEFAULT_TOOL_LIMIT = 50
+
+_MEMORY_TYPES = ["episodic", "decision", "entity", "session"]
+
+
+def _dump(model: BaseModel) -> str:
+    return json.dumps(model.model_dump(mode="json"), default=str)
+
+
+def _error(message: str, **extra: Any) -> str:
+    return json.dumps({"error": message, **extra})
+
+
+def _required(args: dict[str, Any], name: str) -> Any:
+    value = args.get(name)
+    if value is None or value == "":
+        raise ValidationError(f"{name} is required", name)
+    return value
+
+
+def _limit(args: dict[str, Any]) -> int:
+    value = args.get("limit")
+    if value is None:
+        return DEFAULT_TOOL_LIMIT
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError("invalid limit: must be a positive integer", "limit")
+    return min(value, MAX_TOOL_LIMIT)
+
+
+class _ToolScope:
+    """What every tool shares: the client, the defaults, and the one-time creation of the session row."""
+
+    def __init__(self, client: AnyMemtrace, agent_id: str, session_key: str | None) -> None:
+        self.caller = ClientCaller(client)
+        self.agent_id = agent_id
+        self.session_key = session_key
+        self.session_id = id_for_key(session_key) if session_key is not None else None
+        self._session_row_ready = False
+
+    def session_for(self, args: dict[str, Any]) -> str | None:
+        given = args.get("session_id")
+        if isinstance(given, str) and given:
+            # Mapped like the default, so a key the model read anywhere addresses the same session.
+            return id_for_key(given)
+        return self.session_id
+
+    async def ensure_default_session(self, session_id: str | None) -> None:
+        # The default session gets its row, so `memtrace_instructions` can render its context.
+        if session_id is not None and session_id == self.session_id and not self._session_row_ready:
+            await ensure_session_row(self.caller, session_id, self.agent_id, self.session_key or session_id)
+            self._session_row_ready = True
+
+
+Handler = Callable[[_ToolScope, dict[str, Any]], Awaitable[str]]
+
+
+def _make_tool(
+    scope: _ToolScope, name: str, description: str, schema: dict[str, Any], handler: Handler
+) -> FunctionTool:
+    async def on_invoke_tool(ctx: ToolContext[Any], args_json: str) -> str:
+        try:
+            args = json.loads(args_json or "{}")
+        except json.JSONDecodeError as exc:
+            return _error(f"arguments are not valid JSON: {exc}")
+        if not isinstance(args, dict):
+            return _error("arguments must be a JSON object")
+        try:
+            return await handler(scope, args)
+        except ValidationError as exc:
+            return _error(exc.message, field=exc.field)
+        except NotFoundError as exc:
+            return _error(exc.message)
+        except ConflictError as exc:
+            return _error(
+                f"{exc.message}: an identical memory was stored in the last 24 hours", duplicate=True
+            )
+        except pydantic.ValidationError as exc:  # a wrongly typed argument, caught by the request model
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or None
+            return _error(f"invalid {field}: {first['msg']}", field=field)
+
+    return FunctionTool(
+        name=name,
+        description=description,
+        params_json_schema=schema,
+        on_invoke_tool=on_invoke_tool,
+        # Optional parameters and free-form metadata do not fit OpenAI's strict mode (as in the original).
+        strict_json_schema=False,
+    )
+
+
+# -- handlers -----------------------------------------------------------------------------------------------
+
+
+async def _remember(scope: _ToolScope, args: dict[str, Any]) -> str:
+    session_id = scope.session_for(args)
+    await scope.ensure_default_session(session_id)
+    memory = await scope.caller.call(
+        "add_memory",
+        AddMemoryRequest(
+            agent_id=args.get("agent_id", scope.agent_id),
+            content=_required(args, "content"),
+            memory_type=args.get("memory_type", "episodic"),
+            event_type=args.get("event_type", "general"),
+            session_id=session_id,
+            tags=args.get("tags"),
+            importance=args.get("importance"),
+            metadata=args.get("metadata"),
+        ),
+    )
+    return _dump(memory)
+
+
+async def _recall(scope: _ToolScope, args: dict[str, Any]) -> str:
+    result = await scope.caller.call(
+        "list_memories",
+        ListOptions(
+            agent_id=args.get("agent_id", scope.agent_id),
+            since=args.get("since", "24h"),
+            session_id=scope.session_for(args),
+            memory_type=args.get("memory_type"),
+            limit=_limit(args),
+            order="desc",
+        ),
+    )
+    return _dump(result)
+
+
+async def _search(scope: _ToolScope, args: dict[str, Any]) -> str:
+    query = args.get("query") or None
+    result = await scope.caller.call(
+        "search_memories",
+        SearchQuery(
+            agent_id=args.get("agent_id", scope.agent_id),
+            query=query,
+            content_contains=args.get("content_contains"),
+            memory_types=args.get("memory_types"),
+            tags=args.get("tags"),
+            since=args.get("since"),
+            min_importance=args.get("min_importance"),
+            limit=_limit(args),
+            # With a query the ranking decides the order; without one, newest first (as in the original).
+            order=None if query else "desc",
+        ),
+    )
+    return _dump(result)
+
+
+async def _decide(scope: _ToolScope, args: dict[str, Any]) -> str:
+    agent_id = args.get("agent_id", scope.agent_id)
+    session_id = scope.session_id
+    if session_id is None:
+        memory = await scope.caller.call(
+            "decide", agent_id, _required(args, "decision"), _required(args, "reasoning")
+        )
+    else:
+        # Same memory as `decide`, but in the default session, so it shows under "Decisions Made" in context.
+        await scope.ensure_default_session(session_id)
+        memory = await scope.caller.call(
+            "add_memory",
+            AddMemoryRequest(
+                agent_id=agent_id,
+                content=_required(args, "decision"),
+                memory_type="decision",
+                event_type="decision",
+                session_id=session_id,
+                metadata={"reasoning": _required(args, "reasoning")},
+            ),
+        )
+    return _dump(memory)
+
+
+async def _forget(scope: _ToolScope, args: dict[str, Any]) -> str:
+    memory_id = _required(args, "memory_id")
+    memory = await scope.caller.call("get_memory", memory_id)
+    # The model only gets to delete its own agent's memories, so a confused or injected prompt cannot wipe
+    # what other agents know.
+    if memory.agent_id != scope.agent_id:
+        return _error(
+            f"memory {memory_id} belongs to agent {memory.agent_id!r}; memtrace_forget only deletes memories "
+            f"of agent {scope.agent_id!r}"
+        )
+    await scope.caller.call("delete_memory", memory_id)
+    return json.dumps({"deleted": memory_id})
+
+
+# -- schemas (spec memtrace-api §10.1, plus `query` and memtrace_forget) -------------------------------------
+
+_REMEMBER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "content": {"type": "string", "description": "Memory content text"},
+        "memory_type": {
+            "type": "string",
+            "description": "Memory type: episodic (default), decision, entity, session",
+            "enum": _MEMORY_TYPES,
+        },
+        "event_type": {
+            "type": "string",
+            "description": "Event type (e.g. observation, action, error). Default: general",
+        },
+        "session_id": {"type": "string", "description": "Session ID to scope this memory to"},
+        "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags for categorization"},
+        "importance": {"type": "number", "description": "Importance score 0.0 to 1.0"},
+        "metadata": {"type": "object", "description": "Arbitrary key-value metadata"},
+        "agent_id": {"type": "string", "description": "Override default agent ID (for cross-agent memory)"},
+    },
+    "required": ["content"],
+    "additionalProperties": False,
+}
+
+_RECALL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "since": {"type": "string", "description": "Time window (e.g. 2h, 24h, 7d). Default: 24h"},
+        "session_id": {"type": "string", "description": "Filter by session ID"},
+        "memory_type": {"type": "string", "description": "Filter by memory type", "enum": _MEMORY_TYPES},
+        "limit": {"type": "integer", "description": "Max results. Default: 50"},
+        "agent_id": {"type": "string", "description": "Override default agent ID"},
+    },
+    "required": [],
+    "additionalProperties": False,
+}
+
+_SEARCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "query": {
+            "type": "string",
+            "description": "Keywords to rank memories by relevance (best match first), e.g. 'dark mode'",
+        },
+        "content_contains": {"type": "string", "description": "Search text within memory content"},
+        "memory_types": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Filter by memory types (episodic, decision, entity, session)",
+        },
+        "tags": {"type": "array", "items": {"type": "string"}, "description": "Filter by tags"},
+        "since": {"type": "string", "description": "Time window (e.g. 2h, 24h)"},
+        "min_importance": {"type": "number", "description": "Minimum importance score 0.0 to 1.0"},
+        "limit": {"type": "integer", "description": "Max results. Default: 50"},
+        "agent_id": {"type": "string", "description": "Override default agent ID"},
+    },
+    "required": [],
+    "additionalProperties": False,
+}
+
+_DECIDE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "decision": {"type": "string", "description": "The decision that was made"},
+        "reasoning": {"type": "string", "description": "Why this decision was made"},
+        "agent_id": {"type": "string", "description": "Override default agent ID"},
+    },
+    "required": ["decision", "reasoning"],
+    "additionalProperties": False,
+}
+
+_FORGET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "memory_id": {
+            "type": "string",
+            "description": "ID of the memory to delete (mem_...), as returned by the other memtrace tools",
+        },
+    },
+    "required": ["memory_id"],
+    "additionalProperties": False,
+}
+
+
+def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = None) -> list[FunctionTool]:
+    """Memory tools for an OpenAI Agents SDK agent: ``Agent(tools=memtrace_tools(client, "support-bot"))``.
+
+    Returns, in order: ``memtrace_remember``, ``memtrace_recall``, ``memtrace_search``, ``memtrace_decide``
+    (the original integration's four, same schemas) and ``memtrace_forget``.
+
+    Args:
+        client: An `AsyncMemtrace` or `Memtrace` (a sync client runs in a worker thread).
+        agent_id: The agent the memories belong to, unless the model overrides it per call.
+        session_id: Optional default session for remember, recall and decide. Any string: it is mapped with
+            `memtrace.id_for_key`, like `MemtraceSession`, so the same key addresses the same session.
+    """
+    scope = _ToolScope(client, agent_id, session_id)
+    return [
+        _make_tool(
+            scope,
+            "memtrace_remember",
+            "Store a memory. Use this to record actions, observations, events, "
+            "or any information the agent should remember later.",
+            _REMEMBER_SCHEMA,
+            _remember,
+        ),
+        _make_tool(
+            scope,
+            "memtrace_recall",
+            "Retrieve recent memories for an agent. Returns memories in reverse chronological order.",
+            _RECALL_SCHEMA,
+            _recall,
+        ),
+        _make_tool(
+            scope,
+            "memtrace_search",
+            "Search memories with structured filters: by content text, memory types, tags, importance, "
+            "and time range. Pass `query` to rank results by keyword relevance.",
+            _SEARCH_SCHEMA,
+            _search,
+        ),
+        _make_tool(
+            scope,
+            "memtrace_decide",
+            "Log a decision with reasoning. Creates an auditable record of what was decided and why.",
+            _DECIDE_SCHEMA,
+            _decide,
+        ),
+        _make_tool(
+            scope,
+            "memtrace_forget",
+            "Delete a memory by its ID. Use this when a stored memory is wrong or the user asks to forget it.",
+            _FORGET_SCHEMA,
+            _forget,
+        ),
+    ]
