@@ -4,6 +4,11 @@ Each LlamaIndex key maps onto the session ``id_for_key(key)``. A session row (wi
 metadata) is created the first time a store writes to a key, so `get_keys` can list keys in their original
 spelling. memtrace has no way to delete a session row, so a key counts as present only while it holds at
 least one message of the store's event type.
+
+Session ids are unique per organisation, not per agent: when two agents use the same key (LlamaIndex's default
+key is "chat_history"), the row belongs to whichever wrote first, while each agent's messages carry its own
+agent id. So `list_keys` looks at every session of the organisation and keeps those holding this agent's
+messages; it costs one indexed probe per session, which is fine for a listing call.
 """
 
 from __future__ import annotations
@@ -72,14 +77,14 @@ def _probe(agent_id: str, session_id: str, event_type: str) -> ListOptions:
 
 
 def list_keys(client: Memtrace, agent_id: str, event_type: str) -> list[str]:
-    """Keys of the agent's sessions that hold at least one message of `event_type`."""
-    sessions = _ordered(client.list_sessions(agent_id=agent_id).sessions)
+    """Keys whose sessions hold at least one of the agent's messages of `event_type`."""
+    sessions = _ordered(client.list_sessions().sessions)
     return [_key_of(s) for s in sessions if client.list_memories(_probe(agent_id, s.id, event_type)).memories]
 
 
 async def alist_keys(client: AsyncMemtrace, agent_id: str, event_type: str) -> list[str]:
     """Async `list_keys`."""
-    sessions = _ordered((await client.list_sessions(agent_id=agent_id)).sessions)
+    sessions = _ordered((await client.list_sessions()).sessions)
     keys = []
     for s in sessions:
         if (await client.list_memories(_probe(agent_id, s.id, event_type))).memories:
