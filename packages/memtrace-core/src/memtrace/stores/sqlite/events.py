@@ -92,8 +92,45 @@ STOP_WORDS = frozenset(
 )
 
 
+_SUFFIXES = (
+    "ations",
+    "ation",
+    "ments",
+    "ment",
+    "ings",
+    "ing",
+    "ures",
+    "ure",
+    "ions",
+    "ion",
+    "ness",
+    "edly",
+    "ed",
+    "es",
+    "ly",
+    "er",
+    "s",
+)
+
+
+def _loose_prefix(word: str) -> str | None:
+    """A prefix that catches the word's other forms where the porter stemmer does not: it stems "deployed" to
+    ``deploi`` but "deployment" to ``deploy``, "failed" to ``fail`` but "failure" to ``failur``. Trim one common
+    suffix, then one more letter, never below four letters."""
+    if len(word) < 5 or not word.isalpha():
+        return None
+    stem = word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            stem = word[: -len(suffix)]
+            break
+    prefix = stem[: max(4, len(stem) - 1)]
+    return prefix if prefix != word else None
+
+
 def fts_query(text: str) -> str | None:
-    """Turn free text into an FTS5 MATCH expression: its keywords ORed (BM25 rewards matching more of them).
+    """Turn free text into an FTS5 MATCH expression: its keywords ORed (BM25 rewards matching more of them),
+    each also as a loose prefix (so exact forms, matching both, rank first).
 
     Returns None when `text` has no keyword at all.
     """
@@ -109,8 +146,13 @@ def fts_query(text: str) -> str | None:
     if not words:
         return None
     meaningful = [w for w in words if w not in STOP_WORDS]
-    words = meaningful or words
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+    terms = []
+    for w in meaningful or words:
+        terms.append('"' + w.replace('"', '""') + '"')
+        prefix = _loose_prefix(w)
+        if prefix:
+            terms.append(f'"{prefix}"*')
+    return " OR ".join(terms)
 
 
 def _encode_tags(tags: tuple[str, ...]) -> str | None:
