@@ -1,0 +1,161 @@
+"""`memtrace mcp`: memtrace's memory tools for MCP clients, over stdio (default) or streamable HTTP.
+
+    memtrace mcp                          # stdio, for Claude Code / Cursor / Claude Desktop
+    memtrace mcp --http --port 9101       # streamable HTTP at http://127.0.0.1:9101/mcp
+    python -m memtrace_server.mcp_server  # the same, without the CLI
+
+The memory store comes from the environment (`Memtrace.from_env`): a memtrace server when MEMTRACE_URL and
+MEMTRACE_API_KEY are set, else the embedded store in MEMTRACE_DATA_DIR (default ./data).
+
+In stdio mode stdout carries the protocol and nothing else: anything else written to stdout - a stray print
+from any library, even from C - is sent to stderr, where the logs go too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+
+from memtrace import AsyncMemtrace
+
+from .mcp.server import DEFAULT_HTTP_PORT, MemtraceMCP, build_server
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigurationError(Exception):
+    """The environment names a half-configured remote server."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="memtrace mcp",
+        description="Serve memtrace's memory tools to MCP clients (stdio by default).",
+        epilog="Store: MEMTRACE_URL + MEMTRACE_API_KEY for a memtrace server, "
+        "else the embedded store in MEMTRACE_DATA_DIR (default ./data).",
+    )
+    parser.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_HTTP_PORT, help=f"HTTP port (default {DEFAULT_HTTP_PORT})"
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=LOG_LEVELS, type=str.upper, help="stderr log level"
+    )
+    return parser.parse_args(argv)
+
+
+def describe_store(env: Mapping[str, str]) -> str:
+    """Where `Memtrace.from_env` will keep memories, for the startup line.
+
+    Raises `ConfigurationError` when only one of MEMTRACE_URL / MEMTRACE_API_KEY is set: falling back to a
+    local store then would quietly write an agent's memories somewhere its user is not looking.
+    """
+    url, key = env.get("MEMTRACE_URL"), env.get("MEMTRACE_API_KEY")
+    if url and key:
+        return f"memtrace server {url}"
+    if url or key:
+        present, missing = (
+            ("MEMTRACE_URL", "MEMTRACE_API_KEY") if url else ("MEMTRACE_API_KEY", "MEMTRACE_URL")
+        )
+        raise ConfigurationError(
+            f"{present} is set but {missing} is not; set both to use a memtrace server, "
+            "or neither to use the embedded store in MEMTRACE_DATA_DIR"
+        )
+    data_dir = Path(env.get("MEMTRACE_DATA_DIR") or "./data").resolve()
+    return f"embedded store in {data_dir}"
+
+
+@contextmanager
+def claimed_stdout() -> Iterator[anyio.AsyncFile[str] | None]:
+    """Give the MCP protocol a private handle on stdout, and point fd 1 and `sys.stdout` at stderr.
+
+    Yields None (use the process's stdout as is) when stdout is not a real file descriptor.
+    """
+    try:
+        stdout_fd = sys.stdout.fileno()
+        stderr_fd = sys.stderr.fileno()
+    except (AttributeError, io.UnsupportedOperation):
+        yield None
+        return
+    sys.stdout.flush()
+    protocol_fd = os.dup(stdout_fd)
+    saved_fd = os.dup(stdout_fd)
+    saved_stdout = sys.stdout
+    os.dup2(stderr_fd, stdout_fd)
+    sys.stdout = sys.stderr
+    protocol = io.TextIOWrapper(os.fdopen(protocol_fd, "wb"), encoding="utf-8")
+    try:
+        yield anyio.wrap_file(protocol)
+    finally:
+        sys.stdout = saved_stdout
+        os.dup2(saved_fd, stdout_fd)
+        os.close(saved_fd)
+        protocol.close()
+
+
+async def serve_stdio(server: MemtraceMCP, client: AsyncMemtrace) -> None:
+    try:
+        with claimed_stdout() as protocol:
+            await server.run_stdio_async(stdout=protocol)
+    finally:
+        await client.close()
+
+
+async def serve_http(server: MemtraceMCP, client: AsyncMemtrace) -> None:
+    try:
+        await server.run_streamable_http_async()
+    finally:
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the MCP server until the client disconnects (stdio) or the process is interrupted (HTTP).
+    Returns the process exit code."""
+    args = parse_args(argv)
+    try:
+        store = describe_store(os.environ)
+        client = AsyncMemtrace.from_env()
+    except ConfigurationError as exc:
+        print(f"memtrace mcp: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # an unreadable data directory, a malformed URL...
+        print(f"memtrace mcp: cannot open the memory store: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+    server = build_server(client, host=args.host, port=args.port, log_level=args.log_level)
+    if args.http:
+        where = f"http://{_url_host(args.host)}:{args.port}{server.settings.streamable_http_path}"
+        print(f"memtrace mcp: streamable HTTP on {where}, {store}", file=sys.stderr)
+        if args.host not in LOOPBACK_HOSTS:
+            print(
+                "memtrace mcp: warning: the MCP endpoint has no authentication; anyone who can reach "
+                f"{args.host}:{args.port} can read and write these memories",
+                file=sys.stderr,
+            )
+    else:
+        print(f"memtrace mcp: stdio, {store}", file=sys.stderr)
+
+    try:
+        anyio.run(serve_http if args.http else serve_stdio, server, client)
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as exc:  # uvicorn exits this way when it cannot bind the port
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+if __name__ == "__main__":
+    sys.exit(main())
