@@ -77,13 +77,13 @@ async def test_callable_base_instructions_and_include_types(
     async def base(ctx: RunContextWrapper[Any], agent: Agent[Any]) -> str:
         return f"You are {agent.name}."
 
-    everything = memtrace_instructions(base, client, key)
-    facts_only = memtrace_instructions(base, client, key, include_types=["episodic", "decision", "entity"])
+    facts_only = memtrace_instructions(base, client, key)  # the default: the session replays the turns
+    everything = memtrace_instructions(base, client, key, include_types=None)
     ctx, agent = RunContextWrapper(context=None), Agent(name="Ada")
-    full = await everything(ctx, agent)
-    assert full.startswith("You are Ada.\n\n") and "Hello there" in full and "Pro plan" in full
     facts = await facts_only(ctx, agent)
-    assert "Pro plan" in facts and "Hello there" not in facts
+    assert facts.startswith("You are Ada.\n\n") and "Pro plan" in facts and "Hello there" not in facts
+    full = await everything(ctx, agent)
+    assert "Hello there" in full and "Pro plan" in full
 
 
 async def test_unknown_session_gives_the_base_instructions(sync_client: Memtrace) -> None:

@@ -11,7 +11,7 @@ from agents import Agent, FunctionTool, Runner
 from openai_agents_scripted import ModelCall, ScriptedModel, message, tool_call
 
 from memtrace import AsyncMemtrace, ListOptions, Memtrace, NotFoundError, id_for_key
-from memtrace_openai_agents import memtrace_tools
+from memtrace_openai_agents import MemtraceSession, memtrace_tools
 
 
 def answer_from_last_tool_output(call: ModelCall) -> list[Any]:
@@ -123,8 +123,46 @@ async def test_recall_is_newest_first_and_scoped_to_the_default_session(
     assert result.final_output == "Closed ticket 1 | Opened ticket 1"
     [recalled] = outputs(model)
     assert {m["session_id"] for m in recalled["memories"]} == {id_for_key(key)}
+    assert recalled["count"] == 2 and recalled["has_more"] is False
     # The default session became a listable session row.
     assert (await client.get_session(id_for_key(key))).metadata["key"] == key
+
+
+async def test_conversation_turns_stay_out_of_recall_and_search_unless_asked_for(
+    open_client: Callable[[], AsyncMemtrace], unique: Callable[[str], str]
+) -> None:
+    """A MemtraceSession stores every turn as a `session` memory; the tools must find the facts, not the chat
+    (nor earlier tool results, which quote memories and would snowball)."""
+    client = open_client()
+    agent_id, key = unique("agent"), unique("conv")
+    session = MemtraceSession(key, client=client, agent_id=agent_id)
+    tools = memtrace_tools(client, agent_id, session_id=key)
+    model = ScriptedModel(
+        [
+            [tool_call("memtrace_remember", {"content": "User prefers dark mode"})],
+            [message("Noted, dark mode.")],
+            [tool_call("memtrace_search", {"query": "dark mode"})],
+            answer_from_last_tool_output,
+            [tool_call("memtrace_recall", {})],
+            answer_from_last_tool_output,
+            [tool_call("memtrace_search", {"query": "dark mode", "memory_types": ["session"]})],
+            answer_from_last_tool_output,
+        ]
+    )
+    agent = Agent(name="a", model=model, tools=tools)
+    await Runner.run(agent, "I like dark mode", session=session)
+    searched = await Runner.run(agent, "What theme do I like? Dark mode?", session=session)
+    assert searched.final_output == "User prefers dark mode"
+    recalled = await Runner.run(agent, "What happened?", session=session)
+    assert recalled.final_output == "User prefers dark mode"
+    for call in model.calls:  # every default recall/search saw the one fact only
+        for output in call.tool_outputs()[1:]:
+            found = json.loads(output).get("results", json.loads(output).get("memories"))
+            assert [m["memory_type"] for m in found] == ["episodic"]
+    turns = await Runner.run(agent, "What did I say?", session=session)
+    assert "I like dark mode" in turns.final_output.split(" | ")
+    asked = json.loads(model.calls[-1].tool_outputs()[-1])["results"]
+    assert {m["memory_type"] for m in asked} == {"session"}
 
 
 async def test_search_filters_without_a_query(open_client: Callable[[], AsyncMemtrace], unique) -> None:

@@ -8,7 +8,7 @@ errors), so an agent starts each run knowing what happened, even in a fresh proc
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 
 from agents import Agent, RunContextWrapper
@@ -24,6 +24,9 @@ BaseInstructions: TypeAlias = (
 
 DEFAULT_CONTEXT_TOKENS = 1000
 
+DEFAULT_CONTEXT_TYPES: tuple[str, ...] = ("episodic", "decision", "entity")
+"""Facts, actions and decisions; not the ``session`` memories that hold the conversation turns themselves."""
+
 
 def memtrace_instructions(
     base_instructions: BaseInstructions,
@@ -32,7 +35,7 @@ def memtrace_instructions(
     max_tokens: int = DEFAULT_CONTEXT_TOKENS,
     *,
     since: str | None = None,
-    include_types: list[str] | None = None,
+    include_types: Sequence[str] | None = DEFAULT_CONTEXT_TYPES,
 ) -> InstructionsFunction:
     """Instructions for ``Agent(instructions=...)`` that append the memtrace session context.
 
@@ -44,14 +47,18 @@ def memtrace_instructions(
             `MemtraceSession` and `memtrace_tools`.
         max_tokens: Budget for the context block, in estimated tokens; the newest memories are kept.
         since: Time window (``"2h"``, ``"7d"`` or ISO-8601); memtrace's default is 24 hours.
-        include_types: Memory types to show, e.g. ``["episodic", "decision", "entity"]`` to leave out the
-            conversation turns a `MemtraceSession` already replays to the model.
+        include_types: Memory types to show. The default leaves out ``session`` memories, the conversation
+            turns a `MemtraceSession` stores and already replays to the model; ``None`` shows every type.
 
     With no memories (or no session yet) the base instructions are returned unchanged.
     """
     caller = ClientCaller(client)
     memtrace_session_id = id_for_key(session_id)
-    options = ContextOptions(max_tokens=max_tokens, since=since, include_types=include_types)
+    options = ContextOptions(
+        max_tokens=max_tokens,
+        since=since,
+        include_types=list(include_types) if include_types is not None else None,
+    )
 
     async def instructions(run_context: RunContextWrapper[Any], agent: Agent[Any]) -> str:
         base = await _resolve(base_instructions, run_context, agent)

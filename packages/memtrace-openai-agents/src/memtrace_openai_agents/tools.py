@@ -4,6 +4,9 @@ The four tools of the original integration keep their names and JSON schemas (sp
 prompts written for it still work. Two additions: `memtrace_search` takes ``query`` for ranked keyword search,
 and `memtrace_forget` deletes a memory by id.
 
+Unlike the original, recall and search leave out ``session`` memories (conversation turns) unless the model
+asks for that type; see `DEFAULT_MEMORY_TYPES`.
+
 Errors the model can act on (bad arguments, an unknown id, a duplicate) come back to it as a JSON
 ``{"error": ...}`` tool result instead of failing the run; anything else (memtrace unreachable) raises.
 """
@@ -22,7 +25,6 @@ from pydantic import BaseModel
 from memtrace import (
     AddMemoryRequest,
     ConflictError,
-    ListOptions,
     NotFoundError,
     SearchQuery,
     ValidationError,
@@ -35,6 +37,11 @@ MAX_TOOL_LIMIT = 200
 """The most memories one recall/search hands the model (as in the original integration)."""
 
 DEFAULT_TOOL_LIMIT = 50
+
+DEFAULT_MEMORY_TYPES = ("episodic", "decision", "entity")
+"""What recall and search look at unless the model names a type. ``session`` memories are conversation turns
+(`MemtraceSession` stores every item as one), which the model already sees; searching them by default would
+bury the facts under the chat, including earlier tool results. Ask for ``session`` explicitly to search them."""
 
 _MEMORY_TYPES = ["episodic", "decision", "entity", "session"]
 
@@ -148,18 +155,29 @@ async def _remember(scope: _ToolScope, args: dict[str, Any]) -> str:
 
 
 async def _recall(scope: _ToolScope, args: dict[str, Any]) -> str:
+    limit = _limit(args)
+    memory_type = args.get("memory_type")
+    # A search without a query is the list, newest first; unlike the list it can leave out several types.
     result = await scope.caller.call(
-        "list_memories",
-        ListOptions(
+        "search_memories",
+        SearchQuery(
             agent_id=args.get("agent_id", scope.agent_id),
             since=args.get("since", "24h"),
             session_id=scope.session_for(args),
-            memory_type=args.get("memory_type"),
-            limit=_limit(args),
+            memory_types=[memory_type] if memory_type else list(DEFAULT_MEMORY_TYPES),
+            limit=limit + 1,  # one more, to tell the model whether there is more
             order="desc",
         ),
     )
-    return _dump(result)
+    memories = result.results[:limit]
+    return json.dumps(
+        {
+            "memories": [m.model_dump(mode="json") for m in memories],
+            "count": len(memories),
+            "has_more": len(result.results) > limit,
+        },
+        default=str,
+    )
 
 
 async def _search(scope: _ToolScope, args: dict[str, Any]) -> str:
@@ -170,7 +188,7 @@ async def _search(scope: _ToolScope, args: dict[str, Any]) -> str:
             agent_id=args.get("agent_id", scope.agent_id),
             query=query,
             content_contains=args.get("content_contains"),
-            memory_types=args.get("memory_types"),
+            memory_types=args.get("memory_types") or list(DEFAULT_MEMORY_TYPES),
             tags=args.get("tags"),
             since=args.get("since"),
             min_importance=args.get("min_importance"),
@@ -330,7 +348,8 @@ def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = 
         _make_tool(
             scope,
             "memtrace_recall",
-            "Retrieve recent memories for an agent. Returns memories in reverse chronological order.",
+            "Retrieve recent memories for an agent. Returns memories in reverse chronological order. "
+            "Conversation turns (memory_type session) are left out unless you ask for that type.",
             _RECALL_SCHEMA,
             _recall,
         ),
@@ -338,7 +357,8 @@ def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = 
             scope,
             "memtrace_search",
             "Search memories with structured filters: by content text, memory types, tags, importance, "
-            "and time range. Pass `query` to rank results by keyword relevance.",
+            "and time range. Pass `query` to rank results by keyword relevance. Conversation turns "
+            "(memory type session) are left out unless memory_types includes session.",
             _SEARCH_SCHEMA,
             _search,
         ),
