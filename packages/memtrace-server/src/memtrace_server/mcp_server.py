@@ -16,10 +16,13 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import anyio
 
@@ -117,6 +120,20 @@ async def serve_http(server: MemtraceMCP, client: AsyncMemtrace) -> None:
         await client.close()
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM end the process with status 0 after a graceful shutdown.
+
+    uvicorn catches SIGTERM, drains connections, restores the previous handler and raises the signal again;
+    with the default handler that kills the process before the memtrace client is closed. This handler turns
+    the re-raised signal into SystemExit(0), which unwinds through `serve_http`'s cleanup.
+    """
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handle)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the MCP server until the client disconnects (stdio) or the process is interrupted (HTTP).
     Returns the process exit code."""
@@ -144,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"memtrace mcp: stdio, {store}", file=sys.stderr)
 
+    if args.http and threading.current_thread() is threading.main_thread():
+        _exit_cleanly_on_sigterm()
     try:
         anyio.run(serve_http if args.http else serve_stdio, server, client)
     except KeyboardInterrupt:

@@ -1,0 +1,92 @@
+"""The ASGI app: routes, error handlers, the per-request middleware, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from pydantic.json_schema import models_json_schema
+
+from memtrace.models import AddMemoryRequest
+
+from . import __version__, errors
+from .middleware import ServerMiddleware
+from .routes import admin, agents, memories, ops, sessions
+from .state import ServerState
+from .wire import BatchCreateRequest
+
+DESCRIPTION = """Plain-text, temporal, structured memory for AI agents.
+
+Wire-compatible with Memtrace 0.2.0 (the unmodified `memtrace-sdk` 0.2.0 works against it); the deliberate
+differences are listed in docs/compat.md. Authenticate with `x-api-key: mtk_...` or
+`Authorization: Bearer mtk_...`. Errors are `{"error": "<message>"}`, plus `"field"` on validation errors."""
+
+
+def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
+    """The app over an opened `state`. With `close_state`, the state is closed when the app shuts down."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        poll = None
+        if state.authenticator is not None and state.config.auth.revocation_poll_seconds > 0:
+            poll = asyncio.create_task(
+                state.authenticator.poll_revocations(state.config.auth.revocation_poll_seconds)
+            )
+        try:
+            yield
+        finally:
+            if poll is not None:
+                poll.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poll
+            if close_state:
+                state.close()
+
+    app = FastAPI(
+        title="memtrace",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.memtrace = state
+    errors.install(app)
+    for module in (ops, memories, agents, sessions, admin):
+        app.include_router(module.router)
+    if state.config.server.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=state.config.server.cors_allow_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(
+        ServerMiddleware, metrics=state.metrics, max_body_bytes=state.config.limits.max_body_bytes
+    )
+    _document_manual_bodies(app)
+    return app
+
+
+def _document_manual_bodies(app: FastAPI) -> None:
+    """Add the schemas of bodies that handlers parse themselves (POST /api/v1/memories) to the document."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default_openapi()
+        _, defs = models_json_schema(
+            [(AddMemoryRequest, "validation"), (BatchCreateRequest, "validation")],
+            ref_template="#/components/schemas/{model}",
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in defs.get("$defs", {}).items():
+            components.setdefault(name, definition)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

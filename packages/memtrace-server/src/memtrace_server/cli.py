@@ -1,0 +1,299 @@
+"""The ``memtrace`` command: run the server, manage organisations and keys on a data directory, run MCP.
+
+    memtrace serve [--host 127.0.0.1] [--port 9100] [--data-dir ./data] [--config memtrace.toml]
+    memtrace org create NAME [--id ID] | org list | org delete ORG_ID
+    memtrace key create --org ID --name NAME [--permissions read,write] | key list [--org ID] | key revoke ID
+    memtrace config                       # the effective configuration, as TOML
+    memtrace mcp [...]                    # the MCP server (arguments are its own)
+
+Running ``memtrace`` with no command (or only options) means ``serve``, as in the original.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from memtrace.errors import MemtraceError
+from memtrace.timeparse import now_us, parse_relative, parse_time
+
+from . import __version__
+from .config import ConfigError, ServerConfig, load_config, to_toml
+from .keys import FIRST_RUN_BANNER, bootstrap
+from .state import ServerState, open_state
+from .wire import key_view, org_view
+
+log = logging.getLogger("memtrace_server")
+
+COMMANDS = ("serve", "org", "key", "config", "mcp")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="FILE", help="memtrace.toml to read (default: search . /etc/memtrace ~/.memtrace)"
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="data directory (default ./data, or MEMTRACE_DATA_DIR)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memtrace", description="memtrace server: memory for AI agents, over REST and MCP."
+    )
+    parser.add_argument("--version", action="version", version=f"memtrace {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the REST server")
+    _common(serve)
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 9100)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", choices=["console", "json"])
+    serve.set_defaults(func=cmd_serve)
+
+    org = sub.add_parser("org", help="manage organizations").add_subparsers(dest="action", metavar="ACTION")
+    org_create = org.add_parser("create", help="create an organization")
+    org_create.add_argument("name")
+    org_create.add_argument("--id", help="the id (default org_<24 hex>)")
+    org_list = org.add_parser("list", help="list organizations")
+    org_delete = org.add_parser("delete", help="delete an organization with all its data")
+    org_delete.add_argument("org_id")
+    for p, fn in ((org_create, cmd_org_create), (org_list, cmd_org_list), (org_delete, cmd_org_delete)):
+        _common(p)
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(func=fn)
+
+    key = sub.add_parser("key", help="manage API keys").add_subparsers(dest="action", metavar="ACTION")
+    key_create = key.add_parser("create", help="create an API key (printed once)")
+    key_create.add_argument("--org", required=True, help="organization id")
+    key_create.add_argument("--name", required=True, help="a name for the key, unique in its organization")
+    key_create.add_argument("--permissions", default="read,write", help="comma-separated: read, write, admin")
+    key_create.add_argument("--expires", help="expiry: ISO-8601 time, or relative like 90d")
+    key_list = key.add_parser("list", help="list API keys (never the keys themselves)")
+    key_list.add_argument("--org", help="only this organization's keys")
+    key_revoke = key.add_parser("revoke", help="revoke an API key")
+    key_revoke.add_argument("key_id", type=int)
+    for p, fn in ((key_create, cmd_key_create), (key_list, cmd_key_list), (key_revoke, cmd_key_revoke)):
+        _common(p)
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(func=fn)
+
+    config = sub.add_parser("config", help="print the effective configuration as TOML")
+    _common(config)
+    config.set_defaults(func=cmd_config)
+
+    sub.add_parser("mcp", help="run the MCP server (see `memtrace mcp --help`)", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "mcp":
+        # The MCP server parses its own arguments; import it only when asked (it pulls in the mcp SDK).
+        from .mcp_server import main as mcp_main
+
+        return int(mcp_main(args_list[1:]) or 0)
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")):
+        args_list = ["serve", *args_list]
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.parse_args([args_list[0], "--help"])
+        return 2
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"memtrace: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except MemtraceError as exc:
+        print(f"memtrace: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _config(args: argparse.Namespace, **overrides: Any) -> ServerConfig:
+    return load_config(args.config, overrides={"server.data_dir": args.data_dir, **overrides})
+
+
+# ------------------------------------------------------------------ serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .logs import configure_logging
+
+    config = _config(
+        args,
+        **{
+            "server.host": args.host,
+            "server.port": args.port,
+            "log.level": args.log_level,
+            "log.format": args.log_format,
+        },
+    )
+    configure_logging(config.log.level, config.log.format)
+    state = open_state(config)
+    try:
+        if config.auth.enabled:
+            generated = bootstrap(state.keys, os.environ.get("MEMTRACE_ADMIN_KEY") or None)
+            if generated:
+                print(FIRST_RUN_BANNER.format(key=generated), file=sys.stderr, flush=True)
+        else:
+            log.warning("auth is disabled: every request acts as an admin of org_default")
+    except BaseException:
+        state.close()
+        raise
+    app = create_app(state)
+    log.info(
+        "memtrace %s serving %s on http://%s:%d",
+        __version__,
+        config.data_dir,
+        config.server.host,
+        config.server.port,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            lifespan="on",
+            log_config=None,
+            access_log=config.log.access,
+            timeout_keep_alive=max(1, int(config.server.keep_alive_timeout)),
+            timeout_graceful_shutdown=max(1, int(config.server.shutdown_timeout)),
+            server_header=False,
+        )
+    )
+    server.run()
+    return 0
+
+
+# ---------------------------------------------------------------- admin
+
+
+def _with_state(args: argparse.Namespace, action: Callable[[ServerState], int]) -> int:
+    state = open_state(_config(args))
+    try:
+        return action(state)
+    finally:
+        state.close()
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def cmd_org_create(args: argparse.Namespace) -> int:
+    def run(state: ServerState) -> int:
+        org = state.admin.create_org(args.name, args.id)
+        if args.json:
+            _print_json(org_view(org).model_dump(mode="json"))
+        else:
+            print(f"Organization created\n  id:   {org.id}\n  name: {org.name}")
+        return 0
+
+    return _with_state(args, run)
+
+
+def cmd_org_list(args: argparse.Namespace) -> int:
+    def run(state: ServerState) -> int:
+        orgs = [org_view(o).model_dump(mode="json") for o in state.admin.list_orgs()]
+        if args.json:
+            _print_json(orgs)
+        else:
+            _table(orgs, ("id", "name", "created_at"))
+        return 0
+
+    return _with_state(args, run)
+
+
+def cmd_org_delete(args: argparse.Namespace) -> int:
+    def run(state: ServerState) -> int:
+        deleted = state.admin.delete_org(args.org_id)
+        if args.json:
+            _print_json({"id": args.org_id, "deleted_memories": deleted})
+        else:
+            print(
+                f"Organization {args.org_id} deleted ({deleted} memories, and its agents, sessions and keys)"
+            )
+        return 0
+
+    return _with_state(args, run)
+
+
+def cmd_key_create(args: argparse.Namespace) -> int:
+    expires_us = parse_future(args.expires) if args.expires else None
+
+    def run(state: ServerState) -> int:
+        row, key = state.keys.create(args.org, args.name, args.permissions, expires_us=expires_us)
+        if args.json:
+            _print_json(key_view(row, key).model_dump(mode="json"))
+        else:
+            print(f"API key created (shown only once — save it now):\n{key}")
+            print(
+                f"  id: {row.id}  org: {row.org_id}  name: {row.name}  permissions: {row.permissions}",
+                file=sys.stderr,
+            )
+        return 0
+
+    return _with_state(args, run)
+
+
+def cmd_key_list(args: argparse.Namespace) -> int:
+    def run(state: ServerState) -> int:
+        keys = [key_view(r).model_dump(mode="json") for r in state.keys.list_keys(args.org)]
+        if args.json:
+            _print_json(keys)
+        else:
+            for k in keys:
+                k["permissions"] = ",".join(k["permissions"])
+            _table(keys, ("id", "org_id", "name", "permissions", "enabled", "created_at", "expires_at"))
+        return 0
+
+    return _with_state(args, run)
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    def run(state: ServerState) -> int:
+        if not state.keys.revoke(args.key_id):
+            print(f"memtrace: API key {args.key_id} not found (or already revoked)", file=sys.stderr)
+            return 1
+        print(f"API key {args.key_id} revoked")
+        return 0
+
+    return _with_state(args, run)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(to_toml(_config(args)), end="")
+    return 0
+
+
+def parse_future(value: str) -> int:
+    """An expiry: ISO-8601, or relative like ``90d`` meaning that long from now."""
+    rel = parse_relative(value)
+    if rel is not None:
+        return now_us() + rel
+    return parse_time(value, "expires")
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+__all__ = ["COMMANDS", "build_parser", "main"]

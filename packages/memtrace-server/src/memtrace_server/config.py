@@ -1,0 +1,269 @@
+"""Server configuration: defaults, then `memtrace.toml`, then ``MEMTRACE_*`` environment variables, then flags.
+
+The keys are the original's (spec §7) where they still mean something, plus ours (``[limits]``, ``[store]``,
+``server.data_dir``, ``auth.cache_ttl_seconds``…). Every key ``section.name`` can be overridden by the variable
+``MEMTRACE_SECTION_NAME`` (e.g. ``MEMTRACE_SERVER_PORT=9200``, ``MEMTRACE_LIMITS_RATE_LIMIT_PER_ORG=50``);
+``MEMTRACE_DATA_DIR`` is accepted as a short form of ``MEMTRACE_SERVER_DATA_DIR``.
+
+Keys of the original that do not apply here (``[arc]``, ``auth.db_path``, ``server.read_timeout``,
+``server.write_timeout``) are accepted and ignored, so an existing ``memtrace.toml`` still loads; unknown keys are an error, so typos do not pass silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+CONFIG_FILENAME = "memtrace.toml"
+SEARCH_DIRS = (Path("."), Path("/etc/memtrace"), Path.home() / ".memtrace")
+"""Where `memtrace.toml` is looked for when no ``--config`` is given, in order (as the original)."""
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment variable has a bad key or value."""
+
+
+@dataclass
+class ServerSection:
+    host: str = "127.0.0.1"
+    port: int = 9100
+    data_dir: str = "./data"
+    shutdown_timeout: float = 30.0
+    """Seconds in-flight requests get to finish after SIGTERM/SIGINT before connections are closed."""
+    keep_alive_timeout: float = 5.0
+    worker_threads: int = 8
+    """Threads that run store calls (SQLite blocks; the event loop must not)."""
+    cors_allow_origins: list[str] = field(default_factory=list)
+    """Origins allowed by CORS; empty disables CORS (the original allowed ``*``)."""
+
+
+@dataclass
+class LogSection:
+    level: str = "info"
+    format: str = "console"
+    """``console`` or ``json`` (one JSON object per line)."""
+    access: bool = False
+    """Log every request (costs throughput; off by default)."""
+
+
+@dataclass
+class AuthSection:
+    enabled: bool = True
+    """With auth off every request acts as an admin of ``org_default``: only for a trusted local network."""
+    bcrypt_cost: int = 10
+    cache_ttl_seconds: float = 300.0
+    """How long a verified key stays cached (warm requests never pay bcrypt)."""
+    revocation_poll_seconds: float = 2.0
+    """How often the server re-reads the key table, so a key revoked elsewhere (the CLI, another node) stops
+    working within this many seconds. Revoking through this server's REST API takes effect at once."""
+
+
+@dataclass
+class DedupSection:
+    enabled: bool = True
+    window_hours: float = 24.0
+
+
+@dataclass
+class LimitsSection:
+    max_body_bytes: int = 32 * 1024 * 1024
+    """Largest accepted request body; larger ones get 413."""
+    max_content_length: int = 1_000_000
+    """Longest accepted memory content, in characters; longer gets 400 naming the field."""
+    rate_limit_per_org: float = 0.0
+    """Requests per second per organisation; 0 disables. Over the limit: 429 with Retry-After."""
+    rate_limit_burst: int = 0
+    """Bucket size; 0 means one second's worth of requests."""
+
+
+@dataclass
+class StoreSection:
+    backend: str = "sqlite"
+    synchronous: str = "FULL"
+    """SQLite durability: FULL (every acknowledged write is on disk) or NORMAL (survives a process crash,
+    may lose the last commits on power loss)."""
+
+
+@dataclass
+class ServerConfig:
+    server: ServerSection = field(default_factory=ServerSection)
+    log: LogSection = field(default_factory=LogSection)
+    auth: AuthSection = field(default_factory=AuthSection)
+    dedup: DedupSection = field(default_factory=DedupSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    store: StoreSection = field(default_factory=StoreSection)
+    source: str | None = None
+    """The file this configuration was read from, if any."""
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.server.data_dir)
+
+    def validate(self) -> ServerConfig:
+        problems = []
+        if not 0 < self.server.port < 65536:
+            problems.append("server.port must be between 1 and 65535")
+        if self.server.worker_threads < 1:
+            problems.append("server.worker_threads must be at least 1")
+        if self.log.format not in ("console", "json"):
+            problems.append("log.format must be 'console' or 'json'")
+        if self.log.level.lower() not in ("debug", "info", "warning", "warn", "error", "critical"):
+            problems.append("log.level must be debug, info, warning, error or critical")
+        if not 10 <= self.auth.bcrypt_cost <= 16:
+            problems.append("auth.bcrypt_cost must be between 10 and 16")
+        if self.limits.max_body_bytes < 1024:
+            problems.append("limits.max_body_bytes must be at least 1024")
+        if self.limits.max_content_length < 1:
+            problems.append("limits.max_content_length must be at least 1")
+        if self.limits.rate_limit_per_org < 0 or self.limits.rate_limit_burst < 0:
+            problems.append("limits.rate_limit_per_org and rate_limit_burst must not be negative")
+        if self.store.backend != "sqlite":
+            problems.append("store.backend: only 'sqlite' is available in this build")
+        if self.store.synchronous.upper() not in ("FULL", "NORMAL"):
+            problems.append("store.synchronous must be FULL or NORMAL")
+        if self.dedup.window_hours <= 0:
+            problems.append("dedup.window_hours must be positive")
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
+
+
+_SECTIONS = {f.name for f in dataclasses.fields(ServerConfig) if f.name != "source"}
+# Keys of the original that mean nothing here (Arc settings, the auth DB path, Fiber's read/write timeouts);
+# accepted so an existing memtrace.toml loads, and otherwise ignored.
+_IGNORED_SECTIONS = {"arc"}
+_IGNORED_KEYS = {"server.read_timeout", "server.write_timeout", "auth.db_path"}
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """Convert a TOML or environment value to the field's type, or raise ConfigError naming `where`."""
+    text = isinstance(value, str)
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if text and value.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if text and value.strip().lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if kind == list[str]:
+            if text:
+                return [v.strip() for v in value.split(",") if v.strip()]
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return list(value)
+            raise ValueError(value)
+        if kind == str | None:
+            return None if value is None else str(value)
+        if kind is str:
+            if not text:
+                raise ValueError(value)
+            return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a valid {getattr(kind, '__name__', kind)}") from None
+    raise ConfigError(f"{where}: unsupported type")
+
+
+def _apply(config: ServerConfig, section: str, key: str, value: Any, where: str) -> None:
+    target = getattr(config, section)
+    hints = get_type_hints(type(target))
+    if key not in hints:
+        raise ConfigError(f"{where}: unknown key '{section}.{key}'")
+    setattr(target, key, _coerce(value, hints[key], where))
+
+
+def find_config_file() -> Path | None:
+    for directory in SEARCH_DIRS:
+        candidate = directory / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    search: bool = True,
+) -> ServerConfig:
+    """Build the configuration.
+
+    `path` is an explicit ``memtrace.toml`` (it must exist); without it the standard places are searched when
+    `search` is true. `env` defaults to ``os.environ``. `overrides` maps ``"section.key"`` to values from
+    command-line flags (None values are skipped).
+    """
+    config = ServerConfig()
+    env = os.environ if env is None else env
+    file = Path(path) if path is not None else (find_config_file() if search else None)
+    if file is not None:
+        if not file.is_file():
+            raise ConfigError(f"config file {file} does not exist")
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+        for section, values in data.items():
+            if section in _IGNORED_SECTIONS:
+                continue
+            if section not in _SECTIONS or not isinstance(values, dict):
+                raise ConfigError(f"{file}: unknown section [{section}]")
+            for key, value in values.items():
+                if f"{section}.{key}" in _IGNORED_KEYS:
+                    continue
+                _apply(config, section, key, value, f"{file}: {section}.{key}")
+        config.source = str(file)
+
+    if env.get("MEMTRACE_DATA_DIR"):
+        config.server.data_dir = env["MEMTRACE_DATA_DIR"]
+    for section in _SECTIONS:
+        for key in get_type_hints(type(getattr(config, section))):
+            name = f"MEMTRACE_{section.upper()}_{key.upper()}"
+            if name in env:
+                _apply(config, section, key, env[name], name)
+
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        _apply(config, section, key, value, f"--{key.replace('_', '-')}")
+    return config.validate()
+
+
+def to_toml(config: ServerConfig | None = None) -> str:
+    """`config` (default: all defaults) as a `memtrace.toml`."""
+    config = config or ServerConfig()
+    lines = ["# memtrace server configuration (every key can be overridden by MEMTRACE_<SECTION>_<KEY>)"]
+    for section in ("server", "log", "auth", "dedup", "limits", "store"):
+        lines.append(f"\n[{section}]")
+        for f in dataclasses.fields(getattr(config, section)):
+            value = getattr(getattr(config, section), f.name)
+            if value is None:
+                continue
+            lines.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)

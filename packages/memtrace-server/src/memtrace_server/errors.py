@@ -1,0 +1,116 @@
+"""Errors on the wire: every failure is ``{"error": "<message>"}`` (plus ``"field"`` on validation errors), with
+the status the SDK maps (spec §9.2): 400 validation, 401, 403, 404, 409, 413, 429, 503. Never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from memtrace.errors import (
+    AuthenticationError,
+    ConflictError,
+    MemtraceError,
+    NoArcInstanceError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    ValidationError,
+)
+
+from .wire import JSON, field_name
+
+log = logging.getLogger("memtrace_server")
+
+# Most specific first: NoArcInstanceError is a ServiceUnavailableError.
+_KINDS: tuple[tuple[type[MemtraceError], str, int], ...] = (
+    (ValidationError, "validation", 400),
+    (AuthenticationError, "authentication", 401),
+    (PermissionDeniedError, "permission", 403),
+    (NotFoundError, "not_found", 404),
+    (ConflictError, "conflict", 409),
+    (RateLimitedError, "rate_limited", 429),
+    (NoArcInstanceError, "no_arc_instance", 503),
+    (ServiceUnavailableError, "unavailable", 503),
+)
+
+
+def error_response(
+    status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = {"error": message, **{k: v for k, v in extra.items() if v is not None}}
+    return Response(
+        json.dumps(body, ensure_ascii=False).encode(), status_code=status, media_type=JSON, headers=headers
+    )
+
+
+def _count(request: Request, kind: str) -> None:
+    request.app.state.memtrace.metrics.errors.labels(kind).inc()
+
+
+async def memtrace_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MemtraceError)
+    kind, status = "other", exc.status_code or 500
+    for cls, name, code in _KINDS:
+        if isinstance(exc, cls):
+            kind, status = name, exc.status_code or code
+            break
+    _count(request, kind)
+    headers: dict[str, str] = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        headers["Retry-After"] = str(int(retry_after + 0.999))
+    if isinstance(exc, AuthenticationError):
+        headers["WWW-Authenticate"] = "Bearer"
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationError):
+        extra["field"] = exc.field
+    if isinstance(exc, NoArcInstanceError):
+        extra["hint"] = "ask an admin to run `memtrace org add-arc <org_id>`"
+    if status >= 500:
+        log.warning("%s %s -> %d: %s", request.method, request.url.path, status, exc.message)
+    return error_response(status, exc.message, headers=headers or None, **extra)
+
+
+async def request_validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own validation (query, path and declared bodies) as 400 naming the field."""
+    assert isinstance(exc, RequestValidationError)
+    _count(request, "validation")
+    err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request", "type": ""}
+    loc = tuple(err.get("loc", ()))
+    where = loc[0] if loc else ""
+    field = field_name(loc[1:]) if where in ("query", "path", "body", "header") else field_name(loc)
+    if err.get("type") == "json_invalid":
+        return error_response(400, "invalid request body: malformed JSON", field="body")
+    if not field:
+        return error_response(400, f"invalid request body: {err.get('msg')}", field="body")
+    if err.get("type") == "missing":
+        return error_response(400, f"{field} is required", field=field)
+    return error_response(400, f"invalid {field}: {err.get('msg')}", field=field)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    kinds = {404: "not_found", 405: "method_not_allowed"}
+    _count(request, kinds.get(exc.status_code, "http"))
+    message = {404: "not found", 405: "method not allowed"}.get(exc.status_code) or str(exc.detail)
+    return error_response(exc.status_code, message, headers=dict(exc.headers or {}) or None)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    _count(request, "internal")
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal server error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(MemtraceError, memtrace_error)
+    app.add_exception_handler(RequestValidationError, request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,216 @@
+"""API keys (spec §6): format, hashing, lookup, and the first-run bootstrap.
+
+A key is ``mtk_`` + URL-safe base64 of 32 random bytes (48 characters, ending in ``=``). The store keeps only a
+bcrypt hash (cost >= 10) and ``hex(sha256(key))[:16]`` as a lookup prefix, so verifying a key reads a handful
+of rows and runs bcrypt once. This module is synchronous: the server calls it in a worker thread, the CLI
+directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import bcrypt
+
+from memtrace.errors import ConflictError, NotFoundError, ValidationError
+from memtrace.stores.base import ApiKeyRow
+from memtrace.stores.sqlite import SQLiteMetadataStore
+from memtrace.timeparse import now_us
+
+log = logging.getLogger("memtrace_server.keys")
+
+KEY_PATTERN = re.compile(r"^mtk_[A-Za-z0-9_-]{43}=$")
+PERMISSIONS = ("read", "write", "admin")
+DEFAULT_PERMISSIONS = "read,write"
+BOOTSTRAP_ORG_ID = "org_default"
+BOOTSTRAP_ORG_NAME = "Default"
+MAX_KEY_NAME_LENGTH = 128
+
+
+def generate_key() -> str:
+    """A new random API key."""
+    return "mtk_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def key_prefix(key: str) -> str:
+    """The lookup index stored beside the hash: the first 16 hex characters of sha256(key)."""
+    return key_digest(key)[:16]
+
+
+def is_well_formed(key: str) -> bool:
+    return bool(KEY_PATTERN.match(key))
+
+
+def normalize_permissions(value: str | Iterable[str] | None) -> str:
+    """Permissions as stored: a comma-separated subset of read, write, admin in that order."""
+    if value is None:
+        return DEFAULT_PERMISSIONS
+    items = value.split(",") if isinstance(value, str) else list(value)
+    wanted = set()
+    for item in items:
+        if not isinstance(item, str):
+            raise ValidationError("invalid permissions: expected names", "permissions")
+        name = item.strip().lower()
+        if not name:
+            continue
+        if name not in PERMISSIONS:
+            raise ValidationError(
+                f"invalid permissions: {item!r} is not one of read, write, admin", "permissions"
+            )
+        wanted.add(name)
+    if not wanted:
+        raise ValidationError("permissions: give at least one of read, write, admin", "permissions")
+    return ",".join(p for p in PERMISSIONS if p in wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's organisation and permissions. `org_id` comes only from here."""
+
+    org_id: str
+    permissions: frozenset[str]
+    key_id: int | None = None
+    key_name: str = ""
+    expires_us: int | None = None
+
+    def allows(self, permission: str) -> bool:
+        """`admin` implies every permission (spec §6.6)."""
+        return permission in self.permissions or "admin" in self.permissions
+
+    @property
+    def is_server_admin(self) -> bool:
+        """An admin key of the bootstrap organisation manages every organisation; admin keys of other
+        organisations manage only their own organisation's keys."""
+        return "admin" in self.permissions and self.org_id == BOOTSTRAP_ORG_ID
+
+    @classmethod
+    def from_row(cls, row: ApiKeyRow) -> Principal:
+        return cls(
+            org_id=row.org_id,
+            permissions=frozenset(p for p in row.permissions.split(",") if p),
+            key_id=row.id,
+            key_name=row.name,
+            expires_us=row.expires_us,
+        )
+
+
+class KeyStore:
+    """Creates, verifies, lists and revokes keys in a metadata store."""
+
+    def __init__(self, metadata: SQLiteMetadataStore, *, bcrypt_cost: int = 10) -> None:
+        if bcrypt_cost < 10:
+            raise ValueError("bcrypt cost must be at least 10")
+        self.metadata = metadata
+        self.bcrypt_cost = bcrypt_cost
+
+    def create(
+        self,
+        org_id: str,
+        name: str,
+        permissions: str | Iterable[str] | None = None,
+        *,
+        expires_us: int | None = None,
+        key: str | None = None,
+    ) -> tuple[ApiKeyRow, str]:
+        """Create a key for an existing organisation; return its row and the key itself (shown once)."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("name is required", "name")
+        if len(name) > MAX_KEY_NAME_LENGTH or "\x00" in name:
+            raise ValidationError(f"invalid name: at most {MAX_KEY_NAME_LENGTH} characters, no NUL", "name")
+        perms = normalize_permissions(permissions)
+        if self.metadata.get_org(org_id) is None:
+            raise NotFoundError(f"organization '{org_id}' not found")
+        key = key or generate_key()
+        if not is_well_formed(key):
+            raise ValidationError(
+                "invalid key: expected mtk_ followed by 43 base64 characters and '='", "key"
+            )
+        hashed = bcrypt.hashpw(key.encode("ascii"), bcrypt.gensalt(rounds=self.bcrypt_cost)).decode("ascii")
+        row = self.metadata.create_api_key(
+            org_id, name.strip(), hashed, key_prefix(key), perms, now_us(), expires_us
+        )
+        return row, key
+
+    def verify(self, key: str) -> Principal | None:
+        """The principal of a valid, enabled, unexpired key, or None. Pays bcrypt: cache the answer."""
+        if not is_well_formed(key):
+            return None
+        encoded = key.encode("ascii")
+        now = now_us()
+        for row in self.metadata.find_api_keys(key_prefix(key)):
+            if row.expires_us is not None and row.expires_us <= now:
+                continue
+            if bcrypt.checkpw(encoded, row.key_hash.encode("ascii")):
+                return Principal.from_row(row)
+        return None
+
+    def list_keys(self, org_id: str | None = None) -> list[ApiKeyRow]:
+        return self.metadata.list_api_keys(org_id)
+
+    def get_key(self, key_id: int) -> ApiKeyRow | None:
+        return self.metadata.get_api_key(key_id)
+
+    def revoke(self, key_id: int) -> bool:
+        return self.metadata.revoke_api_key(key_id)
+
+    def enabled_ids(self) -> set[int]:
+        now = now_us()
+        return {
+            r.id
+            for r in self.metadata.list_api_keys()
+            if r.enabled and (r.expires_us is None or r.expires_us > now)
+        }
+
+
+def bootstrap(keys: KeyStore, admin_key: str | None = None) -> str | None:
+    """First run (spec §6.7): make sure ``org_default`` exists and someone can administer the server.
+
+    With `admin_key` (``MEMTRACE_ADMIN_KEY``) that key is made an admin key of ``org_default`` unless it already
+    works. Otherwise, when the store has no key at all, a random admin key is created and returned so the caller
+    can print it once. Returns None when nothing was generated.
+    """
+    metadata = keys.metadata
+    metadata.ensure_org(BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME, now_us())
+    if admin_key:
+        if not is_well_formed(admin_key):
+            raise ValidationError(
+                "MEMTRACE_ADMIN_KEY must be an mtk_ key: 'mtk_' + 43 URL-safe base64 characters + '='",
+                "MEMTRACE_ADMIN_KEY",
+            )
+        principal = keys.verify(admin_key)
+        if (
+            principal is not None
+            and principal.org_id == BOOTSTRAP_ORG_ID
+            and "admin" in principal.permissions
+        ):
+            return None
+        taken = {r.name for r in keys.list_keys(BOOTSTRAP_ORG_ID)}
+        name = "admin" if "admin" not in taken else f"admin-{key_prefix(admin_key)[:8]}"
+        # ConflictError: another process bootstrapping the same directory got there first.
+        with contextlib.suppress(ConflictError):
+            keys.create(BOOTSTRAP_ORG_ID, name, "read,write,admin", key=admin_key)
+        return None
+    if keys.list_keys():
+        return None
+    try:
+        _, key = keys.create(BOOTSTRAP_ORG_ID, "admin", "read,write,admin")
+    except ConflictError:
+        return None
+    return key
+
+
+FIRST_RUN_BANNER = """==========================================================
+  FIRST RUN: Save your admin API key (shown only once)
+  API Key: {key}
+=========================================================="""

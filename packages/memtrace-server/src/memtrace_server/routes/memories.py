@@ -1,0 +1,124 @@
+"""Memories: create (single or batch), list, search, get and delete (spec §1.4-1.7, plus extensions)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from memtrace.errors import ConflictError
+from memtrace.models import AddMemoryRequest, Memory, MemoryList, SearchQuery, SearchResult
+
+from .. import wire
+from ..middleware import decode_segment
+from ..wire import BatchCreateRequest, BatchCreateResponse, DeletedResponse
+from .common import ERRORS, Options, Reader, Str, Writer, state_of
+
+router = APIRouter(prefix="/api/v1", tags=["memories"])
+
+CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/AddMemoryRequest"},
+                        {"$ref": "#/components/schemas/BatchCreateRequest"},
+                    ]
+                }
+            }
+        },
+    }
+}
+"""Documented by hand: the handler reads the body itself to tell a single memory from a batch (spec §1.4)."""
+
+
+@router.post(
+    "/memories",
+    status_code=201,
+    response_model=Memory,
+    responses={**ERRORS, 201: {"description": "The memory, or for a batch `{memories, count, skipped}`."}},
+    openapi_extra=CREATE_BODY,
+    summary="Store one memory, or a batch of memories",
+)
+async def create_memories(request: Request, principal: Writer) -> Response:
+    state = state_of(request)
+    body = await request.body()
+    batch = wire.parse(body, BatchCreateRequest)
+    if batch.memories is None:
+        req = wire.parse(body, AddMemoryRequest)
+        try:
+            memory = await state.run(state.engine.add_memory, principal.org_id, req)
+        except ConflictError:
+            state.metrics.duplicates.inc()
+            raise
+        state.metrics.writes.labels("single").inc()
+        return wire.json_response(memory, Memory, 201)
+    result = await state.run(state.engine.add_memories, principal.org_id, batch.memories)
+    state.metrics.writes.labels("batch").inc(len(result))
+    if result.skipped:
+        state.metrics.duplicates.inc(result.skipped)
+    response = BatchCreateResponse.model_construct(
+        memories=list(result), count=len(result), skipped=result.skipped
+    )
+    return wire.json_response(response, BatchCreateResponse, 201)
+
+
+@router.get("/memories", response_model=MemoryList, responses=ERRORS, summary="List memories")
+async def list_memories(request: Request, principal: Reader, opts: Options) -> Response:
+    state = state_of(request)
+    result = await state.run(state.engine.list_memories, principal.org_id, opts)
+    state.metrics.queries.labels("list").inc()
+    return wire.json_response(result, MemoryList)
+
+
+@router.delete(
+    "/memories",
+    response_model=DeletedResponse,
+    responses=ERRORS,
+    summary="Delete memories by filter (extension; at least one filter)",
+)
+async def delete_memories(
+    request: Request,
+    principal: Writer,
+    agent_id: Str = None,
+    session_id: Str = None,
+    since: Str = None,
+    until: Str = None,
+) -> Response:
+    state = state_of(request)
+    deleted = await state.run(
+        state.engine.delete_memories,
+        principal.org_id,
+        agent_id=agent_id,
+        session_id=session_id,
+        since=since,
+        until=until,
+    )
+    return wire.json_response(DeletedResponse(deleted=deleted), DeletedResponse)
+
+
+@router.get(
+    "/memories/{memory_id}", response_model=Memory, responses=ERRORS, summary="Get a memory by id (extension)"
+)
+async def get_memory(request: Request, principal: Reader, memory_id: str) -> Response:
+    state = state_of(request)
+    memory = await state.run(state.engine.get_memory, principal.org_id, decode_segment(memory_id))
+    state.metrics.queries.labels("get").inc()
+    return wire.json_response(memory, Memory)
+
+
+@router.delete(
+    "/memories/{memory_id}", status_code=204, responses=ERRORS, summary="Delete a memory by id (extension)"
+)
+async def delete_memory(request: Request, principal: Writer, memory_id: str) -> Response:
+    state = state_of(request)
+    await state.run(state.engine.delete_memory, principal.org_id, decode_segment(memory_id))
+    return Response(status_code=204)
+
+
+@router.post("/search", response_model=SearchResult, responses=ERRORS, summary="Search memories")
+async def search_memories(request: Request, principal: Reader, query: SearchQuery | None = None) -> Response:
+    state = state_of(request)
+    result = await state.run(state.engine.search_memories, principal.org_id, query or SearchQuery())
+    state.metrics.queries.labels("search").inc()
+    return wire.json_response(result, SearchResult)

@@ -1,0 +1,91 @@
+"""Everything a running server holds: the engine, the key store, the authenticator, metrics, limits.
+
+Store calls block on SQLite, so handlers run them through `ServerState.run`, in a bounded pool of worker
+threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from memtrace.client import open_engine
+from memtrace.engine import Engine
+from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
+
+from .admin import Admin
+from .auth import Authenticator
+from .config import ServerConfig
+from .keys import BOOTSTRAP_ORG_ID, KeyStore
+from .metrics import Metrics
+from .ratelimit import RateLimiter
+
+T = TypeVar("T")
+
+
+@dataclass
+class ServerState:
+    config: ServerConfig
+    engine: Engine
+    keys: KeyStore
+    admin: Admin
+    metrics: Metrics
+    authenticator: Authenticator | None
+    rate_limiter: RateLimiter | None
+    started_monotonic: float = field(default_factory=time.monotonic)
+    _limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a blocking store call in a worker thread."""
+        if self._limiter is None:
+            # Created lazily: an anyio limiter must be made inside the running event loop.
+            self._limiter = anyio.CapacityLimiter(self.config.server.worker_threads)
+        call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
+        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+
+    def store_stats(self) -> dict[str, int]:
+        return self.engine.events.stats()  # type: ignore[attr-defined,no-any-return]
+
+    def close(self) -> None:
+        self.keys.metadata.close()
+        self.engine.close()
+
+
+def open_state(config: ServerConfig) -> ServerState:
+    """Open the data directory (creating it on first run) and build the server's state."""
+    engine = open_engine(
+        config.data_dir,
+        org_id=BOOTSTRAP_ORG_ID,
+        dedup_enabled=config.dedup.enabled,
+        dedup_window_hours=config.dedup.window_hours,
+        synchronous=config.store.synchronous.upper(),  # type: ignore[arg-type]
+        max_content_length=config.limits.max_content_length,
+    )
+    # Keys and admin get a connection of their own, so a key lookup never queues behind a large batch write.
+    key_db = SQLiteDatabase(config.data_dir, synchronous=config.store.synchronous.upper())  # type: ignore[arg-type]
+    keys = KeyStore(SQLiteMetadataStore(key_db), bcrypt_cost=config.auth.bcrypt_cost)
+    state = ServerState(
+        config=config,
+        engine=engine,
+        keys=keys,
+        admin=Admin(keys, engine.events),
+        metrics=Metrics(),
+        authenticator=None,
+        rate_limiter=(
+            RateLimiter(config.limits.rate_limit_per_org, config.limits.rate_limit_burst)
+            if config.limits.rate_limit_per_org > 0
+            else None
+        ),
+    )
+    state.metrics = Metrics(state.store_stats)
+    if config.auth.enabled:
+        state.authenticator = Authenticator(
+            keys, run_sync=state.run, ttl_seconds=config.auth.cache_ttl_seconds
+        )
+    return state
