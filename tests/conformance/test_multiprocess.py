@@ -30,12 +30,14 @@ print("done")
 def test_two_processes_write_one_directory_with_zero_loss(tmp_path: Path) -> None:
     n = 300
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name, str(n)], stdout=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), name, str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         for name in ("writer_a", "writer_b")
     ]
     for p in procs:
-        out, _ = p.communicate(timeout=120)
-        assert p.returncode == 0 and out.strip() == b"done"
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and out.strip() == b"done", err.decode()[-2000:]
     with Memtrace.open(tmp_path) as mt:
         for name in ("writer_a", "writer_b"):
             got = mt.list_memories(ListOptions(agent_id=name, limit=1000, order="asc")).memories
