@@ -166,6 +166,15 @@ def test_messages_are_searchable_memories(client: Memtrace) -> None:
     assert [h.content for h in hits] == ["My flight to Osaka leaves Tuesday"]
 
 
+def test_text_less_turns_are_described_for_search(client: Memtrace) -> None:
+    store = MemtraceChatStore(client)
+    for m in conversation():
+        store.add_message("k", m)
+    hits = client.search_memories(SearchQuery(query="clock", agent_id="llamaindex")).results
+    assert [h.content for h in hits] == ["[assistant message: tool_call clock]"]
+    assert store.get_messages("k") == conversation()  # the description is only the searchable text
+
+
 def test_sessions_are_listed_with_the_original_key(client: Memtrace, data_dir: Path) -> None:
     MemtraceChatStore(client).add_message("ann@example.com", msg("hi"))
     (session,) = client.list_sessions(agent_id="llamaindex").sessions

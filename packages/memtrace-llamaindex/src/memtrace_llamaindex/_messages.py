@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
 
 from memtrace import AddMemoryRequest, Memory
 
@@ -25,12 +25,18 @@ def message_text(message: ChatMessage) -> str:
 
 def searchable_content(message: ChatMessage) -> str:
     """What goes into a memory's ``content``. memtrace requires non-empty content, so a message without text
-    (tool calls only, an image) is described by its role and block types instead."""
+    (tool calls only, an image) is described by its role and blocks instead, tool names included so that a
+    search for the tool finds the call."""
     text = message_text(message)
     if text.strip():
         return text
-    kinds = ", ".join(sorted({block.block_type for block in message.blocks})) or "empty"
-    return f"[{message.role.value} message: {kinds}]"
+    parts = []
+    for block in message.blocks:
+        if isinstance(block, ToolCallBlock):
+            parts.append(f"tool_call {block.tool_name}")
+        elif not isinstance(block, TextBlock):
+            parts.append(block.block_type)
+    return f"[{message.role.value} message: {', '.join(parts) or 'empty'}]"
 
 
 def message_request(
