@@ -1,0 +1,191 @@
+"""The five read operations the read and scaling benchmarks time, three ways: through the memtrace client,
+over HTTP, and as plain SQL on the same SQLite file (the ceiling: the same question without the engine).
+
+- ``list_agent``: an agent's 100 most recent memories (what `recall` does);
+- ``list_org``: the organisation's 100 most recent memories;
+- ``search_agent``: ranked keyword search (2 words, top 10) scoped to one agent;
+- ``search_org``: the same across the whole organisation;
+- ``context``: `get_session_context` of a session holding 500 memories in the last 24 hours.
+
+Each call checks its answer (counts, scoping), so a fast wrong answer fails the benchmark.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from .common import check
+from .dataset import DatasetShape, search_queries
+
+OPS = ("list_agent", "list_org", "search_agent", "search_org", "context")
+OP_LABELS = {
+    "list_agent": "list recent, one agent (limit 100)",
+    "list_org": "list recent, whole org (limit 100)",
+    "search_agent": "ranked search, one agent (top 10)",
+    "search_org": "ranked search, whole org (top 10)",
+    "context": "session context, 500-memory session",
+}
+LIST_LIMIT = 100
+SEARCH_LIMIT = 10
+ORG = "org_default"
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What a correct answer looks like for a loaded store, known from the generated data alone."""
+
+    shape: DatasetShape
+    agent_counts: dict[str, int]
+
+    def list_agent(self, agent: str) -> int:
+        return min(LIST_LIMIT, self.agent_counts.get(agent, 0))
+
+    def list_org(self) -> int:
+        return min(LIST_LIMIT, self.shape.size)
+
+
+@dataclass(frozen=True)
+class ReadCall:
+    op: str
+    agent: str
+    query: str
+    session: str
+
+
+def plan(shape: DatasetShape, iterations: int, seed: int = 7) -> list[ReadCall]:
+    """`iterations` rounds of every op, round-robin, with agents, queries and sessions rotating."""
+    queries = search_queries(seed, iterations)
+    calls = []
+    for i in range(iterations):
+        agent = shape.agents[(i * 37) % len(shape.agents)]
+        session = shape.context_sessions[i % len(shape.context_sessions)]
+        for op in OPS:
+            calls.append(ReadCall(op, agent, queries[i], session))
+    return calls
+
+
+# ------------------------------------------------------------------------------------------- the client
+
+
+def call_client(client: Any, call: ReadCall, truth: Truth) -> bool:
+    """Run `call` through a `memtrace.Memtrace`; check it; return whether it found anything."""
+    from memtrace import ListOptions, SearchQuery
+
+    if call.op == "list_agent":
+        got = client.list_memories(ListOptions(agent_id=call.agent, limit=LIST_LIMIT)).memories
+        want = truth.list_agent(call.agent)
+        check(len(got) == want, f"list_agent returned {len(got)} memories, expected {want}")
+        check(all(m.agent_id == call.agent for m in got), "list_agent returned another agent's memory")
+        return True
+    if call.op == "list_org":
+        got = client.list_memories(ListOptions(limit=LIST_LIMIT)).memories
+        check(
+            len(got) == truth.list_org(),
+            f"list_org returned {len(got)} memories, expected {truth.list_org()}",
+        )
+        return True
+    if call.op in ("search_agent", "search_org"):
+        agent = call.agent if call.op == "search_agent" else None
+        results = client.search_memories(
+            SearchQuery(query=call.query, agent_id=agent, limit=SEARCH_LIMIT)
+        ).results
+        check(len(results) <= SEARCH_LIMIT, "search returned more than its limit")
+        check(
+            agent is None or all(m.agent_id == agent for m in results),
+            "search returned another agent's memory",
+        )
+        return bool(results)
+    ctx = client.get_session_context(call.session)
+    want = truth.shape.context_session_size
+    check(ctx.memory_count == want, f"context rendered {ctx.memory_count} memories, expected {want}")
+    check(ctx.context.startswith(f"## Session Context ({call.session})"), "context has the wrong header")
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ HTTP
+
+
+def http_request(call: ReadCall, truth: Truth) -> dict[str, Any]:
+    """The request `call` is over HTTP, with what its answer must satisfy (checked by the load generator)."""
+    if call.op == "list_agent":
+        query = urlencode({"agent_id": call.agent, "limit": LIST_LIMIT})
+        return {
+            "kind": call.op,
+            "method": "GET",
+            "path": f"/api/v1/memories?{query}",
+            "expect": {"memories": truth.list_agent(call.agent), "agent_id": call.agent},
+        }
+    if call.op == "list_org":
+        return {
+            "kind": call.op,
+            "method": "GET",
+            "path": f"/api/v1/memories?limit={LIST_LIMIT}",
+            "expect": {"memories": truth.list_org()},
+        }
+    if call.op in ("search_agent", "search_org"):
+        body: dict[str, Any] = {"query": call.query, "limit": SEARCH_LIMIT}
+        expect: dict[str, Any] = {}
+        if call.op == "search_agent":
+            body["agent_id"] = call.agent
+            expect["agent_id"] = call.agent
+        return {"kind": call.op, "method": "POST", "path": "/api/v1/search", "body": body, "expect": expect}
+    return {
+        "kind": call.op,
+        "method": "POST",
+        "path": f"/api/v1/sessions/{call.session}/context",
+        "body": {},
+        "expect": {"memory_count": truth.shape.context_session_size},
+    }
+
+
+# ------------------------------------------------------------------------------------------- raw sqlite3
+
+_COLS = (
+    "m.id, m.org_id, m.time_us, m.agent_id, m.session_id, m.memory_type, m.event_type, m.content, "
+    "m.metadata_json, m.tags, m.dedup_key, m.importance, m.parent_id"
+)
+_RAW_SQL = {
+    "list_agent": f"SELECT {_COLS} FROM memories m WHERE m.org_id = ? AND m.agent_id = ? "
+    "ORDER BY m.time_us DESC, m.rowid DESC LIMIT ?",
+    "list_org": f"SELECT {_COLS} FROM memories m WHERE m.org_id = ? ORDER BY m.time_us DESC, m.rowid DESC LIMIT ?",
+    "search_agent": f"SELECT {_COLS}, bm25(memories_fts) AS rank FROM memories_fts "
+    "JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND m.org_id = ? "
+    "AND m.agent_id = ? ORDER BY rank, m.time_us DESC LIMIT ?",
+    "search_org": f"SELECT {_COLS}, bm25(memories_fts) AS rank FROM memories_fts "
+    "JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND m.org_id = ? "
+    "ORDER BY rank, m.time_us DESC LIMIT ?",
+    "context": f"SELECT {_COLS} FROM memories m WHERE m.org_id = ? AND m.session_id = ? AND m.time_us > ? "
+    "ORDER BY m.time_us DESC, m.rowid DESC LIMIT 1000",
+}
+
+
+def raw_connection(db_path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+def call_raw(conn: sqlite3.Connection, call: ReadCall, truth: Truth, now_us: int) -> bool:
+    """The same question as plain SQL on memtrace's file: rows fetched, nothing rendered or validated."""
+    from memtrace.stores.sqlite.events import fts_query
+
+    sql = _RAW_SQL[call.op]
+    if call.op == "list_agent":
+        rows = conn.execute(sql, (ORG, call.agent, LIST_LIMIT + 1)).fetchall()
+        check(len(rows) >= truth.list_agent(call.agent), "raw list_agent found too few rows")
+    elif call.op == "list_org":
+        rows = conn.execute(sql, (ORG, LIST_LIMIT + 1)).fetchall()
+        check(len(rows) >= truth.list_org(), "raw list_org found too few rows")
+    elif call.op == "search_agent":
+        match = fts_query(call.query)
+        rows = conn.execute(sql, (match, ORG, call.agent, SEARCH_LIMIT)).fetchall() if match else []
+    elif call.op == "search_org":
+        match = fts_query(call.query)
+        rows = conn.execute(sql, (match, ORG, SEARCH_LIMIT)).fetchall() if match else []
+    else:
+        rows = conn.execute(sql, (ORG, call.session, now_us - 86_400_000_000)).fetchall()
+        check(len(rows) == truth.shape.context_session_size, f"raw context found {len(rows)} rows")
+    return bool(rows)

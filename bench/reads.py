@@ -1,0 +1,171 @@
+"""Benchmark 3: reads at 100,000 (quick) and 1,000,000 (--full) stored memories, in-process and over HTTP.
+
+The store is bulk-loaded through `add_memories` (reported as an ingest row, next to raw sqlite3 loading the
+same rows). Then the five read operations of `bench.read_ops` run round-robin:
+
+- in-process through `Memtrace.open(dir)`, each call followed by the same question as plain SQL on the same
+  file (the peer: what SQLite alone needs, with no engine, no models, no rendering);
+- over HTTP against a `memtrace serve` subprocess on that directory, driven by the separate load generator
+  (the peer: our own in-process figure from this run, so the ratio is what HTTP costs).
+
+The original Go server's published p50s (list 25 ms, search 120 ms, context 180 ms) stand beside ours.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .bulk_load import LoadedStore, bench_workdir, load_store
+from .common import GO_PUBLISHED, Row, check, latency_row, log, median, rate_row
+from .loadgen import run_job
+from .read_ops import (
+    OP_LABELS,
+    OPS,
+    ReadCall,
+    Truth,
+    call_client,
+    call_raw,
+    http_request,
+    plan,
+    raw_connection,
+)
+from .server import running_server
+
+TARGET_MS_INPROC = {
+    "list_agent": 2.0,
+    "list_org": 2.0,
+    "search_agent": 10.0,
+    "search_org": 50.0,
+    "context": 5.0,
+}
+TARGET_MS_HTTP = {
+    "list_agent": 5.0,
+    "list_org": 5.0,
+    "search_agent": 10.0,
+    "search_org": 50.0,
+    "context": 5.0,
+}
+PUBLISHED_MS = {
+    "list_agent": GO_PUBLISHED["list_p50_ms"],
+    "list_org": GO_PUBLISHED["list_p50_ms"],
+    "search_agent": GO_PUBLISHED["search_p50_ms"],
+    "search_org": GO_PUBLISHED["search_p50_ms"],
+    "context": GO_PUBLISHED["context_p50_ms"],
+}
+WARMUP_ROUNDS = 10
+
+
+def truth_of(store: LoadedStore) -> Truth:
+    return Truth(store.dataset().shape, store.agent_counts)
+
+
+def measure_inprocess(
+    store: LoadedStore, calls: list[ReadCall]
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, int]]:
+    """ms per call for ours and for raw SQL on the same file, interleaved call by call; and how many calls
+    per op found something."""
+    from memtrace import Memtrace
+
+    truth = truth_of(store)
+    ours: dict[str, list[float]] = {op: [] for op in OPS}
+    raw: dict[str, list[float]] = {op: [] for op in OPS}
+    found: dict[str, int] = dict.fromkeys(OPS, 0)
+    conn = raw_connection(str(store.path / "memtrace.db"))
+    with Memtrace.open(store.path) as client:
+        now = time.time_ns() // 1000
+        for call in calls[: WARMUP_ROUNDS * len(OPS)]:
+            call_client(client, call, truth)
+            call_raw(conn, call, truth, now)
+        for call in calls:
+            t0 = time.perf_counter()
+            hit = call_client(client, call, truth)
+            t1 = time.perf_counter()
+            call_raw(conn, call, truth, time.time_ns() // 1000)
+            t2 = time.perf_counter()
+            ours[call.op].append((t1 - t0) * 1000)
+            raw[call.op].append((t2 - t1) * 1000)
+            found[call.op] += hit
+    conn.close()
+    return ours, raw, found
+
+
+def measure_http(store: LoadedStore, calls: list[ReadCall]) -> dict[str, list[float]]:
+    """ms per request over HTTP, measured in the load-generator process against a server on the store."""
+    truth = truth_of(store)
+    logs = bench_workdir()
+    with running_server(store.path, logs) as server:
+        result = run_job(
+            {
+                "mode": "requests",
+                "url": server.base_url,
+                "api_key": server.api_key,
+                "warmup": WARMUP_ROUNDS * len(OPS),
+                "requests": [http_request(c, truth) for c in calls],
+            }
+        )
+    check(result["failure_count"] == 0, f"HTTP reads answered wrongly: {result['failures']}")
+    return {op: [s * 1000 for s in result["latencies_s"][op]] for op in OPS}
+
+
+def rows_for(size: int, iterations: int) -> list[Row]:
+    store = load_store(size)
+    label = f"{size:,}"
+    rows = [_load_row(store)]
+    calls = plan(store.dataset().shape, iterations)
+    log(f"reads at {label}: in-process, {iterations} rounds of {len(OPS)} ops")
+    ours, raw, found = measure_inprocess(store, calls)
+    search_hits = {op: found[op] / iterations for op in ("search_agent", "search_org")}
+    check(search_hits["search_org"] >= 0.5, f"org-wide search found nothing for most queries: {search_hits}")
+    for op in OPS:
+        note = f"{iterations} calls"
+        if op.startswith("search"):
+            note += f"; {search_hits[op]:.0%} of queries had matches"
+        rows.append(
+            latency_row(
+                f"3. reads at {label} (in-process)",
+                f"{OP_LABELS[op]}, ms",
+                ours[op],
+                "raw sqlite3, same query on the same file",
+                raw[op],
+                target_ms=TARGET_MS_INPROC[op],
+                notes=note,
+                published=PUBLISHED_MS[op],
+            )
+        )
+    log(f"reads at {label}: over HTTP")
+    http = measure_http(store, calls)
+    for op in OPS:
+        rows.append(
+            latency_row(
+                f"3. reads at {label} (HTTP)",
+                f"{OP_LABELS[op]}, ms",
+                http[op],
+                "ours in-process (same run)",
+                ours[op],
+                target_ms=TARGET_MS_HTTP[op],
+                notes=f"{iterations} requests, one keep-alive connection; ratio < 1 is what HTTP costs",
+                published=PUBLISHED_MS[op],
+            )
+        )
+    return rows
+
+
+def _load_row(store: LoadedStore) -> Row:
+    tenth = max(1, len(store.rates) // 10)
+    first, last = median(store.rates[:tenth]), median(store.rates[-tenth:])
+    return rate_row(
+        f"3. reads at {store.size:,} (bulk load)",
+        f"memories/s loading {store.size:,} through add_memories (batches of 1,000)",
+        store.rates,
+        "raw sqlite3 executemany, one-index table",
+        store.raw_rates,
+        target=">= 40,000/s",
+        met=median(store.rates) >= 40_000,
+        notes=f"first 10% of batches {first:,.0f}/s, last 10% {last:,.0f}/s (cost of a growing store)",
+    )
+
+
+def run(quick: bool) -> list[Row]:
+    if quick:
+        return rows_for(100_000, 200)
+    return rows_for(100_000, 300) + rows_for(1_000_000, 300)

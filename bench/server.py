@@ -1,0 +1,190 @@
+"""A real `memtrace serve` subprocess for the HTTP benchmarks, and the memory it uses.
+
+The server runs as its own process on a free loopback port, like a deployment would; the load generator
+(`bench.loadgen`) is a third process, so neither the benchmark driver nor the load competes with the server
+for its interpreter.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .common import CorrectnessError
+
+
+def api_key_for(seed: str) -> str:
+    """A well-formed `mtk_` key (spec §6.1): 32 bytes, URL-safe base64 (43 characters and one '=')."""
+    return "mtk_" + base64.urlsafe_b64encode(hashlib.sha256(seed.encode()).digest()).decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_available() -> str | None:
+    """None when `memtrace serve` can run here, else why not (reported in RESULTS.md, never hidden)."""
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("memtrace_server") is None:
+            return "memtrace-server is not installed"
+        if importlib.util.find_spec("memtrace_server.cli") is None:
+            return "memtrace-server has no CLI yet (memtrace_server.cli is missing)"
+    except ImportError as exc:
+        return f"memtrace-server cannot be imported: {exc}"
+    return None
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    api_key: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+
+def _get(url: str, timeout: float = 1.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def start_server(data_dir: Path, log_dir: Path, *, api_key: str | None = None) -> RunningServer:
+    """Start `memtrace serve` on `data_dir` with a known admin key; wait until /ready says 200."""
+    reason = server_available()
+    if reason:
+        raise RuntimeError(reason)
+    api_key = api_key or api_key_for("memtrace-bench-admin")
+    port = free_port()
+    log_path = log_dir / f"server-{port}.log"
+    env = {
+        **os.environ,
+        "MEMTRACE_ADMIN_KEY": api_key,
+        # A benchmark measures the server, not its abuse protection: lift the per-org rate limit if one is on.
+        "MEMTRACE_RATE_LIMIT": os.environ.get("MEMTRACE_BENCH_RATE_LIMIT", "0"),
+        "MEMTRACE_LOG_LEVEL": "warning",
+    }
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "memtrace_server", "serve", "--host", "127.0.0.1", "--port", str(port),
+                "--data-dir", str(data_dir),
+            ],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"memtrace serve exited with {proc.returncode}: {tail(log_path)}")
+        with contextlib.suppress(OSError):
+            if _get(base_url + "/ready") == 200:
+                return RunningServer(base_url, api_key, proc, log_path)
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"memtrace serve did not become ready in 60 s: {tail(log_path)}")
+
+
+def stop_server(server: RunningServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, log_dir: Path) -> Iterator[RunningServer]:
+    server = start_server(data_dir, log_dir)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+        # A server that died under load is a failed benchmark, not a slow one.
+        if server.process.returncode not in (0, -15, None):
+            raise CorrectnessError(f"server exited with {server.process.returncode}: {tail(server.log_path)}")
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def process_tree_rss(pid: int) -> int:
+    """Resident bytes of `pid` and its children (a server might fork workers)."""
+    try:
+        import psutil
+    except ImportError:  # Linux without psutil: the process alone
+        return _proc_status_kib(pid, "VmRSS") * 1024
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs if p.is_running())
+    except psutil.Error:
+        return 0
+
+
+def _proc_status_kib(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+@dataclass
+class RssSampler:
+    """Samples a process tree's RSS every `interval` seconds in a thread; `peak` is the largest seen."""
+
+    pid: int
+    interval: float = 0.05
+    samples: list[int] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> RssSampler:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            rss = process_tree_rss(self.pid)
+            if rss:
+                self.samples.append(rss)
+            self._stop.wait(self.interval)
+
+    @property
+    def peak(self) -> int:
+        return max(self.samples, default=0)
