@@ -63,7 +63,7 @@ async def test_context_respects_the_token_budget(open_client: Callable[[], Async
     assert "Step 0:" not in block
 
 
-async def test_callable_base_instructions_and_include_types(
+async def test_conversation_turns_are_left_out_unless_asked_for(
     open_client: Callable[[], AsyncMemtrace], unique
 ) -> None:
     client = open_client()

@@ -10,8 +10,8 @@ with it).
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -113,7 +113,7 @@ def memory_request_for(
         metadata={ITEM_METADATA_KEY: dict(item)},
         tags=[SESSION_ITEM_TAG],
         # Conversation turns repeat legitimately ("ok", "thanks"); a fresh key per item keeps every one.
-        dedup_key=uuid.uuid4().hex,
+        dedup_key=os.urandom(16).hex(),
     )
 
 
