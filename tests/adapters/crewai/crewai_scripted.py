@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from chromadb.api.types import Documents, EmbeddingFunction
 from crewai.llms.base_llm import BaseLLM
 from crewai.rag.embeddings.providers.custom.embedding_callable import CustomEmbeddingFunction
 from crewai.utilities.i18n import I18N_DEFAULT
@@ -103,8 +104,9 @@ def hash_embed(texts: list[str], dims: int = 64) -> list[list[float]]:
     return vectors
 
 
-class HashEmbedding(CustomEmbeddingFunction):
-    """`hash_embed` as a CrewAI custom embedding provider (``{"provider": "custom", ...}``)."""
+class HashEmbedding(CustomEmbeddingFunction, EmbeddingFunction[Documents]):
+    """`hash_embed` as a CrewAI custom embedding provider (``{"provider": "custom", ...}``). Both bases are
+    needed: `Crew` validates against chromadb's protocol, the custom provider against CrewAI's."""
 
     def __call__(self, input: list[str]) -> list[list[float]]:
         return hash_embed(list(input))

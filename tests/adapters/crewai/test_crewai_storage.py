@@ -1,0 +1,148 @@
+"""MemtraceStorage as CrewAI's own StorageBackend (vector recall, embeddings kept in memtrace), and as the
+process-wide default storage of `Crew(memory=True)`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from conftest import ClientFactory
+from crewai import Agent, Crew, Memory, Process, Task
+from crewai.memory.storage.backend import EmbeddingDimensionMismatchError, StorageBackend
+from crewai.memory.storage.factory import resolve_memory_storage
+from crewai.memory.types import MemoryRecord
+from crewai_scripted import HashEmbedding, ScriptedLLM, final, hash_embed
+
+from memtrace import ListOptions, Memtrace
+from memtrace_crewai import MemtraceStorage, restore_default_storage, use_memtrace_storage
+
+
+def record(content: str, scope: str = "/", categories: list[str] | None = None) -> MemoryRecord:
+    return MemoryRecord(
+        content=content, scope=scope, categories=categories or [], embedding=hash_embed([content])[0]
+    )
+
+
+def test_it_is_a_storage_backend(client: Memtrace) -> None:
+    assert isinstance(MemtraceStorage(client), StorageBackend)
+
+
+def test_vector_search_over_stored_embeddings(client: Memtrace) -> None:
+    storage = MemtraceStorage(client)
+    storage.save(
+        [
+            record("postgres replication lag alert", "/ops"),
+            record("quarterly sales grew strongly", "/sales"),
+            record("postgres vacuum settings tuned", "/ops", ["db"]),
+        ]
+    )
+    query = hash_embed(["postgres replication"])[0]
+
+    hits = storage.search(query, limit=2)
+    assert hits[0][0].content == "postgres replication lag alert"
+    assert hits[0][1] >= hits[1][1] > 0
+    assert hits[0][0].embedding == pytest.approx(hash_embed(["postgres replication lag alert"])[0])
+    assert [r.content for r, _ in storage.search(query, scope_prefix="/sales")] == [
+        "quarterly sales grew strongly"
+    ]
+    assert [r.content for r, _ in storage.search(query, categories=["db"])] == [
+        "postgres vacuum settings tuned"
+    ]
+    assert storage.search(query, min_score=0.99) == []
+    with pytest.raises(EmbeddingDimensionMismatchError):
+        storage.search([1.0, 0.0, 0.0])
+
+
+def test_crewai_memory_over_memtrace_storage(client: Memtrace) -> None:
+    """CrewAI's own Memory (embedder + LLM analysis) with memtrace as the store; all fields given, so the
+    save needs no LLM, and shallow recall needs none either."""
+    memory = Memory(storage=MemtraceStorage(client), embedder=hash_embed, llm=ScriptedLLM(model="scripted"))
+    memory.remember("postgres failover takes ninety seconds", scope="/ops", categories=["db"], importance=0.7)
+    memory.remember("the sales kickoff is in Lisbon", scope="/sales", categories=["events"], importance=0.4)
+
+    matches = memory.recall("postgres failover", depth="shallow")
+    assert matches[0].record.content == "postgres failover takes ninety seconds"
+    assert memory.list_scopes() == ["/ops", "/sales"]
+    assert memory.forget(scope="/sales") == 1
+    (remaining,) = memory.list_records()
+    memory.update(remaining.id, content="postgres failover takes thirty seconds")
+    assert memory.recall("failover thirty", depth="shallow")[0].record.content.endswith("thirty seconds")
+    memory.reset()
+    assert memory.list_records() == []
+
+
+async def test_async_members(client: Memtrace) -> None:
+    storage = MemtraceStorage(client)
+    await storage.asave([record("async saved fact")])
+    hits = await storage.asearch(hash_embed(["async saved fact"])[0])
+    assert hits[0][0].content == "async saved fact"
+    assert await storage.adelete(record_ids=[hits[0][0].id]) == 1
+    assert storage.count() == 0
+
+
+def test_partitions_are_isolated(open_client: ClientFactory, unique: Callable[[str], str]) -> None:
+    client = open_client()
+    one = MemtraceStorage(client, crew_id=unique("one"))
+    two = MemtraceStorage(client, crew_id=unique("two"))
+    one.save([record("only in one")])
+    two.save([record("only in two")])
+
+    one.reset()
+
+    assert one.count() == 0
+    assert [r.content for r in two.list_records()] == ["only in two"]
+    assert two.get_record(two.list_records()[0].id) is not None
+    assert one.get_record(two.list_records()[0].id) is None
+
+
+# ---------------------------------------------------------------------------- process-wide default
+
+TASK = "Summarise what we know about the failover drill"
+MEMORY_REPLIES = {
+    "extract_memories_system": {"memories": ["The failover drill took ninety seconds."]},
+    "save_system": {"suggested_scope": "/drills", "categories": ["ops"], "importance": 0.7},
+    "consolidation_system": {"actions": [], "insert_new": True, "insert_reason": ""},
+    "query_system": {"recall_queries": ["failover drill"], "complexity": "simple"},
+}
+
+
+@pytest.fixture
+def default_storage(client: Memtrace) -> Iterator[Memtrace]:
+    use_memtrace_storage(client)
+    yield client
+    restore_default_storage()
+
+
+def test_crew_memory_true_stores_in_memtrace_when_made_the_default(default_storage: Memtrace) -> None:
+    client = default_storage
+    llm = ScriptedLLM(
+        model="scripted", turns={TASK: [final("Ninety seconds.")]}, memory_replies=MEMORY_REPLIES
+    )
+    agent = Agent(role="SRE", goal="Keep it up", backstory="On call", llm=llm)
+    crew = Crew(
+        agents=[agent],
+        tasks=[Task(description=TASK, expected_output="A summary", agent=agent)],
+        process=Process.sequential,
+        memory=True,
+        embedder={"provider": "custom", "config": {"embedding_callable": HashEmbedding}},
+    )
+    assert isinstance(crew._memory._storage, MemtraceStorage)
+
+    crew.kickoff()
+
+    (stored,) = client.list_memories(ListOptions(tags=["crewai"])).memories
+    assert stored.content == "The failover drill took ninety seconds."
+    assert stored.agent_id == "sre"  # CrewAI filed it under /crew/crew/agent/sre
+    assert stored.metadata is not None and len(stored.metadata["_crewai"]["embedding"]) == 64
+    # A later Memory() anywhere in the process recalls it from memtrace.
+    later = Memory(embedder=hash_embed, llm=llm)
+    assert later.recall("failover drill", depth="shallow")[0].record.content == stored.content
+
+
+def test_restore_default_storage_brings_back_crewai_stores(client: Memtrace) -> None:
+    factory = use_memtrace_storage(client)
+    assert factory("qdrant-edge") is None and factory("/some/path") is None  # only the default spec
+    assert isinstance(resolve_memory_storage("lancedb"), MemtraceStorage)
+    restore_default_storage()
+    # None: Memory() falls back to its built-in LanceDB store again (not built here: lancedb imports slowly).
+    assert resolve_memory_storage("lancedb") is None
