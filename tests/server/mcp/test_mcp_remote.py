@@ -14,6 +14,7 @@ from mcp import ClientSession
 from mcp_test_helpers import (
     exercise_bad_calls,
     exercise_round_trip,
+    free_port,
     http_server,
     http_session,
     server_env,
@@ -57,4 +58,15 @@ async def test_a_wrong_api_key_is_a_tool_error_not_a_crash(
         for _ in range(2):  # and the server is still there for the next call
             result = await session.call_tool("memtrace_recall", {"agent_id": unique("agent")})
             assert result.isError
-            assert "401" in result.content[0].text  # type: ignore[union-attr]
+            assert "(status 401): invalid API key" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_an_unreachable_server_is_a_tool_error_not_a_crash(
+    data_dir: Path, unique: Callable[[str], str]
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    async with stdio_session(server_env(data_dir, url=url, api_key="mtk_" + "A" * 43)) as session:
+        for _ in range(2):
+            result = await session.call_tool("memtrace_recall", {"agent_id": unique("agent")})
+            assert result.isError
+            assert f"cannot reach the memtrace server at {url}" in result.content[0].text  # type: ignore[union-attr]
