@@ -6,6 +6,7 @@ the results item by item.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,25 @@ def test_long_conversations_page_past_one_thousand(client: Memtrace) -> None:
 def test_class_name_identifies_the_store(client: Memtrace) -> None:
     assert MemtraceChatStore.class_name() == "MemtraceChatStore"
     assert MemtraceChatStore(client).to_dict()["class_name"] == "MemtraceChatStore"
+
+
+def test_rebuilt_without_its_constructor_it_uses_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Workflows restore pydantic state with model_validate, which skips __init__ and its client argument.
+    monkeypatch.delenv("MEMTRACE_URL", raising=False)
+    monkeypatch.setenv("MEMTRACE_DATA_DIR", str(tmp_path / "env-data"))
+    with Memtrace.open(tmp_path / "original") as original:
+        state = MemtraceChatStore(original, agent_id="bot").to_dict()
+    restored = MemtraceChatStore.model_validate(state)
+    restored.add_message("k", msg("hello"))
+    restored.client.close()
+    with Memtrace.open(tmp_path / "env-data") as mt:
+        assert MemtraceChatStore(mt, agent_id="bot").get_messages("k") == [msg("hello")]
+
+
+def test_copies_share_the_client(client: Memtrace) -> None:
+    store = MemtraceChatStore(client)
+    copy.deepcopy(store).add_message("k", msg("via the copy"))
+    assert store.get_messages("k") == [msg("via the copy")]
+    assert copy.deepcopy(store).client is client

@@ -65,6 +65,40 @@ def sync_view(client: AnyClient, owner: str) -> Memtrace:
     )
 
 
+class ClientBinding:
+    """The client an adapter object talks through, with its sync and async faces.
+
+    Resolved on first use, so an adapter rebuilt by pydantic without its constructor (`model_validate`, e.g. a
+    workflow restoring its context) still works: it falls back to `Memtrace.from_env()`. Copies share the
+    binding: a client is a handle on a store, not a value to duplicate.
+    """
+
+    def __init__(self, client: AnyClient | None = None, async_client: AsyncMemtrace | None = None) -> None:
+        if client is not None:
+            client = resolve_client(client)
+        self._client: AnyClient | None = client if client is not None else async_client
+        self._async_client = async_client
+
+    @property
+    def client(self) -> AnyClient:
+        if self._client is None:
+            self._client = resolve_client(None)
+        return self._client
+
+    @property
+    def aclient(self) -> AsyncMemtrace:
+        """The native async client when there is one, else the sync client run in worker threads."""
+        if self._async_client is None:
+            self._async_client = async_view(self.client)
+        return self._async_client
+
+    def sync(self, owner: str) -> Memtrace:
+        return sync_view(self.client, owner)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ClientBinding:
+        return self
+
+
 def check_agent_id(agent_id: str, field: str = "agent_id") -> str:
     """Fail at construction, naming the field, rather than on the first write."""
     if not isinstance(agent_id, str) or not ID_PATTERN.match(agent_id):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from typing import Any
 
 from memtrace import AsyncMemtrace, ConflictError, CreateSessionRequest, ListOptions, Memtrace, Session
 
@@ -27,13 +28,16 @@ KEY_FIELD = "key"
 class SessionRegistry:
     """Creates each key's session row once per store instance (a taken id means it already exists)."""
 
-    def __init__(self, agent_id: str) -> None:
-        self._agent_id = agent_id
+    def __init__(self) -> None:
         self._known: set[str] = set()
         self._lock = threading.Lock()
 
-    def _request(self, key: str, session_id: str) -> CreateSessionRequest:
-        return CreateSessionRequest(id=session_id, agent_id=self._agent_id, metadata={KEY_FIELD: key})
+    def __deepcopy__(self, memo: dict[int, Any]) -> SessionRegistry:
+        return self  # shared by copies of a store, like its client
+
+    @staticmethod
+    def _request(agent_id: str, key: str, session_id: str) -> CreateSessionRequest:
+        return CreateSessionRequest(id=session_id, agent_id=agent_id, metadata={KEY_FIELD: key})
 
     def _is_known(self, session_id: str) -> bool:
         with self._lock:
@@ -43,21 +47,21 @@ class SessionRegistry:
         with self._lock:
             self._known.add(session_id)
 
-    def ensure(self, client: Memtrace, key: str) -> str:
+    def ensure(self, client: Memtrace, agent_id: str, key: str) -> str:
         """The key's session id, with its session row created if this instance has not done so yet."""
         session_id = session_for_key(key)
         if not self._is_known(session_id):
             with contextlib.suppress(ConflictError):
-                client.create_session(self._request(key, session_id))
+                client.create_session(self._request(agent_id, key, session_id))
             self._remember(session_id)
         return session_id
 
-    async def aensure(self, client: AsyncMemtrace, key: str) -> str:
+    async def aensure(self, client: AsyncMemtrace, agent_id: str, key: str) -> str:
         """Async `ensure`."""
         session_id = session_for_key(key)
         if not self._is_known(session_id):
             with contextlib.suppress(ConflictError):
-                await client.create_session(self._request(key, session_id))
+                await client.create_session(self._request(agent_id, key, session_id))
             self._remember(session_id)
         return session_id
 

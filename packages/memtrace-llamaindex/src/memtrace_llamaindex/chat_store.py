@@ -11,7 +11,7 @@ from llama_index.core.storage.chat_store.base import BaseChatStore
 from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memory, Memtrace
 from memtrace.models import Order
 
-from ._client import AnyClient, async_view, check_agent_id, resolve_client, session_for_key, sync_view
+from ._client import AnyClient, ClientBinding, check_agent_id, session_for_key
 from ._messages import memory_message, message_request
 from ._session_io import OptionsFor, adelete_ids, aread_memories, delete_ids, read_memories
 from ._sessions import SessionRegistry, alist_keys, list_keys
@@ -39,9 +39,8 @@ class MemtraceChatStore(BaseChatStore):
 
     agent_id: str = Field(default=DEFAULT_AGENT_ID, description="memtrace agent the messages belong to.")
 
-    _client: AnyClient = PrivateAttr()
-    _aclient: AsyncMemtrace = PrivateAttr()
-    _sessions: SessionRegistry = PrivateAttr()
+    _binding: ClientBinding = PrivateAttr(default_factory=ClientBinding)
+    _sessions: SessionRegistry = PrivateAttr(default_factory=SessionRegistry)
 
     def __init__(
         self,
@@ -53,12 +52,7 @@ class MemtraceChatStore(BaseChatStore):
     ) -> None:
         check_agent_id(agent_id)
         super().__init__(agent_id=agent_id, **data)
-        if client is None and async_client is not None:
-            self._client = async_client
-        else:
-            self._client = resolve_client(client)
-        self._aclient = async_client if async_client is not None else async_view(self._client)
-        self._sessions = SessionRegistry(agent_id)
+        self._binding = ClientBinding(client, async_client)
 
     @classmethod
     def class_name(cls) -> str:
@@ -67,12 +61,12 @@ class MemtraceChatStore(BaseChatStore):
     @property
     def client(self) -> AnyClient:
         """The memtrace client this store writes through."""
-        return self._client
+        return self._binding.client
 
     # -- helpers -------------------------------------------------------------------------------------------
 
     def _sync(self) -> Memtrace:
-        return sync_view(self._client, type(self).__name__)
+        return self._binding.sync(type(self).__name__)
 
     def _options(self, key: str, order: Order = "asc") -> OptionsFor:
         session_id = session_for_key(key)
@@ -108,7 +102,7 @@ class MemtraceChatStore(BaseChatStore):
     def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
         """Replace the key's messages with `messages`."""
         client = self._sync()
-        session_id = self._sessions.ensure(client, key)
+        session_id = self._sessions.ensure(client, self.agent_id, key)
         old = [m.id for m in read_memories(client, self._options(key))]
         if messages:
             client.add_memories([self._request(session_id, m) for m in messages])
@@ -121,7 +115,7 @@ class MemtraceChatStore(BaseChatStore):
     def add_message(self, key: str, message: ChatMessage) -> None:
         """Append a message to the key's conversation."""
         client = self._sync()
-        session_id = self._sessions.ensure(client, key)
+        session_id = self._sessions.ensure(client, self.agent_id, key)
         client.add_memory(self._request(session_id, message))
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
@@ -155,8 +149,8 @@ class MemtraceChatStore(BaseChatStore):
 
     async def aset_messages(self, key: str, messages: list[ChatMessage]) -> None:
         """Async `set_messages`."""
-        client = self._aclient
-        session_id = await self._sessions.aensure(client, key)
+        client = self._binding.aclient
+        session_id = await self._sessions.aensure(client, self.agent_id, key)
         old = [m.id for m in await aread_memories(client, self._options(key))]
         if messages:
             await client.add_memories([self._request(session_id, m) for m in messages])
@@ -164,17 +158,17 @@ class MemtraceChatStore(BaseChatStore):
 
     async def aget_messages(self, key: str) -> list[ChatMessage]:
         """Async `get_messages`."""
-        return [memory_message(m) for m in await aread_memories(self._aclient, self._options(key))]
+        return [memory_message(m) for m in await aread_memories(self._binding.aclient, self._options(key))]
 
     async def async_add_message(self, key: str, message: ChatMessage) -> None:
         """Async `add_message` (LlamaIndex names it `async_add_message`)."""
-        client = self._aclient
-        session_id = await self._sessions.aensure(client, key)
+        client = self._binding.aclient
+        session_id = await self._sessions.aensure(client, self.agent_id, key)
         await client.add_memory(self._request(session_id, message))
 
     async def adelete_messages(self, key: str) -> list[ChatMessage] | None:
         """Async `delete_messages`."""
-        client = self._aclient
+        client = self._binding.aclient
         memories = await aread_memories(client, self._options(key))
         if not memories:
             return None
@@ -183,7 +177,7 @@ class MemtraceChatStore(BaseChatStore):
 
     async def adelete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Async `delete_message`."""
-        client = self._aclient
+        client = self._binding.aclient
         order, offset = self._position(idx)
         found = self._first(await aread_memories(client, self._options(key, order), offset=offset, limit=1))
         if found is None:
@@ -197,4 +191,4 @@ class MemtraceChatStore(BaseChatStore):
 
     async def aget_keys(self) -> list[str]:
         """Async `get_keys`."""
-        return await alist_keys(self._aclient, self.agent_id, CHAT_EVENT_TYPE)
+        return await alist_keys(self._binding.aclient, self.agent_id, CHAT_EVENT_TYPE)

@@ -18,10 +18,10 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memory
+from memtrace import AddMemoryRequest, ListOptions, Memory
 from memtrace.models import Order
 
-from ._client import AnyClient, async_view, check_agent_id, resolve_client, session_for_key
+from ._client import AnyClient, ClientBinding, check_agent_id, session_for_key
 from ._messages import memory_message, message_request
 from ._session_io import OptionsFor, adelete_ids, aread_memories
 from ._sessions import SessionRegistry, alist_keys
@@ -50,18 +50,15 @@ class MemtraceDBChatStore(AsyncDBChatStore):
 
     agent_id: str = Field(default=DEFAULT_AGENT_ID, description="memtrace agent the messages belong to.")
 
-    _client: AnyClient = PrivateAttr()
-    _aclient: AsyncMemtrace = PrivateAttr()
-    _sessions: SessionRegistry = PrivateAttr()
+    _binding: ClientBinding = PrivateAttr(default_factory=ClientBinding)
+    _sessions: SessionRegistry = PrivateAttr(default_factory=SessionRegistry)
 
     def __init__(
         self, client: AnyClient | None = None, *, agent_id: str = DEFAULT_AGENT_ID, **data: Any
     ) -> None:
         check_agent_id(agent_id)
         super().__init__(agent_id=agent_id, **data)
-        self._client = resolve_client(client)
-        self._aclient = async_view(self._client)
-        self._sessions = SessionRegistry(agent_id)
+        self._binding = ClientBinding(client)
 
     @classmethod
     def class_name(cls) -> str:
@@ -70,7 +67,7 @@ class MemtraceDBChatStore(AsyncDBChatStore):
     @property
     def client(self) -> AnyClient:
         """The memtrace client this store writes through."""
-        return self._client
+        return self._binding.client
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -113,7 +110,7 @@ class MemtraceDBChatStore(AsyncDBChatStore):
         order: Order = "asc",
     ) -> list[Memory]:
         return await aread_memories(
-            self._aclient, self._options(key, status, order), offset=offset, limit=limit
+            self._binding.aclient, self._options(key, status, order), offset=offset, limit=limit
         )
 
     # -- AsyncDBChatStore ----------------------------------------------------------------------------------
@@ -139,8 +136,8 @@ class MemtraceDBChatStore(AsyncDBChatStore):
         self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Append one message with `status`."""
-        session_id = await self._sessions.aensure(self._aclient, key)
-        await self._aclient.add_memory(self._request(session_id, message, status))
+        session_id = await self._sessions.aensure(self._binding.aclient, self.agent_id, key)
+        await self._binding.aclient.add_memory(self._request(session_id, message, status))
 
     async def add_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
@@ -148,18 +145,18 @@ class MemtraceDBChatStore(AsyncDBChatStore):
         """Append messages, all or none (one memtrace batch)."""
         if not messages:
             return
-        session_id = await self._sessions.aensure(self._aclient, key)
-        await self._aclient.add_memories([self._request(session_id, m, status) for m in messages])
+        session_id = await self._sessions.aensure(self._binding.aclient, self.agent_id, key)
+        await self._binding.aclient.add_memories([self._request(session_id, m, status) for m in messages])
 
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Replace all of the key's messages (any status) with `messages`, which get `status`."""
-        session_id = await self._sessions.aensure(self._aclient, key)
+        session_id = await self._sessions.aensure(self._binding.aclient, self.agent_id, key)
         old = [m.id for m in await self._read(key, None)]
         if messages:
-            await self._aclient.add_memories([self._request(session_id, m, status) for m in messages])
-        await adelete_ids(self._aclient, old)
+            await self._binding.aclient.add_memories([self._request(session_id, m, status) for m in messages])
+        await adelete_ids(self._binding.aclient, old)
 
     async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Delete the message at position `idx` of the whole conversation; None when out of range."""
@@ -167,19 +164,19 @@ class MemtraceDBChatStore(AsyncDBChatStore):
         found = await self._read(key, None, offset=idx if idx >= 0 else -idx - 1, limit=1, order=order)
         if not found:
             return None
-        await adelete_ids(self._aclient, [found[0].id])
+        await adelete_ids(self._binding.aclient, [found[0].id])
         return memory_message(found[0])
 
     async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
         """Delete the key's messages with `status` (all when None)."""
-        await adelete_ids(self._aclient, [m.id for m in await self._read(key, status)])
+        await adelete_ids(self._binding.aclient, [m.id for m in await self._read(key, status)])
 
     async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         """Delete the oldest `n` active messages and return them."""
         if n <= 0:
             return []
         oldest = await self._read(key, MessageStatus.ACTIVE, limit=n)
-        await adelete_ids(self._aclient, [m.id for m in oldest])
+        await adelete_ids(self._binding.aclient, [m.id for m in oldest])
         return [memory_message(m) for m in oldest]
 
     async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
@@ -190,17 +187,17 @@ class MemtraceDBChatStore(AsyncDBChatStore):
         if not oldest:
             return []
         messages = [memory_message(m) for m in oldest]
-        session_id = await self._sessions.aensure(self._aclient, key)
+        session_id = await self._sessions.aensure(self._binding.aclient, self.agent_id, key)
         # Archived copies first (one atomic batch, original times), then the originals: never a lost message.
-        await self._aclient.add_memories(
+        await self._binding.aclient.add_memories(
             [
                 self._request(session_id, msg, MessageStatus.ARCHIVED, mem.time)
                 for msg, mem in zip(messages, oldest, strict=True)
             ]
         )
-        await adelete_ids(self._aclient, [m.id for m in oldest])
+        await adelete_ids(self._binding.aclient, [m.id for m in oldest])
         return messages
 
     async def get_keys(self) -> list[str]:
         """Every key holding at least one message, in its original spelling."""
-        return await alist_keys(self._aclient, self.agent_id, MEMORY_EVENT_TYPE)
+        return await alist_keys(self._binding.aclient, self.agent_id, MEMORY_EVENT_TYPE)

@@ -15,9 +15,9 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.memory.memory import BaseMemoryBlock
 
-from memtrace import AddMemoryRequest, AsyncMemtrace, Memory, SearchQuery
+from memtrace import AddMemoryRequest, Memory, SearchQuery
 
-from ._client import AnyClient, async_view, check_agent_id, resolve_client, session_for_key
+from ._client import AnyClient, ClientBinding, check_agent_id, session_for_key
 from ._messages import message_text
 
 DEFAULT_AGENT_ID = "llamaindex"
@@ -54,8 +54,7 @@ class MemtraceMemoryBlock(BaseMemoryBlock[str]):
     memory_types: list[str] = Field(default_factory=lambda: list(DEFAULT_RECALL_TYPES))
     session_scoped: bool = Field(default=False, description="Recall only from the current Memory session.")
 
-    _client: AnyClient = PrivateAttr()
-    _aclient: AsyncMemtrace = PrivateAttr()
+    _binding: ClientBinding = PrivateAttr(default_factory=ClientBinding)
 
     def __init__(
         self,
@@ -69,13 +68,12 @@ class MemtraceMemoryBlock(BaseMemoryBlock[str]):
         if agent_id is not None:
             check_agent_id(agent_id)
         super().__init__(name=name, agent_id=agent_id, k=k, **data)
-        self._client = resolve_client(client)
-        self._aclient = async_view(self._client)
+        self._binding = ClientBinding(client)
 
     @property
     def client(self) -> AnyClient:
         """The memtrace client this block reads and writes through."""
-        return self._client
+        return self._binding.client
 
     @property
     def writer_agent_id(self) -> str:
@@ -102,7 +100,7 @@ class MemtraceMemoryBlock(BaseMemoryBlock[str]):
         query = self._query_text(messages or [])
         if not query:
             return ""
-        result = await self._aclient.search_memories(
+        result = await self._binding.aclient.search_memories(
             SearchQuery(
                 query=query,
                 agent_id=self.agent_id,
@@ -150,4 +148,4 @@ class MemtraceMemoryBlock(BaseMemoryBlock[str]):
         """Store the flushed messages that carry text, in one batch."""
         requests = [r for r in (self._request(m) for m in messages) if r is not None]
         if requests:
-            await self._aclient.add_memories(requests)
+            await self._binding.aclient.add_memories(requests)
