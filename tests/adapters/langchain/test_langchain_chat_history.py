@@ -287,9 +287,12 @@ def test_clear_deletes_only_this_agents_messages(client: Memtrace, unique) -> No
 def test_a_batch_with_an_unstorable_message_writes_nothing(client: Memtrace, unique) -> None:
     history = MemtraceChatMessageHistory("s", client=client, agent_id=unique("agent"))
     history.add_user_message("before")
-    bad = HumanMessage("not JSON", additional_kwargs={"payload": float("nan")})
-    with pytest.raises(ValidationError):
-        history.add_messages([HumanMessage("would be lost"), bad])
+    # JSON cannot carry these exactly; embedded and remote refuse them alike, naming the message.
+    for payload in (float("nan"), object()):
+        bad = HumanMessage("not JSON", additional_kwargs={"payload": payload})
+        with pytest.raises(ValidationError) as err:
+            history.add_messages([HumanMessage("would be lost"), bad])
+        assert err.value.field == "messages[1]"
     assert [m.text for m in history.messages] == ["before"]
 
 

@@ -8,13 +8,13 @@ plain text goes into ``content``, which is what keyword search ranks and what se
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from typing import Any
 
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
-from memtrace import AddMemoryRequest, Memory
+from memtrace import AddMemoryRequest, Memory, ValidationError
 
 MESSAGE_KEY = "message"
 """The metadata key that holds the serialised message."""
@@ -67,17 +67,37 @@ def content_for(message: BaseMessage) -> str:
     return text[:MAX_CONTENT_CHARS]
 
 
-def memory_request(message: BaseMessage, *, agent_id: str, session_id: str) -> AddMemoryRequest:
-    """The memory that stores `message`. Chat messages legitimately repeat ("ok"), so each gets its own
-    dedup key and memtrace's duplicate check never drops one."""
+def memory_request(
+    message: BaseMessage, *, agent_id: str, session_id: str, index: int = 0
+) -> AddMemoryRequest:
+    """The memory that stores `message` (`index`: its position in the call, for error messages).
+
+    A message that JSON cannot carry exactly (NaN, an arbitrary object in additional_kwargs) is refused here,
+    with a `ValidationError`, the same way embedded and remote: a round trip must give back what was added.
+    Chat messages legitimately repeat ("ok"), so each gets its own dedup key and memtrace's duplicate check
+    never drops one.
+    """
+    if not isinstance(message, BaseMessage):
+        raise ValidationError(
+            f"messages[{index}]: expected a LangChain BaseMessage, got {type(message).__name__}",
+            f"messages[{index}]",
+        )
+    data = message_to_dict(message)
+    try:
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"messages[{index}] ({message.type}) cannot be stored exactly as JSON: {exc}",
+            f"messages[{index}]",
+        ) from None
     return AddMemoryRequest(
         agent_id=agent_id,
         session_id=session_id,
         memory_type=MEMORY_TYPE,
         event_type=event_type_for(message),
         content=content_for(message),
-        metadata={MESSAGE_KEY: message_to_dict(message)},
-        dedup_key=uuid.uuid4().hex,
+        metadata={MESSAGE_KEY: data},
+        dedup_key=os.urandom(16).hex(),
     )
 
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import os
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from langgraph.store.base import InvalidNamespaceError, Item, get_text_at_path, tokenize_path
 
-from memtrace import AddMemoryRequest, Memory, id_for_key
+from memtrace import AddMemoryRequest, Memory, ValidationError, id_for_key
 
 EVENT_TYPE = "store_item"
 META_KEY = "store"
@@ -112,14 +112,25 @@ def item_request(
             META_KEY: {
                 "namespace": list(namespace),
                 "key": key,
-                "value": json.loads(json.dumps(value)),  # a plain JSON copy, as LangGraph's SQL stores keep
+                "value": json_copy(value, namespace, key),
                 "created_at": created_at,
                 "indexed": indexed,
             }
         },
         # Writing the same value twice is a legitimate update, not a duplicate.
-        dedup_key=uuid.uuid4().hex,
+        dedup_key=os.urandom(16).hex(),
     )
+
+
+def json_copy(value: Mapping[str, Any], namespace: tuple[str, ...], key: str) -> Any:
+    """A plain JSON copy of `value`, as LangGraph's SQL stores keep. A value JSON cannot carry exactly (NaN,
+    an arbitrary object) is refused, the same way embedded and remote."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"value of {namespace}/{key!r} cannot be stored exactly as JSON: {exc}", "value"
+        ) from None
 
 
 def stored(memory: Memory) -> dict[str, Any] | None:

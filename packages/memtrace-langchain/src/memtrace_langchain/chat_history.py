@@ -130,7 +130,8 @@ class MemtraceChatMessageHistory(BaseChatMessageHistory):
             return
         # Build every request first: a message that cannot be stored fails the call before anything is written.
         requests = [
-            memory_request(m, agent_id=self.agent_id, session_id=self.memtrace_session_id) for m in messages
+            memory_request(m, agent_id=self.agent_id, session_id=self.memtrace_session_id, index=i)
+            for i, m in enumerate(messages)
         ]
         yield from self._ensure_session_row()
         yield call("add_memories", requests)
