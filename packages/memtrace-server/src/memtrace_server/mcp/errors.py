@@ -30,20 +30,18 @@ def describe_error(exc: BaseException) -> str:
 
 def describe_validation_error(exc: pydantic.ValidationError) -> str:
     """``agent_id is required; limit: Input should be less than or equal to 1000`` - one entry per argument."""
-    problems: dict[str, str] = {}
+    # name -> (is it only the None branch's complaint?, message)
+    problems: dict[str, tuple[bool, str]] = {}
     for error in exc.errors(include_url=False):
-        loc = error.get("loc", ())
-        if not loc:
+        if not error["loc"]:
             continue
-        name = _path(loc)
-        # `X | None` arguments report one failure per union branch; the None branch adds nothing.
-        if error.get("type") == "none_required" and name in problems:
+        name = _path(error["loc"])
+        # An `X | None` argument fails once per union branch; "Input should be None" is never the useful one.
+        if name in problems and not problems[name][0]:
             continue
-        if name not in problems or problems[name].endswith("Input should be None"):
-            problems[name] = (
-                f"{name} is required" if error.get("type") == "missing" else f"{name}: {error['msg']}"
-            )
-    return "; ".join(problems.values()) or str(exc)
+        message = f"{name} is required" if error["type"] == "missing" else f"{name}: {error['msg']}"
+        problems[name] = (error["type"] == "none_required", message)
+    return "; ".join(message for _, message in problems.values()) or str(exc)
 
 
 def _path(loc: tuple[Any, ...]) -> str:
