@@ -240,6 +240,26 @@ async def test_bad_item_writes_nothing(open_client: Callable[[], AsyncMemtrace],
     assert await session.get_items() == []
 
 
+async def cancelled_append(session: Any) -> list[Any]:
+    """Cancel an add_items that has started; return what the session holds afterwards."""
+    task = asyncio.ensure_future(session.add_items([USER, ASSISTANT]))
+    await asyncio.sleep(0)  # let it start its write
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return await session.get_items()
+
+
+async def test_a_cancelled_append_is_settled_when_the_call_returns(
+    open_client: Callable[[], AsyncMemtrace], tmp_path: Path, unique
+) -> None:
+    """As with SQLiteSession: the caller sees the cancellation, but only after the write finished, so the
+    next read already shows it (nothing is left in flight or half-written)."""
+    reference = await cancelled_append(SQLiteSession("conv", tmp_path / "agents.sqlite"))
+    assert reference == [USER, ASSISTANT]
+    assert await cancelled_append(MemtraceSession(unique("conv"), client=open_client())) == reference
+
+
 def test_bad_ids_are_rejected_up_front() -> None:
     with pytest.raises(ValidationError) as err:
         MemtraceSession("conv", client=None, agent_id="1 bad agent")
