@@ -52,6 +52,8 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        # No OpenTelemetry hooks: memtrace has Prometheus metrics, and per-request telemetry checks cost time.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     app.state.memtrace = state
     errors.install(app)

@@ -103,6 +103,18 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, message, headers=dict(exc.headers or {}) or None)
 
 
+async def number_out_of_range(request: Request, exc: Exception) -> Response:
+    """A number too large for the store (e.g. ``offset=2**70``) is bad input, not a server fault."""
+    _count(request, "validation")
+    return error_response(400, f"a number in the request is out of range: {exc}")
+
+
+async def invalid_text(request: Request, exc: Exception) -> Response:
+    """Text that is not valid Unicode (a lone surrogate escaped in JSON) cannot be stored; it is bad input."""
+    _count(request, "validation")
+    return error_response(400, "invalid text in the request: strings must be valid Unicode (no lone surrogates)")
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     _count(request, "internal")
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
@@ -113,4 +125,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(MemtraceError, memtrace_error)
     app.add_exception_handler(RequestValidationError, request_validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(OverflowError, number_out_of_range)
+    app.add_exception_handler(UnicodeEncodeError, invalid_text)
     app.add_exception_handler(Exception, unexpected_error)
