@@ -296,6 +296,17 @@ def test_a_batch_with_an_unstorable_message_writes_nothing(client: Memtrace, uni
     assert [m.text for m in history.messages] == ["before"]
 
 
+def test_a_very_long_message_round_trips_exactly(client: Memtrace, unique) -> None:
+    agent = unique("agent")
+    text = "lorem ipsum dolor " * 20_000  # 360,000 characters
+    history = MemtraceChatMessageHistory("s", client=client, agent_id=agent)
+    history.add_messages([HumanMessage(text), AIMessage("short")])
+    assert [m.text for m in history.messages] == [text, "short"]
+    # Only the searchable copy in `content` is cut; the message itself is whole.
+    longest = max(len(m.content) for m in client.list_memories(ListOptions(agent_id=agent)).memories)
+    assert longest < len(text)
+
+
 def test_a_long_history_is_read_back_whole(client: Memtrace, unique) -> None:
     history = MemtraceChatMessageHistory("long", client=client, agent_id=unique("agent"))
     history.add_messages([HumanMessage(f"m{i}") for i in range(2500)])  # more than one page (1000)
