@@ -42,6 +42,8 @@ async def _finish_despite_cancellation(awaitable: Awaitable[_T]) -> _T:
         except asyncio.CancelledError as exc:
             cancelled = cancelled or exc
     if cancelled is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it; the caller gets the cancellation
         raise cancelled
     return task.result()
 
