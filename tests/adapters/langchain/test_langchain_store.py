@@ -64,6 +64,7 @@ def test_get_of_a_missing_key_is_none(store: BaseStore) -> None:
     store.put(("users", "u1"), "prefs", {"theme": "dark"})
     assert store.get(("users", "u1"), "other") is None
     assert store.get(("users",), "prefs") is None  # the namespace must match exactly
+    assert store.get((), "prefs") is None
 
 
 def test_put_overwrites_and_delete_removes(store: BaseStore) -> None:

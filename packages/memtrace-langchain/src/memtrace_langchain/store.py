@@ -121,8 +121,9 @@ class MemtraceStore(BaseStore):
                 raise ValueError(f"Unknown operation type: {type(op)}")
         for i, op in enumerate(ops):
             if isinstance(op, GetOp):
-                versions = yield from self._versions(check_namespace(op.namespace), str(op.key))
-                results[i] = item_from_memory(*versions[0]) if versions else None
+                namespace = check_namespace(op.namespace, allow_empty=True)
+                versions = (yield from self._versions(namespace, str(op.key))) if namespace else []
+                results[i] = item_from_memory(*versions[0]) if versions else None  # no item has ns ()
             elif isinstance(op, SearchOp):
                 results[i] = yield from self._search(op)
             elif isinstance(op, ListNamespacesOp):
