@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from langchain.agents import create_agent
 from langchain.tools import ToolRuntime, tool
 from langchain_core.messages import AIMessage, ToolCall, ToolMessage
@@ -367,3 +369,49 @@ def test_create_agent_with_a_memtrace_store(
     out = reader.invoke({"messages": [{"role": "user", "content": "What do I drink?"}]}, config)
     [found] = [m for m in out["messages"] if isinstance(m, ToolMessage)]
     assert found.text.splitlines() == ["likes green tea", "lives in Bern"]  # the match first
+
+
+# --- random operation sequences: ours and the reference end in the same state ---------------------------------
+
+NAMESPACES = [("a",), ("a", "b"), ("a", "b", "c"), ("x", "y")]
+KEYS = ["k1", "k2", "k 3/ü"]
+operation = st.one_of(
+    st.tuples(
+        st.just("put"),
+        st.sampled_from(NAMESPACES),
+        st.sampled_from(KEYS),
+        st.fixed_dictionaries({"n": st.integers(-5, 5), "kind": st.sampled_from(["tea", "code"])}),
+    ),
+    st.tuples(st.just("delete"), st.sampled_from(NAMESPACES), st.sampled_from(KEYS), st.none()),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(operation, max_size=12))
+def test_random_operations_leave_the_same_state_as_in_memory_store(
+    embedded_client: Memtrace, ops: list[tuple[str, tuple[str, ...], str, dict[str, Any] | None]]
+) -> None:
+    reference = InMemoryStore()
+    ours = MemtraceStore(embedded_client, agent_id=f"prop-{uuid.uuid4().hex[:12]}")
+    for kind, ns, key, value in ops:
+        for store in (reference, ours):
+            if kind == "put":
+                assert value is not None
+                store.put(ns, key, value)
+            else:
+                store.delete(ns, key)
+
+    def state(store: BaseStore, prefix: tuple[str, ...], flt: dict[str, Any] | None = None) -> dict[Any, Any]:
+        return {(i.namespace, i.key): i.value for i in store.search(prefix, filter=flt, limit=100)}
+
+    for ns in NAMESPACES:
+        for key in KEYS:
+            expected, got = reference.get(ns, key), ours.get(ns, key)
+            assert (got.value if got else None) == (expected.value if expected else None)
+    for prefix in [(), ("a",), ("a", "b"), ("x",)]:
+        assert state(ours, prefix) == state(reference, prefix)
+        assert state(ours, prefix, {"kind": "tea"}) == state(reference, prefix, {"kind": "tea"})
+        assert state(ours, prefix, {"n": {"$gte": 0}}) == state(reference, prefix, {"n": {"$gte": 0}})
+        assert {k for k in state(ours, prefix)} == {
+            (i.namespace, i.key) for i in ours.search(prefix, query="tea", limit=100)
+        }
