@@ -10,8 +10,10 @@ what was written. Two rows:
   an `AsyncMemtrace`), the same interface as the peer.
 
 Both sides are durable per write (SQLite synchronous=FULL: memtrace's default; the peer's rollback journal
-default). Each repeat uses fresh files; ours and the peer alternate so drift on a shared machine hits both.
-Setup (opening the store, creating the table) is not timed.
+default), so on a slow or busy disk fsync time dominates both and the ratio shrinks toward the ratio of fsyncs
+per write (one WAL append for memtrace, journal and database for the peer). Each repeat uses fresh files and
+starts after `os.sync()`; the stores alternate so drift on a shared machine hits all of them. Setup (opening
+the store, creating the table) is not timed.
 
     uv run python -m bench.adapter_llamaindex [--quick]
 """
@@ -19,6 +21,7 @@ Setup (opening the store, creating the table) is not timed.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -119,6 +122,8 @@ def _peer(root: Path, n: int) -> Sample:
 
 
 def _sample(fn: Callable[[Path, int], Sample], n: int) -> Sample:
+    # Flush what the previous sample left in the page cache, so no side pays for the other's writeback.
+    os.sync()
     with tempfile.TemporaryDirectory(prefix="memtrace-bench-li-") as tmp:
         return fn(Path(tmp), n)
 
