@@ -173,6 +173,14 @@ async def test_memory_against_a_live_server(
     assert await memory_run(remote) == await memory_run(sqlalchemy_store)
 
 
+async def test_memory_against_a_live_server_with_an_async_client(
+    sqlalchemy_store: SQLAlchemyChatStore, live_server: Any, unique_agent: str
+) -> None:
+    async with AsyncMemtrace(live_server.base_url, live_server.api_key) as remote:
+        got = await memory_run(MemtraceDBChatStore(remote, agent_id=unique_agent))
+    assert got == await memory_run(sqlalchemy_store)
+
+
 async def test_memory_survives_a_fresh_client(aclient: AsyncMemtrace, data_dir: Path) -> None:
     memory = Memory.from_defaults(
         session_id="user-3", chat_store=MemtraceDBChatStore(aclient), token_limit=60
