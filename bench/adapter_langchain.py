@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from sqlalchemy import create_engine, event
 
-from bench.common import Row, median, percentile
+from bench.common import Row, check, log, median, percentile, temp_dir
 from memtrace import Memtrace
 from memtrace_langchain import MemtraceChatMessageHistory
 
@@ -62,8 +61,7 @@ def _workload(history: BaseChatMessageHistory, n: int) -> tuple[float, float]:
     t1 = time.perf_counter()
     got = history.messages
     t2 = time.perf_counter()
-    if got != messages:
-        raise AssertionError(f"{type(history).__name__} returned {len(got)} messages, not the {n} written")
+    check(got == messages, f"{type(history).__name__} returned {len(got)} messages, not the {n} written")
     return (t1 - t0) * 1000, (t2 - t1) * 1000
 
 
@@ -92,9 +90,9 @@ Workload = Callable[[Path, int], tuple[float, float]]
 
 
 def _sample(fn: Workload, n: int) -> tuple[float, float]:
-    with tempfile.TemporaryDirectory(prefix="bench-lc-") as tmp, warnings.catch_warnings():
+    with temp_dir("langchain") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # both history classes are deprecated upstream (langchain-core 1.6.4)
-        return fn(Path(tmp), n)
+        return fn(tmp, n)
 
 
 def _compare(
@@ -122,6 +120,7 @@ def run(quick: bool) -> list[Row]:
     _sample(_peer, 50)
     rows = []
     for durable in (True, False):
+        log(f"langchain chat history: {repeats} x {n:,} messages, {'durable' if durable else 'relaxed'}")
         ours, peer, split = _compare(
             functools.partial(_ours, durable=durable), functools.partial(_peer, durable=durable), n, repeats
         )
@@ -143,6 +142,7 @@ def run(quick: bool) -> list[Row]:
                 peer_p99=percentile(peer, 99),
                 notes=f"{repeats} repeats, fresh files each; {setting}",
                 extra=split,
+                samples=repeats,
             )
         )
     return rows
