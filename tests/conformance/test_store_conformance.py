@@ -328,3 +328,19 @@ def test_batch_with_one_invalid_item_writes_nothing(engine: Engine) -> None:
         engine.add_memories(ORG, reqs)
     assert err.value.field == "memories[2].tags[0]"
     assert engine.list_memories(ORG).count == 0
+
+
+def test_search_sees_every_write_and_delete_immediately(engine: Engine) -> None:
+    """Keyword indexing may run behind the writes; searches must never show it."""
+    for i in range(30):
+        add(engine, f"zebra sighting number {i}")
+        assert engine.search_memories(ORG, SearchQuery(query="zebra", limit=100)).count == i + 1
+    newest = engine.list_memories(ORG, ListOptions(limit=1)).memories[0]
+    engine.delete_memory(ORG, newest.id)  # the highest row: its slot may be reused by the next write
+    add(engine, "zebra crossing")
+    found = contents(engine.search_memories(ORG, SearchQuery(query="zebra", limit=100)).results)
+    assert len(found) == 30 and "zebra crossing" in found and newest.content not in found
+    assert engine.delete_memories(ORG, since="1h") == 30
+    assert engine.search_memories(ORG, SearchQuery(query="zebra")).results == []
+    add(engine, "zebra again")
+    assert contents(engine.search_memories(ORG, SearchQuery(query="zebra")).results) == ["zebra again"]

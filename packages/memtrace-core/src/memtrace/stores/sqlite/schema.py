@@ -29,11 +29,15 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX memories_org_time ON memories(org_id, time_us)",
         "CREATE INDEX memories_agent_time ON memories(org_id, agent_id, time_us)",
         "CREATE INDEX memories_session_time ON memories(org_id, session_id, time_us) WHERE session_id IS NOT NULL",
-        "CREATE INDEX memories_dedup ON memories(org_id, dedup_key) WHERE dedup_key IS NOT NULL",
+        "CREATE INDEX memories_dedup ON memories(org_id, dedup_key, time_us) WHERE dedup_key IS NOT NULL",
         """CREATE VIRTUAL TABLE memories_fts USING fts5(
             content, content='memories', content_rowid='rowid',
             tokenize='porter unicode61 remove_diacritics 2'
         )""",
+        # Keyword indexing runs behind the writes (see SQLiteEventStore): rows with rowid <= indexed_rowid are in
+        # memories_fts, later ones are not yet.
+        "CREATE TABLE fts_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_rowid INTEGER NOT NULL)",
+        "INSERT INTO fts_state (id, indexed_rowid) VALUES (1, 0)",
         """CREATE TABLE orgs (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,

@@ -1,0 +1,48 @@
+"""The fast Memory construction on the read path gives exactly what validation would."""
+
+from memtrace import Memory
+from memtrace.records import MemoryRecord
+
+
+def test_records_become_the_same_memory_validation_would_build() -> None:
+    record = MemoryRecord(
+        id="mem_01m7ys1g25078m02kn45ytye1r",
+        org_id="o",
+        time_us=1_770_495_300_123_456,
+        agent_id="a",
+        session_id="s",
+        memory_type="decision",
+        event_type="decision",
+        content="c",
+        metadata_json='{"reasoning":"r","n":[1,2]}',
+        tags=("x", "y"),
+        dedup_key="k",
+        importance=0.5,
+        parent_id=None,
+        score=1.5,
+    )
+    fast = record.to_memory()
+    validated = Memory.model_validate(fast.model_dump())
+    assert fast == validated
+    assert fast.model_dump_json() == validated.model_dump_json()
+    assert fast.model_fields_set == validated.model_fields_set
+    assert fast.model_copy(update={"content": "d"}).content == "d"
+
+
+def test_keyword_index_catches_up_across_processes_and_backlog_bound(tmp_path) -> None:
+    """A second store instance (another process's view) indexes rows the first one wrote, and a bounded
+    backlog is indexed by the writer itself."""
+    from memtrace import AddMemoryRequest, SearchQuery
+    from memtrace.client import open_engine
+
+    writer = open_engine(tmp_path)
+    writer.events.index_backlog = 10  # type: ignore[attr-defined]
+    writer.add_memories(
+        "org_default", [AddMemoryRequest(agent_id="a", content=f"otter {i}") for i in range(25)]
+    )
+    with writer.events.db.read() as conn:  # type: ignore[attr-defined]
+        indexed = conn.execute("SELECT indexed_rowid FROM fts_state").fetchone()[0]
+    assert indexed == 25  # the write itself caught up once the backlog passed 10
+    writer.add_memory("org_default", AddMemoryRequest(agent_id="a", content="otter late"))
+    reader = open_engine(tmp_path)
+    assert reader.search_memories("org_default", SearchQuery(query="otter", limit=100)).count == 26
