@@ -74,17 +74,20 @@ def memory_to_record(memory: Memory) -> MemoryRecord:
     created = to_naive_utc(memory.time)
     importance = memory.importance if memory.importance is not None else 0.5
     embedding = bookkeeping.get("embedding")
-    return MemoryRecord(
+    categories = bookkeeping.get("categories")
+    # model_construct: this runs for every listed or searched memory, and every field is normalised here
+    # (validation would cost more than the search itself).
+    return MemoryRecord.model_construct(
         id=str(bookkeeping.get("id") or memory.id),
         content=memory.content,
         scope=str(bookkeeping.get("scope") or "/"),
-        categories=list(bookkeeping.get("categories") or []),
+        categories=[str(c) for c in categories] if isinstance(categories, list) else [],
         metadata=metadata,
         importance=min(max(float(importance), 0.0), 1.0),
         created_at=created,
         last_accessed=created,
         embedding=embedding if isinstance(embedding, list) else None,
-        source=bookkeeping.get("source"),
+        source=str(bookkeeping["source"]) if bookkeeping.get("source") is not None else None,
         private=bool(bookkeeping.get("private", False)),
     )
 

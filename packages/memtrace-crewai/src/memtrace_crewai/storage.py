@@ -50,6 +50,7 @@ from ._records import (
     record_metadata,
     record_tags,
     to_aware_utc,
+    to_naive_utc,
     visible,
 )
 from ._tags import (
@@ -242,7 +243,12 @@ class MemtraceStorage:
         if not records:
             return []
         session = session_id if session_id is not None else self.current_session()
-        normalized = [r.model_copy(update={"scope": normalize_scope(r.scope)}) for r in records]
+        normalized = [
+            r
+            if r.scope == normalize_scope(r.scope)
+            else r.model_copy(update={"scope": normalize_scope(r.scope)})
+            for r in records
+        ]
         requests = [
             AddMemoryRequest(
                 agent_id=agent_id or self._agent_for_scope(r.scope),
@@ -262,7 +268,9 @@ class MemtraceStorage:
         for record, request in zip(normalized, requests, strict=True):
             memory = written.get(request.dedup_key)
             if memory is not None:
-                stored.append(memory_to_record(memory))
+                # As written, with memtrace's timestamp (no need to decode what we just encoded).
+                created = to_naive_utc(memory.time)
+                stored.append(record.model_copy(update={"created_at": created, "last_accessed": created}))
             else:
                 stored.append(self._find_duplicate(record) or record)
         return stored
