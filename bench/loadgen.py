@@ -6,10 +6,12 @@ It speaks just enough HTTP/1.1 over asyncio streams to keep its own cost per req
 on a two-core machine the server, not the generator, is what gets measured. Request bodies are built before the
 clock starts. Jobs (one JSON object):
 
-- ``{"mode": "batch", "url", "api_key", "batch_size", "memories", "seed", "concurrency"}``: POST batches of
-  generated memories to ``/api/v1/memories``; checks each response's count.
+- ``{"mode": "batch", "url", "api_key", "batch_size", "memories", "seed", "concurrency", "agent_prefix"}``:
+  POST batches of generated memories to ``/api/v1/memories``; checks each response's count. The optional
+  `agent_prefix` is put before every agent and session id, so a load can share a store with other data.
 - ``{"mode": "single", "url", "api_key", "concurrency", "seconds", "seed", "agent_prefix"}``: each of
-  `concurrency` connections POSTs one memory at a time for `seconds`; every answer must be 201.
+  `concurrency` connections POSTs one memory at a time for `seconds` (agents ``<agent_prefix>00``..., session
+  ids prefixed too); every answer must be 201.
 - ``{"mode": "requests", "url", "api_key", "warmup", "requests": [{"kind", "method", "path", "body",
   "expect"}]}``: run the requests in order on one connection (after `warmup` untimed ones) and check each
   answer (see `_check`).
@@ -92,10 +94,15 @@ async def _batch(job: dict[str, Any]) -> dict[str, Any]:
     from .dataset import Dataset
 
     size = int(job["batch_size"])
-    bodies = [
-        json.dumps({"memories": [m.to_wire() for m in batch]}).encode()
-        for batch in Dataset(int(job["memories"]), seed=int(job["seed"])).batches(size)
-    ]
+    prefix = job.get("agent_prefix", "")
+    bodies = []
+    for batch in Dataset(int(job["memories"]), seed=int(job["seed"])).batches(size):
+        wires = [m.to_wire() for m in batch]
+        for w in wires:
+            w["agent_id"] = prefix + w["agent_id"]
+            if "session_id" in w:
+                w["session_id"] = prefix + w["session_id"]
+        bodies.append(json.dumps({"memories": wires}).encode())
     concurrency = int(job.get("concurrency", 1))
     queue = list(reversed(bodies))
     latencies: list[float] = []
@@ -145,6 +152,8 @@ async def _single(job: dict[str, Any]) -> dict[str, Any]:
         wire = m.to_wire()
         del wire["time"]  # live writes happen now
         wire["agent_id"] = f"{prefix}{i % concurrency:02d}"
+        if "session_id" in wire:
+            wire["session_id"] = prefix + wire["session_id"]
         bodies.append(json.dumps(wire).encode())
     queue = list(reversed(bodies))
     latencies: list[float] = []
