@@ -5,6 +5,8 @@
   one revoked elsewhere (the CLI, another node on the same store) is evicted by the revocation poll within
   ``auth.revocation_poll_seconds``.
 - Concurrent first requests with the same cold key share one bcrypt check.
+
+The FastAPI dependencies that use it (`require_read`...) are in `routes.common`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-
-from memtrace.errors import AuthenticationError, PermissionDeniedError
+from memtrace.errors import AuthenticationError
 from memtrace.timeparse import now_us
 
 from .keys import BOOTSTRAP_ORG_ID, KeyStore, Principal, key_digest
@@ -115,39 +114,3 @@ def key_from_headers(api_key: str | None, authorization: str | None) -> str | No
             return value[7:].strip()
         return value
     return None
-
-
-# Declared for the OpenAPI document (so clients and schemathesis see both schemes); parsed by hand above.
-_api_key_scheme = APIKeyHeader(name="x-api-key", scheme_name="ApiKeyHeader", auto_error=False)
-_bearer_scheme = HTTPBearer(scheme_name="BearerToken", auto_error=False)
-
-
-def require(permission: str) -> Callable[..., Awaitable[Principal]]:
-    """A FastAPI dependency: the caller's `Principal`, which must hold `permission` (else 403).
-    The org's rate limit is charged here too."""
-
-    async def dependency(
-        request: Request,
-        _key: Annotated[str | None, Security(_api_key_scheme)] = None,
-        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None,
-    ) -> Principal:
-        state = request.app.state.memtrace
-        if state.authenticator is None:
-            principal = ANONYMOUS_ADMIN
-        else:
-            headers = request.headers
-            key = key_from_headers(headers.get("x-api-key"), headers.get("authorization"))
-            principal = await state.authenticator.authenticate(key)
-        if state.rate_limiter is not None:
-            state.rate_limiter.check(principal.org_id)
-        if not principal.allows(permission):
-            raise PermissionDeniedError(f"this API key lacks the '{permission}' permission")
-        return principal
-
-    dependency.__name__ = f"require_{permission}"
-    return dependency
-
-
-require_read = require("read")
-require_write = require("write")
-require_admin = require("admin")

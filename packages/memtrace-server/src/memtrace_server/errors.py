@@ -112,7 +112,9 @@ async def number_out_of_range(request: Request, exc: Exception) -> Response:
 async def invalid_text(request: Request, exc: Exception) -> Response:
     """Text that is not valid Unicode (a lone surrogate escaped in JSON) cannot be stored; it is bad input."""
     _count(request, "validation")
-    return error_response(400, "invalid text in the request: strings must be valid Unicode (no lone surrogates)")
+    return error_response(
+        400, "invalid text in the request: strings must be valid Unicode (no lone surrogates)"
+    )
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -14,9 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
+from starlette.responses import Response
 
 from memtrace.errors import ValidationError
 from memtrace.models import AddMemoryRequest, Memory

@@ -1,17 +1,57 @@
-"""What the route modules share: the server state, the caller, error responses, list query parameters."""
+"""What the route modules share: the server state, the caller (auth dependencies), error responses, list
+query parameters."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from memtrace.errors import PermissionDeniedError
 from memtrace.models import ListOptions
 
-from ..auth import require_admin, require_read, require_write
+from ..auth import ANONYMOUS_ADMIN, key_from_headers
 from ..keys import Principal
 from ..state import ServerState
 from ..wire import ErrorResponse
+
+# Declared for the OpenAPI document (so clients and schemathesis see both schemes); parsed by hand below.
+_api_key_scheme = APIKeyHeader(name="x-api-key", scheme_name="ApiKeyHeader", auto_error=False)
+_bearer_scheme = HTTPBearer(scheme_name="BearerToken", auto_error=False)
+
+
+def require(permission: str) -> Callable[..., Awaitable[Principal]]:
+    """A FastAPI dependency: the caller's `Principal`, which must hold `permission` (else 403).
+    The org's rate limit is charged here too."""
+
+    async def dependency(
+        request: Request,
+        _key: Annotated[str | None, Security(_api_key_scheme)] = None,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None,
+    ) -> Principal:
+        state = request.app.state.memtrace
+        if state.authenticator is None:
+            principal = ANONYMOUS_ADMIN
+        else:
+            headers = request.headers
+            key = key_from_headers(headers.get("x-api-key"), headers.get("authorization"))
+            principal = await state.authenticator.authenticate(key)
+        if state.rate_limiter is not None:
+            state.rate_limiter.check(principal.org_id)
+        if not principal.allows(permission):
+            raise PermissionDeniedError(f"this API key lacks the '{permission}' permission")
+        return principal
+
+    dependency.__name__ = f"require_{permission}"
+    return dependency
+
+
+require_read = require("read")
+require_write = require("write")
+require_admin = require("admin")
+
 
 Reader = Annotated[Principal, Depends(require_read)]
 Writer = Annotated[Principal, Depends(require_write)]
