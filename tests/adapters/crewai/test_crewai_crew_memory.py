@@ -160,3 +160,27 @@ def test_crew_reset_memories_rejects_unknown_kinds(client: Memtrace) -> None:
     )
     with pytest.raises(ValueError, match="Invalid command type"):
         crew.reset_memories("everything")
+
+
+def test_kickoff_for_each_runs_share_the_memory(client: Memtrace) -> None:
+    task = "Note the favourite colour of {person}"
+    llm = ScriptedLLM(
+        model="scripted",
+        turns={
+            "Note the favourite colour of Ada": [final("Ada likes green.")],
+            "Note the favourite colour of Bob": [final("Bob likes orange.")],
+        },
+    )
+    agent = Agent(role="Note Taker", goal="Take notes", backstory="b", llm=llm)
+    memory = MemtraceMemory(client, crew_id="notes")
+    crew = Crew(
+        agents=[agent], tasks=[Task(description=task, expected_output="A colour", agent=agent)], memory=memory
+    )
+
+    crew.kickoff_for_each(inputs=[{"person": "Ada"}, {"person": "Bob"}])
+
+    assert sorted(m.record.content.splitlines()[-1] for m in memory.recall("favourite colour")) == [
+        "Result: Ada likes green.",
+        "Result: Bob likes orange.",
+    ]
+    assert len({m.session_id for m in client.list_memories(ListOptions(tags=["crew.notes"])).memories}) == 2

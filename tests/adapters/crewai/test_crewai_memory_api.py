@@ -4,10 +4,12 @@ semantics for scopes, privacy, read-only memories, forget and reset."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import ClientFactory
 
 from memtrace import AsyncMemtrace, ListOptions, Memtrace, ValidationError
 from memtrace_crewai import MemtraceMemory
@@ -18,8 +20,10 @@ def contents(memory: MemtraceMemory, scope: str | None = None) -> list[str]:
     return sorted(r.content for r in memory.list_records(scope))
 
 
-def test_recall_ranks_by_keywords_with_no_embedder_or_llm(client: Memtrace) -> None:
-    memory = MemtraceMemory(client)
+def test_recall_ranks_by_keywords_with_no_embedder_or_llm(
+    open_client: ClientFactory, unique: Callable[[str], str]
+) -> None:
+    memory = MemtraceMemory(open_client(), crew_id=unique("ranking"))
     memory.remember("The API rate limit is 1000 requests per minute.")
     memory.remember("Our staging environment uses port 8080.")
     memory.remember("The user prefers dark mode in every editor.")
@@ -308,3 +312,10 @@ def test_crew_id_is_any_string_and_agent_ids_follow_roles(client: Memtrace) -> N
     assert agents[1].startswith("k_Research-Crew-1_")  # the crew id, mapped onto memtrace's id rules
     assert MemtraceMemory(client, crew_id="Research Crew #1").recall("fact")
     assert MemtraceMemory(client, crew_id="Research Crew #2").recall("fact") == []
+
+
+def test_client_may_be_passed_by_keyword(client: Memtrace) -> None:
+    MemtraceMemory(client=client, crew_id="kw").remember("Passed by keyword.")
+    assert [m.content for m in client.list_memories(ListOptions(tags=["crew.kw"])).memories] == [
+        "Passed by keyword."
+    ]

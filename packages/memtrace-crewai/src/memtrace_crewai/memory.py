@@ -85,7 +85,7 @@ class MemtraceMemory(Memory):
 
     _analyzer: MemoryAnalyzer = PrivateAttr()
 
-    def __init__(self, client: Memtrace | None = None, /, **data: Any) -> None:
+    def __init__(self, client: Memtrace | None = None, **data: Any) -> None:
         storage = data.get("storage")
         if storage is None or isinstance(storage, str):
             data["storage"] = MemtraceStorage(
