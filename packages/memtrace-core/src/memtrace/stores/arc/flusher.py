@@ -1,0 +1,301 @@
+"""`SpoolFlusher`: the background thread that moves memories from the spool into Arc, and confirms them there.
+
+Each round it (1) sends pending memories in batches (a full batch at once, a partial one after
+`flush_interval`), and (2) asks Arc which sent batches it can show, so the spool can let go of them. What
+happens on each kind of failure is in `client.py`; in short, nothing is ever dropped:
+
+- not delivered (Arc down, 503): the batch goes back to pending; retry with exponential backoff;
+- maybe delivered (timeout): the batch stays "sent"; if Arc still cannot show it after `visibility_timeout`
+  the rows are sent again (Arc's buffer is not durable without its WAL, so a 204 alone proves nothing);
+- refused (400/413/500): the batch is halved until the refused memory is alone; after three refusals it is
+  kept in the spool as "rejected" (still readable) and reported, and the rest flows on.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from ...timeparse import now_us
+from . import queries
+from .client import ArcAmbiguous, ArcAuthError, ArcClient, ArcError, ArcRejected, ArcUnavailable
+from .config import ArcConfig
+from .spool import ArcSpool, SentBatch
+from .wire import encode_write, maybe_gzip
+
+log = logging.getLogger("memtrace.arc")
+
+CONFIRM_CHUNK = 100
+"""Batches confirmed per query (keeps the SQL far below Arc's 10,000 characters)."""
+MAINTENANCE_INTERVAL = 60.0
+REJECT_AFTER = 3
+
+
+def new_batch_id() -> str:
+    """Unique across processes and restarts: milliseconds plus 48 random bits."""
+    return f"b{int(time.time() * 1000):x}{secrets.token_hex(6)}"
+
+
+@dataclass
+class FlusherStats:
+    batches_sent: int = 0
+    rows_sent: int = 0
+    batches_confirmed: int = 0
+    rows_confirmed: int = 0
+    rows_resent: int = 0
+    rows_rejected: int = 0
+    failures: int = 0
+
+
+class SpoolFlusher:
+    """Owns the spool's way out. `notify()` after appends; `stop()` to finish."""
+
+    def __init__(self, spool: ArcSpool, client: ArcClient, config: ArcConfig, lock: threading.RLock) -> None:
+        self.spool = spool
+        self.client = client
+        self.config = config
+        self.lock = lock
+        """Held while rows move between states, so a delete sees a still picture."""
+        self.stats = FlusherStats()
+        self.last_error: str | None = None
+        self._cond = threading.Condition()
+        self._appended = 0
+        self._stopping = False
+        self._limit = config.batch_size
+        self._failures = 0
+        self._backoff_until = 0.0
+        self._last_send = 0.0
+        self._last_confirm = 0.0
+        self._last_maintenance = time.monotonic()
+        self._refusals: dict[str, int] = {}
+        self._dedup_horizon_us: int | None = None
+        self._thread = threading.Thread(target=self._run, name="memtrace-arc-flusher", daemon=True)
+
+    # -------------------------------------------------------------- control
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self, appended: int) -> None:
+        with self._cond:
+            self._appended += appended
+            if self._appended >= self._limit:
+                self._cond.notify()
+
+    def note_dedup_horizon(self, since_us: int | None) -> None:
+        """The oldest dedup key any writer still asks about (older keys can be pruned)."""
+        if since_us is not None:
+            self._dedup_horizon_us = since_us
+
+    def stop(self, timeout: float) -> None:
+        """Send what is pending for up to `timeout` seconds, then stop. Unsent memories stay in the spool."""
+        with self._cond:
+            self._stopping = True
+            self._drain_deadline = time.monotonic() + timeout
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout + self.config.timeout + 5)
+
+    @property
+    def healthy(self) -> bool:
+        return self._failures == 0
+
+    def retry_after(self) -> float:
+        """Seconds a writer refused for backpressure should wait."""
+        return max(1.0, round(self._backoff_until - time.monotonic(), 1))
+
+    # ----------------------------------------------------------------- loop
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._stopping:
+                    self._cond.wait(self._wait_time())
+                stopping = self._stopping
+            try:
+                if stopping:
+                    self._drain()
+                    return
+                if time.monotonic() >= self._backoff_until:
+                    self._send_due()
+                    self._confirm_due()
+                self._maintain()
+            except Exception as exc:  # never let the thread die: the spool keeps everything
+                log.exception("Arc flusher round failed")
+                self._failed(exc)
+
+    def _wait_time(self) -> float:
+        now = time.monotonic()
+        if now < self._backoff_until:
+            return self._backoff_until - now
+        if self._appended >= self._limit:
+            return 0.0
+        until_flush = self._last_send + self.config.flush_interval - now
+        until_confirm = self._last_confirm + self.config.confirm_interval - now
+        return max(0.005, min(until_flush, until_confirm, self.config.flush_interval))
+
+    def _failed(self, exc: BaseException) -> None:
+        self._failures += 1
+        self.stats.failures += 1
+        self.last_error = str(exc)
+        delay = min(self.config.retry_max, self.config.retry_initial * 2 ** (self._failures - 1))
+        self._backoff_until = time.monotonic() + delay * random.uniform(0.8, 1.2)
+
+    def _succeeded(self) -> None:
+        if self._failures:
+            log.info("Arc reachable again after %d failed attempts", self._failures)
+        self._failures = 0
+        self._backoff_until = 0.0
+
+    # ---------------------------------------------------------------- sends
+
+    def _send_due(self) -> None:
+        now = time.monotonic()
+        with self._cond:
+            due = self._appended >= self._limit or now - self._last_send >= self.config.flush_interval
+        if not due:
+            return
+        while self._send_one():
+            pass
+
+    def _send_one(self) -> bool:
+        """Claim and send one batch. True when a full batch went out (so there may be more)."""
+        with self.lock:
+            with self._cond:
+                self._appended = 0
+            self._last_send = time.monotonic()
+            batch = new_batch_id()
+            limit = self._limit
+            rows = self.spool.claim(limit, batch, now_us())
+            if not rows:
+                return False
+            try:
+                body = maybe_gzip(
+                    encode_write(self.config.measurement, rows, batch), self.config.gzip_min_bytes
+                )
+                self.client.write(body)
+            except (ArcUnavailable, ArcAuthError) as exc:
+                self.spool.unclaim(batch)
+                log.warning("Arc write not delivered (%d memories kept in the spool): %s", len(rows), exc)
+                self._failed(exc)
+                return False
+            except ArcAmbiguous as exc:
+                # Maybe stored: leave the batch "sent"; confirmation decides after visibility_timeout.
+                log.warning("Arc write unanswered (%d memories, batch %s): %s", len(rows), batch, exc)
+                self._failed(exc)
+                return False
+            except (ArcRejected, ValueError, TypeError, OverflowError) as exc:
+                self._refused(batch, rows, exc)
+                return False
+            self.stats.batches_sent += 1
+            self.stats.rows_sent += len(rows)
+            self._limit = min(self.config.batch_size, limit * 2)
+            self._succeeded()
+            return len(rows) == limit
+
+    def _refused(self, batch: str, rows: list[tuple[object, ...]], exc: BaseException) -> None:
+        status = getattr(exc, "status", None)
+        if len(rows) > 1:
+            # Halve until the memory Arc refuses is alone; the others go through meanwhile.
+            self.spool.unclaim(batch)
+            self._limit = max(1, len(rows) // 2)
+            log.warning("Arc refused a batch of %d (%s); retrying in halves", len(rows), exc)
+            return
+        memory_id = str(rows[0][1])
+        refusals = self._refusals.get(memory_id, 0) + 1
+        if refusals >= REJECT_AFTER or (status is None and not isinstance(exc, ArcError)):
+            self._refusals.pop(memory_id, None)
+            self.spool.reject(batch, str(exc))
+            self.stats.rows_rejected += 1
+            self._limit = self.config.batch_size
+            log.error("Arc refuses memory %s; kept in the spool as rejected: %s", memory_id, exc)
+            return
+        self._refusals[memory_id] = refusals
+        self.spool.unclaim(batch)
+        self._failed(exc)
+
+    # ------------------------------------------------------------- confirms
+
+    def _confirm_due(self) -> None:
+        if time.monotonic() - self._last_confirm < self.config.confirm_interval:
+            return
+        self._last_confirm = time.monotonic()
+        self.confirm_now()
+
+    def confirm_now(self) -> None:
+        """Ask Arc which sent batches it shows; release those, resend what is overdue."""
+        sent = self.spool.sent_batches()
+        for start in range(0, len(sent), CONFIRM_CHUNK):
+            chunk = sent[start : start + CONFIRM_CHUNK]
+            try:
+                self._confirm_chunk(chunk)
+            except (ArcUnavailable, ArcAmbiguous, ArcAuthError) as exc:
+                self._failed(exc)
+                return
+
+    def _confirm_chunk(self, chunk: list[SentBatch]) -> None:
+        result = self.client.query(
+            queries.batch_counts(
+                self.config.measurement, [b.batch for b in chunk], min(b.min_time_us for b in chunk)
+            )
+        )
+        visible = {}
+        if result.columns:
+            b_at, n_at = result.columns.index("write_batch"), result.columns.index("n")
+            visible = {row[b_at]: int(row[n_at]) for row in result.data}
+        overdue_us = now_us() - int(self.config.visibility_timeout * 1_000_000)
+        with self.lock:
+            for b in chunk:
+                shown = visible.get(b.batch, 0)
+                if shown >= b.rows:
+                    if shown > b.rows:
+                        log.warning("Arc shows batch %s %d times over", b.batch, shown - b.rows)
+                    self.stats.rows_confirmed += self.spool.confirm(b.batch)
+                    self.stats.batches_confirmed += 1
+                elif b.sent_us <= overdue_us:
+                    ids: set[str] = set()
+                    if shown:
+                        ids_result = self.client.query(
+                            queries.batch_ids(self.config.measurement, b.batch, b.min_time_us)
+                        )
+                        if ids_result.columns:
+                            id_at = ids_result.columns.index("id")
+                            ids = {row[id_at] for row in ids_result.data}
+                    again = self.spool.requeue(b.batch, ids)
+                    self.stats.rows_resent += again
+                    log.warning(
+                        "Arc does not show %d of %d memories of batch %s after %.0fs; sending them again",
+                        again,
+                        b.rows,
+                        b.batch,
+                        self.config.visibility_timeout,
+                    )
+                    with self._cond:
+                        self._appended += again
+        self._succeeded()
+
+    # ---------------------------------------------------------- maintenance
+
+    def _maintain(self) -> None:
+        if time.monotonic() - self._last_maintenance < MAINTENANCE_INTERVAL:
+            return
+        self._last_maintenance = time.monotonic()
+        if self._dedup_horizon_us is not None:
+            self.spool.prune_dedup(self._dedup_horizon_us)
+
+    def _drain(self) -> None:
+        """On stop: keep sending while Arc takes batches and time is left."""
+        deadline = getattr(self, "_drain_deadline", time.monotonic())
+        while time.monotonic() < deadline and self.spool.has_pending():
+            if time.monotonic() < self._backoff_until:
+                break
+            self._send_one()
+            if self._failures:
+                break
+
+
+__all__ = ["FlusherStats", "SpoolFlusher", "new_batch_id"]

@@ -1,0 +1,465 @@
+"""`ArcEventStore`: memories in an Arc measurement, with a durable local spool in front.
+
+Writes go to the spool (`spool.py`) and return; the flusher (`flusher.py`) carries them to Arc. Reads ask Arc
+and the spool and merge the two by id, so a caller always sees its own writes, including those Arc has
+accepted but cannot show yet (a 204 is not visibility: Arc buffers rows for seconds).
+
+Arc is reached only through `client.py`, and SQL only through `queries.py`/`sql.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from ...errors import MemtraceError, PermissionDeniedError, ServiceUnavailableError, ValidationError
+from ...records import MemoryFilter, MemoryRecord
+from ..base import Order
+from . import queries, sql
+from .client import (
+    ArcAmbiguous,
+    ArcAuthError,
+    ArcClient,
+    ArcDeleteDisabled,
+    ArcError,
+    ArcUnavailable,
+    QueryResult,
+)
+from .config import ArcConfig
+from .flusher import SpoolFlusher
+from .ranking import CorpusStats, Weights, rounded, score, weights
+from .spool import SENT, ArcSpool, SpoolFullError
+from .terms import query_terms, search_terms
+from .wire import MAX_TIME_US, MIN_TIME_US, SpoolRow, records_from_query
+
+log = logging.getLogger("memtrace.arc")
+
+T = TypeVar("T")
+SPOOL_FILENAME = "arc-spool.db"
+ID_PAGE = 10_000
+DELETE_CHUNK = 1_000
+OVERLAP_CHUNK = 150
+_SQL_BUDGET = sql.MAX_SQL_LENGTH - 500  # room for the surrounding statement when sizing IN lists
+
+
+def _importance_or_zero(r: MemoryRecord) -> float:
+    return r.importance or 0.0
+
+
+def _merge(
+    first: Sequence[MemoryRecord],
+    second: Sequence[MemoryRecord],
+    key: Callable[[MemoryRecord], Any],
+    desc: bool,
+) -> list[MemoryRecord]:
+    """Both lists, in `key` order, each memory once (the first copy wins)."""
+    merged = sorted([*first, *second], key=key, reverse=desc)
+    seen: set[str] = set()
+    out = []
+    for r in merged:
+        if r.id not in seen:
+            seen.add(r.id)
+            out.append(r)
+    return out
+
+
+def _chunks_within(values: Sequence[str], budget: int) -> Iterator[list[str]]:
+    """Split `values` so each chunk's quoted IN list stays within `budget` characters."""
+    chunk: list[str] = []
+    size = 0
+    for v in values:
+        cost = len(sql.string(v)) + 1
+        if chunk and size + cost > budget:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(v)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+class ArcEventStore:
+    """An `EventStore` on Arc. Open one per Arc database and spool file; close it to stop the flusher."""
+
+    def __init__(
+        self,
+        config: ArcConfig,
+        spool_path: str | Path,
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.measurement = sql.ident(config.measurement)
+        path = Path(spool_path)
+        if path.suffix != ".db":
+            path = path / SPOOL_FILENAME
+        self.spool = ArcSpool(path, synchronous=synchronous)
+        self.arc = ArcClient(config, transport=transport)
+        self._writer = ArcClient(config, transport=transport)
+        self._lock = threading.RLock()
+        self.flusher = SpoolFlusher(self.spool, self._writer, config, self._lock)
+        self.flusher.start()
+        self._closed = False
+
+    # ------------------------------------------------------------------ errors
+
+    @contextmanager
+    def _arc(self, what: str) -> Iterator[None]:
+        """Arc failures as memtrace errors: unreachable is 503 with Retry-After, the rest name what failed."""
+        try:
+            yield
+        except (ArcUnavailable, ArcAmbiguous) as exc:
+            raise ServiceUnavailableError(
+                f"{what}: Arc is unavailable ({exc.message})", retry_after=self.flusher.retry_after()
+            ) from exc
+        except ArcAuthError as exc:
+            raise ServiceUnavailableError(
+                f"{what}: Arc refused memtrace's token ({exc.message}); check the Arc token configuration",
+                retry_after=30.0,
+            ) from exc
+        except ArcError as exc:
+            raise MemtraceError(f"{what}: {exc.message}", 502) from exc
+
+    def _query(self, statement: str) -> QueryResult:
+        return self.arc.query(statement)
+
+    # ------------------------------------------------------------------ writes
+
+    def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
+        rows: list[SpoolRow] = []
+        for i, r in enumerate(records):
+            if not MIN_TIME_US <= r.time_us < MAX_TIME_US:
+                field = "time" if len(records) == 1 else f"memories[{i}].time"
+                raise ValidationError(
+                    f"invalid {field}: Arc stores times from 1970-04-26T17:46:40Z to 2286-11-20 (it reads the "
+                    "unit of a timestamp from its size)",
+                    field,
+                )
+            terms, term_count = search_terms(r.content)
+            rows.append(
+                (
+                    r.time_us,
+                    r.id,
+                    org_id,
+                    r.agent_id,
+                    r.session_id,
+                    r.memory_type,
+                    r.event_type,
+                    r.content,
+                    r.metadata_json,
+                    ",".join(r.tags) if r.tags else None,
+                    r.dedup_key,
+                    r.importance,
+                    r.parent_id,
+                    terms,
+                    term_count,
+                )
+            )
+        known: frozenset[str] = frozenset()
+        if dedup_since_us is not None and self.config.dedup_checks_arc:
+            known = self._duplicates_in_arc(org_id, [r.dedup_key for r in records], dedup_since_us)
+        try:
+            skipped = self.spool.append(
+                org_id,
+                rows,
+                dedup_since_us=dedup_since_us,
+                known_duplicates=known,
+                max_rows=self.config.max_spool_rows,
+            )
+        except SpoolFullError as exc:
+            raise ServiceUnavailableError(
+                f"memtrace cannot take more writes until Arc catches up: {exc} "
+                f"(last Arc error: {self.flusher.last_error or 'none'})",
+                retry_after=self.flusher.retry_after(),
+            ) from exc
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                f"invalid content: not encodable as UTF-8 ({exc.reason})", "content"
+            ) from exc
+        self.flusher.note_dedup_horizon(dedup_since_us)
+        self.flusher.notify(len(rows) - len(skipped))
+        return skipped
+
+    def _duplicates_in_arc(self, org_id: str, keys: Sequence[str | None], since_us: int) -> frozenset[str]:
+        """Keys other writers already stored in Arc. Fails open, as the original did: when Arc cannot be asked,
+        the spool's own dedup index still covers everything written through it."""
+        wanted = sorted({k for k in keys if k is not None})
+        if not wanted or not self.flusher.healthy:
+            return frozenset()
+        found: set[str] = set()
+        try:
+            for chunk in _chunks_within(wanted, _SQL_BUDGET):
+                result = self._query(queries.dedup_probe(self.measurement, org_id, since_us, chunk))
+                if result.columns:
+                    at = result.columns.index("dedup_key")
+                    found.update(row[at] for row in result.data)
+        except ArcError as exc:
+            log.debug("Arc dedup probe skipped: %s", exc)
+            return frozenset()
+        return frozenset(found)
+
+    # ------------------------------------------------------------------- reads
+
+    def query(
+        self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
+    ) -> list[MemoryRecord]:
+        spooled = self.spool.query(org_id, flt, order=order, limit=offset + limit)
+        if not spooled:
+            return self._arc_list(org_id, flt, order, limit, offset)
+        # The first offset+limit of each side hold the first offset+limit of their union.
+        from_arc = self._arc_list(org_id, flt, order, offset + limit, 0)
+        merged = _merge(from_arc, spooled, lambda r: (r.time_us, r.id), desc=order != "asc")
+        return merged[offset : offset + limit]
+
+    def _arc_list(
+        self, org_id: str, flt: MemoryFilter, order: Order, limit: int, offset: int
+    ) -> list[MemoryRecord]:
+        statement = self._sql(
+            lambda: queries.list_memories(
+                self.measurement, org_id, flt, order=order, limit=limit, offset=offset
+            )
+        )
+        with self._arc("list memories"):
+            result = self._query(statement)
+        return records_from_query(result.columns, result.data)
+
+    @staticmethod
+    def _sql(build: Callable[[], str]) -> str:
+        try:
+            return build()
+        except ValueError as exc:
+            raise ValidationError(f"content_contains: {exc}", "content_contains") from exc
+
+    def search(
+        self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int
+    ) -> list[MemoryRecord]:
+        terms = query_terms(text)
+        if not terms:
+            return []
+        # Arc takes at most 10,000 characters of SQL: keep as many terms as fit (they come most important first).
+        while True:
+            try:
+                stats_sql = queries.term_stats(self.measurement, org_id, flt, terms)
+                # Sized with the largest weights the SQL could carry.
+                queries.ranked_search(
+                    self.measurement,
+                    org_id,
+                    flt,
+                    terms,
+                    _widest_weights(len(terms)),
+                    limit=offset + limit,
+                    offset=offset,
+                )
+                break
+            except ValueError as exc:
+                if len(terms) == 1:
+                    raise ValidationError(f"query: {exc}", "query") from exc
+                terms = terms[:-1]
+        spool_docs, spool_words, spool_df = self.spool.term_stats(org_id, flt, terms)
+        with self._arc("search memories"):
+            result = self._query(stats_sql)
+        arc_docs, arc_words, arc_df = 0, 0, [0] * len(terms)
+        if result.columns and result.data:
+            row = dict(zip(result.columns, result.data[0], strict=True))
+            arc_docs = int(row.get("n") or 0)
+            arc_words = int(row.get("terms") or 0)
+            arc_df = [int(row.get(f"d{i}") or 0) for i in range(len(terms))]
+        stats = CorpusStats(arc_docs, arc_words, tuple(arc_df)) + CorpusStats(
+            spool_docs, spool_words, tuple(spool_df)
+        )
+        w = weights(stats)
+        if w is None:
+            return []
+        candidates = self.spool.search_candidates(org_id, flt, terms) if spool_docs else []
+        arc_limit, arc_offset = (offset + limit, 0) if candidates else (limit, offset)
+        statement = queries.ranked_search(
+            self.measurement, org_id, flt, terms, w, limit=arc_limit, offset=arc_offset
+        )
+        with self._arc("search memories"):
+            ranked = self._query(statement)
+        from_arc = records_from_query(ranked.columns, ranked.data)
+        if from_arc:
+            at = ranked.columns.index("score")
+            raw_scores = {r.id: float(row[at]) for r, row in zip(from_arc, ranked.data, strict=True)}
+        else:
+            raw_scores = {}
+        for record, text_terms, term_count in candidates:
+            frequencies = [text_terms.count(t.pattern) for t in terms]
+            raw_scores.setdefault(record.id, score(frequencies, term_count, w))
+        from_spool = [r for r, _, _ in candidates]
+        merged = _merge(
+            from_arc,
+            from_spool,
+            lambda r: (raw_scores[r.id], r.time_us, _importance_or_zero(r), r.id),
+            desc=True,
+        )
+        page = merged[offset : offset + limit] if candidates else merged
+        for r in page:
+            r.score = rounded(raw_scores[r.id])
+        return page
+
+    def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
+        spooled = self.spool.get(org_id, memory_id)
+        if spooled is not None:
+            return spooled
+        found = self._arc_list(org_id, MemoryFilter(ids=(memory_id,)), "asc", 1, 0)
+        return found[0] if found else None
+
+    def count(self, org_id: str, flt: MemoryFilter) -> int:
+        spooled, batches = self.spool.count(org_id, flt)
+        arc_count, overlap = self._arc_count(org_id, flt, batches)
+        return arc_count + spooled - overlap
+
+    def _arc_count(self, org_id: str, flt: MemoryFilter, batches: list[str]) -> tuple[int, int]:
+        chunks = [batches[i : i + OVERLAP_CHUNK] for i in range(0, len(batches), OVERLAP_CHUNK)] or [[]]
+        total, overlap = 0, 0
+        with self._arc("count memories"):
+            for n, chunk in enumerate(chunks):
+                result = self._query(
+                    self._sql(lambda c=chunk: queries.count(self.measurement, org_id, flt, c))
+                )
+                if result.columns and result.data:
+                    row = dict(zip(result.columns, result.data[0], strict=True))
+                    if n == 0:
+                        total = int(row.get("n") or 0)
+                    overlap += int(row.get("overlap") or 0)
+        return total, overlap
+
+    def count_by_type(self, org_id: str, flt: MemoryFilter) -> dict[str, int]:
+        spooled, batches = self.spool.count_by_type(org_id, flt)
+        chunks = [batches[i : i + OVERLAP_CHUNK] for i in range(0, len(batches), OVERLAP_CHUNK)] or [[]]
+        counts: dict[str, int] = dict(spooled)
+        with self._arc("count memories by type"):
+            for n, chunk in enumerate(chunks):
+                result = self._query(
+                    self._sql(lambda c=chunk: queries.count_by_type(self.measurement, org_id, flt, c))
+                )
+                if not result.columns:
+                    continue
+                t_at, n_at, o_at = (result.columns.index(c) for c in ("memory_type", "n", "overlap"))
+                for row in result.data:
+                    kind = row[t_at] or "episodic"
+                    counts[kind] = counts.get(kind, 0) + (int(row[n_at] or 0) if n == 0 else 0)
+                    counts[kind] -= int(row[o_at] or 0)
+        return {k: v for k, v in sorted(counts.items()) if v > 0}
+
+    # ----------------------------------------------------------------- deletes
+
+    def delete(self, org_id: str, flt: MemoryFilter) -> int:
+        """Delete matching memories from the spool and from Arc (flushing Arc's buffer first, since its delete
+        only rewrites files). Arc must allow deletes and the admin token must be configured; if not, this
+        raises before anything is deleted."""
+        with self._lock:
+            candidates = self.spool.delete_candidates(org_id, flt)
+            in_flight = {c.id for c in candidates if c.state == SENT}
+            with self._arc("delete memories"):
+                shown = self._arc_ids(org_id, flt)
+                if shown or in_flight:
+                    self._check_deletes_allowed()
+                    self._with_admin(self.arc.flush)
+                    shown = self._arc_ids(org_id, flt)
+                    arc_ids = sorted(set(shown) | in_flight)
+                    for start in range(0, len(arc_ids), DELETE_CHUNK):
+                        predicate = queries.delete_predicate(arc_ids[start : start + DELETE_CHUNK])
+                        self._with_admin(lambda p=predicate: self.arc.delete(self.measurement, p))
+            keys = {c.dedup_key for c in candidates if c.dedup_key} | {k for k in shown.values() if k}
+            all_ids = {c.id for c in candidates} | set(shown)
+            self.spool.delete(org_id, sorted(c.id for c in candidates), sorted(keys))
+        return len(all_ids)
+
+    def _arc_ids(self, org_id: str, flt: MemoryFilter) -> dict[str, str | None]:
+        """Id -> dedup key of every matching memory Arc shows."""
+        out: dict[str, str | None] = {}
+        offset = 0
+        while True:
+            statement = self._sql(
+                lambda o=offset: queries.ids_and_keys(self.measurement, org_id, flt, limit=ID_PAGE, offset=o)
+            )
+            result = self._query(statement)
+            if not result.columns or not result.data:
+                return out
+            id_at, key_at = result.columns.index("id"), result.columns.index("dedup_key")
+            for row in result.data:
+                if isinstance(row[id_at], str) and row[id_at]:
+                    out[row[id_at]] = row[key_at] or None
+            if len(result.data) < ID_PAGE:
+                return out
+            offset += ID_PAGE
+
+    def _check_deletes_allowed(self) -> None:
+        if not self._with_admin(self.arc.delete_enabled):
+            raise PermissionDeniedError(
+                f"cannot delete memories: {self.config.redacted()} has deletes disabled. Set "
+                "delete.enabled=true in arc.toml (memtrace deletes through Arc's /api/v1/delete)."
+            )
+
+    def _with_admin(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except ArcDeleteDisabled as exc:
+            raise PermissionDeniedError(
+                f"cannot delete memories: {self.config.redacted()} has deletes disabled ({exc.message})"
+            ) from exc
+        except ArcAuthError as exc:
+            raise PermissionDeniedError(
+                "cannot delete memories: Arc's delete and flush endpoints need an admin token; configure "
+                f"ArcConfig.admin_token ({exc.message})"
+            ) from exc
+
+    # -------------------------------------------------------------- lifecycle
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until nothing is pending in the spool (sent, not necessarily visible). For tests and tools."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.spool.has_pending():
+                return True
+            self.flusher.notify(self.config.batch_size)
+            time.sleep(0.01)
+        return not self.spool.has_pending()
+
+    def status(self) -> dict[str, Any]:
+        """The spool's figures and the flusher's health, for metrics and /health."""
+        s = self.spool.status()
+        stats = self.flusher.stats
+        return {
+            "arc": self.config.redacted(),
+            "healthy": self.flusher.healthy,
+            "last_error": self.flusher.last_error,
+            "spool_pending": s.pending,
+            "spool_sent_unconfirmed": s.sent,
+            "spool_rejected": s.rejected,
+            "spool_rows": s.total,
+            "spool_bound": self.config.max_spool_rows,
+            "rows_sent": stats.rows_sent,
+            "rows_confirmed": stats.rows_confirmed,
+            "rows_resent": stats.rows_resent,
+        }
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.flusher.stop(self.config.close_timeout)
+        self.arc.close()
+        self._writer.close()
+        self.spool.close()
+
+
+def _widest_weights(n: int) -> Weights:
+    """Weights whose literals are as long as any real ones, to size the ranked query before the real weights
+    are known."""
+    wide = -1.2345678901234567e-100
+    return Weights(tuple([wide] * n), wide, wide)
+
+
+__all__ = ["SPOOL_FILENAME", "ArcEventStore"]

@@ -1,0 +1,91 @@
+"""Keyword search without a full-text index: each memory carries its stemmed words in a column.
+
+Arc (DuckDB over Parquet) has no FTS index we could build (its SQL validator blocks ``PRAGMA`` and ``CREATE``),
+so at write time the Arc store adds ``search_terms``: the content's words, lower-cased, without diacritics,
+Porter-stemmed, each wrapped in single spaces (``" user  prefer  dark  mode "``), and ``term_count``.
+
+A query word is then a plain substring of that column: ``" prefer "`` for a whole stemmed word, ``" pref"``
+for a loose prefix (the same prefixes the embedded store adds to its FTS5 query), ``" sure  thing "`` for the
+phrase ``sure_thing``. Counting a pattern's non-overlapping occurrences gives the term frequency BM25 needs,
+with nothing but ``length``, ``replace`` and ``instr``, which DuckDB and SQLite spell alike.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from ..sqlite.events import MAX_QUERY_KEYWORDS, STOP_WORDS, _loose_prefix
+from .porter import stem
+
+# A token is a run of letters or digits in any script; "_" separates, as in FTS5's unicode61 tokenizer.
+_TOKEN = re.compile(r"[^\W_]+")
+_KEYWORD = re.compile(r"\w+")
+
+
+def normalize(text: str) -> str:
+    """Lower-case, without diacritics (FTS5's ``remove_diacritics 2``)."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def tokens(text: str) -> list[str]:
+    """The stemmed words of `text`, in order."""
+    return [stem(t) for t in _TOKEN.findall(normalize(text))]
+
+
+def search_terms(content: str) -> tuple[str, int]:
+    """The ``search_terms`` column for `content` and its word count (``term_count``)."""
+    words = tokens(content)
+    if not words:
+        return "", 0
+    return " " + "  ".join(words) + " ", len(words)
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    """One thing to look for in ``search_terms``: a substring whose occurrences are the term frequency."""
+
+    pattern: str
+
+
+def query_terms(text: str) -> list[QueryTerm]:
+    """The terms of a free-text query, in the order the embedded store's `fts_query` builds them: each keyword
+    (stop words dropped when anything else is left) as a stemmed word or phrase, then its loose prefix."""
+    words: list[str] = []
+    seen: set[str] = set()
+    for w in _KEYWORD.findall(text.lower()):
+        w = w.replace("_", " ").strip()
+        if w and w not in seen:
+            seen.add(w)
+            words.append(w)
+        if len(words) >= MAX_QUERY_KEYWORDS:
+            break
+    meaningful = [w for w in words if w not in STOP_WORDS]
+    terms: list[QueryTerm] = []
+    patterns: set[str] = set()
+
+    def add(pattern: str) -> None:
+        if pattern.strip() and pattern not in patterns:
+            patterns.add(pattern)
+            terms.append(QueryTerm(pattern))
+
+    for w in meaningful or words:
+        phrase = tokens(w)
+        if phrase:
+            add(" " + "  ".join(phrase) + " ")
+        prefix = _loose_prefix(w)
+        if prefix:
+            add(" " + normalize(prefix))
+    return terms
+
+
+def term_frequency(search_text: str, term: QueryTerm) -> int:
+    return search_text.count(term.pattern)
+
+
+__all__ = ["QueryTerm", "normalize", "query_terms", "search_terms", "term_frequency", "tokens"]
