@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from arc.stores import ARC_STORE_FACTORIES
 
 from memtrace.engine import Engine, EngineConfig
 from memtrace.stores.base import EventStore
@@ -31,6 +32,7 @@ StoreFactory = Callable[[Path], AbstractContextManager[EventStore]]
 
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "sqlite": sqlite_store,
+    **ARC_STORE_FACTORIES,  # arc-standin, arc-real (tests/arc/stores.py)
 }
 
 
