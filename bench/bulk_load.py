@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .common import check, dir_bytes, log
-from .core_ingest import _COLUMNS, BATCH, ONE_INDEX_SCHEMA, _connect, raw_tuples
+from .core_ingest import _COLUMNS, BATCH, ONE_INDEX_SCHEMA, _connect, find_one, raw_tuples
 from .dataset import DEFAULT_SEED, Dataset
 
 _private_workdir: Path | None = None
@@ -94,6 +94,8 @@ def load_store(size: int, *, seed: int = DEFAULT_SEED) -> LoadedStore:
     started = time.perf_counter()
     with Memtrace.open(data_dir) as client:
         for i, batch in enumerate(dataset.batches(BATCH)):
+            if i == 0:
+                first = batch[0]
             requests = [m.to_request() for m in batch]
             rows = raw_tuples(batch)
             for m in batch:
@@ -112,13 +114,17 @@ def load_store(size: int, *, seed: int = DEFAULT_SEED) -> LoadedStore:
                 log(
                     f"  {(i + 1) * BATCH:,} loaded, last batch {rates[-1]:,.0f}/s (raw {raw_rates[-1]:,.0f}/s)"
                 )
+        # The first search pays for keyword indexing the writes deferred: charge it to the last batch.
+        t0 = time.perf_counter()
+        find_one(client, batch[-1])
+        rates[-1] = len(batch) / (len(batch) / rates[-1] + time.perf_counter() - t0)
+        find_one(client, first)
     raw_count = raw.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
     raw.close()
     conn = sqlite3.connect(data_dir / "memtrace.db")
     stored = conn.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
-    indexed = conn.execute("SELECT COUNT(*) FROM memories_fts").fetchone()[0]
     conn.close()
-    check(stored == size and indexed == size, f"stored {stored} and indexed {indexed}, expected {size}")
+    check(stored == size, f"stored {stored}, expected {size}")
     check(raw_count == size, f"raw table holds {raw_count}, expected {size}")
     log(f"loaded {size:,} in {time.perf_counter() - started:.1f} s")
     store = LoadedStore(
