@@ -43,6 +43,7 @@ from .models import (
     SessionContext,
     SessionList,
 )
+from .stores.arc.config import ArcConfig
 
 __version__ = "0.1.0"
 
@@ -51,6 +52,7 @@ __all__ = [
     "Agent",
     "AgentList",
     "AgentStats",
+    "ArcConfig",
     "AsyncMemtrace",
     "AuthenticationError",
     "BatchResult",

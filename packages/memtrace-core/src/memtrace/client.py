@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from .backends import AsyncBackend, AsyncLocalBackend, Backend, LocalBackend
 from .engine import Engine, EngineConfig
@@ -38,6 +38,9 @@ from .models import (
     SessionList,
 )
 
+if TYPE_CHECKING:
+    from .stores.arc.config import ArcConfig
+
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_ORG_ID = "org_default"
 
@@ -50,8 +53,12 @@ def open_engine(
     dedup_enabled: bool = True,
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
     max_content_length: int | None = None,
+    arc: ArcConfig | None = None,
 ) -> Engine:
-    """An engine on the embedded SQLite store in directory `path` (default: $MEMTRACE_DATA_DIR, else ./data)."""
+    """An engine on the embedded SQLite store in directory `path` (default: $MEMTRACE_DATA_DIR, else ./data).
+
+    With `arc`, memories live in that Arc instance instead, behind a durable spool in `path` (metadata stays
+    in `path` too); see docs/arc.md."""
     from .stores.sqlite import SQLiteDatabase, SQLiteEventStore, SQLiteMetadataStore
     from .timeparse import now_us
     from .validation import check_id
@@ -68,6 +75,10 @@ def open_engine(
         dedup_window_hours=dedup_window_hours,
         max_content_length=max_content_length,
     )
+    if arc is not None:
+        from .stores.arc import ArcEventStore
+
+        return Engine(ArcEventStore(arc, directory, synchronous=synchronous), metadata, config)
     return Engine(SQLiteEventStore(db), metadata, config)
 
 
@@ -114,11 +125,17 @@ class Memtrace:
         *,
         org_id: str = DEFAULT_ORG_ID,
         dedup_window_hours: float = 24.0,
+        arc: ArcConfig | None = None,
         **engine_options: Any,
     ) -> Self:
         """Run memtrace in-process on the embedded SQLite store in directory `path`
-        (default: $MEMTRACE_DATA_DIR, else ./data). Several processes may open one directory."""
-        engine = open_engine(path, org_id=org_id, dedup_window_hours=dedup_window_hours, **engine_options)
+        (default: $MEMTRACE_DATA_DIR, else ./data). Several processes may open one directory.
+
+        `arc=ArcConfig(url=..., token=..., database=..., measurement=...)` keeps memories in Arc instead (metadata
+        and the write spool stay in `path`)."""
+        engine = open_engine(
+            path, org_id=org_id, dedup_window_hours=dedup_window_hours, arc=arc, **engine_options
+        )
         return cls.from_backend(LocalBackend(engine, org_id))
 
     @classmethod
@@ -264,10 +281,13 @@ class AsyncMemtrace:
         *,
         org_id: str = DEFAULT_ORG_ID,
         dedup_window_hours: float = 24.0,
+        arc: ArcConfig | None = None,
         **engine_options: Any,
     ) -> Self:
         """Run memtrace in-process on the embedded store in directory `path` (see `Memtrace.open`)."""
-        engine = open_engine(path, org_id=org_id, dedup_window_hours=dedup_window_hours, **engine_options)
+        engine = open_engine(
+            path, org_id=org_id, dedup_window_hours=dedup_window_hours, arc=arc, **engine_options
+        )
         return cls.from_backend(AsyncLocalBackend(LocalBackend(engine, org_id)))
 
     @classmethod
