@@ -35,9 +35,6 @@ import pytest  # noqa: E402
 
 from memtrace import Memtrace  # noqa: E402
 
-CREWAI_HOME = Path(_HOME)
-ClientFactory = Callable[[], Memtrace]
-
 
 def _is_local(address: Any) -> bool:
     if isinstance(address, (str, bytes)):  # AF_UNIX
@@ -85,7 +82,7 @@ def unique() -> Callable[[str], str]:
 
 
 @pytest.fixture(params=["embedded", "remote"])
-def open_client(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[ClientFactory]:
+def open_client(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Callable[[], Memtrace]]:
     """A factory of fresh `Memtrace` clients that all reach the same data: an embedded engine on one SQLite
     directory, or the shared live server."""
     if request.param == "remote":

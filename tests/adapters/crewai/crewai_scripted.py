@@ -15,6 +15,11 @@ from crewai.rag.embeddings.providers.custom.embedding_callable import CustomEmbe
 from crewai.utilities.i18n import I18N_DEFAULT
 from pydantic import Field
 
+from memtrace import Memtrace
+
+ClientFactory = Callable[[], Memtrace]
+"""Makes a fresh memtrace client on the test's data (embedded directory or live server)."""
+
 _CURRENT_TASK = re.compile(r"Current Task: (?P<task>.*?)(?:\n|$)")
 
 MEMORY_PROMPTS = ("extract_memories_system", "save_system", "query_system", "consolidation_system")

@@ -7,9 +7,8 @@ import os
 from collections.abc import Callable
 
 import pytest
-from conftest import ClientFactory
 from crewai import Agent, Crew, Process, Task
-from crewai_scripted import ScriptedLLM, final
+from crewai_scripted import ClientFactory, ScriptedLLM, final
 
 from memtrace import ListOptions, Memtrace
 from memtrace_crewai import MemtraceMemory

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ClientFactory
+from crewai_scripted import ClientFactory
 
 from memtrace import AsyncMemtrace, ListOptions, Memtrace, ValidationError
 from memtrace_crewai import MemtraceMemory

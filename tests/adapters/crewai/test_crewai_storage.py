@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import ClientFactory
 from crewai import Agent, Crew, Memory, Process, Task
 from crewai.memory.storage.backend import EmbeddingDimensionMismatchError, StorageBackend
 from crewai.memory.storage.factory import resolve_memory_storage
 from crewai.memory.types import MemoryRecord
-from crewai_scripted import HashEmbedding, ScriptedLLM, final, hash_embed
+from crewai_scripted import ClientFactory, HashEmbedding, ScriptedLLM, final, hash_embed
 
 from memtrace import ListOptions, Memtrace
 from memtrace_crewai import MemtraceStorage, restore_default_storage, use_memtrace_storage

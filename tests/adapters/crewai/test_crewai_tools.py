@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from conftest import ClientFactory
 from crewai import Agent, Crew, Process, Task
 from crewai.tools import BaseTool
-from crewai_scripted import ScriptedLLM, action, final
+from crewai_scripted import ClientFactory, ScriptedLLM, action, final
 
 from memtrace import ListOptions, Memtrace
 from memtrace_crewai import MemtraceMemory, memtrace_tools
