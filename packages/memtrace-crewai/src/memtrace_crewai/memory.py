@@ -99,6 +99,9 @@ class MemtraceMemory(Memory):
             raise TypeError(f"MemtraceMemory needs a MemtraceStorage, not {type(storage).__name__}")
         elif client is not None:
             raise TypeError("pass either client or storage, not both")
+        else:  # the storage decides the partition; show it on the memory too
+            data.update(crew_id=storage.crew_id, agent_id=storage.agent_id, session_id=storage.session_id)
+            data.update(namespace=storage.namespace)
         super().__init__(**data)
 
     def model_post_init(self, __context: Any) -> None:
