@@ -8,7 +8,7 @@ from memtrace.models import Agent, AgentList, AgentStats, MemoryList, RegisterAg
 
 from .. import wire
 from ..middleware import decode_segment
-from .common import ERRORS, AgentOptions, Reader, Writer, state_of
+from .common import ERRORS, AgentIdPath, AgentOptions, Reader, Writer, state_of
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -40,7 +40,7 @@ async def get_agent(request: Request, principal: Reader, agent_id: str) -> Respo
     summary="An agent's memories (last 24 h unless `since` is given)",
 )
 async def get_agent_memories(
-    request: Request, principal: Reader, agent_id: str, opts: AgentOptions
+    request: Request, principal: Reader, agent_id: AgentIdPath, opts: AgentOptions
 ) -> Response:
     state = state_of(request)
     result = await state.run(
@@ -51,7 +51,7 @@ async def get_agent_memories(
 
 
 @router.get("/{agent_id}/stats", response_model=AgentStats, responses=ERRORS, summary="An agent's stats")
-async def get_agent_stats(request: Request, principal: Reader, agent_id: str) -> Response:
+async def get_agent_stats(request: Request, principal: Reader, agent_id: AgentIdPath) -> Response:
     state = state_of(request)
     stats = await state.run(state.engine.get_agent_stats, principal.org_id, decode_segment(agent_id))
     state.metrics.queries.labels("stats").inc()

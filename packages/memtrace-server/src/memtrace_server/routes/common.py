@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from memtrace.errors import PermissionDeniedError
+from memtrace.ids import ID_PATTERN, MEMORY_ID_PATTERN
 from memtrace.models import ListOptions
+from memtrace.validation import MEMORY_TYPES, TYPE_PATTERN
 
 from ..auth import ANONYMOUS_ADMIN, key_from_headers
 from ..keys import Principal
@@ -56,7 +58,6 @@ require_admin = require("admin")
 Reader = Annotated[Principal, Depends(require_read)]
 Writer = Annotated[Principal, Depends(require_write)]
 AdminCaller = Annotated[Principal, Depends(require_admin)]
-Str = Annotated[str | None, Query()]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 429, 503)
@@ -68,15 +69,32 @@ def state_of(request: Request) -> ServerState:
     return request.app.state.memtrace  # type: ignore[no-any-return]
 
 
+# Documentation only (the engine enforces these rules and names the field): the patterns let clients and
+# schemathesis generate valid values.
+_ID = {"pattern": ID_PATTERN.pattern, "maxLength": 128}
+IdQuery = Annotated[str | None, Query(description="An agent/session id.", json_schema_extra=_ID)]
+TypeQuery = Annotated[str | None, Query(json_schema_extra={"pattern": TYPE_PATTERN.pattern})]
+MemoryTypeQuery = Annotated[str | None, Query(json_schema_extra={"enum": sorted(MEMORY_TYPES)})]
+TimeQuery = Annotated[str | None, Query(description="Relative (30m, 2h, 7d) or ISO-8601.")]
+AgentIdPath = Annotated[str, Path(description="A free-form agent id.", json_schema_extra=_ID)]
+SessionIdPath = Annotated[str, Path(json_schema_extra=_ID)]
+MemoryIdPath = Annotated[str, Path(json_schema_extra={"pattern": MEMORY_ID_PATTERN.pattern})]
+
+
 def _filters(
-    memory_type: Str = None,
-    event_type: Str = None,
+    memory_type: MemoryTypeQuery = None,
+    event_type: TypeQuery = None,
     tags: Annotated[str | None, Query(description="Comma-separated; every tag must match whole.")] = None,
-    since: Annotated[str | None, Query(description="Relative (30m, 2h, 7d) or ISO-8601.")] = None,
-    until: Str = None,
-    limit: Annotated[int | None, Query(description="1..1000, default 100.")] = None,
-    offset: Annotated[int | None, Query()] = None,
-    order: Annotated[str | None, Query(description="asc or desc (default).")] = None,
+    since: TimeQuery = None,
+    until: TimeQuery = None,
+    limit: Annotated[
+        int | None,
+        Query(description="1..1000, default 100.", json_schema_extra={"minimum": 1, "maximum": 1000}),
+    ] = None,
+    offset: Annotated[int | None, Query(json_schema_extra={"minimum": 0, "maximum": 2**63 - 1})] = None,
+    order: Annotated[
+        str | None, Query(description="desc (default) or asc.", json_schema_extra={"enum": ["asc", "desc"]})
+    ] = None,
 ) -> dict[str, Any]:
     return {
         "memory_type": memory_type,
@@ -95,15 +113,15 @@ Filters = Annotated[dict[str, Any], Depends(_filters)]
 
 # The list filters as query parameters; the engine validates them (and names the field when one is bad).
 # Routes with the agent or session in their path take the other filters only.
-def list_options(filters: Filters, agent_id: Str = None, session_id: Str = None) -> ListOptions:
+def list_options(filters: Filters, agent_id: IdQuery = None, session_id: IdQuery = None) -> ListOptions:
     return ListOptions.model_construct(agent_id=agent_id, session_id=session_id, **filters)
 
 
-def agent_list_options(filters: Filters, session_id: Str = None) -> ListOptions:
+def agent_list_options(filters: Filters, session_id: IdQuery = None) -> ListOptions:
     return ListOptions.model_construct(agent_id=None, session_id=session_id, **filters)
 
 
-def session_list_options(filters: Filters, agent_id: Str = None) -> ListOptions:
+def session_list_options(filters: Filters, agent_id: IdQuery = None) -> ListOptions:
     return ListOptions.model_construct(agent_id=agent_id, session_id=None, **filters)
 
 

@@ -10,7 +10,7 @@ from memtrace.models import AddMemoryRequest, Memory, MemoryList, SearchQuery, S
 from .. import wire
 from ..middleware import decode_segment
 from ..wire import BatchCreateRequest, BatchCreateResponse, DeletedResponse
-from .common import ERRORS, Options, Reader, Str, Writer, state_of
+from .common import ERRORS, IdQuery, MemoryIdPath, Options, Reader, TimeQuery, Writer, state_of
 
 router = APIRouter(prefix="/api/v1", tags=["memories"])
 
@@ -80,10 +80,10 @@ async def list_memories(request: Request, principal: Reader, opts: Options) -> R
 async def delete_memories(
     request: Request,
     principal: Writer,
-    agent_id: Str = None,
-    session_id: Str = None,
-    since: Str = None,
-    until: Str = None,
+    agent_id: IdQuery = None,
+    session_id: IdQuery = None,
+    since: TimeQuery = None,
+    until: TimeQuery = None,
 ) -> Response:
     state = state_of(request)
     deleted = await state.run(
@@ -100,7 +100,7 @@ async def delete_memories(
 @router.get(
     "/memories/{memory_id}", response_model=Memory, responses=ERRORS, summary="Get a memory by id (extension)"
 )
-async def get_memory(request: Request, principal: Reader, memory_id: str) -> Response:
+async def get_memory(request: Request, principal: Reader, memory_id: MemoryIdPath) -> Response:
     state = state_of(request)
     memory = await state.run(state.engine.get_memory, principal.org_id, decode_segment(memory_id))
     state.metrics.queries.labels("get").inc()
@@ -110,7 +110,7 @@ async def get_memory(request: Request, principal: Reader, memory_id: str) -> Res
 @router.delete(
     "/memories/{memory_id}", status_code=204, responses=ERRORS, summary="Delete a memory by id (extension)"
 )
-async def delete_memory(request: Request, principal: Writer, memory_id: str) -> Response:
+async def delete_memory(request: Request, principal: Writer, memory_id: MemoryIdPath) -> Response:
     state = state_of(request)
     await state.run(state.engine.delete_memory, principal.org_id, decode_segment(memory_id))
     return Response(status_code=204)

@@ -16,7 +16,7 @@ from memtrace.models import (
 from .. import wire
 from ..middleware import decode_segment
 from ..wire import UpdateSessionRequest
-from .common import ERRORS, Reader, SessionOptions, Str, Writer, state_of
+from .common import ERRORS, IdQuery, Reader, SessionIdPath, SessionOptions, Writer, state_of
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 
@@ -29,14 +29,14 @@ async def create_session(request: Request, principal: Writer, req: CreateSession
 
 
 @router.get("", response_model=SessionList, responses=ERRORS, summary="List sessions")
-async def list_sessions(request: Request, principal: Reader, agent_id: Str = None) -> Response:
+async def list_sessions(request: Request, principal: Reader, agent_id: IdQuery = None) -> Response:
     state = state_of(request)
     result = await state.run(state.engine.list_sessions, principal.org_id, agent_id or None)
     return wire.json_response(result, SessionList)
 
 
 @router.get("/{session_id}", response_model=Session, responses=ERRORS, summary="Get a session")
-async def get_session(request: Request, principal: Reader, session_id: str) -> Response:
+async def get_session(request: Request, principal: Reader, session_id: SessionIdPath) -> Response:
     state = state_of(request)
     session = await state.run(state.engine.get_session, principal.org_id, decode_segment(session_id))
     return wire.json_response(session, Session)
@@ -49,7 +49,7 @@ async def get_session(request: Request, principal: Reader, session_id: str) -> R
     summary="Set a session's status and/or replace its metadata; status 'closed' closes it",
 )
 async def update_session(
-    request: Request, principal: Writer, session_id: str, req: UpdateSessionRequest
+    request: Request, principal: Writer, session_id: SessionIdPath, req: UpdateSessionRequest
 ) -> Response:
     state = state_of(request)
     session = await state.run(
@@ -66,7 +66,7 @@ async def update_session(
     "/{session_id}/memories", response_model=MemoryList, responses=ERRORS, summary="A session's memories"
 )
 async def get_session_memories(
-    request: Request, principal: Reader, session_id: str, opts: SessionOptions
+    request: Request, principal: Reader, session_id: SessionIdPath, opts: SessionOptions
 ) -> Response:
     state = state_of(request)
     result = await state.run(
@@ -83,7 +83,7 @@ async def get_session_memories(
     summary="The session as LLM-ready markdown, within max_tokens",
 )
 async def get_session_context(
-    request: Request, principal: Reader, session_id: str, opts: ContextOptions | None = None
+    request: Request, principal: Reader, session_id: SessionIdPath, opts: ContextOptions | None = None
 ) -> Response:
     state = state_of(request)
     context = await state.run(
