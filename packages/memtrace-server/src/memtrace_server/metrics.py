@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -40,6 +40,7 @@ class Metrics:
     """
 
     def __init__(self, store_stats: Callable[[], dict[str, int]] | None = None) -> None:
+        disable_created_metrics()  # the *_created series double the output and nobody graphs them
         self.registry = CollectorRegistry(auto_describe=True)
         self.writes = Counter("memtrace_writes", "Memories written.", ["kind"], registry=self.registry)
         self.duplicates = Counter(

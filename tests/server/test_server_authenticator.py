@@ -1,0 +1,119 @@
+"""The verified-key cache: warm requests never consult the key store (so never pay bcrypt), concurrent cold
+requests share one check, and revocation, expiry and the TTL end a cached key's life."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from pathlib import Path
+
+import pytest
+
+from memtrace.errors import AuthenticationError
+from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
+from memtrace.timeparse import now_us
+from memtrace_server.auth import Authenticator, key_from_headers
+from memtrace_server.keys import KeyStore, Principal, bootstrap
+
+
+class CountingKeyStore(KeyStore):
+    """The real key store, counting how often a key is verified against the database (bcrypt)."""
+
+    verifications = 0
+
+    def verify(self, key: str) -> Principal | None:
+        self.verifications += 1
+        return super().verify(key)
+
+
+async def run_sync(fn, *args):  # type: ignore[no-untyped-def]
+    return await asyncio.to_thread(functools.partial(fn, *args))
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> tuple[CountingKeyStore, KeyStore]:
+    """Two key stores on one data directory: the server's, and another process's (like the CLI)."""
+    server = CountingKeyStore(SQLiteMetadataStore(SQLiteDatabase(tmp_path)))
+    bootstrap(server)
+    return server, KeyStore(SQLiteMetadataStore(SQLiteDatabase(tmp_path)))
+
+
+async def test_warm_requests_do_not_touch_the_store(stores: tuple[CountingKeyStore, KeyStore]) -> None:
+    server, _ = stores
+    row, key = server.create("org_default", "app", "read")
+    auth = Authenticator(server, run_sync=run_sync)
+    principal = await auth.authenticate(key)
+    assert (
+        principal.org_id == "org_default" and principal.permissions == {"read"} and principal.key_id == row.id
+    )
+    for _ in range(50):
+        assert await auth.authenticate(key) == principal
+    assert server.verifications == 1
+
+
+async def test_concurrent_cold_requests_share_one_check(stores: tuple[CountingKeyStore, KeyStore]) -> None:
+    server, _ = stores
+    _, key = server.create("org_default", "app", "read,write")
+    auth = Authenticator(server, run_sync=run_sync)
+    results = await asyncio.gather(*(auth.authenticate(key) for _ in range(16)))
+    assert len({r.key_id for r in results}) == 1 and server.verifications == 1
+
+
+async def test_unknown_and_missing_keys_are_rejected(stores: tuple[CountingKeyStore, KeyStore]) -> None:
+    server, _ = stores
+    auth = Authenticator(server, run_sync=run_sync)
+    with pytest.raises(AuthenticationError, match="missing API key"):
+        await auth.authenticate(None)
+    with pytest.raises(AuthenticationError, match="invalid API key"):
+        await auth.authenticate("mtk_" + "B" * 43 + "=")
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate("not a key at all")
+
+
+async def test_revocation_elsewhere_is_picked_up_by_the_poll(
+    stores: tuple[CountingKeyStore, KeyStore],
+) -> None:
+    server, other_process = stores
+    row, key = server.create("org_default", "app", "read")
+    auth = Authenticator(server, run_sync=run_sync)
+    await auth.authenticate(key)
+    assert other_process.revoke(row.id)
+    assert (await auth.authenticate(key)).key_id == row.id  # still cached: no per-request lookup
+    auth.retain(await run_sync(server.enabled_ids))  # one revocation poll
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate(key)
+
+
+async def test_revocation_here_evicts_at_once(stores: tuple[CountingKeyStore, KeyStore]) -> None:
+    server, _ = stores
+    row, key = server.create("org_default", "app", "read")
+    auth = Authenticator(server, run_sync=run_sync)
+    await auth.authenticate(key)
+    server.revoke(row.id)
+    auth.evict(key_id=row.id)
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate(key)
+
+
+async def test_ttl_and_expiry_end_a_cached_key(stores: tuple[CountingKeyStore, KeyStore]) -> None:
+    server, _ = stores
+    _, key = server.create("org_default", "short-ttl", "read")
+    auth = Authenticator(server, run_sync=run_sync, ttl_seconds=0.05)
+    await auth.authenticate(key)
+    await asyncio.sleep(0.1)
+    await auth.authenticate(key)
+    assert server.verifications == 2  # re-verified after the TTL
+    _, expiring = server.create("org_default", "expiring", "read", expires_us=now_us() + 300_000)
+    auth = Authenticator(server, run_sync=run_sync)
+    await auth.authenticate(expiring)
+    await asyncio.sleep(0.4)
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate(expiring)
+
+
+def test_keys_come_from_x_api_key_or_bearer() -> None:
+    assert key_from_headers("mtk_a", "Bearer mtk_b") == "mtk_a"
+    assert key_from_headers(None, "Bearer mtk_b") == "mtk_b"
+    assert key_from_headers(None, "bearer  mtk_b ") == "mtk_b"
+    assert key_from_headers(None, "mtk_raw") == "mtk_raw"  # the original used a raw value too
+    assert key_from_headers(None, None) is None
