@@ -676,9 +676,10 @@ class StandIn:
         return None
 
     def ticker(self) -> None:
-        # Arc checks buffer age on a ticker, so a row can wait up to about twice max_buffer_age_ms.
+        # Arc checks buffer age on a ticker (so a row can wait up to about twice max_buffer_age_ms); this one
+        # ticks every 50 ms at most, so a changed max_buffer_age_ms applies at once.
         while True:
-            time.sleep(max(self.storage.max_buffer_age_ms / 1000, 0.01))
+            time.sleep(min(max(self.storage.max_buffer_age_ms / 1000, 0.01), 0.05))
             try:
                 self.storage.flush_due()
             except Exception as exc:  # pragma: no cover - keep ticking

@@ -7,8 +7,9 @@ happens on each kind of failure is in `client.py`; in short, nothing is ever dro
 - not delivered (Arc down, 503): the batch goes back to pending; retry with exponential backoff;
 - maybe delivered (timeout): the batch stays "sent"; if Arc still cannot show it after `visibility_timeout`
   the rows are sent again (Arc's buffer is not durable without its WAL, so a 204 alone proves nothing);
-- refused (400/413/500): the batch is halved until the refused memory is alone; after three refusals it is
-  kept in the spool as "rejected" (still readable) and reported, and the rest flows on.
+- refused (400, 413, a 500 naming a type-conversion error): the batch is halved until the refused memory is
+  alone; after three refusals it is kept in the spool as "rejected" (still readable, retried when the store
+  is next opened) and reported, and the rest flows on. Other 500s are server faults: retried as they are.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class SpoolFlusher:
     # -------------------------------------------------------------- control
 
     def start(self) -> None:
+        # A new process may face a fixed Arc or a fixed configuration: give refused memories another chance.
+        if self.spool.retry_rejected():
+            log.info("retrying memories Arc refused before")
         self._thread.start()
 
     def notify(self, appended: int) -> None:
@@ -188,7 +192,16 @@ class SpoolFlusher:
                 log.warning("Arc write unanswered (%d memories, batch %s): %s", len(rows), batch, exc)
                 self._failed(exc)
                 return False
-            except (ArcRejected, ValueError, TypeError, OverflowError) as exc:
+            except ArcRejected as exc:
+                if exc.status == 500 and "convert" not in exc.message.lower():
+                    # A 500 that is not Arc's type-conversion error is a server fault: retry the batch as is.
+                    self.spool.unclaim(batch)
+                    log.warning("Arc write failed (%d memories kept in the spool): %s", len(rows), exc)
+                    self._failed(exc)
+                else:
+                    self._refused(batch, rows, exc)
+                return False
+            except (ValueError, TypeError, OverflowError) as exc:  # could not even encode the batch
                 self._refused(batch, rows, exc)
                 return False
             self.stats.batches_sent += 1

@@ -45,11 +45,17 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def string(value: str) -> str:
     """A DuckDB string literal whose value is exactly `value`.
 
-    Backslashes become ``chr(92)`` (see the module docstring); NUL raises `ValueError`."""
+    Backslashes become ``chr(92)`` (see the module docstring); NUL and lone surrogates (not UTF-8, so not
+    sendable) raise `ValueError`."""
     if not isinstance(value, str):
         raise TypeError(f"expected str, got {type(value).__name__}")
     if "\x00" in value:
         raise ValueError("a SQL string cannot contain NUL")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a SQL string must be valid Unicode (it contains a lone surrogate)") from None
     if "\\" not in value:
         return "'" + value.replace("'", "''") + "'"
     return " || chr(92) || ".join("'" + part.replace("'", "''") + "'" for part in value.split("\\"))

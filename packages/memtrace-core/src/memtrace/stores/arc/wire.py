@@ -16,7 +16,7 @@ import gzip
 import hashlib
 import math
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import msgpack
@@ -77,7 +77,9 @@ def parse_time_us(value: str) -> int:
         digits = len(tail) - len(tail.lstrip("0123456789"))
         text = head + "." + (tail[:digits] + "000000")[:6] + tail[digits:]
     dt = datetime.fromisoformat(text)
-    delta = dt - datetime(1970, 1, 1, tzinfo=dt.tzinfo)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

@@ -1,0 +1,33 @@
+"""Helpers shared by the Arc tests."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from memtrace.stores.arc import ArcConfig, ArcEventStore
+
+from .standin import ArcStandIn
+from .stores import fast_config
+
+
+def arc_config(standin: ArcStandIn, *, database: str | None = None, **overrides: Any) -> ArcConfig:
+    token = overrides.pop("token", None) or standin.create_token(["read", "write"])
+    admin = overrides.pop("admin_token", standin.admin_token)
+    return fast_config(standin.url, token, admin, database or "t_" + secrets.token_hex(6), **overrides)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def drained(store: ArcEventStore) -> bool:
+    """Everything the spool held is in Arc and queryable there."""
+    return store.spool.status().total == 0
