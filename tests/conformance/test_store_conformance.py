@@ -344,3 +344,33 @@ def test_search_sees_every_write_and_delete_immediately(engine: Engine) -> None:
     assert engine.search_memories(ORG, SearchQuery(query="zebra")).results == []
     add(engine, "zebra again")
     assert contents(engine.search_memories(ORG, SearchQuery(query="zebra")).results) == ["zebra again"]
+
+
+def test_delete_by_ids_and_narrowing_filters(engine: Engine) -> None:
+    keep = add(engine, "keep me", session_id="s", tags=["chat"])
+    a = add(engine, "drop a", session_id="s", tags=["chat", "archived"])
+    add(engine, "drop b", session_id="s", event_type="tool_call")
+    other_org = add(engine, "other org", org="org_b")
+    assert engine.delete_memories(ORG, session_id="s", tags=["archived"]) == 1
+    assert engine.delete_memories(ORG, session_id="s", event_type="tool_call") == 1
+    assert [m.id for m in engine.list_memories(ORG).memories] == [keep.id]
+    c = add(engine, "drop c")
+    d = add(engine, "drop d")
+    # ids from another org are silently outside the caller's scope
+    assert engine.delete_memories(ORG, memory_ids=[c.id, d.id, other_org.id, a.id]) == 2
+    assert engine.get_memory("org_b", other_org.id).content == "other org"
+    assert engine.delete_memories(ORG, memory_ids=[]) == 0
+    with pytest.raises(ValidationError) as err:
+        engine.delete_memories(ORG, tags=["chat"])  # narrowing filters alone are not a scope
+    assert err.value.field == "filter"
+    with pytest.raises(ValidationError) as err:
+        engine.delete_memories(ORG, memory_ids=["nope"])
+    assert err.value.field == "memory_ids[0]"
+
+
+def test_batch_reports_which_items_were_duplicates(engine: Engine) -> None:
+    add(engine, "seen")
+    batch = engine.add_memories(
+        ORG, [AddMemoryRequest(agent_id="agent_1", content=c) for c in ("new", "seen", "new", "other")]
+    )
+    assert batch.skipped == 2 and batch.skipped_indexes == [1, 2]

@@ -191,10 +191,18 @@ class Memtrace:
         session_id: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        memory_type: str | None = None,
+        event_type: str | None = None,
+        tags: str | list[str] | None = None,
+        memory_ids: list[str] | None = None,
     ) -> int:
-        """(extension) Delete every memory matching all given filters (at least one); return how many."""
+        """(extension) Delete every memory matching all given filters, atomically; return how many.
+
+        At least one of agent_id, session_id, since, until or memory_ids is required; memory_type, event_type
+        and tags (whole tags, ANDed) narrow further. `memory_ids` deletes up to 1,000 memories by id at once.
+        """
         return self._backend.call(  # type: ignore[no-any-return]
-            "delete_memories", agent_id=agent_id, session_id=session_id, since=since, until=until
+            "delete_memories", **_delete_filters(locals())
         )
 
     # --- agents
@@ -332,9 +340,13 @@ class AsyncMemtrace:
         session_id: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        memory_type: str | None = None,
+        event_type: str | None = None,
+        tags: str | list[str] | None = None,
+        memory_ids: list[str] | None = None,
     ) -> int:
         return await self._backend.call(  # type: ignore[no-any-return]
-            "delete_memories", agent_id=agent_id, session_id=session_id, since=since, until=until
+            "delete_memories", **_delete_filters(locals())
         )
 
     async def register_agent(self, req: RegisterAgentRequest) -> Agent:
@@ -404,3 +416,20 @@ def _decision(agent_id: str, decision: str, reasoning: str) -> AddMemoryRequest:
         event_type="decision",
         metadata={"reasoning": reasoning},
     )
+
+
+_DELETE_FILTERS = (
+    "agent_id",
+    "session_id",
+    "since",
+    "until",
+    "memory_type",
+    "event_type",
+    "tags",
+    "memory_ids",
+)
+
+
+def _delete_filters(arguments: dict[str, Any]) -> dict[str, Any]:
+    # Only the filters actually given travel to the backend, so an older server sees the calls it knows.
+    return {name: arguments[name] for name in _DELETE_FILTERS if arguments[name] is not None}

@@ -47,6 +47,7 @@ DEFAULT_SEARCH_LIMIT = 50
 CONTEXT_FETCH_LIMIT = 1000
 DAY_US = 86_400_000_000
 MAX_NAME_LENGTH = 256
+MAX_DELETE_IDS = 1000
 
 
 class MonotonicClock:
@@ -154,7 +155,7 @@ class Engine:
         records = [self._record(org_id, r, f"memories[{i}].", self.clock.now()) for i, r in enumerate(reqs)]
         skipped = set(self.events.append(org_id, records, dedup_since_us=self._dedup_since()))
         written = [r.to_memory() for i, r in enumerate(records) if i not in skipped]
-        return BatchResult(written, skipped=len(skipped))
+        return BatchResult(written, skipped=len(skipped), skipped_indexes=sorted(skipped))
 
     # ------------------------------------------------------------------ reads
 
@@ -242,17 +243,33 @@ class Engine:
         session_id: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        memory_type: str | None = None,
+        event_type: str | None = None,
+        tags: str | list[str] | None = None,
+        memory_ids: list[str] | None = None,
     ) -> int:
-        """Delete every memory matching all the given filters; at least one is required. Returns the count."""
+        """Delete every memory matching all the given filters, atomically; at least one of agent_id, session_id,
+        since, until or memory_ids is required (type and tag filters only narrow). Returns the count."""
         since_us, until_us = self._time_bounds(since, until)
+        if memory_ids is not None and (isinstance(memory_ids, str) or len(memory_ids) > MAX_DELETE_IDS):
+            raise ValidationError(f"memory_ids: a list of at most {MAX_DELETE_IDS} ids", "memory_ids")
         flt = MemoryFilter(
             agent_id=v.check_id(agent_id, "agent_id", required=False),
             session_id=v.check_id(session_id, "session_id", required=False),
             since_us=since_us,
             until_us=until_us,
+            memory_types=(v.check_memory_type(memory_type, "memory_type"),) if memory_type else (),
+            event_types=(v.check_event_type(event_type, "event_type"),) if event_type else (),
+            tags=v.split_tags(tags),
+            ids=tuple(v.check_memory_id(m, f"memory_ids[{i}]") for i, m in enumerate(memory_ids or ())),
         )
-        if flt.is_empty():
-            raise ValidationError("filter: give at least one of agent_id, session_id, since, until", "filter")
+        scoped = flt.agent_id or flt.session_id or flt.since_us is not None or flt.until_us is not None
+        if memory_ids == []:
+            return 0
+        if not (scoped or flt.ids):
+            raise ValidationError(
+                "filter: give at least one of agent_id, session_id, since, until, memory_ids", "filter"
+            )
         return self.events.delete(org_id, flt)
 
     # ----------------------------------------------------------------- agents

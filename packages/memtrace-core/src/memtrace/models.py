@@ -196,11 +196,15 @@ class SessionContext(_Model):
 
 class BatchResult(list[Memory]):
     """The memories a batch wrote, in request order. A list, so SDK-style code keeps working;
-    ``skipped`` counts items dropped as duplicates."""
+    ``skipped`` counts items dropped as duplicates and ``skipped_indexes`` says which."""
 
-    def __init__(self, memories: list[Memory] | None = None, skipped: int = 0) -> None:
+    def __init__(
+        self, memories: list[Memory] | None = None, skipped: int = 0, skipped_indexes: list[int] | None = None
+    ) -> None:
         super().__init__(memories or [])
         self.skipped = skipped
+        self.skipped_indexes: list[int] = skipped_indexes if skipped_indexes is not None else []
+        """Positions in the request of the items skipped as duplicates (empty when the server does not say)."""
 
     @property
     def count(self) -> int:
