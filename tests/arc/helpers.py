@@ -31,3 +31,11 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str =
 def drained(store: ArcEventStore) -> bool:
     """Everything the spool held is in Arc and queryable there."""
     return store.spool.status().total == 0
+
+
+def assert_exactly_once(standin: ArcStandIn, database: str, acknowledged: set[str]) -> None:
+    stored = standin.rows("SELECT id, count(*) AS n FROM events GROUP BY id ORDER BY id", database)
+    twice = [row for row in stored if row["n"] > 1]
+    assert twice == [], f"{len(twice)} memories stored more than once"
+    missing = acknowledged - {row["id"] for row in stored}
+    assert not missing, f"{len(missing)} acknowledged memories never arrived"

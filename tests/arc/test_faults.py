@@ -17,22 +17,13 @@ from memtrace.models import AddMemoryRequest
 from memtrace.stores.arc import ArcEventStore
 from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
 
-from .helpers import drained, wait_until
-from .standin import ArcStandIn
+from .helpers import assert_exactly_once, drained, wait_until
 
 WRITE = "/api/v1/write/msgpack"
 
 
 def engine_on(store: ArcEventStore, directory: Path) -> Engine:
     return Engine(store, SQLiteMetadataStore(SQLiteDatabase(directory / "meta")), EngineConfig())
-
-
-def assert_exactly_once(standin: ArcStandIn, database: str, acknowledged: set[str]) -> None:
-    stored = standin.rows("SELECT id, count(*) AS n FROM events GROUP BY id ORDER BY id", database)
-    twice = [row for row in stored if row["n"] > 1]
-    assert twice == [], f"{len(twice)} memories stored more than once"
-    missing = acknowledged - {row["id"] for row in stored}
-    assert not missing, f"{len(missing)} acknowledged memories never arrived"
 
 
 def write_many(engine: Engine, org: str, n: int, per_call: int = 25, prefix: str = "m") -> set[str]:
