@@ -14,8 +14,10 @@ from pydantic.json_schema import models_json_schema
 from memtrace.models import AddMemoryRequest
 
 from . import __version__, errors
+from .fastpath import direct_routes
 from .middleware import ServerMiddleware
 from .routes import admin, agents, memories, ops, sessions
+from .routes.common import SECURITY_SCHEMES
 from .state import ServerState
 from .wire import BatchCreateRequest
 
@@ -67,14 +69,19 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
             allow_headers=["*"],
         )
     app.add_middleware(
-        ServerMiddleware, metrics=state.metrics, max_body_bytes=state.config.limits.max_body_bytes
+        ServerMiddleware,
+        metrics=state.metrics,
+        max_body_bytes=state.config.limits.max_body_bytes,
+        # CORS wraps the app inside this middleware, so with CORS on, every route goes through the app.
+        direct=None if state.config.server.cors_allow_origins else direct_routes(state),
     )
     _document_manual_bodies(app)
     return app
 
 
 def _document_manual_bodies(app: FastAPI) -> None:
-    """Add the schemas of bodies that handlers parse themselves (POST /api/v1/memories) to the document."""
+    """Add what handlers do by hand to the document: the bodies they parse themselves (POST /api/v1/memories)
+    and the API-key security every /api route requires."""
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -85,9 +92,15 @@ def _document_manual_bodies(app: FastAPI) -> None:
             [(AddMemoryRequest, "validation"), (BatchCreateRequest, "validation")],
             ref_template="#/components/schemas/{model}",
         )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components = schema.setdefault("components", {})
         for name, definition in defs.get("$defs", {}).items():
-            components.setdefault(name, definition)
+            components.setdefault("schemas", {}).setdefault(name, definition)
+        components["securitySchemes"] = SECURITY_SCHEMES
+        either_key = [{"ApiKeyHeader": []}, {"BearerToken": []}]
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/api/"):
+                for operation in operations.values():
+                    operation["security"] = either_key
         app.openapi_schema = schema
         return schema
 

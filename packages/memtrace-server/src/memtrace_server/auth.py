@@ -14,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from memtrace.errors import AuthenticationError
+from memtrace.errors import AuthenticationError, PermissionDeniedError
 from memtrace.timeparse import now_us
 
 from .keys import BOOTSTRAP_ORG_ID, KeyStore, Principal, key_digest
+
+if TYPE_CHECKING:
+    from .state import ServerState
 
 RunSync = Callable[..., Awaitable[Any]]
 
@@ -101,6 +104,21 @@ class Authenticator:
             except Exception:  # the store may be busy or closing; try again next tick
                 continue
             self.retain(enabled)
+
+
+async def authorize(
+    state: ServerState, api_key: str | None, authorization: str | None, permission: str
+) -> Principal:
+    """The caller of a request, which must hold `permission` (else 403); charges the org's rate limit."""
+    if state.authenticator is None:
+        principal = ANONYMOUS_ADMIN
+    else:
+        principal = await state.authenticator.authenticate(key_from_headers(api_key, authorization))
+    if state.rate_limiter is not None:
+        state.rate_limiter.check(principal.org_id)
+    if not principal.allows(permission):
+        raise PermissionDeniedError(f"this API key lacks the '{permission}' permission")
+    return principal
 
 
 def key_from_headers(api_key: str | None, authorization: str | None) -> str | None:

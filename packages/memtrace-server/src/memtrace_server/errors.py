@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -41,41 +42,72 @@ _KINDS: tuple[tuple[type[MemtraceError], str, int], ...] = (
 )
 
 
+def error_body(message: str, **extra: Any) -> bytes:
+    body = {"error": message, **{k: v for k, v in extra.items() if v is not None}}
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
 def error_response(
     status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:
-    body = {"error": message, **{k: v for k, v in extra.items() if v is not None}}
-    return Response(
-        json.dumps(body, ensure_ascii=False).encode(), status_code=status, media_type=JSON, headers=headers
-    )
+    return Response(error_body(message, **extra), status_code=status, media_type=JSON, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """How an exception is answered: status, JSON body, extra headers, and its kind for the error metric."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    kind: str
+
+
+def describe(exc: BaseException) -> ErrorReply:
+    """The reply for any exception a handler raises. Bad input is 4xx; only our own faults are 500."""
+    if isinstance(exc, MemtraceError):
+        kind, status = "other", exc.status_code or 500
+        for cls, name, code in _KINDS:
+            if isinstance(exc, cls):
+                kind, status = name, exc.status_code or code
+                break
+        headers: dict[str, str] = {}
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            headers["Retry-After"] = str(int(retry_after + 0.999))
+        if isinstance(exc, AuthenticationError):
+            headers["WWW-Authenticate"] = "Bearer"
+        extra: dict[str, Any] = {}
+        if isinstance(exc, ValidationError):
+            extra["field"] = exc.field
+        if isinstance(exc, NoArcInstanceError):
+            extra["hint"] = "ask an admin to run `memtrace org add-arc <org_id>`"
+        return ErrorReply(status, error_body(exc.message, **extra), headers, kind)
+    if isinstance(exc, OverflowError):
+        # A number too large for the store (e.g. offset=2**70) is bad input, not a server fault.
+        return ErrorReply(
+            400, error_body(f"a number in the request is out of range: {exc}"), {}, "validation"
+        )
+    if isinstance(exc, UnicodeEncodeError):
+        # Text that is not valid Unicode (a lone surrogate escaped in JSON) cannot be stored.
+        message = "invalid text in the request: strings must be valid Unicode (no lone surrogates)"
+        return ErrorReply(400, error_body(message), {}, "validation")
+    return ErrorReply(500, error_body("internal server error"), {}, "internal")
 
 
 def _count(request: Request, kind: str) -> None:
     request.app.state.memtrace.metrics.errors.labels(kind).inc()
 
 
-async def memtrace_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, MemtraceError)
-    kind, status = "other", exc.status_code or 500
-    for cls, name, code in _KINDS:
-        if isinstance(exc, cls):
-            kind, status = name, exc.status_code or code
-            break
-    _count(request, kind)
-    headers: dict[str, str] = {}
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after:
-        headers["Retry-After"] = str(int(retry_after + 0.999))
-    if isinstance(exc, AuthenticationError):
-        headers["WWW-Authenticate"] = "Bearer"
-    extra: dict[str, Any] = {}
-    if isinstance(exc, ValidationError):
-        extra["field"] = exc.field
-    if isinstance(exc, NoArcInstanceError):
-        extra["hint"] = "ask an admin to run `memtrace org add-arc <org_id>`"
-    if status >= 500:
-        log.warning("%s %s -> %d: %s", request.method, request.url.path, status, exc.message)
-    return error_response(status, exc.message, headers=headers or None, **extra)
+async def described_error(request: Request, exc: Exception) -> Response:
+    reply = describe(exc)
+    _count(request, reply.kind)
+    if reply.status >= 500:
+        if reply.kind == "internal":
+            log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        else:
+            log.warning("%s %s -> %d: %s", request.method, request.url.path, reply.status, exc)
+    return Response(reply.body, status_code=reply.status, media_type=JSON, headers=reply.headers or None)
 
 
 async def request_validation_error(request: Request, exc: Exception) -> Response:
@@ -103,30 +135,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, message, headers=dict(exc.headers or {}) or None)
 
 
-async def number_out_of_range(request: Request, exc: Exception) -> Response:
-    """A number too large for the store (e.g. ``offset=2**70``) is bad input, not a server fault."""
-    _count(request, "validation")
-    return error_response(400, f"a number in the request is out of range: {exc}")
-
-
-async def invalid_text(request: Request, exc: Exception) -> Response:
-    """Text that is not valid Unicode (a lone surrogate escaped in JSON) cannot be stored; it is bad input."""
-    _count(request, "validation")
-    return error_response(
-        400, "invalid text in the request: strings must be valid Unicode (no lone surrogates)"
-    )
-
-
-async def unexpected_error(request: Request, exc: Exception) -> Response:
-    _count(request, "internal")
-    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal server error")
-
-
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(MemtraceError, memtrace_error)
+    app.add_exception_handler(MemtraceError, described_error)
     app.add_exception_handler(RequestValidationError, request_validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(OverflowError, number_out_of_range)
-    app.add_exception_handler(UnicodeEncodeError, invalid_text)
-    app.add_exception_handler(Exception, unexpected_error)
+    app.add_exception_handler(OverflowError, described_error)
+    app.add_exception_handler(UnicodeEncodeError, described_error)
+    app.add_exception_handler(Exception, described_error)

@@ -36,6 +36,7 @@ class Metrics:
     - ``memtrace_queries_total{kind}``: read queries answered (list, search, get, context, stats, ...);
     - ``memtrace_errors_total{kind}``: error responses by kind (validation, auth, permission, ...);
     - ``memtrace_request_duration_seconds{method,route,status}``: request latency by route template;
+    - ``memtrace_write_group_size``: concurrent single writes that shared one transaction;
     - ``memtrace_store_memories`` / ``memtrace_store_bytes``: store size, read at scrape time.
     """
 
@@ -53,6 +54,12 @@ class Metrics:
             "Request latency by route template and status.",
             ["method", "route", "status"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.group_size = Histogram(
+            "memtrace_write_group_size",
+            "Single-memory writes stored by one engine call (group commit).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
         if store_stats is not None:

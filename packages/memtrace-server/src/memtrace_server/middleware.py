@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
+
+DirectHandler = Callable[[Scope, bytes], Awaitable[tuple[int, bytes, dict[str, str]]]]
 
 ENCODED_SLASH = "\ue000"
 """Stands for ``%2F`` inside a path segment while routing (a private-use character no id contains)."""
@@ -32,10 +35,20 @@ def _path_keeping_encoded_slashes(raw_path: bytes) -> str:
 
 
 class ServerMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    """`direct` maps (method, path) to handlers served here without the app (see `memtrace_server.fastpath`)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        direct: Mapping[tuple[str, str], DirectHandler] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        self.direct = dict(direct or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,6 +61,7 @@ class ServerMiddleware:
             scope["path"] = _path_keeping_encoded_slashes(raw_path)
 
         status = 500
+        label: str | None = None
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -60,6 +74,16 @@ class ServerMiddleware:
             if length is not None and length > self.max_body:
                 await self._too_large(send_wrapper)
                 return
+            handler = self.direct.get((scope["method"], scope["path"])) if self.direct else None
+            if handler is not None:
+                label = scope["path"]
+                body, too_large = await _read_limited(receive, self.max_body)
+                if too_large:
+                    await self._too_large(send_wrapper)
+                    return
+                status_code, content, headers = await handler(scope, body)
+                await _send(send_wrapper, status_code, content, headers)
+                return
             if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
                 # Chunked body: read it here, within the limit, and replay it.
                 body, too_large = await _read_limited(receive, self.max_body)
@@ -69,8 +93,7 @@ class ServerMiddleware:
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            label = getattr(route, "path", None) or "unmatched"
+            label = label or getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.latency.labels(scope["method"], label, str(status)).observe(
                 time.perf_counter() - started
             )
@@ -80,17 +103,14 @@ class ServerMiddleware:
         body = json.dumps(
             {"error": f"request body too large: the limit is {self.max_body} bytes", "field": "body"}
         ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send(send, 413, body, {})
+
+
+async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -21,6 +21,7 @@ from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
 
 from .admin import Admin
 from .auth import Authenticator
+from .coalesce import SingleWriteCoalescer
 from .config import ServerConfig
 from .keys import BOOTSTRAP_ORG_ID, KeyStore
 from .metrics import Metrics
@@ -39,6 +40,7 @@ class ServerState:
     authenticator: Authenticator | None
     rate_limiter: RateLimiter | None
     started_monotonic: float = field(default_factory=time.monotonic)
+    coalescer: SingleWriteCoalescer | None = None
     _limiter: anyio.CapacityLimiter | None = None
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -84,6 +86,7 @@ def open_state(config: ServerConfig) -> ServerState:
         ),
     )
     state.metrics = Metrics(state.store_stats)
+    state.coalescer = SingleWriteCoalescer(state)
     if config.auth.enabled:
         state.authenticator = Authenticator(
             keys, run_sync=state.run, ttl_seconds=config.auth.cache_ttl_seconds

@@ -8,7 +8,9 @@ from memtrace.errors import ConflictError
 from memtrace.models import AddMemoryRequest, Memory, MemoryList, SearchQuery, SearchResult
 
 from .. import wire
+from ..keys import Principal
 from ..middleware import decode_segment
+from ..state import ServerState
 from ..wire import BatchCreateRequest, BatchCreateResponse, DeletedResponse
 from .common import ERRORS, IdQuery, MemoryIdPath, Options, Reader, TimeQuery, Writer, state_of
 
@@ -41,18 +43,27 @@ CREATE_BODY = {
     summary="Store one memory, or a batch of memories",
 )
 async def create_memories(request: Request, principal: Writer) -> Response:
-    state = state_of(request)
-    body = await request.body()
+    content = await store_memories(state_of(request), principal, await request.body())
+    return Response(content, status_code=201, media_type=wire.JSON)
+
+
+async def store_memories(state: ServerState, principal: Principal, body: bytes) -> bytes:
+    """The work of ``POST /api/v1/memories``: a batch when the body has a ``memories`` list, else one memory
+    (spec §1.4). Returns the 201 body. Shared with `memtrace_server.fastpath`, which serves this route."""
     batch = wire.parse(body, BatchCreateRequest)
     if batch.memories is None:
         req = wire.parse(body, AddMemoryRequest)
         try:
-            memory = await state.run(state.engine.add_memory, principal.org_id, req)
+            # Concurrent single writes share one transaction (group commit); see memtrace_server.coalesce.
+            if state.coalescer is not None:
+                memory = await state.coalescer.add(principal.org_id, req)
+            else:
+                memory = await state.run(state.engine.add_memory, principal.org_id, req)
         except ConflictError:
             state.metrics.duplicates.inc()
             raise
         state.metrics.writes.labels("single").inc()
-        return wire.json_response(memory, Memory, 201)
+        return wire.adapter(Memory).dump_json(memory, exclude_none=True)
     result = await state.run(state.engine.add_memories, principal.org_id, batch.memories)
     state.metrics.writes.labels("batch").inc(len(result))
     if result.skipped:
@@ -60,7 +71,7 @@ async def create_memories(request: Request, principal: Writer) -> Response:
     response = BatchCreateResponse.model_construct(
         memories=list(result), count=len(result), skipped=result.skipped
     )
-    return wire.json_response(response, BatchCreateResponse, 201)
+    return wire.adapter(BatchCreateResponse).dump_json(response, exclude_none=True)
 
 
 @router.get("/memories", response_model=MemoryList, responses=ERRORS, summary="List memories")

@@ -1,0 +1,143 @@
+"""Group commit for single-memory writes: concurrent ``POST /api/v1/memories`` of one organisation share one
+engine batch (one transaction, one fsync) instead of paying one each.
+
+Nothing waits on purpose: while a write is in flight, the writes that arrive queue up, and the next engine
+call takes them all. A lone request is stored with `Engine.add_memory` exactly as before. Every request still
+gets its own answer, as if it had been written alone:
+
+- an invalid request fails alone: the engine names the failing item (``memories[3].content``); that request
+  gets the error (``content``, as a single write would say it) and the rest are retried without it. Nothing
+  is written by a batch that fails validation, so the retry cannot double-write;
+- a duplicate gets 409. `Engine.add_memories` returns the written memories in request order and skips the
+  rest, and a request is skipped exactly when its dedup key was stored already or used by an earlier request
+  of the batch; so walking the requests in order and matching each one's key against the next written memory
+  tells which were skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from memtrace.dedup import dedup_key
+from memtrace.engine import Engine
+from memtrace.errors import ConflictError, ValidationError
+from memtrace.models import AddMemoryRequest, Memory
+
+if TYPE_CHECKING:
+    from .state import ServerState
+
+log = logging.getLogger("memtrace_server")
+
+MAX_GROUP = 256
+"""Largest group per engine call: big enough to amortise a transaction, small enough to bound latency."""
+
+_ITEM_FIELD = re.compile(r"^memories\[(\d+)\]\.?(.*)$")
+
+
+@dataclass
+class _Pending:
+    req: AddMemoryRequest
+    future: asyncio.Future[Memory] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class SingleWriteCoalescer:
+    """One per server. `add` has the contract of `Engine.add_memory`."""
+
+    def __init__(self, state: ServerState, *, max_group: int = MAX_GROUP) -> None:
+        self.state = state
+        self.max_group = max_group
+        self._queues: dict[str, list[_Pending]] = {}
+        self._draining: set[str] = set()
+
+    @property
+    def engine(self) -> Engine:
+        return self.state.engine
+
+    async def add(self, org_id: str, req: AddMemoryRequest) -> Memory:
+        item = _Pending(req)
+        self._queues.setdefault(org_id, []).append(item)
+        if org_id not in self._draining:
+            self._draining.add(org_id)
+            asyncio.get_running_loop().create_task(self._drain(org_id))
+        # shield: a client that disconnects must not cancel a write others share; it just stops waiting.
+        return await asyncio.shield(item.future)
+
+    async def _drain(self, org_id: str) -> None:
+        try:
+            while queue := self._queues.pop(org_id, None):
+                for start in range(0, len(queue), self.max_group):
+                    group = queue[start : start + self.max_group]
+                    try:
+                        await self._write(org_id, group)
+                    except BaseException as exc:  # never leave a caller waiting
+                        for item in group:
+                            if not item.future.done():
+                                item.future.set_exception(exc)
+                        if not isinstance(exc, Exception):
+                            raise
+        finally:
+            self._draining.discard(org_id)
+            if org_id in self._queues:  # arrived after the last pop; serve them too
+                self._draining.add(org_id)
+                asyncio.get_running_loop().create_task(self._drain(org_id))
+
+    async def _write(self, org_id: str, group: list[_Pending]) -> None:
+        pending = list(group)
+        while len(pending) > 1:
+            self.state.metrics.group_size.observe(len(pending))
+            try:
+                result = await self.state.run(self.engine.add_memories, org_id, [p.req for p in pending])
+            except ValidationError as exc:
+                failed = _failed_item(exc, len(pending))
+                if failed is None:
+                    raise
+                index, error = failed
+                pending.pop(index).future.set_exception(error)
+                continue
+            self._deliver(pending, list(result))
+            return
+        if pending:
+            self.state.metrics.group_size.observe(1)
+            item = pending[0]
+            try:
+                item.future.set_result(await self.state.run(self.engine.add_memory, org_id, item.req))
+            except Exception as exc:
+                item.future.set_exception(exc)
+
+    def _deliver(self, pending: list[_Pending], written: list[Memory]) -> None:
+        if len(written) == len(pending):
+            for item, memory in zip(pending, written, strict=True):
+                item.future.set_result(memory)
+            return
+        window = self.engine.config.dedup_enabled
+        j = 0
+        for item in pending:
+            memory = written[j] if j < len(written) else None
+            if memory is not None and (not window or memory.dedup_key == _key(item.req)):
+                item.future.set_result(memory)
+                j += 1
+            else:
+                item.future.set_exception(ConflictError("duplicate memory"))
+        if j != len(written):  # the engine's skipping no longer follows the dedup key: a bug, say so loudly
+            log.error("group commit: %d written memories were not matched to requests", len(written) - j)
+
+
+def _key(req: AddMemoryRequest) -> str:
+    # The key the engine checks: the client's, else derived from agent, event type and content.
+    return req.dedup_key or dedup_key(req.agent_id, req.event_type or "general", req.content)
+
+
+def _failed_item(exc: ValidationError, size: int) -> tuple[int, ValidationError] | None:
+    """Which item of a batch failed, and the error as a single write of it would have raised."""
+    match = _ITEM_FIELD.match(exc.field or "")
+    if match is None or int(match.group(1)) >= size:
+        return None
+    index = int(match.group(1))
+    prefix = f"memories[{index}]."
+    field_name = match.group(2) or "request"
+    message = exc.message.replace(prefix, "").replace(f"memories[{index}]", field_name)
+    return index, ValidationError(message, field_name)
