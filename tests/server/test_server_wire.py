@@ -4,8 +4,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
-from server_helpers import Api
+from fastapi.testclient import TestClient
+from server_helpers import Api, new_key
+
+from memtrace_server.app import create_app
+from memtrace_server.config import load_config
+from memtrace_server.keys import bootstrap
+from memtrace_server.state import open_state
 
 MEMORY_REQUIRED = {"time", "org_id", "agent_id", "memory_type", "event_type", "content"}
 
@@ -246,3 +253,41 @@ def test_openapi_document_describes_every_route(api: Api) -> None:
     ]:
         assert expected in routes
     assert {"AddMemoryRequest", "BatchCreateRequest"} <= doc["components"]["schemas"].keys()
+
+
+def test_with_cors_on_every_route_answers_through_the_app(tmp_path: Path) -> None:
+    config = load_config(
+        None,
+        env={"MEMTRACE_SERVER_CORS_ALLOW_ORIGINS": "https://app.example"},
+        search=False,
+        overrides={"server.data_dir": str(tmp_path)},
+    )
+    state = open_state(config)
+    key = new_key()
+    bootstrap(state.keys, key)
+    with TestClient(create_app(state)) as client:
+        h = {"x-api-key": key, "origin": "https://app.example"}
+        created = client.post(
+            "/api/v1/memories", json={"agent_id": "a1", "content": "from a browser"}, headers=h
+        )
+        assert created.status_code == 201 and created.json()["content"] == "from a browser"
+        assert created.headers["access-control-allow-origin"] == "https://app.example"
+        dup = client.post("/api/v1/memories", json={"agent_id": "a1", "content": "from a browser"}, headers=h)
+        assert dup.status_code == 409 and dup.json() == {"error": "duplicate memory"}
+        bad = client.post("/api/v1/memories", json={"agent_id": "a1"}, headers=h)
+        assert bad.status_code == 400 and bad.json()["field"] == "content"
+        batch = client.post(
+            "/api/v1/memories", json={"memories": [{"agent_id": "a1", "content": "b"}]}, headers=h
+        )
+        assert batch.status_code == 201 and batch.json()["count"] == 1
+        preflight = client.options(
+            "/api/v1/memories",
+            headers={"origin": "https://app.example", "access-control-request-method": "POST"},
+        )
+        assert preflight.status_code == 200
+        assert (
+            client.get(
+                "/api/v1/memories", headers={"x-api-key": key, "origin": "https://evil.example"}
+            ).headers.get("access-control-allow-origin")
+            is None
+        )
