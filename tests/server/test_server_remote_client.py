@@ -82,6 +82,41 @@ async def test_async_client_against_the_server(live_server) -> None:  # type: ig
         assert await client.delete_memories(agent_id=uid) == 3
 
 
+def test_batch_duplicates_and_filtered_deletes_match_the_embedded_client(live_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    uid = "t" + uuid.uuid4().hex[:10]
+    remote = Memtrace(live_server.base_url, live_server.api_key)
+    embedded = Memtrace.open(tmp_path / "data")
+    outcomes = []
+    for client in (remote, embedded):
+        with client:
+            batch = client.add_memories(
+                [
+                    AddMemoryRequest(agent_id=uid, content="a", tags=["chat"], memory_type="session"),
+                    AddMemoryRequest(agent_id=uid, content="a", tags=["chat"], memory_type="session"),
+                    AddMemoryRequest(agent_id=uid, content="b", tags=["chat", "x"], memory_type="session"),
+                    AddMemoryRequest(agent_id=uid, content="c"),
+                    AddMemoryRequest(agent_id=uid, content="d"),
+                ]
+            )
+            ids = [m.id for m in batch]
+            outcomes.append(
+                (
+                    batch.skipped_indexes,
+                    client.delete_memories(agent_id=uid, memory_type="session", tags=["chat", "x"]),
+                    client.delete_memories(memory_ids=ids[2:]),
+                    client.delete_memories(memory_ids=[]),
+                    [m.content for m in client.recall(uid).memories],
+                )
+            )
+            with pytest.raises(ValidationError) as err:
+                client.delete_memories(memory_type="session")
+            assert err.value.field == "filter"
+            with pytest.raises(ValidationError) as err:
+                client.delete_memories(memory_ids=["nope"])
+            assert err.value.field == "memory_ids[0]"
+    assert outcomes[0] == outcomes[1] == ([1], 1, 2, 0, ["a"])
+
+
 def test_an_unreachable_server_is_service_unavailable() -> None:
     client = Memtrace("http://127.0.0.1:9", "mtk_" + "A" * 43 + "=", timeout=2)
     with client, pytest.raises(ServiceUnavailableError, match="cannot reach"):

@@ -47,7 +47,7 @@ def test_batch_create_reports_memories_count_and_skipped(api: Api, uid: str) -> 
     assert r.status_code == 201
     body = r.json()
     assert [m["content"] for m in body["memories"]] == ["one", "two"]
-    assert body["count"] == 2 and body["skipped"] == 1
+    assert body["count"] == 2 and body["skipped"] == 1 and body["skipped_indexes"] == [2]
 
 
 def test_empty_batch_is_a_validation_error(api: Api) -> None:
@@ -132,6 +132,42 @@ def test_delete_by_filter_needs_a_filter_and_reports_the_count(api: Api, uid: st
     assert (
         api.client.get("/api/v1/memories", params={"agent_id": uid}, headers=api.headers).json()["count"] == 0
     )
+
+
+def test_delete_by_filter_narrows_by_type_and_tags_and_takes_ids_in_a_body(api: Api, uid: str) -> None:
+    items = [
+        {"agent_id": uid, "content": "keep me", "tags": ["keep"]},
+        {"agent_id": uid, "content": "chat 1", "memory_type": "session", "tags": ["chat"]},
+        {"agent_id": uid, "content": "chat 2", "memory_type": "session", "tags": ["chat", "x"]},
+        {"agent_id": uid, "content": "error", "event_type": "error"},
+        {"agent_id": uid, "content": "by id 1"},
+        {"agent_id": uid, "content": "by id 2"},
+    ]
+    written = api.client.post("/api/v1/memories", json={"memories": items}, headers=api.headers).json()[
+        "memories"
+    ]
+    h = api.headers
+    assert (
+        api.client.delete("/api/v1/memories", params={"memory_type": "session"}, headers=h).status_code == 400
+    )
+    r = api.client.delete(
+        "/api/v1/memories", params={"agent_id": uid, "memory_type": "session", "tags": "chat,x"}, headers=h
+    )
+    assert r.json() == {"deleted": 1}
+    assert api.client.delete(
+        "/api/v1/memories", params={"agent_id": uid, "event_type": "error"}, headers=h
+    ).json() == {"deleted": 1}
+    ids = [written[4]["id"], written[5]["id"]]
+    r = api.client.request("DELETE", "/api/v1/memories", json={"memory_ids": ids}, headers=h)
+    assert r.json() == {"deleted": 2}
+    r = api.client.delete("/api/v1/memories", params={"memory_ids": written[1]["id"]}, headers=h)
+    assert r.json() == {"deleted": 1}
+    bad = api.client.request("DELETE", "/api/v1/memories", json={"memory_ids": ["nope"]}, headers=h)
+    assert bad.status_code == 400 and bad.json()["field"] == "memory_ids[0]"
+    unknown = api.client.request("DELETE", "/api/v1/memories", json={"agent": uid}, headers=h)
+    assert unknown.status_code == 400 and unknown.json()["field"] == "agent"
+    left = api.client.get("/api/v1/memories", params={"agent_id": uid}, headers=h).json()["memories"]
+    assert [m["content"] for m in left] == ["keep me"]
 
 
 def test_agents_register_conflict_get_by_name_and_delete(api: Api, uid: str) -> None:

@@ -19,7 +19,7 @@ from .middleware import ServerMiddleware
 from .routes import admin, agents, memories, ops, sessions
 from .routes.common import SECURITY_SCHEMES
 from .state import ServerState
-from .wire import BatchCreateRequest
+from .wire import BatchCreateRequest, DeleteMemoriesRequest
 
 DESCRIPTION = """Plain-text, temporal, structured memory for AI agents.
 
@@ -89,7 +89,11 @@ def _document_manual_bodies(app: FastAPI) -> None:
             return app.openapi_schema
         schema = default_openapi()
         _, defs = models_json_schema(
-            [(AddMemoryRequest, "validation"), (BatchCreateRequest, "validation")],
+            [
+                (AddMemoryRequest, "validation"),
+                (BatchCreateRequest, "validation"),
+                (DeleteMemoriesRequest, "validation"),
+            ],
             ref_template="#/components/schemas/{model}",
         )
         components = schema.setdefault("components", {})

@@ -8,29 +8,23 @@ gets its own answer, as if it had been written alone:
 - an invalid request fails alone: the engine names the failing item (``memories[3].content``); that request
   gets the error (``content``, as a single write would say it) and the rest are retried without it. Nothing
   is written by a batch that fails validation, so the retry cannot double-write;
-- a duplicate gets 409. `Engine.add_memories` returns the written memories in request order and skips the
-  rest, and a request is skipped exactly when its dedup key was stored already or used by an earlier request
-  of the batch; so walking the requests in order and matching each one's key against the next written memory
-  tells which were skipped.
+- a duplicate gets 409: the engine's batch result says which items it skipped (``skipped_indexes``), and the
+  written memories come back in request order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from memtrace.dedup import dedup_key
 from memtrace.engine import Engine
 from memtrace.errors import ConflictError, ValidationError
-from memtrace.models import AddMemoryRequest, Memory
+from memtrace.models import AddMemoryRequest, BatchResult, Memory
 
 if TYPE_CHECKING:
     from .state import ServerState
-
-log = logging.getLogger("memtrace_server")
 
 MAX_GROUP = 256
 """Largest group per engine call: big enough to amortise a transaction, small enough to bound latency."""
@@ -98,7 +92,7 @@ class SingleWriteCoalescer:
                 index, error = failed
                 pending.pop(index).future.set_exception(error)
                 continue
-            self._deliver(pending, list(result))
+            self._deliver(pending, result)
             return
         if pending:
             self.state.metrics.group_size.observe(1)
@@ -108,27 +102,14 @@ class SingleWriteCoalescer:
             except Exception as exc:
                 item.future.set_exception(exc)
 
-    def _deliver(self, pending: list[_Pending], written: list[Memory]) -> None:
-        if len(written) == len(pending):
-            for item, memory in zip(pending, written, strict=True):
-                item.future.set_result(memory)
-            return
-        window = self.engine.config.dedup_enabled
-        j = 0
-        for item in pending:
-            memory = written[j] if j < len(written) else None
-            if memory is not None and (not window or memory.dedup_key == _key(item.req)):
-                item.future.set_result(memory)
-                j += 1
-            else:
+    def _deliver(self, pending: list[_Pending], result: BatchResult) -> None:
+        skipped = set(result.skipped_indexes)
+        written = iter(result)
+        for i, item in enumerate(pending):
+            if i in skipped:
                 item.future.set_exception(ConflictError("duplicate memory"))
-        if j != len(written):  # the engine's skipping no longer follows the dedup key: a bug, say so loudly
-            log.error("group commit: %d written memories were not matched to requests", len(written) - j)
-
-
-def _key(req: AddMemoryRequest) -> str:
-    # The key the engine checks: the client's, else derived from agent, event type and content.
-    return req.dedup_key or dedup_key(req.agent_id, req.event_type or "general", req.content)
+            else:
+                item.future.set_result(next(written))
 
 
 def _failed_item(exc: ValidationError, size: int) -> tuple[int, ValidationError] | None:

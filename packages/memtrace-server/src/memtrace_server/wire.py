@@ -39,6 +39,23 @@ class BatchCreateResponse(BaseModel):
     memories: list[Memory]
     count: int
     skipped: int = Field(0, description="Items dropped as duplicates (extension).")
+    skipped_indexes: list[int] = Field(
+        default_factory=list, description="Their positions in the request (extension)."
+    )
+
+
+class DeleteMemoriesRequest(BaseModel):
+    """The filters of ``DELETE /api/v1/memories`` as a JSON body (an alternative to the query string)."""
+
+    model_config = ConfigDict(extra="forbid")
+    agent_id: str | None = None
+    session_id: str | None = None
+    since: str | None = None
+    until: str | None = None
+    memory_type: str | None = None
+    event_type: str | None = None
+    tags: str | list[str] | None = None
+    memory_ids: list[str] | None = None
 
 
 class DeletedResponse(BaseModel):

@@ -68,6 +68,7 @@ class _BatchResponse(BaseModel):
     memories: list[Memory]
     count: int = 0
     skipped: int = 0
+    skipped_indexes: list[int] = []
 
 
 class _Deleted(BaseModel):
@@ -115,7 +116,7 @@ def _none(response: httpx.Response) -> None:
 
 def _batch(response: httpx.Response) -> BatchResult:
     data = _BatchResponse.model_validate_json(response.content)
-    return BatchResult(data.memories, skipped=data.skipped)
+    return BatchResult(data.memories, skipped=data.skipped, skipped_indexes=data.skipped_indexes)
 
 
 def _deleted(response: httpx.Response) -> int:
@@ -175,9 +176,32 @@ def _plan_delete_memories(
     session_id: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    memory_type: str | None = None,
+    event_type: str | None = None,
+    tags: str | list[str] | None = None,
+    memory_ids: list[str] | None = None,
 ) -> HttpCall:
-    filters = {"agent_id": agent_id, "session_id": session_id, "since": since, "until": until}
-    params = {k: v for k, v in filters.items() if v is not None and v != ""}
+    filters: dict[str, Any] = {
+        "agent_id": agent_id,
+        "session_id": session_id,
+        "since": since,
+        "until": until,
+        "memory_type": memory_type,
+        "event_type": event_type,
+        "tags": tags,
+        "memory_ids": memory_ids,
+    }
+    given = {k: v for k, v in filters.items() if v is not None}
+    if memory_ids is not None:
+        # Up to 1,000 ids do not belong in a URL: the server takes the same filters as a JSON body.
+        try:
+            content = json.dumps(given, separators=(",", ":")).encode()
+        except (TypeError, ValueError):
+            raise ValidationError("memory_ids: a list of memory ids", "memory_ids") from None
+        return HttpCall("DELETE", "/api/v1/memories", _deleted, content=content)
+    if isinstance(given.get("tags"), list):
+        given["tags"] = ",".join(given["tags"])
+    params = {k: v for k, v in given.items() if v != ""}
     return HttpCall("DELETE", "/api/v1/memories", _deleted, params=params)
 
 

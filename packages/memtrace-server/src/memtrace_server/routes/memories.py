@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from memtrace.errors import ConflictError
 from memtrace.models import AddMemoryRequest, Memory, MemoryList, SearchQuery, SearchResult
@@ -11,8 +13,19 @@ from .. import wire
 from ..keys import Principal
 from ..middleware import decode_segment
 from ..state import ServerState
-from ..wire import BatchCreateRequest, BatchCreateResponse, DeletedResponse
-from .common import ERRORS, IdQuery, MemoryIdPath, Options, Reader, TimeQuery, Writer, state_of
+from ..wire import BatchCreateRequest, BatchCreateResponse, DeletedResponse, DeleteMemoriesRequest
+from .common import (
+    ERRORS,
+    IdQuery,
+    MemoryIdPath,
+    MemoryTypeQuery,
+    Options,
+    Reader,
+    TimeQuery,
+    TypeQuery,
+    Writer,
+    state_of,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["memories"])
 
@@ -69,7 +82,10 @@ async def store_memories(state: ServerState, principal: Principal, body: bytes) 
     if result.skipped:
         state.metrics.duplicates.inc(result.skipped)
     response = BatchCreateResponse.model_construct(
-        memories=list(result), count=len(result), skipped=result.skipped
+        memories=list(result),
+        count=len(result),
+        skipped=result.skipped,
+        skipped_indexes=result.skipped_indexes,
     )
     return wire.adapter(BatchCreateResponse).dump_json(response, exclude_none=True)
 
@@ -82,11 +98,23 @@ async def list_memories(request: Request, principal: Reader, opts: Options) -> R
     return wire.json_response(result, MemoryList)
 
 
+DELETE_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeleteMemoriesRequest"}}},
+    }
+}
+
+
 @router.delete(
     "/memories",
     response_model=DeletedResponse,
     responses=ERRORS,
-    summary="Delete memories by filter (extension; at least one filter)",
+    openapi_extra=DELETE_BODY,
+    summary="Delete memories by filter (extension)",
+    description="Deletes, atomically, every memory matching all the given filters. At least one of agent_id, "
+    "session_id, since, until or memory_ids is required; memory_type, event_type and tags only narrow. The "
+    "filters come from the query string, or from a JSON body with the same names (for long id lists).",
 )
 async def delete_memories(
     request: Request,
@@ -95,16 +123,31 @@ async def delete_memories(
     session_id: IdQuery = None,
     since: TimeQuery = None,
     until: TimeQuery = None,
+    memory_type: MemoryTypeQuery = None,
+    event_type: TypeQuery = None,
+    tags: Annotated[str | None, Query(description="Comma-separated; every tag must match whole.")] = None,
+    memory_ids: Annotated[
+        str | None, Query(description="Comma-separated memory ids (at most 1,000).")
+    ] = None,
 ) -> Response:
     state = state_of(request)
-    deleted = await state.run(
-        state.engine.delete_memories,
-        principal.org_id,
-        agent_id=agent_id,
-        session_id=session_id,
-        since=since,
-        until=until,
-    )
+    body = await request.body()
+    if body.strip():
+        filters = wire.parse(body, DeleteMemoriesRequest).model_dump(exclude_none=True)
+    else:
+        ids = [i.strip() for i in memory_ids.split(",") if i.strip()] if memory_ids is not None else None
+        query = {
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "since": since,
+            "until": until,
+            "memory_type": memory_type,
+            "event_type": event_type,
+            "tags": tags,
+            "memory_ids": ids,
+        }
+        filters = {k: v for k, v in query.items() if v is not None}
+    deleted = await state.run(state.engine.delete_memories, principal.org_id, **filters)
     return wire.json_response(DeletedResponse(deleted=deleted), DeletedResponse)
 
 
