@@ -1,5 +1,5 @@
-"""One pure-ASGI middleware for what every request needs: latency metrics, the body size limit, and ids
-containing ``/``.
+"""One pure-ASGI middleware for what every request needs: latency metrics, the body size limit, ids
+containing ``/``, and the routes served without the app (`memtrace_server.fastpath`).
 
 It is a single layer on purpose: each Starlette ``BaseHTTPMiddleware`` costs tens of microseconds per request,
 a plain ASGI callable almost nothing.
@@ -84,7 +84,7 @@ class ServerMiddleware:
                 status_code, content, headers = await handler(scope, body)
                 await _send(send_wrapper, status_code, content, headers)
                 return
-            if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            if length is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
                 # Chunked body: read it here, within the limit, and replay it.
                 body, too_large = await _read_limited(receive, self.max_body)
                 if too_large:
