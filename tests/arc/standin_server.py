@@ -81,17 +81,21 @@ def _scan_quoted(sql: str, i: int, quote: str) -> int:
     """From the opening quote at `i`, the index just past the literal, as Arc's mask.go scans it: a doubled
     quote continues the literal, and so does a quote right after a backslash (DuckDB disagrees)."""
     i += 1
-    while i < len(sql):
-        if sql[i] == quote:
-            if i + 1 < len(sql) and sql[i + 1] == quote:
-                i += 2
-                continue
-            if sql[i - 1] == "\\":
-                i += 1
-                continue
-            break
-        i += 1
-    return min(i + 1, len(sql)) if i < len(sql) else len(sql)
+    n = len(sql)
+    while True:
+        i = sql.find(quote, i)
+        if i < 0:
+            return n
+        if i + 1 < n and sql[i + 1] == quote:
+            i += 2
+            continue
+        if sql[i - 1] == "\\":
+            i += 1
+            continue
+        return i + 1
+
+
+_MASK_START = re.compile(r"['\"$]|(?<![A-Za-z0-9_])[eE]'")
 
 
 def mask_literals(sql: str) -> tuple[str, list[tuple[str, str, bool]]]:
@@ -102,30 +106,32 @@ def mask_literals(sql: str) -> tuple[str, list[tuple[str, str, bool]]]:
     masks: list[tuple[str, str, bool]] = []
     idents: dict[str, str] = {}
     i = 0
-    while i < len(sql):
-        ch = sql[i]
+    while True:
+        m = _MASK_START.search(sql, i)
+        if m is None:
+            out.append(sql[i:])
+            break
+        start = m.start()
+        out.append(sql[i:start])
+        ch = sql[start]
         if ch == "$":
-            tag = _dollar_tag(sql, i)
-            if tag is not None:
-                closing = "$" + tag + "$"
-                end = sql.find(closing, i + len(closing))
-                stop = end + len(closing) if end >= 0 else len(sql)
-                placeholder = f"__STR_{len(masks)}__"
-                masks.append((placeholder, sql[i:stop], False))
-                out.append(placeholder)
-                i = stop
+            tag = _dollar_tag(sql, start)
+            if tag is None:
+                out.append("$")
+                i = start + 1
                 continue
-        prev = sql[i - 1] if i else ""
-        if ch in "eE" and i + 1 < len(sql) and sql[i + 1] == "'" and not (prev.isalnum() or prev == "_"):
-            stop = _scan_quoted(sql, i + 1, "'")
+            closing = "$" + tag + "$"
+            end = sql.find(closing, start + len(closing))
+            stop = end + len(closing) if end >= 0 else len(sql)
             placeholder = f"__STR_{len(masks)}__"
-            masks.append((placeholder, sql[i:stop], False))
-            out.append(placeholder)
-            i = stop
-            continue
-        if ch in "'\"":
-            stop = _scan_quoted(sql, i, ch)
-            original = sql[i:stop]
+            masks.append((placeholder, sql[start:stop], False))
+        elif ch in "eE":
+            stop = _scan_quoted(sql, start + 1, "'")
+            placeholder = f"__STR_{len(masks)}__"
+            masks.append((placeholder, sql[start:stop], False))
+        else:
+            stop = _scan_quoted(sql, start, ch)
+            original = sql[start:stop]
             if ch == '"':
                 placeholder = idents.get(original) or f"__IDENT_{len(masks)}__"
                 if original not in idents:
@@ -134,19 +140,17 @@ def mask_literals(sql: str) -> tuple[str, list[tuple[str, str, bool]]]:
             else:
                 placeholder = f"__STR_{len(masks)}__"
                 masks.append((placeholder, original, False))
-            out.append(placeholder)
-            i = stop
-            continue
-        out.append(ch)
-        i += 1
+        out.append(placeholder)
+        i = stop
     return "".join(out), masks
 
 
+_PLACEHOLDER = re.compile(r"__(?:STR|IDENT)_\d+__")
+
+
 def unmask_literals(sql: str, masks: list[tuple[str, str, bool]]) -> str:
-    # Longest placeholders first, so __STR_1__ never eats the start of __STR_10__.
-    for placeholder, original, _ in sorted(masks, key=lambda m: -len(m[0])):
-        sql = sql.replace(placeholder, original)
-    return sql
+    originals = {placeholder: original for placeholder, original, _ in masks}
+    return _PLACEHOLDER.sub(lambda m: originals.get(m.group(0), m.group(0)), sql)
 
 
 def strip_comments(sql: str) -> str:
@@ -177,6 +181,7 @@ _DANGEROUS = [
         r"\b(CREATE|DROP)\b[^;]*\bSECRET\b",
     )
 ]
+_ANY_DANGEROUS = re.compile("|".join(f"(?:{p.pattern})" for p in _DANGEROUS), re.I)
 _FILE_FUNCTION = re.compile(
     r"\b(read_parquet|parquet_scan|read_csv\w*|read_json\w*|read_text|read_blob|glob|read_ndjson\w*)\s*\(",
     re.I,
@@ -217,9 +222,8 @@ def validate_sql(masked: str) -> None:
     body = masked.strip().rstrip(";").strip()
     if ";" in body:
         raise query_error(400, "Multiple SQL statements are not allowed")
-    for pattern in _DANGEROUS:
-        if pattern.search(body):
-            raise query_error(400, "Dangerous SQL operation not allowed")
+    if _ANY_DANGEROUS.search(body):
+        raise query_error(400, "Dangerous SQL operation not allowed")
     m = _FILE_FUNCTION.search(body)
     if m:
         raise query_error(400, f"File I/O function not allowed in user SQL: {m.group(1).lower()}()")
@@ -234,8 +238,17 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_SECONDS: dict[int, str] = {}
+
+
 def stored_time(us: int) -> str:
-    return (EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds, micros = divmod(us, 1_000_000)
+    head = _SECONDS.get(seconds)
+    if head is None:
+        if len(_SECONDS) > 100_000:
+            _SECONDS.clear()
+        head = _SECONDS[seconds] = (EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{head}.{micros:06d}Z"
 
 
 def rfc3339_nano(stored: str) -> str:
@@ -302,7 +315,20 @@ def conversion_error(name: str, value: Any) -> ArcHTTPError:
     )
 
 
+_ALREADY_TYPED = {
+    "utf8": {str, type(None)},
+    "float64": {float, type(None)},
+    "int64": {int, type(None)},
+    "bool": {bool, type(None)},
+}
+
+
 def convert_column(name: str, kind: str, values: list[Any]) -> list[Any]:
+    present = set(map(type, values))
+    if present <= _ALREADY_TYPED[kind] and (
+        kind != "int64" or max(v for v in values if v is not None) < 2**63
+    ):
+        return values if kind != "bool" else [None if v is None else int(v) for v in values]
     out: list[Any] = []
     for v in values:
         if v is None:
@@ -485,14 +511,12 @@ class Storage:
     """Tables of flushed rows (Arc's Parquet files), one per database and measurement, plus the buffer."""
 
     def __init__(self, path: str, *, max_buffer_age_ms: int, max_buffer_size: int) -> None:
+        # Three locks, so that queries never wait for a flush (Arc writes Parquet files in the background):
+        # `lock` guards the in-memory buffers, `write_lock` the writing connection, `read_lock` the reading one.
         self.lock = threading.RLock()
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.create_function("lower", 1, _sqlite_lower, deterministic=True)
-        self.db.create_function("isnan", 1, _isnan, deterministic=True)
-        self.db.create_function("chr", 1, _chr, deterministic=True)
-        self.db.create_function("ln", 1, _ln, deterministic=True)
+        self.write_lock = threading.RLock()
+        self.read_lock = threading.Lock()
+        self.db = self._connect(path)
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS _files (tbl TEXT NOT NULL, file INTEGER NOT NULL, lo INTEGER NOT NULL, "
             "hi INTEGER NOT NULL, PRIMARY KEY (tbl, file))"
@@ -500,6 +524,7 @@ class Storage:
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS _tokens (token TEXT PRIMARY KEY, name TEXT, permissions TEXT)"
         )
+        self.rdb = self._connect(path)
         self.max_buffer_age_ms = max_buffer_age_ms
         self.max_buffer_size = max_buffer_size
         self.buffers: dict[tuple[str, str], list[Chunk]] = {}
@@ -507,17 +532,34 @@ class Storage:
         self.rows_written = 0
 
     @staticmethod
+    def _connect(path: str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.create_function("lower", 1, _sqlite_lower, deterministic=True)
+        db.create_function("isnan", 1, _isnan, deterministic=True)
+        db.create_function("chr", 1, _chr, deterministic=True)
+        db.create_function("ln", 1, _ln, deterministic=True)
+        return db
+
+    @staticmethod
     def table(db: str, m: str) -> str:
         return f"{db}/{m}"
 
     def exists(self, db: str, m: str) -> bool:
-        with self.lock:
+        with self.read_lock:
             return (
-                self.db.execute(
+                self.rdb.execute(
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self.table(db, m),)
                 ).fetchone()
                 is not None
             )
+
+    def read(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self.read_lock:
+            cur = self.rdb.execute(sql)
+            rows = cur.fetchall()
+            return [d[0] for d in cur.description or []], rows
 
     # buffer ---------------------------------------------------------------
 
@@ -525,12 +567,15 @@ class Storage:
         key = (db, m)
         with self.lock:
             held = self.buffers.get(key)
-            if held and held[0].signature != chunk.signature:
-                self._flush_key(key)  # a new column signature triggers a flush, as in Arc
+            changed = bool(held) and held[0].signature != chunk.signature  # type: ignore[index]
+        if changed:
+            self.flush([key])  # a new column signature triggers a flush, as in Arc
+        with self.lock:
             self.buffers.setdefault(key, []).append(chunk)
             self.buffer_started.setdefault(key, time.monotonic())
-            if sum(c.rows for c in self.buffers[key]) >= self.max_buffer_size:
-                self._flush_key(key)
+            full = sum(c.rows for c in self.buffers[key]) >= self.max_buffer_size
+        if full:
+            self.flush([key])
 
     def buffered_rows(self) -> int:
         with self.lock:
@@ -539,28 +584,34 @@ class Storage:
     def flush_due(self) -> None:
         cutoff = time.monotonic() - self.max_buffer_age_ms / 1000
         with self.lock:
-            for key in [k for k, started in self.buffer_started.items() if started <= cutoff]:
-                self._flush_key(key)
+            due = [k for k, started in self.buffer_started.items() if started <= cutoff]
+        if due:
+            self.flush(due)
 
     def flush_all(self) -> None:
-        with self.lock:
-            for key in list(self.buffers):
-                self._flush_key(key)
+        self.flush(None)
+
+    def flush(self, keys: list[tuple[str, str]] | None) -> None:
+        """Write buffers out. Taking them under the write lock means that when this returns, everything
+        buffered before the call is queryable (also what another flush was writing at that moment)."""
+        with self.write_lock:
+            with self.lock:
+                taken = {k: self.buffers.pop(k) for k in (keys or list(self.buffers)) if k in self.buffers}
+                for k in taken:
+                    self.buffer_started.pop(k, None)
+            for key, chunks in taken.items():
+                self._write_file(key, chunks)
 
     def drop_buffers(self) -> int:
         """What a crash does to Arc's buffer when its WAL is off."""
         with self.lock:
-            lost = self.buffered_rows()
+            lost = sum(c.rows for chunks in self.buffers.values() for c in chunks)
             self.buffers.clear()
             self.buffer_started.clear()
             return lost
 
-    def _flush_key(self, key: tuple[str, str]) -> None:
-        """Write the buffer of one measurement as one "file" (a rowid range, for the delete NULL hazard)."""
-        chunks = self.buffers.pop(key, [])
-        self.buffer_started.pop(key, None)
-        if not chunks:
-            return
+    def _write_file(self, key: tuple[str, str], chunks: list[Chunk]) -> None:
+        """Write one measurement's buffer as one "file" (a rowid range, for the delete NULL hazard)."""
         table = self.table(*key)
         self.db.execute("BEGIN")
         try:
@@ -618,7 +669,7 @@ class Storage:
                 if name not in existing:
                     self.db.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {t}')
                     existing.add(name)
-        for name in ("time", "id", "write_batch", "dedup_key"):
+        for name in ("time", "write_batch", "dedup_key"):
             if name in existing:  # stand-in speed only; Arc has no indexes (it prunes by time partition)
                 self.db.execute(f'CREATE INDEX IF NOT EXISTS "{table}:{name}" ON "{table}" ("{name}")')
 
@@ -640,29 +691,28 @@ class StandIn:
         self.captured: list[dict[str, Any]] = []
         self.requests: dict[str, int] = {}
         self.started = time.time()
-        with self.storage.lock:
+        with self.storage.write_lock:
             self.storage.db.execute(
                 "INSERT OR REPLACE INTO _tokens VALUES (?, 'admin', 'read,write,delete,admin')",
                 (args.admin_token,),
             )
+            self.tokens = {
+                token: set(perms.split(","))
+                for token, perms in self.storage.db.execute("SELECT token, permissions FROM _tokens")
+            }
 
     # tokens -----------------------------------------------------------------
 
     def permissions(self, token: str | None) -> set[str] | None:
-        if not token:
-            return None
-        with self.storage.lock:
-            row = self.storage.db.execute(
-                "SELECT permissions FROM _tokens WHERE token = ?", (token,)
-            ).fetchone()
-        return set(row[0].split(",")) if row else None
+        return self.tokens.get(token) if token else None
 
     def create_token(self, name: str, permissions: list[str]) -> str:
         token = secrets.token_urlsafe(32)
-        with self.storage.lock:
+        with self.storage.write_lock:
             self.storage.db.execute(
                 "INSERT INTO _tokens VALUES (?, ?, ?)", (token, name, ",".join(permissions))
             )
+        self.tokens[token] = set(permissions)
         return token
 
     # faults -----------------------------------------------------------------
@@ -881,13 +931,10 @@ def make_handler(app: StandIn) -> type[BaseHTTPRequestHandler]:
                 # No Parquet files under that path: Arc answers success with nothing in it.
                 return 200, self._result([], [], started)
             final = unmask_literals(rewritten, masks)
-            with app.storage.lock:
-                try:
-                    cur = app.storage.db.execute(final)
-                    rows = cur.fetchall()
-                    columns = [d[0] for d in cur.description or []]
-                except sqlite3.Error as exc:
-                    raise query_error(500, f"Binder Error: {exc}") from None
+            try:
+                columns, rows = app.storage.read(final)
+            except sqlite3.Error as exc:
+                raise query_error(500, f"Binder Error: {exc}") from None
             data = [[_json_value(v) for v in row] for row in rows]
             return 200, self._result(columns, data, started)
 
@@ -931,7 +978,7 @@ def make_handler(app: StandIn) -> type[BaseHTTPRequestHandler]:
             started = time.perf_counter()
             storage = app.storage
             table = Storage.table(db, measurement)
-            with storage.lock:
+            with storage.write_lock:
                 if not storage.exists(db, measurement):
                     return 200, _delete_response(0, 0, 0, started, dry_run)
                 files = storage.db.execute(

@@ -53,13 +53,13 @@ class ArcConfig:
         parts = urlsplit(self.url or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValidationError(f"invalid arc url {self.url!r}: expected http(s)://host[:port]", "url")
-        if not DATABASE_PATTERN.match(self.database or ""):
+        if not DATABASE_PATTERN.fullmatch(self.database or ""):
             raise ValidationError(
                 f"invalid arc database {self.database!r}: a letter, then letters, digits or '_' (max 64)",
                 "database",
             )
         if (
-            not MEASUREMENT_PATTERN.match(self.measurement or "")
+            not MEASUREMENT_PATTERN.fullmatch(self.measurement or "")
             or self.measurement.lower() in RESERVED_WORDS
         ):
             raise ValidationError(

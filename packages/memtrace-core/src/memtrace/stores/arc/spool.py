@@ -1,18 +1,22 @@
 """`ArcSpool`: the local SQLite file every Arc write passes through, so an acknowledged memory is never lost.
 
-A memory is committed here (WAL, ``synchronous=FULL``) before the writer hears success. It then moves through
-three states, and leaves the spool only when Arc can show it:
+A memory is committed here (WAL, ``synchronous=FULL``) before the writer hears success, and leaves the spool
+only when Arc can show it. Rows are never rewritten on the way: the spool is a queue ordered by ``seq``, a
+cursor marks how far it has been handed out, and each hand-out is a *batch*, a ``seq`` range with a state:
 
-    pending (0) --claim--> sent (1), in batch B --Arc shows all of B--> removed
-                            |  Arc refused it for good (one row, several times)  --> rejected (2), kept
-                            |  not delivered (503, refused connection)            --> pending again
-                            |  delivered but still invisible after the timeout   --> pending again
+    rows past the cursor (pending) --claim--> batch B, sent (1) --Arc shows all of B--> rows removed
+                                                | not delivered (503, refused)        --> queued (0), sent again
+                                                | delivered, still invisible too long --> queued (0), sent again
+                                                | Arc refuses it for good (one row)   --> rejected (2), kept
+
+Queued batches go out before new rows. Keeping state per range rather than per row keeps a claim to one
+cursor update and a confirmation to one range delete, and leaves two indexes off every insert.
 
 The spool also keeps a dedup index (org, dedup key -> newest time) of everything written through it, so
 duplicates are caught while Arc is down and before Arc's buffer makes a row queryable.
 
-Several processes may share one spool file: claims and appends are ``BEGIN IMMEDIATE`` transactions. Reads use
-their own connection, so they never wait behind a flush.
+Several processes may share one spool file: appends and claims are ``BEGIN IMMEDIATE`` transactions, and the
+cursor lives in the file. Reads use their own connection, so they never wait behind a flush.
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ from typing import Any, Literal
 
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order
+from .queries import id_time_window
 from .terms import QueryTerm
 from .wire import SpoolRow, record_from_spool
 
-PENDING, SENT, REJECTED = 0, 1, 2
+QUEUED, SENT, REJECTED = 0, 1, 2
+PENDING = -1
+"""A row past the cursor (in no batch yet)."""
 
 # Same order as wire.SpoolRow (queries.WRITE_COLUMNS without write_batch), with time as integer microseconds.
 _ROW_COLUMNS = (
@@ -38,8 +45,9 @@ _ROW_COLUMNS = (
     "dedup_key, importance, parent_id, search_terms, term_count"
 )
 _SCHEMA = [
-    f"""CREATE TABLE IF NOT EXISTS spool (
-        seq INTEGER PRIMARY KEY,
+    # AUTOINCREMENT: a seq is never reused, even when the queue empties, so the cursor stays meaningful.
+    """CREATE TABLE IF NOT EXISTS spool (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
         time_us INTEGER NOT NULL,
         id TEXT NOT NULL,
         org_id TEXT NOT NULL,
@@ -54,21 +62,21 @@ _SCHEMA = [
         importance REAL,
         parent_id TEXT,
         search_terms TEXT NOT NULL,
-        term_count INTEGER NOT NULL,
-        state INTEGER NOT NULL DEFAULT {PENDING},
-        batch TEXT,
-        error TEXT
+        term_count INTEGER NOT NULL
     )""",
-    "CREATE UNIQUE INDEX IF NOT EXISTS spool_id ON spool(id)",
-    "CREATE INDEX IF NOT EXISTS spool_state ON spool(state, seq)",
-    "CREATE INDEX IF NOT EXISTS spool_batch ON spool(batch) WHERE batch IS NOT NULL",
+    # No index on id: an id carries its millisecond, so (org_id, time_us) finds it (see _where).
     "CREATE INDEX IF NOT EXISTS spool_org_time ON spool(org_id, time_us)",
     """CREATE TABLE IF NOT EXISTS batches (
         batch TEXT PRIMARY KEY,
+        lo INTEGER NOT NULL,
+        hi INTEGER NOT NULL,
         rows INTEGER NOT NULL,
-        sent_us INTEGER NOT NULL,
-        min_time_us INTEGER NOT NULL
+        state INTEGER NOT NULL,
+        sent_us INTEGER,
+        min_time_us INTEGER NOT NULL,
+        error TEXT
     )""",
+    "CREATE INDEX IF NOT EXISTS batches_state ON batches(state, lo)",
     """CREATE TABLE IF NOT EXISTS dedup (
         org_id TEXT NOT NULL,
         dedup_key TEXT NOT NULL,
@@ -77,8 +85,9 @@ _SCHEMA = [
     ) WITHOUT ROWID""",
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('rows', 0)",
+    "INSERT OR IGNORE INTO counters (name, value) VALUES ('cursor', 0)",
 ]
-_INSERT = f"INSERT INTO spool ({_ROW_COLUMNS}) VALUES ({','.join('?' * 15)})"
+_INSERT_SEQ = f"INSERT INTO spool (seq, {_ROW_COLUMNS}) VALUES ({','.join('?' * 16)})"
 _UPSERT_KEY = (
     "INSERT INTO dedup (org_id, dedup_key, time_us) VALUES (?, ?, ?) "
     "ON CONFLICT (org_id, dedup_key) DO UPDATE SET time_us = max(time_us, excluded.time_us)"
@@ -115,6 +124,7 @@ class SpoolStatus:
 
 @dataclass(frozen=True)
 class DeleteCandidate:
+    seq: int
     id: str
     dedup_key: str | None
     state: int
@@ -154,6 +164,10 @@ def _where(org_id: str, flt: MemoryFilter) -> tuple[str, list[Any]]:
     if flt.ids:
         clauses.append(f"id IN ({','.join('?' * len(flt.ids))})")
         params.extend(flt.ids)
+        low, high = id_time_window(flt.ids)
+        if low is not None and high is not None:
+            clauses.append("time_us BETWEEN ? AND ?")
+            params.extend((low, high))
     return " AND ".join(clauses), params
 
 
@@ -170,11 +184,15 @@ class ArcSpool:
         *,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout_ms: int = 30_000,
+        cache_rows: int = 50_000,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
+        self._cache: dict[int, SpoolRow] = {}
+        self._cache_lock = threading.Lock()
+        self._cache_limit = cache_rows
         self._w = self._connect(synchronous, busy_timeout_ms)
         with self._write_lock:
             self._w.execute("BEGIN IMMEDIATE")
@@ -194,6 +212,8 @@ class ArcSpool:
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
+        # Rows come and go within seconds: a larger WAL lets SQLite write a page once for many commits.
+        conn.execute("PRAGMA wal_autocheckpoint=10000")
         conn.create_function("mt_lower", 1, _lower, deterministic=True)
         return conn
 
@@ -232,17 +252,24 @@ class ArcSpool:
         skipped: list[int] = []
         accepted: list[SpoolRow] = []
         with self._transaction() as conn:
+            stored: set[str] = set()
+            if dedup_since_us is not None:
+                keys = list({row[10] for row in rows if row[10] is not None})
+                for start in range(0, len(keys), 500):
+                    chunk = keys[start : start + 500]
+                    stored.update(
+                        k
+                        for (k,) in conn.execute(
+                            "SELECT dedup_key FROM dedup WHERE org_id = ? AND time_us > ? "
+                            f"AND dedup_key IN ({','.join('?' * len(chunk))})",
+                            [org_id, dedup_since_us, *chunk],
+                        )
+                    )
             seen: set[str] = set()
             for i, row in enumerate(rows):
                 key = row[10]
                 if dedup_since_us is not None and key is not None:
-                    if key in seen or key in known_duplicates:
-                        skipped.append(i)
-                        continue
-                    hit = conn.execute(
-                        "SELECT time_us FROM dedup WHERE org_id = ? AND dedup_key = ?", (org_id, key)
-                    ).fetchone()
-                    if hit is not None and hit[0] > dedup_since_us:
+                    if key in seen or key in known_duplicates or key in stored:
                         skipped.append(i)
                         continue
                     seen.add(key)
@@ -252,84 +279,168 @@ class ArcSpool:
             held = conn.execute("SELECT value FROM counters WHERE name = 'rows'").fetchone()[0]
             if held + len(accepted) > max_rows:
                 raise SpoolFullError(held, len(accepted), max_rows)
-            conn.executemany(_INSERT, accepted)
+            # Explicit seqs (past AUTOINCREMENT's high-water mark) so the rows can be cached under them.
+            base = conn.execute(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'spool'), 0)"
+            ).fetchone()[0]
+            conn.executemany(_INSERT_SEQ, [(base + 1 + i, *row) for i, row in enumerate(accepted)])
             conn.executemany(_UPSERT_KEY, [(org_id, r[10], r[0]) for r in accepted if r[10] is not None])
             conn.execute("UPDATE counters SET value = value + ? WHERE name = 'rows'", (len(accepted),))
+        self._cache_rows(base + 1, accepted)
         return skipped
 
+    def _cache_rows(self, first_seq: int, rows: Sequence[SpoolRow]) -> None:
+        """Keep freshly committed rows in memory for the flusher, which would otherwise read them straight back
+        (the spool file stays the truth: anything not cached is read from it)."""
+        with self._cache_lock:
+            if len(self._cache) + len(rows) > self._cache_limit:
+                return
+            for i, row in enumerate(rows):
+                self._cache[first_seq + i] = row
+
+    def _take_rows(self, conn: sqlite3.Connection, seqs: Sequence[int]) -> list[SpoolRow]:
+        """The rows at `seqs` (which exist), from the cache where possible."""
+        with self._cache_lock:
+            cached = {seq: self._cache.pop(seq) for seq in seqs if seq in self._cache}
+        missing = [seq for seq in seqs if seq not in cached]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            for seq, *row in conn.execute(
+                f"SELECT seq, {_ROW_COLUMNS} FROM spool WHERE seq IN ({','.join('?' * len(chunk))})", chunk
+            ):
+                cached[seq] = tuple(row)
+        return [cached[seq] for seq in seqs]
+
     def claim(self, limit: int, batch: str, now_us: int) -> list[SpoolRow]:
-        """Mark up to `limit` pending rows (oldest first) as sent in `batch`, and return them."""
+        """Hand out up to `limit` rows as `batch`, now sent: a queued batch first (oldest first), else the
+        rows past the cursor. Returns them in seq order."""
         with self._transaction() as conn:
-            rows = conn.execute(
-                f"SELECT seq, {_ROW_COLUMNS} FROM spool WHERE state = {PENDING} ORDER BY seq LIMIT ?",
-                (limit,),
-            ).fetchall()
-            if not rows:
+            while True:
+                queued = conn.execute(
+                    f"SELECT batch, lo, hi FROM batches WHERE state = {QUEUED} ORDER BY lo LIMIT 1"
+                ).fetchone()
+                if queued is None:
+                    break
+                old, lo, hi = queued
+                conn.execute("DELETE FROM batches WHERE batch = ?", (old,))
+                seqs = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT seq FROM spool WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?",
+                        (lo, hi, limit + 1),
+                    )
+                ]
+                if not seqs:
+                    continue  # every row of that batch was deleted meanwhile
+                if len(seqs) > limit:  # the rest stays queued, ahead of new rows
+                    rest = conn.execute(
+                        "SELECT count(*), min(time_us) FROM spool WHERE seq BETWEEN ? AND ?",
+                        (seqs[limit], hi),
+                    ).fetchone()
+                    self._insert_batch(conn, old + "+", seqs[limit], hi, rest[0], QUEUED, None, rest[1])
+                    seqs = seqs[:limit]
+                rows = self._take_rows(conn, seqs)
+                self._insert_batch(
+                    conn, batch, lo, seqs[-1], len(rows), SENT, now_us, min(r[0] for r in rows)
+                )
+                return rows
+            cursor = conn.execute("SELECT value FROM counters WHERE name = 'cursor'").fetchone()[0]
+            seqs = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT seq FROM spool WHERE seq > ? ORDER BY seq LIMIT ?", (cursor, limit)
+                )
+            ]
+            if not seqs:
                 return []
-            last_seq = rows[-1][0]
-            conn.execute(
-                f"UPDATE spool SET state = {SENT}, batch = ? WHERE state = {PENDING} AND seq <= ?",
-                (batch, last_seq),
+            rows = self._take_rows(conn, seqs)
+            conn.execute("UPDATE counters SET value = ? WHERE name = 'cursor'", (seqs[-1],))
+            self._insert_batch(
+                conn, batch, cursor + 1, seqs[-1], len(rows), SENT, now_us, min(r[0] for r in rows)
             )
-            conn.execute(
-                "INSERT INTO batches (batch, rows, sent_us, min_time_us) VALUES (?, ?, ?, ?)",
-                (batch, len(rows), now_us, min(r[1] for r in rows)),
-            )
-        return [r[1:] for r in rows]
+        return rows
+
+    @staticmethod
+    def _insert_batch(
+        conn: sqlite3.Connection,
+        batch: str,
+        lo: int,
+        hi: int,
+        rows: int,
+        state: int,
+        sent_us: int | None,
+        min_time_us: int,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO batches (batch, lo, hi, rows, state, sent_us, min_time_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (batch, lo, hi, rows, state, sent_us, min_time_us),
+        )
 
     def unclaim(self, batch: str) -> None:
-        """`batch` was not delivered: its rows are pending again."""
+        """`batch` was not delivered: queue it to be sent again (before newer rows)."""
         with self._transaction() as conn:
-            conn.execute(f"UPDATE spool SET state = {PENDING}, batch = NULL WHERE batch = ?", (batch,))
-            conn.execute("DELETE FROM batches WHERE batch = ?", (batch,))
+            conn.execute(f"UPDATE batches SET state = {QUEUED}, sent_us = NULL WHERE batch = ?", (batch,))
 
     def reject(self, batch: str, error: str) -> None:
         """Arc refuses `batch` for good: keep its rows (readable, counted), but stop sending them."""
         with self._transaction() as conn:
             conn.execute(
-                f"UPDATE spool SET state = {REJECTED}, batch = NULL, error = ? WHERE batch = ?",
+                f"UPDATE batches SET state = {REJECTED}, sent_us = NULL, error = ? WHERE batch = ?",
                 (error, batch),
             )
-            conn.execute("DELETE FROM batches WHERE batch = ?", (batch,))
 
     def retry_rejected(self) -> int:
-        """Put rejected rows back in line (after Arc or its configuration was fixed)."""
+        """Queue rejected rows again (after Arc or its configuration was fixed). Returns how many."""
         with self._transaction() as conn:
-            return conn.execute(
-                f"UPDATE spool SET state = {PENDING}, error = NULL WHERE state = {REJECTED}"
-            ).rowcount
+            n = conn.execute(
+                f"SELECT COALESCE(sum(rows), 0) FROM batches WHERE state = {REJECTED}"
+            ).fetchone()[0]
+            conn.execute(f"UPDATE batches SET state = {QUEUED}, error = NULL WHERE state = {REJECTED}")
+        return int(n)
 
-    def sent_batches(self, sent_before_us: int | None = None) -> list[SentBatch]:
-        sql = "SELECT batch, rows, sent_us, min_time_us FROM batches"
-        params: tuple[Any, ...] = ()
-        if sent_before_us is not None:
-            sql += " WHERE sent_us <= ?"
-            params = (sent_before_us,)
+    def sent_batches(self) -> list[SentBatch]:
         with self._reading() as conn:
-            return [SentBatch(*r) for r in conn.execute(sql + " ORDER BY sent_us", params).fetchall()]
+            rows = conn.execute(
+                f"SELECT batch, rows, sent_us, min_time_us FROM batches WHERE state = {SENT} ORDER BY sent_us"
+            ).fetchall()
+        return [SentBatch(*r) for r in rows]
 
     def confirm(self, batch: str) -> int:
         """Arc shows every row of `batch`: the spool lets go of them. Returns how many rows left."""
         with self._transaction() as conn:
-            removed = conn.execute("DELETE FROM spool WHERE batch = ?", (batch,)).rowcount
+            found = conn.execute("SELECT lo, hi FROM batches WHERE batch = ?", (batch,)).fetchone()
+            if found is None:
+                return 0
+            removed = conn.execute("DELETE FROM spool WHERE seq BETWEEN ? AND ?", found).rowcount
             conn.execute("DELETE FROM batches WHERE batch = ?", (batch,))
             conn.execute("UPDATE counters SET value = value - ? WHERE name = 'rows'", (removed,))
         return removed
 
     def requeue(self, batch: str, visible_ids: set[str]) -> int:
-        """`batch` is only partly (or not at all) visible after the timeout: drop the rows Arc shows, send the
-        rest again. Returns how many rows go back to pending."""
+        """`batch` is only partly (or not at all) visible after the timeout: drop the rows Arc shows, queue the
+        rest to be sent again. Returns how many rows go again."""
         with self._transaction() as conn:
-            ids = [r[0] for r in conn.execute("SELECT id FROM spool WHERE batch = ?", (batch,)).fetchall()]
+            found = conn.execute("SELECT lo, hi FROM batches WHERE batch = ?", (batch,)).fetchone()
+            if found is None:
+                return 0
+            lo, hi = found
+            ids = [r[0] for r in conn.execute("SELECT id FROM spool WHERE seq BETWEEN ? AND ?", (lo, hi))]
             gone = [i for i in ids if i in visible_ids]
             for start in range(0, len(gone), 500):
                 chunk = gone[start : start + 500]
-                conn.execute(f"DELETE FROM spool WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+                conn.execute(
+                    f"DELETE FROM spool WHERE seq BETWEEN ? AND ? AND id IN ({','.join('?' * len(chunk))})",
+                    [lo, hi, *chunk],
+                )
             conn.execute("UPDATE counters SET value = value - ? WHERE name = 'rows'", (len(gone),))
-            again = conn.execute(
-                f"UPDATE spool SET state = {PENDING}, batch = NULL WHERE batch = ?", (batch,)
-            ).rowcount
-            conn.execute("DELETE FROM batches WHERE batch = ?", (batch,))
+            again = len(ids) - len(gone)
+            if again:
+                conn.execute(
+                    f"UPDATE batches SET state = {QUEUED}, sent_us = NULL, rows = ? WHERE batch = ?",
+                    (again, batch),
+                )
+            else:
+                conn.execute("DELETE FROM batches WHERE batch = ?", (batch,))
         return again
 
     def prune_dedup(self, older_than_us: int) -> int:
@@ -351,21 +462,16 @@ class ArcSpool:
         return [record_from_spool(r) for r in rows]
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
-        with self._reading() as conn:
-            row = conn.execute(
-                f"SELECT {_ROW_COLUMNS} FROM spool WHERE id = ? AND org_id = ?", (memory_id, org_id)
-            ).fetchone()
-        return record_from_spool(row) if row else None
+        found = self.query(org_id, MemoryFilter(ids=(memory_id,)), order="asc", limit=1)
+        return found[0] if found else None
 
     def count(self, org_id: str, flt: MemoryFilter) -> tuple[int, list[str]]:
         """How many memories match, and the batches of those already sent (Arc may show them too)."""
         where, params = _where(org_id, flt)
         with self._reading() as conn:
             n = conn.execute(f"SELECT count(*) FROM spool WHERE {where}", params).fetchone()[0]
-            batches = conn.execute(
-                f"SELECT DISTINCT batch FROM spool WHERE {where} AND state = {SENT} ORDER BY batch", params
-            ).fetchall()
-        return int(n), [b[0] for b in batches]
+            batches = self._sent_batches_matching(conn, where, params)
+        return int(n), batches
 
     def count_by_type(self, org_id: str, flt: MemoryFilter) -> tuple[dict[str, int], list[str]]:
         where, params = _where(org_id, flt)
@@ -373,10 +479,18 @@ class ArcSpool:
             counts = conn.execute(
                 f"SELECT memory_type, count(*) FROM spool WHERE {where} GROUP BY memory_type", params
             ).fetchall()
-            batches = conn.execute(
-                f"SELECT DISTINCT batch FROM spool WHERE {where} AND state = {SENT} ORDER BY batch", params
-            ).fetchall()
-        return {t: int(n) for t, n in counts}, [b[0] for b in batches]
+            batches = self._sent_batches_matching(conn, where, params)
+        return {t: int(n) for t, n in counts}, batches
+
+    @staticmethod
+    def _sent_batches_matching(conn: sqlite3.Connection, where: str, params: list[Any]) -> list[str]:
+        """Sent batches holding a matching row: Arc may already show those rows too."""
+        rows = conn.execute(
+            f"SELECT b.batch FROM batches b WHERE b.state = {SENT} AND EXISTS "
+            f"(SELECT 1 FROM spool WHERE seq BETWEEN b.lo AND b.hi AND {where}) ORDER BY b.batch",
+            params,
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def term_stats(
         self, org_id: str, flt: MemoryFilter, terms: Sequence[QueryTerm]
@@ -405,45 +519,68 @@ class ArcSpool:
         return [(record_from_spool(r), r[13], r[14]) for r in rows]
 
     def delete_candidates(self, org_id: str, flt: MemoryFilter) -> list[DeleteCandidate]:
+        """Matching rows with their state: `PENDING`, or their batch's state."""
         where, params = _where(org_id, flt)
         with self._reading() as conn:
-            rows = conn.execute(f"SELECT id, dedup_key, state FROM spool WHERE {where}", params).fetchall()
-        return [DeleteCandidate(*r) for r in rows]
+            rows = conn.execute(f"SELECT seq, id, dedup_key FROM spool WHERE {where}", params).fetchall()
+            ranges = conn.execute("SELECT lo, hi, state FROM batches ORDER BY lo").fetchall()
+        out = []
+        for seq, memory_id, key in rows:
+            state = PENDING
+            for lo, hi, batch_state in ranges:
+                if lo <= seq <= hi:
+                    state = batch_state
+                    break
+            out.append(DeleteCandidate(seq, memory_id, key, state))
+        return out
 
-    def delete(self, org_id: str, ids: Sequence[str], dedup_keys: Sequence[str]) -> int:
-        """Remove these memories (whatever their state) and forget their dedup keys."""
+    def delete(self, org_id: str, candidates: Sequence[DeleteCandidate], dedup_keys: Sequence[str]) -> int:
+        """Remove these rows (whatever their state) and forget their dedup keys."""
         removed = 0
+        seqs = [c.seq for c in candidates]
+        with self._cache_lock:
+            for seq in seqs:
+                self._cache.pop(seq, None)
         with self._transaction() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
+            for start in range(0, len(seqs), 500):
+                chunk = seqs[start : start + 500]
                 removed += conn.execute(
-                    f"DELETE FROM spool WHERE org_id = ? AND id IN ({','.join('?' * len(chunk))})",
+                    f"DELETE FROM spool WHERE org_id = ? AND seq IN ({','.join('?' * len(chunk))})",
                     [org_id, *chunk],
                 ).rowcount
             conn.executemany(
                 "DELETE FROM dedup WHERE org_id = ? AND dedup_key = ?", [(org_id, k) for k in dedup_keys]
             )
             conn.execute("UPDATE counters SET value = value - ? WHERE name = 'rows'", (removed,))
-            # A batch whose rows were all deleted has nothing left to confirm.
-            conn.execute(
-                "DELETE FROM batches WHERE batch NOT IN (SELECT DISTINCT batch FROM spool WHERE batch IS NOT NULL)"
-            )
+            if removed:
+                # Batches now expect fewer rows in Arc (those were deleted there too); empty ones are done.
+                conn.execute(
+                    "UPDATE batches SET rows = (SELECT count(*) FROM spool WHERE seq BETWEEN lo AND hi)"
+                )
+                conn.execute("DELETE FROM batches WHERE rows = 0")
         return removed
 
     def status(self) -> SpoolStatus:
         with self._reading() as conn:
-            counts = dict(conn.execute("SELECT state, count(*) FROM spool GROUP BY state").fetchall())
+            by_state = dict(
+                conn.execute("SELECT state, COALESCE(sum(rows), 0) FROM batches GROUP BY state").fetchall()
+            )
+            cursor = conn.execute("SELECT value FROM counters WHERE name = 'cursor'").fetchone()[0]
+            fresh = conn.execute("SELECT count(*) FROM spool WHERE seq > ?", (cursor,)).fetchone()[0]
             total = conn.execute("SELECT value FROM counters WHERE name = 'rows'").fetchone()[0]
         return SpoolStatus(
-            pending=int(counts.get(PENDING, 0)),
-            sent=int(counts.get(SENT, 0)),
-            rejected=int(counts.get(REJECTED, 0)),
+            pending=int(fresh) + int(by_state.get(QUEUED, 0)),
+            sent=int(by_state.get(SENT, 0)),
+            rejected=int(by_state.get(REJECTED, 0)),
             total=int(total),
         )
 
     def has_pending(self) -> bool:
         with self._reading() as conn:
-            return conn.execute(f"SELECT 1 FROM spool WHERE state = {PENDING} LIMIT 1").fetchone() is not None
+            if conn.execute(f"SELECT 1 FROM batches WHERE state = {QUEUED} LIMIT 1").fetchone():
+                return True
+            cursor = conn.execute("SELECT value FROM counters WHERE name = 'cursor'").fetchone()[0]
+            return conn.execute("SELECT 1 FROM spool WHERE seq > ? LIMIT 1", (cursor,)).fetchone() is not None
 
     def close(self) -> None:
         with self._write_lock, self._read_lock:
@@ -451,4 +588,14 @@ class ArcSpool:
             self._r.close()
 
 
-__all__ = ["ArcSpool", "DeleteCandidate", "SentBatch", "SpoolFullError", "SpoolStatus"]
+__all__ = [
+    "PENDING",
+    "QUEUED",
+    "REJECTED",
+    "SENT",
+    "ArcSpool",
+    "DeleteCandidate",
+    "SentBatch",
+    "SpoolFullError",
+    "SpoolStatus",
+]

@@ -71,7 +71,7 @@ def string_list(values: Iterable[str]) -> str:
 
 def ident(name: str) -> str:
     """A bare identifier (measurement or column): letters, digits and ``_``, not a reserved word."""
-    if not isinstance(name, str) or not IDENTIFIER.match(name) or name.lower() in RESERVED_WORDS:
+    if not isinstance(name, str) or not IDENTIFIER.fullmatch(name) or name.lower() in RESERVED_WORDS:
         raise ValueError(
             f"invalid SQL identifier {name!r}: use a letter, then letters, digits or '_' (at most 128), "
             "and not a SQL keyword"

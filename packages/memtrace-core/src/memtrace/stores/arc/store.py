@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -105,6 +106,8 @@ class ArcEventStore:
         self._writer = ArcClient(config, transport=transport)
         self._lock = threading.RLock()
         self.flusher = SpoolFlusher(self.spool, self._writer, config, self._lock)
+        # Dedup probes of a large batch run side by side (Arc answers queries in parallel).
+        self._probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memtrace-arc-probe")
         self.flusher.start()
         self._closed = False
 
@@ -133,7 +136,6 @@ class ArcEventStore:
     # ------------------------------------------------------------------ writes
 
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
-        rows: list[SpoolRow] = []
         for i, r in enumerate(records):
             if not MIN_TIME_US <= r.time_us < MAX_TIME_US:
                 field = "time" if len(records) == 1 else f"memories[{i}].time"
@@ -142,6 +144,16 @@ class ArcEventStore:
                     "unit of a timestamp from its size)",
                     field,
                 )
+        # Ask Arc about duplicates while this thread prepares the rows.
+        probes: list[Future[set[str]]] = []
+        if dedup_since_us is not None and self.config.dedup_checks_arc and self.flusher.healthy:
+            wanted = sorted({r.dedup_key for r in records if r.dedup_key is not None})
+            probes = [
+                self._probe_pool.submit(self._probe, org_id, chunk, dedup_since_us)
+                for chunk in _chunks_within(wanted, _SQL_BUDGET)
+            ]
+        rows: list[SpoolRow] = []
+        for r in records:
             terms, term_count = search_terms(r.content)
             rows.append(
                 (
@@ -162,15 +174,21 @@ class ArcEventStore:
                     term_count,
                 )
             )
-        known: frozenset[str] = frozenset()
-        if dedup_since_us is not None and self.config.dedup_checks_arc:
-            known = self._duplicates_in_arc(org_id, [r.dedup_key for r in records], dedup_since_us)
+        known: set[str] = set()
+        try:
+            for probe in probes:
+                known |= probe.result()
+        except ArcError as exc:
+            # Fail open, as the original did: the spool's own dedup index still covers every memory written
+            # through it; only duplicates stored by other writers can slip through while Arc cannot be asked.
+            log.debug("Arc dedup probe skipped: %s", exc)
+            known = set()
         try:
             skipped = self.spool.append(
                 org_id,
                 rows,
                 dedup_since_us=dedup_since_us,
-                known_duplicates=known,
+                known_duplicates=frozenset(known),
                 max_rows=self.config.max_spool_rows,
             )
         except SpoolFullError as exc:
@@ -187,23 +205,13 @@ class ArcEventStore:
         self.flusher.notify(len(rows) - len(skipped))
         return skipped
 
-    def _duplicates_in_arc(self, org_id: str, keys: Sequence[str | None], since_us: int) -> frozenset[str]:
-        """Keys other writers already stored in Arc. Fails open, as the original did: when Arc cannot be asked,
-        the spool's own dedup index still covers everything written through it."""
-        wanted = sorted({k for k in keys if k is not None})
-        if not wanted or not self.flusher.healthy:
-            return frozenset()
-        found: set[str] = set()
-        try:
-            for chunk in _chunks_within(wanted, _SQL_BUDGET):
-                result = self._query(queries.dedup_probe(self.measurement, org_id, since_us, chunk))
-                if result.columns:
-                    at = result.columns.index("dedup_key")
-                    found.update(row[at] for row in result.data)
-        except ArcError as exc:
-            log.debug("Arc dedup probe skipped: %s", exc)
-            return frozenset()
-        return frozenset(found)
+    def _probe(self, org_id: str, keys: list[str], since_us: int) -> set[str]:
+        """Which of `keys` Arc already holds (written after `since_us`), whoever wrote them."""
+        result = self._query(queries.dedup_probe(self.measurement, org_id, since_us, keys))
+        if not result.columns:
+            return set()
+        at = result.columns.index("dedup_key")
+        return {row[at] for row in result.data}
 
     # ------------------------------------------------------------------- reads
 
@@ -371,7 +379,7 @@ class ArcEventStore:
                         self._with_admin(lambda p=predicate: self.arc.delete(self.measurement, p))
             keys = {c.dedup_key for c in candidates if c.dedup_key} | {k for k in shown.values() if k}
             all_ids = {c.id for c in candidates} | set(shown)
-            self.spool.delete(org_id, sorted(c.id for c in candidates), sorted(keys))
+            self.spool.delete(org_id, candidates, sorted(keys))
         return len(all_ids)
 
     def _arc_ids(self, org_id: str, flt: MemoryFilter) -> dict[str, str | None]:
@@ -450,6 +458,7 @@ class ArcEventStore:
             return
         self._closed = True
         self.flusher.stop(self.config.close_timeout)
+        self._probe_pool.shutdown(wait=True)
         self.arc.close()
         self._writer.close()
         self.spool.close()

@@ -33,9 +33,36 @@ def normalize(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+_STEMS: dict[str, str] = {}
+_STEM_CACHE_LIMIT = 200_000
+
+
+# ASCII text, the common case, is split in C: everything but letters and digits becomes a space.
+_ASCII_SEPARATORS = str.maketrans(
+    {chr(i): " " for i in range(128) if not chr(i).isalnum() or chr(i).isupper()}
+)
+
+
+def _words(text: str) -> list[str]:
+    if text.isascii():
+        return text.lower().translate(_ASCII_SEPARATORS).split()
+    return _TOKEN.findall(normalize(text))
+
+
 def tokens(text: str) -> list[str]:
     """The stemmed words of `text`, in order."""
-    return [stem(t) for t in _TOKEN.findall(normalize(text))]
+    words = _words(text)
+    stems = _STEMS
+    try:
+        # A dict lookup per word is the fast path: vocabularies repeat, so nearly every word is cached.
+        return [stems[w] for w in words]
+    except KeyError:
+        if len(stems) > _STEM_CACHE_LIMIT:
+            stems.clear()
+        for w in words:
+            if w not in stems:
+                stems[w] = stem(w)
+        return [stems[w] for w in words]
 
 
 def search_terms(content: str) -> tuple[str, int]:
