@@ -53,6 +53,8 @@ class SingleWriteCoalescer:
 
     async def add(self, org_id: str, req: AddMemoryRequest) -> Memory:
         item = _Pending(req)
+        # If the caller stops waiting (client gone), its error must not be reported as never retrieved.
+        item.future.add_done_callback(_consume)
         self._queues.setdefault(org_id, []).append(item)
         if org_id not in self._draining:
             self._draining.add(org_id)
@@ -110,6 +112,11 @@ class SingleWriteCoalescer:
                 item.future.set_exception(ConflictError("duplicate memory"))
             else:
                 item.future.set_result(next(written))
+
+
+def _consume(future: asyncio.Future[Memory]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _failed_item(exc: ValidationError, size: int) -> tuple[int, ValidationError] | None:
