@@ -374,3 +374,31 @@ def test_batch_reports_which_items_were_duplicates(engine: Engine) -> None:
         ORG, [AddMemoryRequest(agent_id="agent_1", content=c) for c in ("new", "seen", "new", "other")]
     )
     assert batch.skipped == 2 and batch.skipped_indexes == [1, 2]
+
+
+@pytest.mark.parametrize("agent", ["n", "agent_n", "xe", "ies", "a-b-ing", "Z" * 127, "agent_1"])
+def test_scoped_ranked_search_finds_every_agent_and_session_id(engine: Engine, agent: str) -> None:
+    # Scope ids become keyword tokens in the keyword index; no id shape may break or merge them.
+    add(engine, "kiwi report", agent_id=agent, session_id=agent)
+    add(engine, "kiwi report", agent_id=agent + "x", session_id=agent + "x")
+    by_agent = engine.search_memories(ORG, SearchQuery(query="kiwi", agent_id=agent))
+    assert [m.agent_id for m in by_agent.results] == [agent]
+    by_session = engine.search_memories(ORG, SearchQuery(query="kiwi", session_id=agent))
+    assert [m.session_id for m in by_session.results] == [agent]
+    assert engine.search_memories("org_other", SearchQuery(query="kiwi", agent_id=agent)).results == []
+
+
+def test_ranked_search_over_a_bounded_window_of_newest_matches(engine: Engine) -> None:
+    """When a query matches more than the store's rank limit, the newest matches are the ones ranked."""
+    store = engine.events
+    if not hasattr(store, "rank_limit"):
+        pytest.skip("this store ranks every match")
+    store.rank_limit = 5  # type: ignore[attr-defined]
+    old_best = add(engine, "walrus walrus walrus walrus", time=ago(days=2))
+    for i in range(8):
+        add(engine, f"walrus sighting {i} on the long beach today")
+    results = engine.search_memories(ORG, SearchQuery(query="walrus", limit=10)).results
+    assert len(results) == 5 and old_best.id not in {m.id for m in results}
+    store.rank_limit = 100  # type: ignore[attr-defined]
+    results = engine.search_memories(ORG, SearchQuery(query="walrus", limit=10)).results
+    assert len(results) == 9 and results[0].id == old_best.id

@@ -19,10 +19,10 @@ Rendering is a pure function of its inputs: same memories, same options, same te
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from .records import MemoryRecord
-from .timeparse import from_us
 
 DEFAULT_MAX_CONTENT_CHARS = 200
 CHARS_PER_TOKEN = 4
@@ -45,9 +45,12 @@ def estimate_tokens(text: str) -> int:
 
 def format_time(time_us: int) -> str:
     """RFC3339 with trailing fractional zeros trimmed, as Go's RFC3339Nano prints (and Arc returns)."""
-    dt = from_us(time_us)
-    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    frac = f"{dt.microsecond:06d}".rstrip("0")
+    # gmtime and an f-string: a third of the cost of building a datetime and calling strftime, which was half
+    # of rendering a line.
+    seconds, micros = divmod(time_us, 1_000_000)
+    t = time.gmtime(seconds)
+    base = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    frac = f"{micros:06d}".rstrip("0")
     return f"{base}.{frac}Z" if frac else f"{base}Z"
 
 

@@ -17,6 +17,7 @@ TYPE_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")
 TAG_PATTERN = re.compile(r"^[a-zA-Z0-9_.\-]{1,64}$")
 MEMORY_TYPES = frozenset(t.value for t in MemoryType)
 MAX_LIMIT = 1000
+MAX_OFFSET = 1_000_000_000
 MAX_DEDUP_KEY_LENGTH = 256
 
 
@@ -156,8 +157,8 @@ def check_limit(value: Any, field: str, default: int) -> int:
 def check_offset(value: Any, field: str = "offset") -> int:
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"invalid {field}: must be a non-negative integer", field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > MAX_OFFSET:
+        raise ValidationError(f"invalid {field}: must be an integer from 0 to {MAX_OFFSET}", field)
     return value
 
 

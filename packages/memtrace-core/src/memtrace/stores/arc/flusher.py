@@ -15,6 +15,7 @@ happens on each kind of failure is in `client.py`; in short, nothing is ever dro
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import secrets
 import threading
@@ -26,7 +27,7 @@ from . import queries
 from .client import ArcAmbiguous, ArcAuthError, ArcClient, ArcError, ArcRejected, ArcUnavailable
 from .config import ArcConfig
 from .spool import ArcSpool, SentBatch
-from .wire import encode_write, maybe_gzip
+from .wire import SpoolRow, encode_write, maybe_gzip
 
 log = logging.getLogger("memtrace.arc")
 
@@ -39,6 +40,18 @@ REJECT_AFTER = 3
 def new_batch_id() -> str:
     """Unique across processes and restarts: milliseconds plus 48 random bits."""
     return f"b{int(time.time() * 1000):x}{secrets.token_hex(6)}"
+
+
+@dataclass
+class _Outgoing:
+    """A claimed, encoded batch on its way to the sender."""
+
+    batch: str
+    rows: list[SpoolRow]
+    body: bytes | None
+    error: BaseException | None
+    epoch: int
+    limit: int
 
 
 @dataclass
@@ -74,7 +87,14 @@ class SpoolFlusher:
         self._last_maintenance = time.monotonic()
         self._refusals: dict[str, int] = {}
         self._dedup_horizon_us: int | None = None
+        self.send_lock = threading.Lock()
+        """Held while a batch is on the wire. A delete takes it (after `lock`) so no write can land in Arc
+        behind its back; the sender never holds it while waiting for `lock`."""
+        self.delete_epoch = 0
+        """Bumped by every delete: a batch claimed before a delete is not sent as it was."""
+        self._outbox: queue.Queue[_Outgoing | None] = queue.Queue(maxsize=1)
         self._thread = threading.Thread(target=self._run, name="memtrace-arc-flusher", daemon=True)
+        self._sender = threading.Thread(target=self._send_loop, name="memtrace-arc-sender", daemon=True)
 
     # -------------------------------------------------------------- control
 
@@ -82,6 +102,7 @@ class SpoolFlusher:
         # A new process may face a fixed Arc or a fixed configuration: give refused memories another chance.
         if self.spool.retry_rejected():
             log.info("retrying memories Arc refused before")
+        self._sender.start()
         self._thread.start()
 
     def notify(self, appended: int) -> None:
@@ -102,7 +123,7 @@ class SpoolFlusher:
             self._drain_deadline = time.monotonic() + timeout
             self._cond.notify()
         if self._thread.is_alive():
-            self._thread.join(timeout + self.config.timeout + 5)
+            self._thread.join(timeout + 2 * self.config.timeout + 5)
 
     @property
     def healthy(self) -> bool:
@@ -163,52 +184,86 @@ class SpoolFlusher:
             due = self._appended >= self._limit or now - self._last_send >= self.config.flush_interval
         if not due:
             return
-        while self._send_one():
+        while self._prepare_one() and time.monotonic() >= self._backoff_until:
             pass
 
-    def _send_one(self) -> bool:
-        """Claim and send one batch. True when a full batch went out (so there may be more)."""
+    def _prepare_one(self) -> bool:
+        """Claim and encode one batch and hand it to the sender (which may still be sending the previous one:
+        encoding the next while one is on the wire is what keeps Arc busy). True when the batch was full."""
         with self.lock:
             with self._cond:
                 self._appended = 0
             self._last_send = time.monotonic()
             batch = new_batch_id()
             limit = self._limit
+            epoch = self.delete_epoch
             rows = self.spool.claim(limit, batch, now_us())
-            if not rows:
-                return False
+        if not rows:
+            return False
+        body: bytes | None = None
+        error: BaseException | None = None
+        try:
+            body = maybe_gzip(encode_write(self.config.measurement, rows, batch), self.config.gzip_min_bytes)
+        except (ValueError, TypeError, OverflowError) as exc:  # could not even encode the batch
+            error = exc
+        self._outbox.put(_Outgoing(batch, rows, body, error, epoch, limit))
+        return len(rows) == limit
+
+    def _send_loop(self) -> None:
+        while True:
+            item = self._outbox.get()
+            if item is None:
+                return
             try:
-                body = maybe_gzip(
-                    encode_write(self.config.measurement, rows, batch), self.config.gzip_min_bytes
-                )
-                self.client.write(body)
-            except (ArcUnavailable, ArcAuthError) as exc:
-                self.spool.unclaim(batch)
-                log.warning("Arc write not delivered (%d memories kept in the spool): %s", len(rows), exc)
-                self._failed(exc)
-                return False
-            except ArcAmbiguous as exc:
-                # Maybe stored: leave the batch "sent"; confirmation decides after visibility_timeout.
-                log.warning("Arc write unanswered (%d memories, batch %s): %s", len(rows), batch, exc)
-                self._failed(exc)
-                return False
-            except ArcRejected as exc:
-                if exc.status == 500 and "convert" not in exc.message.lower():
-                    # A 500 that is not Arc's type-conversion error is a server fault: retry the batch as is.
-                    self.spool.unclaim(batch)
-                    log.warning("Arc write failed (%d memories kept in the spool): %s", len(rows), exc)
+                self._deliver(item)
+            except Exception as exc:  # never let the thread die: the spool keeps everything
+                log.exception("Arc send failed unexpectedly")
+                with self.lock:
+                    self.spool.unclaim(item.batch)
                     self._failed(exc)
-                else:
-                    self._refused(batch, rows, exc)
-                return False
-            except (ValueError, TypeError, OverflowError) as exc:  # could not even encode the batch
-                self._refused(batch, rows, exc)
-                return False
-            self.stats.batches_sent += 1
-            self.stats.rows_sent += len(rows)
-            self._limit = min(self.config.batch_size, limit * 2)
-            self._succeeded()
-            return len(rows) == limit
+
+    def _deliver(self, item: _Outgoing) -> None:
+        """POST one prepared batch (holding `send_lock`, so a delete never overlaps a write on the wire), then
+        settle its rows in the spool."""
+        outcome, error = "sent", item.error
+        with self.send_lock:
+            if item.epoch != self.delete_epoch:
+                outcome = "stale"  # a delete ran since it was claimed: send what is left of it afresh
+            elif time.monotonic() < self._backoff_until:
+                outcome = "later"  # the batch before it just failed
+            elif item.error is not None:
+                outcome = "refused"
+            else:
+                assert item.body is not None
+                try:
+                    self.client.write(item.body)
+                except (ArcUnavailable, ArcAuthError) as exc:
+                    outcome, error = "undelivered", exc
+                except ArcAmbiguous as exc:
+                    outcome, error = "ambiguous", exc
+                except ArcRejected as exc:
+                    # A 500 that is not Arc's type-conversion error is a server fault: retry the batch as is.
+                    server_fault = exc.status == 500 and "convert" not in exc.message.lower()
+                    outcome, error = ("undelivered" if server_fault else "refused"), exc
+        rows = len(item.rows)
+        with self.lock:
+            if outcome in ("stale", "later"):
+                self.spool.unclaim(item.batch)
+            elif outcome == "undelivered":
+                self.spool.unclaim(item.batch)
+                log.warning("Arc write not delivered (%d memories kept in the spool): %s", rows, error)
+                self._failed(error)  # type: ignore[arg-type]
+            elif outcome == "ambiguous":
+                # Maybe stored: leave the batch "sent"; confirmation decides after visibility_timeout.
+                log.warning("Arc write unanswered (%d memories, batch %s): %s", rows, item.batch, error)
+                self._failed(error)  # type: ignore[arg-type]
+            elif outcome == "refused":
+                self._refused(item.batch, item.rows, error)  # type: ignore[arg-type]
+            else:
+                self.stats.batches_sent += 1
+                self.stats.rows_sent += rows
+                self._limit = min(self.config.batch_size, item.limit * 2)
+                self._succeeded()
 
     def _refused(self, batch: str, rows: list[tuple[object, ...]], exc: BaseException) -> None:
         status = getattr(exc, "status", None)
@@ -301,14 +356,15 @@ class SpoolFlusher:
             self.spool.prune_dedup(self._dedup_horizon_us)
 
     def _drain(self) -> None:
-        """On stop: keep sending while Arc takes batches and time is left."""
+        """On stop: keep sending while Arc takes batches and time is left, then stop the sender."""
         deadline = getattr(self, "_drain_deadline", time.monotonic())
         while time.monotonic() < deadline and self.spool.has_pending():
-            if time.monotonic() < self._backoff_until:
+            if time.monotonic() < self._backoff_until or self._failures:
                 break
-            self._send_one()
-            if self._failures:
-                break
+            self._prepare_one()
+            self._outbox.join()  # one at a time now, so a failure stops the drain at once
+        self._outbox.put(None)
+        self._sender.join(max(1.0, deadline - time.monotonic()) + self.config.timeout)
 
 
 __all__ = ["FlusherStats", "SpoolFlusher", "new_batch_id"]

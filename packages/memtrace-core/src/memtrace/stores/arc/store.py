@@ -364,7 +364,10 @@ class ArcEventStore:
         """Delete matching memories from the spool and from Arc (flushing Arc's buffer first, since its delete
         only rewrites files). Arc must allow deletes and the admin token must be configured; if not, this
         raises before anything is deleted."""
-        with self._lock:
+        # The spool lock stills the spool; the send lock waits out a write on the wire and holds off the next,
+        # and the new epoch stops batches claimed before this delete from going out as they were.
+        with self._lock, self.flusher.send_lock:
+            self.flusher.delete_epoch += 1
             candidates = self.spool.delete_candidates(org_id, flt)
             in_flight = {c.id for c in candidates if c.state == SENT}
             with self._arc("delete memories"):

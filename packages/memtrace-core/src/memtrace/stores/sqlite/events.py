@@ -191,6 +191,20 @@ def _icontains(haystack: str | None, needle: str | None) -> int:
     return int(needle.casefold() in haystack.casefold())
 
 
+def _only_scope_filters(flt: MemoryFilter) -> bool:
+    """True when `flt` filters on nothing the scope tokens do not already cover (org, agent, session)."""
+    return not (
+        flt.memory_types
+        or flt.event_types
+        or flt.tags
+        or flt.since_us is not None
+        or flt.until_us is not None
+        or flt.content_contains
+        or flt.min_importance is not None
+        or flt.ids
+    )
+
+
 def _where(org_id: str, flt: MemoryFilter) -> tuple[str, list[Any]]:
     """The WHERE clause for `flt`, always starting with the org."""
     clauses = ["m.org_id = ?"]
@@ -237,9 +251,10 @@ def _where(org_id: str, flt: MemoryFilter) -> tuple[str, list[Any]]:
 class SQLiteEventStore:
     """Memories in a `SQLiteDatabase`."""
 
-    def __init__(self, db: SQLiteDatabase, *, index_backlog: int = 5000) -> None:
+    def __init__(self, db: SQLiteDatabase, *, index_backlog: int = 5000, rank_limit: int = 20_000) -> None:
         self.db = db
         self.index_backlog = index_backlog
+        self.rank_limit = rank_limit
         with db.read() as conn:
             conn.create_function("mt_icontains", 2, _icontains, deterministic=True)
 
@@ -301,7 +316,8 @@ class SQLiteEventStore:
         newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
         if newest > indexed:
             conn.execute(
-                "INSERT INTO memories_fts(rowid, content) SELECT rowid, content FROM memories WHERE rowid > ?",
+                "INSERT INTO memories_fts(rowid, content, scope) SELECT rowid, content, scope FROM memories "
+                "WHERE rowid > ?",
                 (indexed,),
             )
             conn.execute("UPDATE fts_state SET indexed_rowid = ? WHERE id = 1", (newest,))
@@ -338,21 +354,72 @@ class SQLiteEventStore:
     def search(
         self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int
     ) -> list[MemoryRecord]:
-        match = fts_query(text)
-        if match is None:
+        terms = fts_query(text)
+        if terms is None:
             return []
         self._catch_up()
+        # Scope tokens narrow the match inside FTS5 (a doclist intersection), so the join below only sees the
+        # caller's org/agent/session. The WHERE still checks every condition exactly on the row.
+        scope = []
+        if not self._only_org(org_id):
+            scope.append(f'scope : "o{org_id.encode().hex()}"')
+        if flt.agent_id:
+            scope.append(f'scope : "a{flt.agent_id.encode().hex()}"')
+        if flt.session_id:
+            scope.append(f'scope : "s{flt.session_id.encode().hex()}"')
+        match = " AND ".join([*scope, f"content : ({terms})"])
+        window = self._rank_window(match)
         where, params = _where(org_id, flt)
-        # bm25() is lower-is-better; ties go to the newer, then the more important memory.
-        sql = (
-            f"SELECT {', '.join('m.' + c.strip() for c in _COLUMNS.split(','))}, bm25(memories_fts) AS rank "
-            f"FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND {where} "
-            f"ORDER BY rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC LIMIT ? OFFSET ?"
-        )
+        columns = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
+        # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
+        # important memory.
+        order = "c.rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC"
+        if _only_scope_filters(flt):
+            # Nothing but scope to filter on: take the best `limit + offset` inside FTS5, then join only those.
+            # Joining every match to read its row is what makes the general plan slow (~1 us per match).
+            sql = (
+                f"SELECT {columns}, c.rank FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank "
+                f"FROM memories_fts WHERE memories_fts MATCH ? AND rowid >= ? ORDER BY rank, rowid DESC LIMIT ?) "
+                f"AS c JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+            )
+            args = [match, window, limit + offset, *params, limit, offset]
+        else:
+            sql = (
+                f"SELECT {columns}, c.rank FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank "
+                f"FROM memories_fts WHERE memories_fts MATCH ? AND rowid >= ?) AS c "
+                f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+            )
+            args = [match, window, *params, limit, offset]
         with self.db.read() as conn:
-            rows = conn.execute(sql, [match, *params, limit, offset]).fetchall()
+            rows = conn.execute(sql, args).fetchall()
         return [_row_to_record(r[:13], score=round(-r[13], 6)) for r in rows]
+
+    def _only_org(self, org_id: str) -> bool:
+        """Whether `org_id` is the only organisation with memories here: then its scope token would match every
+        row and narrow nothing (while costing a pass over the largest doclist), so the search leaves it out.
+        The outer WHERE still checks org_id on every row, so a concurrent first write of another org can only
+        make a result shorter, never leak."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM memories WHERE org_id < ?) OR "
+                "EXISTS (SELECT 1 FROM memories WHERE org_id > ?)",
+                (org_id, org_id),
+            ).fetchone()
+        return not row[0]
+
+    def _rank_window(self, match: str) -> int:
+        """The lowest rowid whose matches are ranked: 0 (all of them) unless the query matches more than
+        `rank_limit` memories, in which case only the `rank_limit` most recently stored matches are ranked.
+
+        BM25 costs about a microsecond per match, so a query of common words over a million memories would take
+        seconds; bounding the work keeps every search in the tens of milliseconds. Matches arrive in rowid
+        order, so finding the boundary is a cheap scan of the doclists."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                (match, self.rank_limit - 1),
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         with self.db.read() as conn:
@@ -366,8 +433,8 @@ class SQLiteEventStore:
             # External-content FTS5 needs the old content to remove a row, and only indexed rows may be removed
             # (a 'delete' of a row it never saw corrupts the index).
             conn.execute(
-                "INSERT INTO memories_fts(memories_fts, rowid, content) "
-                f"SELECT 'delete', m.rowid, m.content FROM memories m WHERE {where} AND m.rowid <= ?",
+                "INSERT INTO memories_fts(memories_fts, rowid, content, scope) "
+                f"SELECT 'delete', m.rowid, m.content, m.scope FROM memories m WHERE {where} AND m.rowid <= ?",
                 [*params, indexed],
             )
             cur = conn.execute(f"DELETE FROM memories AS m WHERE {where}", params)

@@ -22,7 +22,12 @@ MIGRATIONS: list[list[str]] = [
             tags TEXT,            -- ',a,b,' so a whole tag matches with instr(tags, ',a,')
             dedup_key TEXT,
             importance REAL,
-            parent_id TEXT
+            parent_id TEXT,
+            -- Stored nowhere (VIRTUAL): the org, agent and session as single keyword tokens (hex, so no tokenizer
+            -- or stemmer can split or merge them), indexed in memories_fts so scoped searches narrow inside FTS5.
+            scope TEXT GENERATED ALWAYS AS (
+                'o' || hex(org_id) || ' a' || hex(agent_id) || COALESCE(' s' || hex(session_id), '')
+            ) VIRTUAL
         )""",
         # Few indexes on purpose: each costs ~2-3 us per ingested row (bench/RESULTS.md).
         "CREATE UNIQUE INDEX memories_id ON memories(id)",
@@ -31,7 +36,7 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX memories_session_time ON memories(org_id, session_id, time_us) WHERE session_id IS NOT NULL",
         "CREATE INDEX memories_dedup ON memories(org_id, dedup_key, time_us) WHERE dedup_key IS NOT NULL",
         """CREATE VIRTUAL TABLE memories_fts USING fts5(
-            content, content='memories', content_rowid='rowid',
+            content, scope, content='memories', content_rowid='rowid',
             tokenize='porter unicode61 remove_diacritics 2'
         )""",
         # Keyword indexing runs behind the writes (see SQLiteEventStore): rows with rowid <= indexed_rowid are in
