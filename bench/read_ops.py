@@ -70,8 +70,9 @@ def plan(shape: DatasetShape, iterations: int, seed: int = 7) -> list[ReadCall]:
 # ------------------------------------------------------------------------------------------- the client
 
 
-def call_client(client: Any, call: ReadCall, truth: Truth) -> bool:
-    """Run `call` through a `memtrace.Memtrace`; check it; return whether it found anything."""
+def call_client(client: Any, call: ReadCall, truth: Truth) -> list[str]:
+    """Run `call` through a `memtrace.Memtrace`; check it; return the ids it found (a context returns its
+    session id when it rendered anything)."""
     from memtrace import ListOptions, SearchQuery
 
     if call.op == "list_agent":
@@ -79,14 +80,14 @@ def call_client(client: Any, call: ReadCall, truth: Truth) -> bool:
         want = truth.list_agent(call.agent)
         check(len(got) == want, f"list_agent returned {len(got)} memories, expected {want}")
         check(all(m.agent_id == call.agent for m in got), "list_agent returned another agent's memory")
-        return True
+        return [m.id for m in got]
     if call.op == "list_org":
         got = client.list_memories(ListOptions(limit=LIST_LIMIT)).memories
         check(
             len(got) == truth.list_org(),
             f"list_org returned {len(got)} memories, expected {truth.list_org()}",
         )
-        return True
+        return [m.id for m in got]
     if call.op in ("search_agent", "search_org"):
         agent = call.agent if call.op == "search_agent" else None
         results = client.search_memories(
@@ -97,12 +98,12 @@ def call_client(client: Any, call: ReadCall, truth: Truth) -> bool:
             agent is None or all(m.agent_id == agent for m in results),
             "search returned another agent's memory",
         )
-        return bool(results)
+        return [m.id for m in results]
     ctx = client.get_session_context(call.session)
     want = truth.shape.context_session_size
     check(ctx.memory_count == want, f"context rendered {ctx.memory_count} memories, expected {want}")
     check(ctx.context.startswith(f"## Session Context ({call.session})"), "context has the wrong header")
-    return True
+    return [call.session]
 
 
 # ------------------------------------------------------------------------------------------------ HTTP
@@ -147,45 +148,73 @@ _COLS = (
     "m.id, m.org_id, m.time_us, m.agent_id, m.session_id, m.memory_type, m.event_type, m.content, "
     "m.metadata_json, m.tags, m.dedup_key, m.importance, m.parent_id"
 )
+_ORDER_RANKED = "ORDER BY rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC"
 _RAW_SQL = {
     "list_agent": f"SELECT {_COLS} FROM memories m WHERE m.org_id = ? AND m.agent_id = ? "
     "ORDER BY m.time_us DESC, m.rowid DESC LIMIT ?",
     "list_org": f"SELECT {_COLS} FROM memories m WHERE m.org_id = ? ORDER BY m.time_us DESC, m.rowid DESC LIMIT ?",
-    "search_agent": f"SELECT {_COLS}, bm25(memories_fts) AS rank FROM memories_fts "
+    # Full BM25 over every match, the textbook plan; {bm25} and {match} depend on the FTS table's columns.
+    "search_agent": f"SELECT {_COLS}, {{bm25}} AS rank FROM memories_fts "
     "JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND m.org_id = ? "
-    "AND m.agent_id = ? ORDER BY rank, m.time_us DESC LIMIT ?",
-    "search_org": f"SELECT {_COLS}, bm25(memories_fts) AS rank FROM memories_fts "
-    "JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND m.org_id = ? "
-    "ORDER BY rank, m.time_us DESC LIMIT ?",
+    f"AND m.agent_id = ? {_ORDER_RANKED} LIMIT ?",
+    "search_org": f"SELECT {_COLS}, {{bm25}} AS rank FROM memories_fts "
+    f"JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND m.org_id = ? "
+    f"{_ORDER_RANKED} LIMIT ?",
     "context": f"SELECT {_COLS} FROM memories m WHERE m.org_id = ? AND m.session_id = ? AND m.time_us > ? "
     "ORDER BY m.time_us DESC, m.rowid DESC LIMIT 1000",
 }
 
 
-def raw_connection(db_path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    conn.execute("PRAGMA cache_size=-65536")
-    return conn
+class RawReader:
+    """Plain SQL on memtrace's SQLite file (read-only): the same questions without the engine."""
+
+    def __init__(self, db_path: str) -> None:
+        self.conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        self.conn.execute("PRAGMA cache_size=-65536")
+        columns = [r[1] for r in self.conn.execute("PRAGMA table_info(memories_fts)")]
+        # When the index carries more than the content (e.g. scope tokens), match and weigh content only.
+        self.content_only = columns != ["content"]
+        weights = ", ".join(["1.0"] + ["0.0"] * (len(columns) - 1))
+        bm25 = f"bm25(memories_fts, {weights})" if self.content_only else "bm25(memories_fts)"
+        self.sql = {op: sql.replace("{bm25}", bm25) for op, sql in _RAW_SQL.items()}
+
+    def match(self, query: str) -> str | None:
+        from memtrace.stores.sqlite.events import fts_query
+
+        terms = fts_query(query)
+        if terms is None:
+            return None
+        return f"content : ({terms})" if self.content_only else terms
+
+    def close(self) -> None:
+        self.conn.close()
 
 
-def call_raw(conn: sqlite3.Connection, call: ReadCall, truth: Truth, now_us: int) -> bool:
-    """The same question as plain SQL on memtrace's file: rows fetched, nothing rendered or validated."""
-    from memtrace.stores.sqlite.events import fts_query
-
-    sql = _RAW_SQL[call.op]
+def call_raw(raw: RawReader, call: ReadCall, truth: Truth, now_us: int) -> list[str]:
+    """The same question as plain SQL: rows fetched, nothing rendered or validated. Returns the ids found."""
+    sql = raw.sql[call.op]
+    conn = raw.conn
     if call.op == "list_agent":
-        rows = conn.execute(sql, (ORG, call.agent, LIST_LIMIT + 1)).fetchall()
-        check(len(rows) >= truth.list_agent(call.agent), "raw list_agent found too few rows")
+        rows = conn.execute(sql, (ORG, call.agent, LIST_LIMIT)).fetchall()
+        check(len(rows) == truth.list_agent(call.agent), "raw list_agent found the wrong number of rows")
     elif call.op == "list_org":
-        rows = conn.execute(sql, (ORG, LIST_LIMIT + 1)).fetchall()
-        check(len(rows) >= truth.list_org(), "raw list_org found too few rows")
+        rows = conn.execute(sql, (ORG, LIST_LIMIT)).fetchall()
+        check(len(rows) == truth.list_org(), "raw list_org found the wrong number of rows")
     elif call.op == "search_agent":
-        match = fts_query(call.query)
+        match = raw.match(call.query)
         rows = conn.execute(sql, (match, ORG, call.agent, SEARCH_LIMIT)).fetchall() if match else []
     elif call.op == "search_org":
-        match = fts_query(call.query)
+        match = raw.match(call.query)
         rows = conn.execute(sql, (match, ORG, SEARCH_LIMIT)).fetchall() if match else []
     else:
         rows = conn.execute(sql, (ORG, call.session, now_us - 86_400_000_000)).fetchall()
         check(len(rows) == truth.shape.context_session_size, f"raw context found {len(rows)} rows")
-    return bool(rows)
+        return [call.session]
+    return [r[0] for r in rows]
+
+
+def agreement(ours: list[str], full: list[str]) -> float:
+    """Share of the full-BM25 top results that ours also returned (1.0 when both are empty)."""
+    if not full:
+        return 1.0 if not ours else 0.0
+    return len(set(ours) & set(full)) / len(full)

@@ -25,13 +25,14 @@ from .loadgen import run_job
 from .read_ops import (
     OP_LABELS,
     OPS,
+    RawReader,
     ReadCall,
     Truth,
+    agreement,
     call_client,
     call_raw,
     http_request,
     plan,
-    raw_connection,
 )
 from .server import RunningServer, running_server
 
@@ -69,68 +70,74 @@ CHUNK_ROUNDS = 25
 
 def _inprocess_pass(
     client: Any,
-    conn: Any,
+    raw: RawReader,
     calls: list[ReadCall],
     truth: Truth,
     ours: Times,
-    raw: Times,
+    peer: Times,
     found: dict[str, int],
+    agree: Times,
 ) -> None:
-    """Each call through our client, then as raw SQL on the same file: timed back to back."""
+    """Each call through our client, then as raw SQL on the same file: timed back to back. For searches,
+    `agree` collects how much of the full-BM25 top 10 ours also returned."""
     for call in calls:
         t0 = time.perf_counter()
-        hit = call_client(client, call, truth)
+        got = call_client(client, call, truth)
         t1 = time.perf_counter()
-        call_raw(conn, call, truth, time.time_ns() // 1000)
+        full = call_raw(raw, call, truth, time.time_ns() // 1000)
         t2 = time.perf_counter()
         ours[call.op].append((t1 - t0) * 1000)
-        raw[call.op].append((t2 - t1) * 1000)
-        found[call.op] += hit
+        peer[call.op].append((t2 - t1) * 1000)
+        found[call.op] += bool(got)
+        if call.op.startswith("search"):
+            agree[call.op].append(agreement(got, full))
 
 
-def measure_inprocess(store: LoadedStore, calls: list[ReadCall]) -> tuple[Times, Times, dict[str, int]]:
-    """ms per call for ours and for raw SQL on the same file, interleaved call by call; and how many calls
-    per op found something."""
+def _empty() -> tuple[Times, Times, dict[str, int], Times]:
+    return {op: [] for op in OPS}, {op: [] for op in OPS}, dict.fromkeys(OPS, 0), {op: [] for op in OPS}
+
+
+def measure_inprocess(
+    store: LoadedStore, calls: list[ReadCall]
+) -> tuple[Times, Times, dict[str, int], Times]:
+    """ms per call for ours and for raw SQL on the same file, interleaved call by call; how many calls per op
+    found something; and the search agreement with full BM25."""
     from memtrace import Memtrace
 
     truth = truth_of(store)
-    ours: Times = {op: [] for op in OPS}
-    raw: Times = {op: [] for op in OPS}
-    found: dict[str, int] = dict.fromkeys(OPS, 0)
-    conn = raw_connection(str(store.path / "memtrace.db"))
+    ours, raw, found, agree = _empty()
+    reader = RawReader(str(store.path / "memtrace.db"))
     with Memtrace.open(store.path) as client:
-        _inprocess_pass(client, conn, calls[: WARMUP_ROUNDS * len(OPS)], truth, {o: [] for o in OPS},
-                        {o: [] for o in OPS}, dict.fromkeys(OPS, 0))  # fmt: skip
-        _inprocess_pass(client, conn, calls, truth, ours, raw, found)
-    conn.close()
-    return ours, raw, found
+        _inprocess_pass(client, reader, calls[: WARMUP_ROUNDS * len(OPS)], truth, *_empty())
+        _inprocess_pass(client, reader, calls, truth, ours, raw, found, agree)
+    reader.close()
+    return ours, raw, found, agree
 
 
-def measure_all(store: LoadedStore, calls: list[ReadCall]) -> tuple[Times, Times, Times, dict[str, int]]:
+def measure_all(
+    store: LoadedStore, calls: list[ReadCall]
+) -> tuple[Times, Times, Times, dict[str, int], Times]:
     """In-process (ours and raw SQL) and HTTP, alternating in chunks of `CHUNK_ROUNDS` rounds, so all three
     see the machine in the same state. The server runs on the store throughout; HTTP requests come from the
     load-generator process."""
     from memtrace import Memtrace
 
     truth = truth_of(store)
-    ours: Times = {op: [] for op in OPS}
-    raw: Times = {op: [] for op in OPS}
+    ours, raw, found, agree = _empty()
     http: Times = {op: [] for op in OPS}
-    found: dict[str, int] = dict.fromkeys(OPS, 0)
-    conn = raw_connection(str(store.path / "memtrace.db"))
+    reader = RawReader(str(store.path / "memtrace.db"))
     step = CHUNK_ROUNDS * len(OPS)
     with running_server(store.path, bench_workdir()) as server, Memtrace.open(store.path) as client:
         warm = calls[: WARMUP_ROUNDS * len(OPS)]
-        _inprocess_pass(client, conn, warm, truth, {o: [] for o in OPS}, {o: [] for o in OPS},
-                        dict.fromkeys(OPS, 0))  # fmt: skip
+        _inprocess_pass(client, reader, warm, truth, *_empty())
         _http_pass(server, warm, truth)
         for start in range(0, len(calls), step):
             chunk = calls[start : start + step]
-            _inprocess_pass(client, conn, chunk, truth, ours, raw, found)
+            _inprocess_pass(client, reader, chunk, truth, ours, raw, found, agree)
             for op, samples in _http_pass(server, chunk, truth).items():
                 http[op].extend(samples)
-    conn.close()
-    return ours, raw, http, found
+    reader.close()
+    return ours, raw, http, found, agree
 
 
 def _http_pass(server: RunningServer, calls: list[ReadCall], truth: Truth) -> Times:
@@ -155,13 +162,17 @@ def rows_for(size: int, iterations: int) -> list[Row]:
     rows = [_load_row(store)]
     calls = plan(store.dataset().shape, iterations)
     log(f"reads at {label}: {iterations} rounds of {len(OPS)} ops, in-process and over HTTP in turn")
-    ours, raw, http, found = measure_all(store, calls)
+    ours, raw, http, found, agree = measure_all(store, calls)
     search_hits = {op: found[op] / iterations for op in ("search_agent", "search_org")}
     check(search_hits["search_org"] >= 0.5, f"org-wide search found nothing for most queries: {search_hits}")
     for op in OPS:
         note = f"{iterations} calls"
         if op.startswith("search"):
-            note += f"; {search_hits[op]:.0%} of queries had matches"
+            note += (
+                f"; {search_hits[op]:.0%} of queries had matches; ours returned "
+                f"{median(agree[op]) if agree[op] else 0:.0%} (median; mean {sum(agree[op]) / len(agree[op]):.0%}) "
+                "of the peer's full-BM25 top 10"
+            )
         rows.append(
             latency_row(
                 f"3. reads at {label} (in-process)",

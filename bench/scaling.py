@@ -22,7 +22,9 @@ def measure(sizes: tuple[int, ...], iterations: int) -> dict[int, dict[str, list
     for size in sizes:
         store = load_store(size)
         log(f"scaling: {iterations} rounds at {size:,} memories")
-        ours, _raw, _found = measure_inprocess(store, plan(store.dataset().shape, iterations, seed=11))
+        ours, _raw, _found, _agree = measure_inprocess(
+            store, plan(store.dataset().shape, iterations, seed=11)
+        )
         out[size] = ours
     return out
 

@@ -15,7 +15,7 @@ from bench.__main__ import discover, run_one
 from bench.bulk_load import load_store
 from bench.common import CorrectnessError, Row, latency_row, rate_row
 from bench.core_ingest import measure, rows_from_rates
-from bench.read_ops import OPS, Truth, call_client, plan
+from bench.read_ops import OPS, Truth, agreement, call_client, plan
 from bench.reads import measure_inprocess, truth_of
 from bench.report import Outcome, render
 from memtrace import Memtrace
@@ -39,9 +39,12 @@ def test_bulk_load_stores_every_memory_once_and_is_reused(bench_env: Path) -> No
 
 def test_reads_check_their_answers_and_time_every_op() -> None:
     store = load_store(2_000)
-    ours, raw, found = measure_inprocess(store, plan(store.dataset().shape, 4))
+    ours, raw, found, agree = measure_inprocess(store, plan(store.dataset().shape, 4))
     assert all(len(ours[op]) == len(raw[op]) == 4 for op in OPS)
     assert found["list_agent"] == found["context"] == 4
+    # How much of the textbook full-BM25 top 10 our ranked search returned, per search.
+    assert {op: len(v) for op, v in agree.items() if v} == {"search_agent": 4, "search_org": 4}
+    assert all(0.0 <= a <= 1.0 for v in agree.values() for a in v)
     # A wrong expectation is caught: the checks are what keeps a fast wrong answer out of RESULTS.md.
     truth = truth_of(store)
     agent = min(truth.agent_counts, key=truth.agent_counts.__getitem__)  # fewer than 100: all are listed
@@ -64,6 +67,11 @@ def test_core_ingest_measures_ours_and_both_raw_peers() -> None:
     assert main.ratio == pytest.approx(main.ours / main.peer)
     assert main.met == (main.ours >= 40_000 and main.ratio >= 0.4)
     assert schema.peer_name.endswith("memtrace schema")
+
+
+def test_agreement_is_the_share_of_the_full_ranking_returned() -> None:
+    assert agreement(["a", "b", "c"], ["c", "b", "x", "y"]) == 0.5
+    assert agreement([], []) == 1.0 and agreement(["a"], []) == 0.0
 
 
 def test_rows_give_median_p99_ratio_and_whether_the_target_was_met() -> None:
