@@ -122,3 +122,25 @@ def test_budget_is_always_honoured_and_rendering_is_deterministic(contents: list
     header_only = estimate_tokens("## Session Context (s1)\n\n")
     assert estimate_tokens(out.text) <= max(budget, header_only + 15)
     assert out == render_session_context("s1", list(records), max_tokens=budget)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from("ab \n\t\u00e9\U0001f9e0"), max_size=600), limit=st.integers(1, 120)
+)
+def test_cut_equals_folding_everything_then_cutting(text: str, limit: int) -> None:
+    from memtrace.context import _cut
+
+    flat = " ".join(text.split())
+    assert _cut(text, limit) == (flat if len(flat) <= limit else flat[:limit] + "...")
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799_999_999))
+def test_format_time_matches_datetime(time_us: int) -> None:
+    from datetime import datetime as dt
+
+    t = dt.fromtimestamp(time_us // 1_000_000, UTC).replace(microsecond=time_us % 1_000_000)
+    expected = (
+        t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{t.microsecond:06d}".rstrip("0") if t.microsecond else "") + "Z"
+    )
+    assert format_time(time_us) == expected

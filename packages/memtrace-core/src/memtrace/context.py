@@ -18,6 +18,7 @@ Rendering is a pure function of its inputs: same memories, same options, same te
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -43,19 +44,36 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_prefix(day: int) -> str:
+    t = time.gmtime(day * 86_400)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+
+
 def format_time(time_us: int) -> str:
     """RFC3339 with trailing fractional zeros trimmed, as Go's RFC3339Nano prints (and Arc returns)."""
-    # gmtime and an f-string: a third of the cost of building a datetime and calling strftime, which was half
-    # of rendering a line.
+    # The date part is cached per day and the time of day is arithmetic: a fifth of the cost of datetime +
+    # strftime, which was half of rendering a line.
     seconds, micros = divmod(time_us, 1_000_000)
-    t = time.gmtime(seconds)
-    base = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-    frac = f"{micros:06d}".rstrip("0")
-    return f"{base}.{frac}Z" if frac else f"{base}Z"
+    day, second_of_day = divmod(seconds, 86_400)
+    hours, rest = divmod(second_of_day, 3600)
+    minutes, secs = divmod(rest, 60)
+    base = f"{_day_prefix(day)}{hours:02d}:{minutes:02d}:{secs:02d}"
+    if not micros:
+        return base + "Z"
+    return f"{base}.{f'{micros:06d}'.rstrip('0')}Z"
 
 
 def _cut(text: str, limit: int) -> str:
-    # Python slices by code point, so a multi-byte character is never split.
+    """`text` with runs of white space folded to one space, cut to `limit` characters (never inside a
+    character: Python slices by code point) with "..." when anything was cut."""
+    # Fold only a bounded prefix: the result is the same whenever that prefix already folds to more than
+    # `limit` characters, and long memories no longer pay for splitting all of their text.
+    window = 2 * limit + 16
+    if len(text) > window:
+        flat = " ".join(text[:window].split())
+        if len(flat) > limit:
+            return flat[:limit] + "..."
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit] + "..."
 
