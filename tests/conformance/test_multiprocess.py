@@ -31,7 +31,9 @@ def test_two_processes_write_one_directory_with_zero_loss(tmp_path: Path) -> Non
     n = 300
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(tmp_path), name, str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [sys.executable, "-c", WRITER, str(tmp_path), name, str(n)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for name in ("writer_a", "writer_b")
     ]
