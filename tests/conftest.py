@@ -12,12 +12,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from memtrace import AsyncMemtrace, Memtrace
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,60 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     server = start_server(root / "data", make_api_key(b"memtrace-live-server-admin-key"))
     yield server
     stop_server(server)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A fresh embedded data directory (suites may override it)."""
+    return tmp_path / "data"
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def open_memtrace(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Callable[[], Memtrace]]:
+    """A factory of fresh `Memtrace` clients that all reach the same data: an embedded engine on `data_dir`,
+    or the shared live server. Every test that takes it runs once per backend; clients are closed after."""
+    if request.param == "remote":
+        server: LiveServer = request.getfixturevalue("live_server")
+
+        def make() -> Memtrace:
+            return Memtrace(server.base_url, server.api_key)
+    else:
+
+        def make() -> Memtrace:
+            return Memtrace.open(data_dir)
+
+    opened: list[Memtrace] = []
+
+    def factory() -> Memtrace:
+        opened.append(make())
+        return opened[-1]
+
+    yield factory
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture(params=["embedded", "remote"])
+async def open_async_memtrace(
+    request: pytest.FixtureRequest, data_dir: Path
+) -> AsyncIterator[Callable[[], AsyncMemtrace]]:
+    """`open_memtrace` for `AsyncMemtrace`."""
+    if request.param == "remote":
+        server: LiveServer = request.getfixturevalue("live_server")
+
+        def make() -> AsyncMemtrace:
+            return AsyncMemtrace(server.base_url, server.api_key)
+    else:
+
+        def make() -> AsyncMemtrace:
+            return AsyncMemtrace.open(data_dir)
+
+    opened: list[AsyncMemtrace] = []
+
+    def factory() -> AsyncMemtrace:
+        opened.append(make())
+        return opened[-1]
+
+    yield factory
+    for client in opened:
+        await client.close()

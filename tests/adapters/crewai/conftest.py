@@ -81,30 +81,10 @@ def unique() -> Callable[[str], str]:
     return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=["embedded", "remote"])
-def open_client(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Callable[[], Memtrace]]:
-    """A factory of fresh `Memtrace` clients that all reach the same data: an embedded engine on one SQLite
-    directory, or the shared live server."""
-    if request.param == "remote":
-        server = request.getfixturevalue("live_server")
-
-        def make() -> Memtrace:
-            return Memtrace(server.base_url, server.api_key)
-    else:
-
-        def make() -> Memtrace:
-            return Memtrace.open(data_dir)
-
-    opened: list[Memtrace] = []
-
-    def factory() -> Memtrace:
-        client = make()
-        opened.append(client)
-        return client
-
-    yield factory
-    for client in opened:
-        client.close()
+@pytest.fixture
+def open_client(open_memtrace: Callable[[], Memtrace]) -> Callable[[], Memtrace]:
+    """A factory of fresh `Memtrace` clients that all reach the same data (embedded, then remote)."""
+    return open_memtrace
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.pop("LANGCHAIN_TRACING_V2", None)
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,29 +39,10 @@ def unique() -> Callable[[str], str]:
     return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=["embedded", "remote"])
-def open_client(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[SyncFactory]:
-    """A factory of fresh `Memtrace` clients that all reach the same data."""
-    if request.param == "remote":
-        server = request.getfixturevalue("live_server")
-
-        def make() -> Memtrace:
-            return Memtrace(server.base_url, server.api_key)
-    else:
-
-        def make() -> Memtrace:
-            return Memtrace.open(data_dir)
-
-    opened: list[Memtrace] = []
-
-    def factory() -> Memtrace:
-        client = make()
-        opened.append(client)
-        return client
-
-    yield factory
-    for client in opened:
-        client.close()
+@pytest.fixture
+def open_client(open_memtrace: SyncFactory) -> SyncFactory:
+    """A factory of fresh `Memtrace` clients that all reach the same data (embedded, then remote)."""
+    return open_memtrace
 
 
 @pytest.fixture
@@ -76,29 +57,10 @@ def embedded_client(data_dir: Path) -> Iterator[Memtrace]:
         yield client
 
 
-@pytest.fixture(params=["embedded", "remote"])
-async def open_async_client(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[AsyncFactory]:
-    """A factory of fresh `AsyncMemtrace` clients that all reach the same data."""
-    if request.param == "remote":
-        server = request.getfixturevalue("live_server")
-
-        def make() -> AsyncMemtrace:
-            return AsyncMemtrace(server.base_url, server.api_key)
-    else:
-
-        def make() -> AsyncMemtrace:
-            return AsyncMemtrace.open(data_dir)
-
-    opened: list[AsyncMemtrace] = []
-
-    def factory() -> AsyncMemtrace:
-        client = make()
-        opened.append(client)
-        return client
-
-    yield factory
-    for client in opened:
-        await client.close()
+@pytest.fixture
+def open_async_client(open_async_memtrace: AsyncFactory) -> AsyncFactory:
+    """A factory of fresh `AsyncMemtrace` clients that all reach the same data (embedded, then remote)."""
+    return open_async_memtrace
 
 
 @pytest.fixture

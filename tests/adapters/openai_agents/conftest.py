@@ -8,7 +8,7 @@ import os
 os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,30 +32,10 @@ def unique() -> Callable[[str], str]:
     return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=["embedded", "remote"])
-async def open_client(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[ClientFactory]:
-    """A factory of fresh `AsyncMemtrace` clients that all reach the same data: an embedded engine on one
-    SQLite directory, or the shared live server."""
-    if request.param == "remote":
-        server = request.getfixturevalue("live_server")
-
-        def make() -> AsyncMemtrace:
-            return AsyncMemtrace(server.base_url, server.api_key)
-    else:
-
-        def make() -> AsyncMemtrace:
-            return AsyncMemtrace.open(data_dir)
-
-    opened: list[AsyncMemtrace] = []
-
-    def factory() -> AsyncMemtrace:
-        client = make()
-        opened.append(client)
-        return client
-
-    yield factory
-    for client in opened:
-        await client.close()
+@pytest.fixture
+def open_client(open_async_memtrace: ClientFactory) -> ClientFactory:
+    """A factory of fresh `AsyncMemtrace` clients that all reach the same data (embedded, then remote)."""
+    return open_async_memtrace
 
 
 @pytest.fixture
