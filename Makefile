@@ -8,6 +8,8 @@ PORT ?= 9100
 DATA_DIR ?= ./data
 
 export UV_PYTHON_DOWNLOADS := never
+# Trust the system's certificate store (as pip does), so registries behind a custom CA work without extra setup.
+export UV_NATIVE_TLS := true
 # Frameworks under test must never phone home.
 export CREWAI_DISABLE_TELEMETRY := true
 export CREWAI_TRACING_ENABLED := false
