@@ -6,6 +6,8 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 9100
 DATA_DIR ?= ./data
+# The uv that wrote uv.lock; installed into .tools/ when none is on PATH.
+UV_VERSION ?= 0.13.8
 
 export UV_PYTHON_DOWNLOADS := never
 # Trust the system's certificate store (as pip does), so registries behind a custom CA work without extra setup.
@@ -20,7 +22,7 @@ export OPENAI_AGENTS_DISABLE_TRACING := 1
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
-	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
+	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 sync: $(UV)
 	$(UV) sync --locked --python $(PYTHON)
