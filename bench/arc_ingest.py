@@ -18,8 +18,10 @@ Each sample uses a fresh spool and a fresh Arc database; ours and the peer alter
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from memtrace.timeparse import now_us
 BENCHMARK = "arc ingest"
 TARGET_RATE = 20_000.0
 APPEND_BATCH = 1_000
+WRITERS = int(os.environ.get("MEMTRACE_BENCH_ARC_WRITERS", "2"))
 SEND_BATCH = 5_000
 ORG = "org_default"
 DAY_US = 86_400_000_000
@@ -86,11 +89,22 @@ def ours_once(standin: Any, records: list[MemoryRecord], root: Path, sample: int
     store = ArcEventStore(_config(standin.url, standin.admin_token, f"ours{sample}"), root / f"spool{sample}")
     try:
         since = now_us() - DAY_US
+        chunks = [records[start : start + APPEND_BATCH] for start in range(0, len(records), APPEND_BATCH)]
+        lanes = [chunks[w::WRITERS] for w in range(WRITERS)]
+        skipped: list[int] = []
+
+        def writer(lane: list[list[MemoryRecord]]) -> None:
+            for chunk in lane:
+                skipped.extend(store.append(ORG, chunk, dedup_since_us=since))
+
+        threads = [threading.Thread(target=writer, args=(lane,)) for lane in lanes]
         t0 = time.perf_counter()
-        for start in range(0, len(records), APPEND_BATCH):
-            skipped = store.append(ORG, records[start : start + APPEND_BATCH], dedup_since_us=since)
-            check(not skipped, f"{len(skipped)} memories skipped as duplicates")
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         acked = time.perf_counter() - t0
+        check(not skipped, f"{len(skipped)} memories skipped as duplicates")
         deadline = time.monotonic() + 300
         while store.flusher.stats.rows_sent < len(records) and time.monotonic() < deadline:
             store.flusher.notify(SEND_BATCH)

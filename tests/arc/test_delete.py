@@ -23,10 +23,13 @@ def test_delete_removes_from_arc_and_spool_and_frees_the_dedup_key(standin, tmp_
         for m in gone:
             with pytest.raises(NotFoundError):
                 mt.get_memory(m.id)
-        mt.add_memory(AddMemoryRequest(agent_id="drop", content="goes 0"))  # its dedup key was freed
-    assert [r["agent_id"] for r in standin.rows("SELECT agent_id FROM events ORDER BY time", "del1")] == [
-        "keep"
-    ]
+        again = mt.add_memory(AddMemoryRequest(agent_id="drop", content="goes 0"))  # its dedup key was freed
+    # In Arc: the kept memory and the one written again, none of the deleted ones.
+    wait_until(lambda: len(standin.rows("SELECT id FROM events ORDER BY time", "del1")) == 2, what="2 rows")
+    assert {r["id"] for r in standin.rows("SELECT id FROM events ORDER BY time", "del1")} == {
+        kept.id,
+        again.id,
+    }
 
 
 def test_delete_reaches_rows_still_in_arcs_buffer(make_standin, tmp_path) -> None:

@@ -212,15 +212,18 @@ class SpoolFlusher:
     def _send_loop(self) -> None:
         while True:
             item = self._outbox.get()
-            if item is None:
-                return
             try:
+                if item is None:
+                    return
                 self._deliver(item)
             except Exception as exc:  # never let the thread die: the spool keeps everything
                 log.exception("Arc send failed unexpectedly")
-                with self.lock:
-                    self.spool.unclaim(item.batch)
-                    self._failed(exc)
+                if item is not None:
+                    with self.lock:
+                        self.spool.unclaim(item.batch)
+                        self._failed(exc)
+            finally:
+                self._outbox.task_done()
 
     def _deliver(self, item: _Outgoing) -> None:
         """POST one prepared batch (holding `send_lock`, so a delete never overlaps a write on the wire), then
