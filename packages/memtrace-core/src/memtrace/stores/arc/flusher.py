@@ -319,15 +319,17 @@ class SpoolFlusher:
             b_at, n_at = result.columns.index("write_batch"), result.columns.index("n")
             visible = {row[b_at]: int(row[n_at]) for row in result.data}
         overdue_us = now_us() - int(self.config.visibility_timeout * 1_000_000)
+        shown_in_full = [b for b in chunk if visible.get(b.batch, 0) >= b.rows]
+        for b in shown_in_full:
+            if visible[b.batch] > b.rows:
+                log.warning("Arc shows batch %s %d times over", b.batch, visible[b.batch] - b.rows)
         with self.lock:
+            if shown_in_full:
+                self.stats.rows_confirmed += self.spool.confirm([b.batch for b in shown_in_full])
+                self.stats.batches_confirmed += len(shown_in_full)
             for b in chunk:
                 shown = visible.get(b.batch, 0)
-                if shown >= b.rows:
-                    if shown > b.rows:
-                        log.warning("Arc shows batch %s %d times over", b.batch, shown - b.rows)
-                    self.stats.rows_confirmed += self.spool.confirm(b.batch)
-                    self.stats.batches_confirmed += 1
-                elif b.sent_us <= overdue_us:
+                if shown < b.rows and b.sent_us <= overdue_us:
                     ids: set[str] = set()
                     if shown:
                         ids_result = self.client.query(

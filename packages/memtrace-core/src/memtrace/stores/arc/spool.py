@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +193,7 @@ class ArcSpool:
         self._cache: dict[int, SpoolRow] = {}
         self._cache_lock = threading.Lock()
         self._cache_limit = cache_rows
+        self._synchronous = synchronous
         self._w = self._connect(synchronous, busy_timeout_ms)
         with self._write_lock:
             self._w.execute("BEGIN IMMEDIATE")
@@ -218,15 +219,25 @@ class ArcSpool:
         return conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction. `durable=False` skips the fsync of the commit (still safe against a crash of
+        the process, not against power loss): for the spool's own bookkeeping, where losing the last commit
+        means sending a batch again or confirming it again, never losing a memory. Appends and deletes,
+        which callers are told about, are always durable."""
         with self._write_lock:
-            self._w.execute("BEGIN IMMEDIATE")
+            if not durable and self._synchronous == "FULL":
+                self._w.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._w
-            except BaseException:
-                self._w.execute("ROLLBACK")
-                raise
-            self._w.execute("COMMIT")
+                self._w.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._w
+                except BaseException:
+                    self._w.execute("ROLLBACK")
+                    raise
+                self._w.execute("COMMIT")
+            finally:
+                if not durable and self._synchronous == "FULL":
+                    self._w.execute("PRAGMA synchronous=FULL")
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -241,16 +252,17 @@ class ArcSpool:
         rows: Sequence[SpoolRow],
         *,
         dedup_since_us: int | None,
-        known_duplicates: frozenset[str] = frozenset(),
+        known_duplicates: Callable[[], set[str]] | None = None,
         max_rows: int,
     ) -> list[int]:
         """Commit `rows` (all or nothing) and return the indexes skipped as duplicates.
 
-        With `dedup_since_us`, a row is a duplicate when an earlier row of the batch, the dedup index (anything
-        written through this spool after `dedup_since_us`) or `known_duplicates` (keys found in Arc) has its
-        dedup key. Raises `SpoolFullError`, writing nothing, when the spool would pass `max_rows`."""
-        skipped: list[int] = []
-        accepted: list[SpoolRow] = []
+        With `dedup_since_us`, a row is a duplicate when an earlier row of the batch or the dedup index (anything
+        written through this spool after `dedup_since_us`) has its dedup key, or when `known_duplicates()` (keys
+        found in Arc) returns it. That call is made after the rows are written, inside the transaction, so the
+        write overlaps whatever the call waits for. Raises `SpoolFullError`, writing nothing, when the spool
+        would pass `max_rows`."""
+        skipped: set[int] = set()
         with self._transaction() as conn:
             stored: set[str] = set()
             if dedup_since_us is not None:
@@ -266,37 +278,49 @@ class ArcSpool:
                         )
                     )
             seen: set[str] = set()
+            candidates: list[int] = []
             for i, row in enumerate(rows):
                 key = row[10]
                 if dedup_since_us is not None and key is not None:
-                    if key in seen or key in known_duplicates or key in stored:
-                        skipped.append(i)
+                    if key in seen or key in stored:
+                        skipped.add(i)
                         continue
                     seen.add(key)
-                accepted.append(row)
+                candidates.append(i)
+            if candidates:
+                # Explicit seqs (past AUTOINCREMENT's high-water mark) so the rows can be cached under them.
+                base = conn.execute(
+                    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'spool'), 0)"
+                ).fetchone()[0]
+                seq_of = {i: base + 1 + n for n, i in enumerate(candidates)}
+                conn.executemany(_INSERT_SEQ, [(seq_of[i], *rows[i]) for i in candidates])
+                if dedup_since_us is not None and known_duplicates is not None:
+                    found = known_duplicates()
+                    late = [i for i in candidates if rows[i][10] in found]
+                    if late:
+                        skipped.update(late)
+                        conn.executemany("DELETE FROM spool WHERE seq = ?", [(seq_of[i],) for i in late])
+            accepted = [i for i in candidates if i not in skipped]
             if not accepted:
-                return skipped
+                conn.execute("SELECT 1")  # nothing to keep; the transaction commits empty
+                return sorted(skipped)
             held = conn.execute("SELECT value FROM counters WHERE name = 'rows'").fetchone()[0]
             if held + len(accepted) > max_rows:
                 raise SpoolFullError(held, len(accepted), max_rows)
-            # Explicit seqs (past AUTOINCREMENT's high-water mark) so the rows can be cached under them.
-            base = conn.execute(
-                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'spool'), 0)"
-            ).fetchone()[0]
-            conn.executemany(_INSERT_SEQ, [(base + 1 + i, *row) for i, row in enumerate(accepted)])
-            conn.executemany(_UPSERT_KEY, [(org_id, r[10], r[0]) for r in accepted if r[10] is not None])
+            conn.executemany(
+                _UPSERT_KEY, [(org_id, rows[i][10], rows[i][0]) for i in accepted if rows[i][10] is not None]
+            )
             conn.execute("UPDATE counters SET value = value + ? WHERE name = 'rows'", (len(accepted),))
-        self._cache_rows(base + 1, accepted)
-        return skipped
+        self._cache_rows([(seq_of[i], rows[i]) for i in accepted])
+        return sorted(skipped)
 
-    def _cache_rows(self, first_seq: int, rows: Sequence[SpoolRow]) -> None:
+    def _cache_rows(self, rows: Sequence[tuple[int, SpoolRow]]) -> None:
         """Keep freshly committed rows in memory for the flusher, which would otherwise read them straight back
         (the spool file stays the truth: anything not cached is read from it)."""
         with self._cache_lock:
             if len(self._cache) + len(rows) > self._cache_limit:
                 return
-            for i, row in enumerate(rows):
-                self._cache[first_seq + i] = row
+            self._cache.update(rows)
 
     def _take_rows(self, conn: sqlite3.Connection, seqs: Sequence[int]) -> list[SpoolRow]:
         """The rows at `seqs` (which exist), from the cache where possible."""
@@ -314,7 +338,7 @@ class ArcSpool:
     def claim(self, limit: int, batch: str, now_us: int) -> list[SpoolRow]:
         """Hand out up to `limit` rows as `batch`, now sent: a queued batch first (oldest first), else the
         rows past the cursor. Returns them in seq order."""
-        with self._transaction() as conn:
+        with self._transaction(durable=False) as conn:
             while True:
                 queued = conn.execute(
                     f"SELECT batch, lo, hi FROM batches WHERE state = {QUEUED} ORDER BY lo LIMIT 1"
@@ -378,12 +402,12 @@ class ArcSpool:
 
     def unclaim(self, batch: str) -> None:
         """`batch` was not delivered: queue it to be sent again (before newer rows)."""
-        with self._transaction() as conn:
+        with self._transaction(durable=False) as conn:
             conn.execute(f"UPDATE batches SET state = {QUEUED}, sent_us = NULL WHERE batch = ?", (batch,))
 
     def reject(self, batch: str, error: str) -> None:
         """Arc refuses `batch` for good: keep its rows (readable, counted), but stop sending them."""
-        with self._transaction() as conn:
+        with self._transaction(durable=False) as conn:
             conn.execute(
                 f"UPDATE batches SET state = {REJECTED}, sent_us = NULL, error = ? WHERE batch = ?",
                 (error, batch),
@@ -391,7 +415,7 @@ class ArcSpool:
 
     def retry_rejected(self) -> int:
         """Queue rejected rows again (after Arc or its configuration was fixed). Returns how many."""
-        with self._transaction() as conn:
+        with self._transaction(durable=False) as conn:
             n = conn.execute(
                 f"SELECT COALESCE(sum(rows), 0) FROM batches WHERE state = {REJECTED}"
             ).fetchone()[0]
@@ -405,21 +429,23 @@ class ArcSpool:
             ).fetchall()
         return [SentBatch(*r) for r in rows]
 
-    def confirm(self, batch: str) -> int:
-        """Arc shows every row of `batch`: the spool lets go of them. Returns how many rows left."""
-        with self._transaction() as conn:
-            found = conn.execute("SELECT lo, hi FROM batches WHERE batch = ?", (batch,)).fetchone()
-            if found is None:
-                return 0
-            removed = conn.execute("DELETE FROM spool WHERE seq BETWEEN ? AND ?", found).rowcount
-            conn.execute("DELETE FROM batches WHERE batch = ?", (batch,))
+    def confirm(self, batches: Sequence[str]) -> int:
+        """Arc shows every row of these batches: the spool lets go of them. Returns how many rows left."""
+        removed = 0
+        with self._transaction(durable=False) as conn:
+            for batch in batches:
+                found = conn.execute("SELECT lo, hi FROM batches WHERE batch = ?", (batch,)).fetchone()
+                if found is None:
+                    continue
+                removed += conn.execute("DELETE FROM spool WHERE seq BETWEEN ? AND ?", found).rowcount
+                conn.execute("DELETE FROM batches WHERE batch = ?", (batch,))
             conn.execute("UPDATE counters SET value = value - ? WHERE name = 'rows'", (removed,))
         return removed
 
     def requeue(self, batch: str, visible_ids: set[str]) -> int:
         """`batch` is only partly (or not at all) visible after the timeout: drop the rows Arc shows, queue the
         rest to be sent again. Returns how many rows go again."""
-        with self._transaction() as conn:
+        with self._transaction(durable=False) as conn:
             found = conn.execute("SELECT lo, hi FROM batches WHERE batch = ?", (batch,)).fetchone()
             if found is None:
                 return 0
@@ -445,7 +471,7 @@ class ArcSpool:
 
     def prune_dedup(self, older_than_us: int) -> int:
         """Forget dedup keys no window can reach any more."""
-        with self._transaction() as conn:
+        with self._transaction(durable=False) as conn:
             return conn.execute("DELETE FROM dedup WHERE time_us <= ?", (older_than_us,)).rowcount
 
     # ------------------------------------------------------------------- reads

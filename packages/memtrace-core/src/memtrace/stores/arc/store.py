@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -46,6 +47,8 @@ SPOOL_FILENAME = "arc-spool.db"
 ID_PAGE = 10_000
 DELETE_CHUNK = 1_000
 OVERLAP_CHUNK = 150
+PROBE_WAIT_S = 2.0
+"""How long a write waits for Arc to say which keys it already has, before deciding without it."""
 _SQL_BUDGET = sql.MAX_SQL_LENGTH - 500  # room for the surrounding statement when sizing IN lists
 
 
@@ -174,21 +177,28 @@ class ArcEventStore:
                     term_count,
                 )
             )
-        known: set[str] = set()
-        try:
-            for probe in probes:
-                known |= probe.result()
-        except ArcError as exc:
-            # Fail open, as the original did: the spool's own dedup index still covers every memory written
-            # through it; only duplicates stored by other writers can slip through while Arc cannot be asked.
-            log.debug("Arc dedup probe skipped: %s", exc)
-            known = set()
+
+        def arc_duplicates() -> set[str]:
+            # Called with the spool's write lock held: wait a bounded time, never a full query timeout.
+            deadline = time.monotonic() + PROBE_WAIT_S
+            known: set[str] = set()
+            try:
+                for probe in probes:
+                    known |= probe.result(timeout=max(0.0, deadline - time.monotonic()))
+            except (ArcError, TimeoutError) as exc:
+                # Fail open, as the original did: the spool's own dedup index still covers every memory
+                # written through it; only duplicates stored by other writers can slip by while Arc cannot
+                # be asked.
+                log.debug("Arc dedup probe skipped: %s", exc)
+                return set()
+            return known
+
         try:
             skipped = self.spool.append(
                 org_id,
                 rows,
                 dedup_since_us=dedup_since_us,
-                known_duplicates=frozenset(known),
+                known_duplicates=arc_duplicates if probes else None,
                 max_rows=self.config.max_spool_rows,
             )
         except SpoolFullError as exc:
@@ -428,8 +438,6 @@ class ArcEventStore:
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until nothing is pending in the spool (sent, not necessarily visible). For tests and tools."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.spool.has_pending():

@@ -37,15 +37,14 @@ _STEMS: dict[str, str] = {}
 _STEM_CACHE_LIMIT = 200_000
 
 
-# ASCII text, the common case, is split in C: everything but letters and digits becomes a space.
-_ASCII_SEPARATORS = str.maketrans(
-    {chr(i): " " for i in range(128) if not chr(i).isalnum() or chr(i).isupper()}
-)
+# ASCII text, the common case, is split in C: a byte table lower-cases letters and turns everything but
+# letters and digits into spaces.
+_ASCII_WORDS = bytes(ord(chr(c).lower()) if c < 128 and chr(c).isalnum() else ord(" ") for c in range(256))
 
 
 def _words(text: str) -> list[str]:
     if text.isascii():
-        return text.lower().translate(_ASCII_SEPARATORS).split()
+        return text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
     return _TOKEN.findall(normalize(text))
 
 
@@ -55,7 +54,7 @@ def tokens(text: str) -> list[str]:
     stems = _STEMS
     try:
         # A dict lookup per word is the fast path: vocabularies repeat, so nearly every word is cached.
-        return [stems[w] for w in words]
+        return list(map(stems.__getitem__, words))
     except KeyError:
         if len(stems) > _STEM_CACHE_LIMIT:
             stems.clear()
