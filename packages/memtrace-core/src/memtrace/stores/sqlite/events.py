@@ -134,12 +134,8 @@ def _loose_prefix(word: str) -> str | None:
     return prefix if prefix != word else None
 
 
-def fts_query(text: str) -> str | None:
-    """Turn free text into an FTS5 MATCH expression: its keywords ORed (BM25 rewards matching more of them),
-    each also as a loose prefix (so exact forms, matching both, rank first).
-
-    Returns None when `text` has no keyword at all.
-    """
+def _word_groups(text: str) -> list[str]:
+    """The query's keywords as FTS5 groups: each word quoted, ORed with its loose prefix when it has one."""
     words = []
     seen = set()
     for w in _KEYWORD.findall(text.lower()):
@@ -149,16 +145,28 @@ def fts_query(text: str) -> str | None:
             words.append(w)
         if len(words) >= MAX_QUERY_KEYWORDS:
             break
-    if not words:
-        return None
     meaningful = [w for w in words if w not in STOP_WORDS]
-    terms = []
+    groups = []
     for w in meaningful or words:
-        terms.append('"' + w.replace('"', '""') + '"')
+        quoted = '"' + w.replace('"', '""') + '"'
         prefix = _loose_prefix(w)
-        if prefix:
-            terms.append(f'"{prefix}"*')
-    return " OR ".join(terms)
+        groups.append(f'{quoted} OR "{prefix}"*' if prefix else quoted)
+    return groups
+
+
+def fts_query(text: str) -> str | None:
+    """Turn free text into an FTS5 MATCH expression for memories with *any* of its keywords: the keywords ORed
+    (BM25 rewards matching more of them), each also as a loose prefix (so exact forms, matching both, rank
+    first). Returns None when `text` has no keyword at all."""
+    groups = _word_groups(text)
+    return " OR ".join(groups) if groups else None
+
+
+def fts_query_all(text: str) -> str | None:
+    """The FTS5 MATCH expression for memories with *every* keyword of `text` (each in some form); None when
+    `text` has fewer than two keywords (then it is the same as `fts_query`)."""
+    groups = _word_groups(text)
+    return " AND ".join(f"({g})" for g in groups) if len(groups) > 1 else None
 
 
 def _encode_tags(tags: tuple[str, ...]) -> str | None:
@@ -354,8 +362,8 @@ class SQLiteEventStore:
     def search(
         self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int
     ) -> list[MemoryRecord]:
-        terms = fts_query(text)
-        if terms is None:
+        any_words = fts_query(text)
+        if any_words is None:
             return []
         self._catch_up()
         # Scope tokens narrow the match inside FTS5 (a doclist intersection), so the join below only sees the
@@ -367,7 +375,24 @@ class SQLiteEventStore:
             scope.append(f'scope : "a{flt.agent_id.encode().hex()}"')
         if flt.session_id:
             scope.append(f'scope : "s{flt.session_id.encode().hex()}"')
-        match = " AND ".join([*scope, f"content : ({terms})"])
+        wanted = limit + offset
+        # Two tiers, one total order: memories with every keyword first, then those with some, each tier by
+        # BM25. The first tier is small even in a large store, so it is ranked in full; the second is only
+        # needed when the first runs short, and there the rank window bounds the work.
+        found: list[MemoryRecord] = []
+        all_words = fts_query_all(text)
+        if all_words is not None:
+            found = self._ranked(" AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted)
+        if len(found) < wanted:
+            seen = {r.id for r in found}
+            more = self._ranked(
+                " AND ".join([*scope, f"content : ({any_words})"]), org_id, flt, wanted + len(found)
+            )
+            found += [r for r in more if r.id not in seen][: wanted - len(found)]
+        return found[offset:wanted]
+
+    def _ranked(self, match: str, org_id: str, flt: MemoryFilter, n: int) -> list[MemoryRecord]:
+        """The best `n` memories for one MATCH expression that pass `flt`, best first, with `score` set."""
         window = self._rank_window(match)
         where, params = _where(org_id, flt)
         columns = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
@@ -375,21 +400,18 @@ class SQLiteEventStore:
         # important memory.
         order = "c.rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC"
         if _only_scope_filters(flt):
-            # Nothing but scope to filter on: take the best `limit + offset` inside FTS5, then join only those.
-            # Joining every match to read its row is what makes the general plan slow (~1 us per match).
-            sql = (
-                f"SELECT {columns}, c.rank FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank "
-                f"FROM memories_fts WHERE memories_fts MATCH ? AND rowid >= ? ORDER BY rank, rowid DESC LIMIT ?) "
-                f"AS c JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
-            )
-            args = [match, window, limit + offset, *params, limit, offset]
+            # Nothing but scope to filter on: take the best `n` inside FTS5, then join only those. Joining every
+            # match to read its row is what makes the general plan slow (~1 us per match).
+            inner = "ORDER BY rank, rowid DESC LIMIT ?"
+            args = [match, window, n, *params, n]
         else:
-            sql = (
-                f"SELECT {columns}, c.rank FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank "
-                f"FROM memories_fts WHERE memories_fts MATCH ? AND rowid >= ?) AS c "
-                f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
-            )
-            args = [match, window, *params, limit, offset]
+            inner = ""
+            args = [match, window, *params, n]
+        sql = (
+            f"SELECT {columns}, c.rank FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank "
+            f"FROM memories_fts WHERE memories_fts MATCH ? AND rowid >= ? {inner}) AS c "
+            f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
+        )
         with self.db.read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [_row_to_record(r[:13], score=round(-r[13], 6)) for r in rows]
