@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from memtrace.models import AddMemoryRequest
 
-from . import __version__, errors
+from . import __version__, arc_routes, errors
 from .fastpath import direct_routes
 from .middleware import ServerMiddleware
 from .routes import admin, agents, memories, ops, sessions
@@ -59,7 +59,7 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
     )
     app.state.memtrace = state
     errors.install(app)
-    for module in (ops, memories, agents, sessions, admin):
+    for module in (ops, memories, agents, sessions, admin, arc_routes):
         app.include_router(module.router)
     if state.config.server.cors_allow_origins:
         app.add_middleware(

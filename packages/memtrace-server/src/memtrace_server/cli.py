@@ -23,6 +23,7 @@ from memtrace.errors import MemtraceError
 from memtrace.timeparse import now_us, parse_relative, parse_time
 
 from . import __version__
+from .arc_admin import add_org_commands
 from .config import ConfigError, ServerConfig, load_config, to_toml
 from .keys import FIRST_RUN_BANNER, bootstrap
 from .state import ServerState, open_state
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=fn)
+    add_org_commands(org, _common, _with_state)  # org add-arc / remove-arc / arc (arc_admin.py)
 
     key = sub.add_parser("key", help="manage API keys").add_subparsers(dest="action", metavar="ACTION")
     key_create = key.add_parser("create", help="create an API key (printed once)")

@@ -20,6 +20,7 @@ from memtrace.engine import Engine
 from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
 
 from .admin import Admin
+from .arc_tenancy import route_by_org
 from .auth import Authenticator
 from .coalesce import SingleWriteCoalescer
 from .config import ServerConfig
@@ -69,6 +70,7 @@ def open_state(config: ServerConfig) -> ServerState:
         synchronous=config.store.synchronous.upper(),  # type: ignore[arg-type]
         max_content_length=config.limits.max_content_length,
     )
+    engine.events = route_by_org(config, engine.events)  # organisations with their own Arc (arc_tenancy.py)
     # Keys and admin get a connection of their own, so a key lookup never queues behind a large batch write.
     key_db = SQLiteDatabase(config.data_dir, synchronous=config.store.synchronous.upper())  # type: ignore[arg-type]
     keys = KeyStore(SQLiteMetadataStore(key_db), bcrypt_cost=config.auth.bcrypt_cost)
