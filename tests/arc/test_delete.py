@@ -98,3 +98,15 @@ def test_deleting_without_an_admin_token_names_the_setting(standin, tmp_path) ->
             mt.delete_memory(m.id)
         assert "admin_token" in refused.value.message
         assert mt.get_memory(m.id).id == m.id
+
+
+def test_deleting_a_thousand_ids_stays_within_arcs_sql_limit(standin, tmp_path) -> None:
+    with Memtrace.open(tmp_path, arc=arc_config(standin, database="del6")) as mt:
+        store = mt._backend.engine.events  # type: ignore[attr-defined]
+        written = mt.add_memories(
+            [AddMemoryRequest(agent_id="a", content=f"memory {i}") for i in range(1000)]
+        )
+        wait_until(lambda: drained(store), what="Arc to show the memories")
+        mt.add_memory(AddMemoryRequest(agent_id="a", content="not named"))
+        assert mt.delete_memories(memory_ids=[m.id for m in written]) == 1000
+        assert [m.content for m in mt.list_memories().memories] == ["not named"]

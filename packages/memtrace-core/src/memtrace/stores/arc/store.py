@@ -9,6 +9,7 @@ Arc is reached only through `client.py`, and SQL only through `queries.py`/`sql.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -47,6 +48,8 @@ SPOOL_FILENAME = "arc-spool.db"
 ID_PAGE = 10_000
 DELETE_CHUNK = 1_000
 OVERLAP_CHUNK = 150
+IDS_PER_QUERY = 200
+"""Memory ids per Arc query (each costs about 35 characters of SQL)."""
 PROBE_WAIT_S = 2.0
 """How long a write waits for Arc to say which keys it already has, before deciding without it."""
 _SQL_BUDGET = sql.MAX_SQL_LENGTH - 500  # room for the surrounding statement when sizing IN lists
@@ -250,6 +253,8 @@ class ArcEventStore:
 
     @staticmethod
     def _sql(build: Callable[[], str]) -> str:
+        """The statement, or a `ValidationError` when a value makes it too long for Arc (the only free-text
+        filter is `content_contains`)."""
         try:
             return build()
         except ValueError as exc:
@@ -396,8 +401,15 @@ class ArcEventStore:
         return len(all_ids)
 
     def _arc_ids(self, org_id: str, flt: MemoryFilter) -> dict[str, str | None]:
-        """Id -> dedup key of every matching memory Arc shows."""
-        out: dict[str, str | None] = {}
+        """Id -> dedup key of every matching memory Arc shows. A long id list (a delete may name 1,000) is
+        asked about in parts, to stay within Arc's SQL length limit."""
+        if len(flt.ids) > IDS_PER_QUERY:
+            out: dict[str, str | None] = {}
+            for start in range(0, len(flt.ids), IDS_PER_QUERY):
+                part = dataclasses.replace(flt, ids=flt.ids[start : start + IDS_PER_QUERY])
+                out.update(self._arc_ids(org_id, part))
+            return out
+        out = {}
         offset = 0
         while True:
             statement = self._sql(
