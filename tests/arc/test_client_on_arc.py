@@ -74,3 +74,9 @@ async def test_async_client_on_arc(standin, tmp_path: Path) -> None:
         assert [r.id for r in found.results] == [m.id]
         await mt.delete_memory(m.id)
         assert (await mt.list_memories()).count == 0
+
+
+def test_a_database_file_path_keeps_the_spool_beside_it(standin, tmp_path: Path) -> None:
+    with Memtrace.open(tmp_path / "mt.db", arc=arc_config(standin, database="dbfile")) as mt:
+        mt.remember("agent_1", "hello")
+    assert (tmp_path / "mt.db").exists() and (tmp_path / "arc-spool.db").exists()

@@ -76,9 +76,10 @@ def open_engine(
         max_content_length=max_content_length,
     )
     if arc is not None:
-        from .stores.arc import ArcEventStore
+        from .stores.arc import SPOOL_FILENAME, ArcEventStore
 
-        return Engine(ArcEventStore(arc, directory, synchronous=synchronous), metadata, config)
+        spool = directory.with_name(SPOOL_FILENAME) if directory.suffix == ".db" else directory
+        return Engine(ArcEventStore(arc, spool, synchronous=synchronous), metadata, config)
     return Engine(SQLiteEventStore(db), metadata, config)
 
 
