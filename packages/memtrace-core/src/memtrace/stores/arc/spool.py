@@ -322,6 +322,13 @@ class ArcSpool:
                 return
             self._cache.update(rows)
 
+    def _forget_cached_before(self, cursor: int) -> None:
+        """Drop cached rows another process has handed out (only when the cache is full: it is rare)."""
+        with self._cache_lock:
+            if len(self._cache) >= self._cache_limit:
+                for seq in [seq for seq in self._cache if seq <= cursor]:
+                    del self._cache[seq]
+
     def _take_rows(self, conn: sqlite3.Connection, seqs: Sequence[int]) -> list[SpoolRow]:
         """The rows at `seqs` (which exist), from the cache where possible."""
         with self._cache_lock:
@@ -369,6 +376,7 @@ class ArcSpool:
                 )
                 return rows
             cursor = conn.execute("SELECT value FROM counters WHERE name = 'cursor'").fetchone()[0]
+            self._forget_cached_before(cursor)
             seqs = [
                 r[0]
                 for r in conn.execute(
