@@ -149,7 +149,8 @@ def ranked_search(
     limit: int,
     offset: int,
 ) -> str:
-    """Memories containing any term, by BM25 score (``score`` column), then newer, more important, higher id."""
+    """Memories containing any term: those with every keyword first (``tier`` 1, as the embedded store ranks),
+    then by BM25 score (``score``), then newer, more important, higher id."""
     tf = ", ".join(
         f"(length(search_terms) - length(replace(search_terms, {sql.string(t.pattern)}, ''))) "
         f"/ {sql.integer(len(t.pattern))} AS f{i}"
@@ -159,11 +160,19 @@ def ranked_search(
     score = " + ".join(
         f"{sql.number(weight)} * f{i} / (f{i} + nrm)" for i, weight in enumerate(w.term_weights)
     )
+    groups: dict[int, list[str]] = {}
+    for i, t in enumerate(terms):
+        groups.setdefault(t.group, []).append(f"f{i} > 0")
+    if len(groups) > 1:
+        every = " AND ".join("(" + " OR ".join(g) + ")" for g in groups.values())
+        tier = f"CASE WHEN {every} THEN 1 ELSE 0 END"
+    else:
+        tier = "0"
     return sql.check_length(
         f"WITH hits AS (SELECT {_SELECT}, {sql.number(w.a)} + {sql.number(w.b)} * term_count AS nrm, {tf} "
         f"FROM {sql.ident(measurement)} WHERE {where(org_id, flt)} AND ({any_term})) "
-        f"SELECT {_SELECT}, {score} AS score FROM hits "
-        f"ORDER BY score DESC, time DESC, {_IMPORTANCE_OR_ZERO} DESC, id DESC "
+        f"SELECT {_SELECT}, {tier} AS tier, {score} AS score FROM hits "
+        f"ORDER BY tier DESC, score DESC, time DESC, {_IMPORTANCE_OR_ZERO} DESC, id DESC "
         f"LIMIT {sql.integer(limit)} OFFSET {sql.integer(offset)}"
     )
 

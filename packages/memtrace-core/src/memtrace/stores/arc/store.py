@@ -38,7 +38,7 @@ from .config import ArcConfig
 from .flusher import SpoolFlusher
 from .ranking import CorpusStats, Weights, rounded, score, weights
 from .spool import SENT, ArcSpool, SpoolFullError
-from .terms import query_terms, search_terms
+from .terms import has_every_keyword, query_terms, search_terms
 from .wire import MAX_TIME_US, MIN_TIME_US, SpoolRow, records_from_query
 
 log = logging.getLogger("memtrace.arc")
@@ -308,19 +308,22 @@ class ArcEventStore:
         with self._arc("search memories"):
             ranked = self._query(statement)
         from_arc = records_from_query(ranked.columns, ranked.data)
+        raw_scores: dict[str, float] = {}
+        tiers: dict[str, int] = {}
         if from_arc:
-            at = ranked.columns.index("score")
-            raw_scores = {r.id: float(row[at]) for r, row in zip(from_arc, ranked.data, strict=True)}
-        else:
-            raw_scores = {}
+            score_at, tier_at = ranked.columns.index("score"), ranked.columns.index("tier")
+            for r, row in zip(from_arc, ranked.data, strict=True):
+                raw_scores[r.id] = float(row[score_at])
+                tiers[r.id] = int(row[tier_at])
         for record, text_terms, term_count in candidates:
             frequencies = [text_terms.count(t.pattern) for t in terms]
             raw_scores.setdefault(record.id, score(frequencies, term_count, w))
+            tiers.setdefault(record.id, int(has_every_keyword(frequencies, terms)))
         from_spool = [r for r, _, _ in candidates]
         merged = _merge(
             from_arc,
             from_spool,
-            lambda r: (raw_scores[r.id], r.time_us, _importance_or_zero(r), r.id),
+            lambda r: (tiers[r.id], raw_scores[r.id], r.time_us, _importance_or_zero(r), r.id),
             desc=True,
         )
         page = merged[offset : offset + limit] if candidates else merged

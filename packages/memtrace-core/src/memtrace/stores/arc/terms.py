@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..sqlite.events import MAX_QUERY_KEYWORDS, STOP_WORDS, _loose_prefix
@@ -74,9 +75,11 @@ def search_terms(content: str) -> tuple[str, int]:
 
 @dataclass(frozen=True)
 class QueryTerm:
-    """One thing to look for in ``search_terms``: a substring whose occurrences are the term frequency."""
+    """One thing to look for in ``search_terms``: a substring whose occurrences are the term frequency.
+    `group` is the query keyword it stands for (a word and its loose prefix share one)."""
 
     pattern: str
+    group: int = 0
 
 
 def query_terms(text: str) -> list[QueryTerm]:
@@ -95,23 +98,40 @@ def query_terms(text: str) -> list[QueryTerm]:
     terms: list[QueryTerm] = []
     patterns: set[str] = set()
 
-    def add(pattern: str) -> None:
+    def add(pattern: str, group: int) -> None:
         if pattern.strip() and pattern not in patterns:
             patterns.add(pattern)
-            terms.append(QueryTerm(pattern))
+            terms.append(QueryTerm(pattern, group))
 
-    for w in meaningful or words:
+    for group, w in enumerate(meaningful or words):
         phrase = tokens(w)
         if phrase:
-            add(" " + "  ".join(phrase) + " ")
+            add(" " + "  ".join(phrase) + " ", group)
         prefix = _loose_prefix(w)
         if prefix:
-            add(" " + normalize(prefix))
+            add(" " + normalize(prefix), group)
     return terms
+
+
+def has_every_keyword(frequencies: Sequence[int], terms: Sequence[QueryTerm]) -> bool:
+    """Whether each keyword of the query is present in some form (the first ranking tier, as the embedded
+    store ranks). A single-keyword query has no tiers."""
+    found: dict[int, bool] = {}
+    for f, t in zip(frequencies, terms, strict=True):
+        found[t.group] = found.get(t.group, False) or f > 0
+    return len(found) > 1 and all(found.values())
 
 
 def term_frequency(search_text: str, term: QueryTerm) -> int:
     return search_text.count(term.pattern)
 
 
-__all__ = ["QueryTerm", "normalize", "query_terms", "search_terms", "term_frequency", "tokens"]
+__all__ = [
+    "QueryTerm",
+    "has_every_keyword",
+    "normalize",
+    "query_terms",
+    "search_terms",
+    "term_frequency",
+    "tokens",
+]
