@@ -405,10 +405,6 @@ def test_ranked_search_over_a_bounded_window_of_newest_matches(engine: Engine) -
 
 
 def test_memories_with_every_keyword_rank_first_and_pages_are_consistent(engine: Engine) -> None:
-    from memtrace.stores.sqlite import SQLiteEventStore
-
-    if not isinstance(engine.events, SQLiteEventStore):
-        pytest.skip("the all-keywords-first tier is the SQLite store's ranking; Arc ranks by plain BM25 for now")
     # A memory saying one rare word many times can out-score, by BM25, one that has every word once; the
     # ranking still puts memories with every keyword first.
     add(engine, "penguin penguin penguin penguin penguin")
@@ -420,6 +416,8 @@ def test_memories_with_every_keyword_rank_first_and_pages_are_consistent(engine:
     pages = [
         m.id
         for offset in (0, 3, 6)
-        for m in engine.search_memories(ORG, SearchQuery(query="penguin glacier", limit=3, offset=offset)).results
+        for m in engine.search_memories(
+            ORG, SearchQuery(query="penguin glacier", limit=3, offset=offset)
+        ).results
     ]
     assert pages == [m.id for m in ranked]

@@ -271,3 +271,17 @@ def test_data_dir_expands_the_home_directory(tmp_path: Path, monkeypatch: pytest
     with Memtrace.open("~/memdata") as mt:
         mt.remember("agent_1", "home")
     assert (tmp_path / "memdata" / "memtrace.db").exists() and not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize(
+    ("req", "field"),
+    [
+        ({"agent_id": "agent\n", "content": "x"}, "agent_id"),
+        ({"agent_id": "a", "content": "x", "event_type": "general\n"}, "event_type"),
+        ({"agent_id": "a", "content": "x", "tags": ["ok\n"]}, "tags[0]"),
+    ],
+)
+def test_a_trailing_newline_is_not_a_valid_id(client: Memtrace, req: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        client.add_memory(AddMemoryRequest(**req))
+    assert err.value.field == field

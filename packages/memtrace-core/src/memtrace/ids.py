@@ -9,7 +9,10 @@ import secrets
 import threading
 
 ID_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,127}$")
-"""Agent, session and org ids: a letter, then up to 127 letters, digits, ``_`` or ``-`` (spec §1.4)."""
+"""Agent, session and org ids: a letter, then up to 127 letters, digits, ``_`` or ``-`` (spec §1.4).
+
+The patterns end in ``$`` so they also serve as JSON Schema patterns (OpenAPI); check with ``fullmatch``,
+since ``match`` lets ``$`` accept a trailing newline."""
 
 MEMORY_ID_PATTERN = re.compile(r"^mem_[0-9a-hjkmnp-tv-z]{26}$")
 
@@ -65,7 +68,7 @@ def id_for_key(key: str) -> str:
     """
     if not isinstance(key, str) or key == "":
         raise ValueError("key must be a non-empty string")
-    if ID_PATTERN.match(key):
+    if ID_PATTERN.fullmatch(key):
         return key
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     readable = re.sub(r"[^a-zA-Z0-9_-]+", "-", key).strip("-_")[:64]

@@ -24,17 +24,17 @@ MAX_DEDUP_KEY_LENGTH = 256
 @functools.lru_cache(maxsize=8192)
 def _is_id(value: str) -> bool:
     # Agent and session ids repeat across a batch; remembering the verdict keeps the regex off the hot path.
-    return ID_PATTERN.match(value) is not None
+    return ID_PATTERN.fullmatch(value) is not None
 
 
 @functools.lru_cache(maxsize=8192)
 def _is_tag(value: str) -> bool:
-    return TAG_PATTERN.match(value) is not None
+    return TAG_PATTERN.fullmatch(value) is not None
 
 
 @functools.lru_cache(maxsize=1024)
 def _is_type(value: str) -> bool:
-    return TYPE_PATTERN.match(value) is not None
+    return TYPE_PATTERN.fullmatch(value) is not None
 
 
 def check_id(value: Any, field: str, *, required: bool = True) -> str | None:
@@ -52,7 +52,7 @@ def check_id(value: Any, field: str, *, required: bool = True) -> str | None:
 
 
 def check_memory_id(value: Any, field: str = "memory_id") -> str:
-    if not isinstance(value, str) or not MEMORY_ID_PATTERN.match(value):
+    if not isinstance(value, str) or not MEMORY_ID_PATTERN.fullmatch(value):
         raise ValidationError(f"invalid {field}: expected 'mem_' followed by 26 base32 characters", field)
     return value
 

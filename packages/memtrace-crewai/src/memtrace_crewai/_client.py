@@ -39,7 +39,7 @@ def check_namespace(namespace: str) -> str:
 
 def check_id(value: str, field: str) -> str:
     """Fail at construction, naming the field, rather than on the first write."""
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise ValidationError(
             f"invalid {field} {value!r}: must start with a letter and contain only letters, digits, '_' or '-', "
             "max 128 chars",

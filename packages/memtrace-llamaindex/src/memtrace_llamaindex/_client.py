@@ -101,7 +101,7 @@ class ClientBinding:
 
 def check_agent_id(agent_id: str, field: str = "agent_id") -> str:
     """Fail at construction, naming the field, rather than on the first write."""
-    if not isinstance(agent_id, str) or not ID_PATTERN.match(agent_id):
+    if not isinstance(agent_id, str) or not ID_PATTERN.fullmatch(agent_id):
         raise ValidationError(
             f"invalid {field} {agent_id!r}: must start with a letter and contain only letters, digits, "
             "'_' or '-', max 128 chars",

@@ -78,7 +78,7 @@ class MemtraceSession:
     ) -> None:
         if not isinstance(session_id, str) or not session_id:
             raise ValidationError("session_id must be a non-empty string", "session_id")
-        if not isinstance(agent_id, str) or not ID_PATTERN.match(agent_id):
+        if not isinstance(agent_id, str) or not ID_PATTERN.fullmatch(agent_id):
             raise ValidationError(
                 "invalid agent_id: must start with a letter and contain only letters, digits, '_' or '-', "
                 "max 128 chars",

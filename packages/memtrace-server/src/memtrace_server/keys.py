@@ -49,7 +49,7 @@ def key_prefix(key: str) -> str:
 
 
 def is_well_formed(key: str) -> bool:
-    return bool(KEY_PATTERN.match(key))
+    return bool(KEY_PATTERN.fullmatch(key))
 
 
 def normalize_permissions(value: str | Iterable[str] | None) -> str:
