@@ -11,7 +11,7 @@ UV_VERSION ?= 0.13.8
 
 export UV_PYTHON_DOWNLOADS := never
 # Trust the system's certificate store (as pip does), so registries behind a custom CA work without extra setup.
-export UV_NATIVE_TLS := true
+export UV_SYSTEM_CERTS := true
 # Frameworks under test must never phone home.
 export CREWAI_DISABLE_TELEMETRY := true
 export CREWAI_TRACING_ENABLED := false
