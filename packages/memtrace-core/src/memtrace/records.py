@@ -84,17 +84,3 @@ class MemoryFilter:
     content_contains: str | None = None
     min_importance: float | None = None
     ids: tuple[str, ...] = field(default_factory=tuple)
-
-    def is_empty(self) -> bool:
-        return not (
-            self.agent_id
-            or self.session_id
-            or self.memory_types
-            or self.event_types
-            or self.tags
-            or self.since_us is not None
-            or self.until_us is not None
-            or self.content_contains
-            or self.min_importance is not None
-            or self.ids
-        )

@@ -17,12 +17,11 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..sqlite.events import MAX_QUERY_KEYWORDS, STOP_WORDS, _loose_prefix
+from ..sqlite.events import _loose_prefix, query_keywords
 from .porter import stem
 
 # A token is a run of letters or digits in any script; "_" separates, as in FTS5's unicode61 tokenizer.
 _TOKEN = re.compile(r"[^\W_]+")
-_KEYWORD = re.compile(r"\w+")
 
 
 def normalize(text: str) -> str:
@@ -59,10 +58,14 @@ def tokens(text: str) -> list[str]:
     except KeyError:
         if len(stems) > _STEM_CACHE_LIMIT:
             stems.clear()
+        # Look each word up once: another thread may clear the shared cache between two lookups.
+        out = []
         for w in words:
-            if w not in stems:
-                stems[w] = stem(w)
-        return [stems[w] for w in words]
+            s = stems.get(w)
+            if s is None:
+                s = stems[w] = stem(w)
+            out.append(s)
+        return out
 
 
 def search_terms(content: str) -> tuple[str, int]:
@@ -85,16 +88,6 @@ class QueryTerm:
 def query_terms(text: str) -> list[QueryTerm]:
     """The terms of a free-text query, in the order the embedded store's `fts_query` builds them: each keyword
     (stop words dropped when anything else is left) as a stemmed word or phrase, then its loose prefix."""
-    words: list[str] = []
-    seen: set[str] = set()
-    for w in _KEYWORD.findall(text.lower()):
-        w = w.replace("_", " ").strip()
-        if w and w not in seen:
-            seen.add(w)
-            words.append(w)
-        if len(words) >= MAX_QUERY_KEYWORDS:
-            break
-    meaningful = [w for w in words if w not in STOP_WORDS]
     terms: list[QueryTerm] = []
     patterns: set[str] = set()
 
@@ -103,7 +96,7 @@ def query_terms(text: str) -> list[QueryTerm]:
             patterns.add(pattern)
             terms.append(QueryTerm(pattern, group))
 
-    for group, w in enumerate(meaningful or words):
+    for group, w in enumerate(query_keywords(text)):
         phrase = tokens(w)
         if phrase:
             add(" " + "  ".join(phrase) + " ", group)

@@ -14,7 +14,8 @@ _COLUMNS = (
     "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
     "dedup_key, importance, parent_id"
 )
-_SELECT = f"SELECT {_COLUMNS} FROM memories m"
+_M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
+_SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
 _INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
 _DEDUP_HITS = (
@@ -134,9 +135,10 @@ def _loose_prefix(word: str) -> str | None:
     return prefix if prefix != word else None
 
 
-def _word_groups(text: str) -> list[str]:
-    """The query's keywords as FTS5 groups: each word quoted, ORed with its loose prefix when it has one."""
-    words = []
+def query_keywords(text: str) -> list[str]:
+    """The keywords of a free-text query, lower-cased, first occurrence first, at most `MAX_QUERY_KEYWORDS`;
+    stop words are dropped when any other word is left. Every store ranks by these."""
+    words: list[str] = []
     seen = set()
     for w in _KEYWORD.findall(text.lower()):
         w = w.replace("_", " ").strip()
@@ -146,8 +148,13 @@ def _word_groups(text: str) -> list[str]:
         if len(words) >= MAX_QUERY_KEYWORDS:
             break
     meaningful = [w for w in words if w not in STOP_WORDS]
+    return meaningful or words
+
+
+def _word_groups(text: str) -> list[str]:
+    """The query's keywords as FTS5 groups: each word quoted, ORed with its loose prefix when it has one."""
     groups = []
-    for w in meaningful or words:
+    for w in query_keywords(text):
         quoted = '"' + w.replace('"', '""') + '"'
         prefix = _loose_prefix(w)
         groups.append(f'{quoted} OR "{prefix}"*' if prefix else quoted)
@@ -302,8 +309,9 @@ class SQLiteEventStore:
                 )
             if rows:
                 conn.executemany(_INSERT, rows)
-                if self._backlog(conn) >= self.index_backlog:
-                    self._index_pending(conn)
+                indexed, newest = self._index_state(conn)
+                if newest - indexed >= self.index_backlog:
+                    self._index_pending(conn, indexed, newest)
         return skipped
 
     # Keyword indexing runs behind the writes. A write commits its rows and their B-tree indexes only; the FTS5
@@ -312,30 +320,32 @@ class SQLiteEventStore:
     # Single writes touch ~40% fewer pages, and bulk indexing is cheaper per row than row-by-row.
 
     @staticmethod
-    def _backlog(conn: sqlite3.Connection) -> int:
+    def _index_state(conn: sqlite3.Connection) -> tuple[int, int]:
+        """(highest indexed rowid, highest rowid): the rows in between wait for the keyword index."""
         indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
         newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
-        return int(newest - indexed)
+        return int(indexed), int(newest)
 
     @staticmethod
-    def _index_pending(conn: sqlite3.Connection) -> None:
-        """Index every row newer than the watermark. Call inside a write transaction."""
-        indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
-        newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
-        if newest > indexed:
-            conn.execute(
-                "INSERT INTO memories_fts(rowid, content, scope) SELECT rowid, content, scope FROM memories "
-                "WHERE rowid > ?",
-                (indexed,),
-            )
-            conn.execute("UPDATE fts_state SET indexed_rowid = ? WHERE id = 1", (newest,))
+    def _index_pending(conn: sqlite3.Connection, indexed: int, newest: int) -> None:
+        """Index the rows after `indexed` up to `newest`. Call inside the write transaction that read them."""
+        conn.execute(
+            "INSERT INTO memories_fts(rowid, content, scope) SELECT rowid, content, scope FROM memories "
+            "WHERE rowid > ?",
+            (indexed,),
+        )
+        conn.execute("UPDATE fts_state SET indexed_rowid = ? WHERE id = 1", (newest,))
 
     def _catch_up(self) -> None:
         with self.db.read() as conn:
-            if self._backlog(conn) <= 0:
-                return
+            indexed, newest = self._index_state(conn)
+        if newest <= indexed:
+            return
         with self.db.write() as conn:
-            self._index_pending(conn)
+            # Read again under the write lock: another writer may have indexed in between.
+            indexed, newest = self._index_state(conn)
+            if newest > indexed:
+                self._index_pending(conn, indexed, newest)
 
     @staticmethod
     def _stored_keys(
@@ -395,7 +405,6 @@ class SQLiteEventStore:
         """The best `n` memories for one MATCH expression that pass `flt`, best first, with `score` set."""
         window = self._rank_window(match)
         where, params = _where(org_id, flt)
-        columns = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
         order = "c.rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC"
@@ -408,7 +417,7 @@ class SQLiteEventStore:
             inner = ""
             args = [match, window, *params, n]
         sql = (
-            f"SELECT {columns}, c.rank FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank "
+            f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank "
             f"FROM memories_fts WHERE memories_fts MATCH ? AND rowid >= ? {inner}) AS c "
             f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
         )
