@@ -189,6 +189,9 @@ class ArcEventStore:
                 for probe in probes:
                     known |= probe.result(timeout=max(0.0, deadline - time.monotonic()))
             except (ArcError, TimeoutError) as exc:
+                # Probes still queued would only pile up behind slow ones while Arc is slow.
+                for probe in probes:
+                    probe.cancel()
                 # Fail open, as the original did: the spool's own dedup index still covers every memory
                 # written through it; only duplicates stored by other writers can slip by while Arc cannot
                 # be asked.
