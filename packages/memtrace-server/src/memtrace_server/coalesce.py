@@ -46,6 +46,8 @@ class SingleWriteCoalescer:
         self.max_group = max_group
         self._queues: dict[str, list[_Pending]] = {}
         self._draining: set[str] = set()
+        # The event loop holds tasks only weakly: keep each drain alive until it is done.
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def engine(self) -> Engine:
@@ -58,9 +60,14 @@ class SingleWriteCoalescer:
         self._queues.setdefault(org_id, []).append(item)
         if org_id not in self._draining:
             self._draining.add(org_id)
-            asyncio.get_running_loop().create_task(self._drain(org_id))
+            self._start_drain(org_id)
         # shield: a client that disconnects must not cancel a write others share; it just stops waiting.
         return await asyncio.shield(item.future)
+
+    def _start_drain(self, org_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._drain(org_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _drain(self, org_id: str) -> None:
         try:
@@ -79,7 +86,7 @@ class SingleWriteCoalescer:
             self._draining.discard(org_id)
             if org_id in self._queues:  # arrived after the last pop; serve them too
                 self._draining.add(org_id)
-                asyncio.get_running_loop().create_task(self._drain(org_id))
+                self._start_drain(org_id)
 
     async def _write(self, org_id: str, group: list[_Pending]) -> None:
         pending = list(group)

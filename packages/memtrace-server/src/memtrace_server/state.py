@@ -79,7 +79,7 @@ def open_state(config: ServerConfig) -> ServerState:
         engine=engine,
         keys=keys,
         admin=Admin(keys, engine.events),
-        metrics=Metrics(),
+        metrics=Metrics(engine.events.stats),  # type: ignore[attr-defined]
         authenticator=None,
         rate_limiter=(
             RateLimiter(config.limits.rate_limit_per_org, config.limits.rate_limit_burst)
@@ -87,7 +87,6 @@ def open_state(config: ServerConfig) -> ServerState:
             else None
         ),
     )
-    state.metrics = Metrics(state.store_stats)
     state.coalescer = SingleWriteCoalescer(state)
     if config.auth.enabled:
         state.authenticator = Authenticator(

@@ -244,6 +244,6 @@ async def _add(client: AsyncMemtrace, request: AddMemoryRequest) -> Memory:
         # "duplicate memory" alone leaves a model guessing; say what happened and that nothing changed.
         raise ConflictError(
             f"{exc.message}: an identical memory for agent '{request.agent_id}' was stored within the "
-            "dedup window (24 h), so nothing new was written",
+            "dedup window, so nothing new was written",
             status_code=exc.status_code,
         ) from exc
