@@ -101,6 +101,17 @@ def test_same_text_in_same_scope_is_stored_once(client: Memtrace) -> None:
     assert len(memory.list_records("/ops")) == 1
 
 
+def test_the_same_text_twice_in_one_batch_returns_the_stored_record(client: Memtrace) -> None:
+    memory = MemtraceMemory(client)
+    stored = memory.remember_many(["same fact", "same fact", "other fact"], scope="/ops")
+    assert [r.content for r in stored] == ["same fact", "same fact", "other fact"]
+    assert stored[1].id == stored[0].id  # the duplicate stands for the memory actually stored
+    listed = memory.list_records("/ops")
+    assert len(listed) == 2 and {r.id for r in stored} == {
+        r.id for r in listed
+    }  # every id returned is stored
+
+
 def test_remember_many_is_one_synchronous_batch(client: Memtrace) -> None:
     memory = MemtraceMemory(client)
     stored = memory.remember_many(

@@ -28,7 +28,7 @@ def resolve_client(client: Memtrace | None) -> tuple[Memtrace, bool]:
 
 def check_namespace(namespace: str) -> str:
     """A namespace becomes a tag on every memory; no dots, so it never collides with the adapter's tags."""
-    if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
+    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
         raise ValidationError(
             f"invalid namespace {namespace!r}: must start with a letter and contain only letters, digits, "
             "'_' or '-', max 40 chars",

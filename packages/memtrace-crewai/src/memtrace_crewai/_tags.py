@@ -23,7 +23,7 @@ _SEGMENT = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 def is_valid_tag(value: str) -> bool:
     """Whether memtrace accepts `value` as a tag."""
-    return bool(_TAG.match(value))
+    return bool(_TAG.fullmatch(value))
 
 
 def _digest(value: str) -> str:
@@ -45,7 +45,7 @@ def scope_tag(scope: str) -> str | None:
     segments = scope_segments(scope)
     if not segments:
         return None
-    if all(_SEGMENT.match(s) for s in segments):
+    if all(_SEGMENT.fullmatch(s) for s in segments):
         readable = "s." + ".".join(segments)
         if len(readable) <= 64:
             return readable
@@ -65,14 +65,14 @@ def scope_tags(scope: str) -> list[str]:
 
 def category_tag(category: str) -> str:
     readable = "c." + category
-    if _SEGMENT.match(category) and len(readable) <= 64:
+    if _SEGMENT.fullmatch(category) and len(readable) <= 64:
         return readable
     return "ch." + _digest(category)
 
 
 def record_id_tag(record_id: str) -> str:
     readable = "id." + record_id
-    if _SEGMENT.match(record_id) and len(readable) <= 64:
+    if _SEGMENT.fullmatch(record_id) and len(readable) <= 64:
         return readable
     return "idh." + _digest(record_id)
 
@@ -80,6 +80,6 @@ def record_id_tag(record_id: str) -> str:
 def partition_tag(name: str, value: str) -> str:
     """A tag naming a partition such as a crew (``crew.<id>``)."""
     readable = f"{name}.{value}"
-    if _SEGMENT.match(value) and len(readable) <= 64:
+    if _SEGMENT.fullmatch(value) and len(readable) <= 64:
         return readable
     return f"{name}h.{_digest(value)}"

@@ -263,16 +263,21 @@ class MemtraceStorage:
             )
             for r in normalized
         ]
-        written = {m.dedup_key: m for m in self._client.add_memories(requests)}
+        result = self._client.add_memories(requests)
+        skipped = set(result.skipped_indexes)
+        written = iter(result)  # the stored memories, in request order
         stored: list[MemoryRecord] = []
-        for record, request in zip(normalized, requests, strict=True):
-            memory = written.get(request.dedup_key)
-            if memory is not None:
-                # As written, with memtrace's timestamp (no need to decode what we just encoded).
-                created = to_naive_utc(memory.time)
-                stored.append(record.model_copy(update={"created_at": created, "last_accessed": created}))
-            else:
-                stored.append(self._find_duplicate(record) or record)
+        first_stored: dict[str | None, MemoryRecord] = {}
+        for i, (record, request) in enumerate(zip(normalized, requests, strict=True)):
+            if i in skipped:
+                # A duplicate of an earlier item of this batch, or of a memory stored before it.
+                stored.append(first_stored.get(request.dedup_key) or self._find_duplicate(record) or record)
+                continue
+            # As written, with memtrace's timestamp (no need to decode what we just encoded).
+            created = to_naive_utc(next(written).time)
+            saved = record.model_copy(update={"created_at": created, "last_accessed": created})
+            first_stored.setdefault(request.dedup_key, saved)
+            stored.append(saved)
         return stored
 
     def save(self, records: list[MemoryRecord]) -> None:
@@ -328,14 +333,11 @@ class MemtraceStorage:
                 continue
             if matches(record, categories=categories, metadata_filter=metadata_filter, older_than=older_than):
                 doomed.append(memory.id)
-        deleted = 0
-        for memory_id in doomed:
-            try:
-                self._client.delete_memory(memory_id)
-            except NotFoundError:
-                continue  # someone else deleted it first
-            deleted += 1
-        return deleted
+        # Atomic per 1,000 ids (memtrace's limit per call); ids someone else deleted first just do not count.
+        return sum(
+            self._client.delete_memories(memory_ids=doomed[start : start + 1000])
+            for start in range(0, len(doomed), 1000)
+        )
 
     def reset(self, scope_prefix: str | None = None) -> None:
         """Delete everything under `scope_prefix`; with none (or ``/``), the whole partition."""

@@ -6,7 +6,6 @@ Needs the extra ``memtrace-langchain[langgraph]``. The layout of items as memori
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import suppress
 from typing import Any
 
 from langgraph.store.base import (
@@ -21,7 +20,7 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-from memtrace import ListOptions, Memory, Memtrace, NotFoundError, SearchQuery
+from memtrace import ListOptions, Memory, Memtrace, SearchQuery
 
 from ._driver import MemtraceClient, Plan, call, check_client, run_blocking, run_nonblocking
 from ._store_mapping import (
@@ -183,10 +182,10 @@ class MemtraceStore(BaseStore):
             # One all-or-nothing write for the whole batch, before any old version goes: a failure leaves
             # every item as it was.
             yield call("add_memories", requests)
-        for versions in previous:
-            for memory, _ in versions:
-                with suppress(NotFoundError):  # a concurrent put cleaned it up already
-                    yield call("delete_memory", memory.id)
+        # The old versions go in one atomic delete per 1,000 ids; one a concurrent put removed just doesn't count.
+        old_ids = [memory.id for versions in previous for memory, _ in versions]
+        for start in range(0, len(old_ids), 1000):
+            yield call("delete_memories", agent_id=self.agent_id, memory_ids=old_ids[start : start + 1000])
 
     def _search(self, op: SearchOp) -> Plan[list[SearchItem]]:
         prefix = check_namespace(op.namespace_prefix, allow_empty=True)

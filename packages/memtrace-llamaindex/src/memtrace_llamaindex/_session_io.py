@@ -1,15 +1,14 @@
 """Reading a session's memories in order, a page at a time (memtrace returns at most 1,000 per call), and
 deleting memories by id.
 
-memtrace memories are immutable and a bulk delete filters only by agent, session and time, which would also
-remove other event types sharing the session. So the stores delete their own messages one id at a time."""
+memtrace memories are immutable; the stores delete exactly the messages they read, by id, atomically per 1,000
+ids (memtrace's limit per call), so other memories sharing the session are never touched."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
-from memtrace import AsyncMemtrace, ListOptions, Memory, Memtrace, NotFoundError
+from memtrace import AsyncMemtrace, ListOptions, Memory, Memtrace
 
 PAGE_SIZE = 1000
 
@@ -45,15 +44,16 @@ async def aread_memories(
     return out
 
 
+_DELETE_CHUNK = 1000
+
+
 def delete_ids(client: Memtrace, memory_ids: list[str]) -> None:
-    """Delete each memory; one already gone (a concurrent delete) is not an error."""
-    for memory_id in memory_ids:
-        with contextlib.suppress(NotFoundError):
-            client.delete_memory(memory_id)
+    """Delete these memories; one already gone (a concurrent delete) is not an error."""
+    for start in range(0, len(memory_ids), _DELETE_CHUNK):
+        client.delete_memories(memory_ids=memory_ids[start : start + _DELETE_CHUNK])
 
 
 async def adelete_ids(client: AsyncMemtrace, memory_ids: list[str]) -> None:
     """Async `delete_ids`."""
-    for memory_id in memory_ids:
-        with contextlib.suppress(NotFoundError):
-            await client.delete_memory(memory_id)
+    for start in range(0, len(memory_ids), _DELETE_CHUNK):
+        await client.delete_memories(memory_ids=memory_ids[start : start + _DELETE_CHUNK])

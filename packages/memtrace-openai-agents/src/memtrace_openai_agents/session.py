@@ -8,7 +8,6 @@ the same session id reads back exactly the same conversation. The behaviour mirr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -228,15 +227,10 @@ class MemtraceSession:
         await _finish_despite_cancellation(self._clear())
 
     async def _clear(self) -> None:
-        caller = self._get_caller()
-        while True:
-            memories, _ = await self._page(order="asc", limit=_PAGE)
-            if not memories:
-                return
-            for memory in memories:
-                # NotFoundError: deleted concurrently, which is the outcome we want anyway.
-                with contextlib.suppress(NotFoundError):
-                    await caller.call("delete_memory", memory.id)
+        # One atomic delete of exactly what `_options` reads (this session's items), like SQLiteSession's DELETE.
+        await self._get_caller().call(
+            "delete_memories", session_id=self.memtrace_session_id, tags=[SESSION_ITEM_TAG]
+        )
 
     def __repr__(self) -> str:
         return f"MemtraceSession(session_id={self.session_id!r}, agent_id={self.agent_id!r})"
