@@ -142,6 +142,7 @@ def bare_app_peak_rss(work: Path, seconds: float) -> int:
         with RssSampler(proc.pid) as rss:
             result = _single_load(f"http://127.0.0.1:{port}", api_key_for("bare"), seconds, seed=5_000)
         check(set(result["statuses"]) == {"201"}, f"bare app answered {result['statuses']}")  # type: ignore[arg-type]
+        check(not result["pool_exhausted"], "bare app: single-write pool ran out; raise the pool size")
         return rss.peak
     finally:
         proc.terminate()
@@ -171,6 +172,7 @@ def server_rss_rows(size: int, seconds: float) -> list[Row]:
                 check(batch["stored"] == 10_000, f"footprint batch load stored {batch['stored']}")
                 single = _single_load(server.base_url, server.api_key, seconds, seed=4_100)
                 check(set(single["statuses"]) == {"201"}, f"single writes answered {single['statuses']}")  # type: ignore[arg-type]
+                check(not single["pool_exhausted"], "single-write pool ran out; raise the pool size")
                 reads = run_job(
                     {
                         "mode": "requests",

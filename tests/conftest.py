@@ -44,7 +44,9 @@ def free_port() -> int:
 def start_server(data_dir: Path, api_key: str, *, extra_env: dict[str, str] | None = None) -> LiveServer:
     """Start `memtrace serve` as a subprocess and wait until /ready answers."""
     port = free_port()
-    env = {**os.environ, "MEMTRACE_ADMIN_KEY": api_key, **(extra_env or {})}
+    # A developer's MEMTRACE_* settings (a URL, a data dir, limits) must not change the server under test.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_")}
+    env = {**inherited, "MEMTRACE_ADMIN_KEY": api_key, **(extra_env or {})}
     log = open(data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(
         [

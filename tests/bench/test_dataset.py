@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 from bench.dataset import (
@@ -16,9 +15,9 @@ from bench.dataset import (
     search_queries,
 )
 from memtrace import AddMemoryRequest
+from memtrace.validation import TAG_PATTERN
 
 ANCHOR = 1_800_000_000_000_000  # a fixed "now", so the test data is identical on every run
-TAG = re.compile(r"^[a-zA-Z0-9_.\-]{1,64}$")
 
 
 def test_same_seed_same_memories_and_another_seed_others() -> None:
@@ -49,7 +48,7 @@ def test_shape_matches_the_issue() -> None:
     times = [m.time_us for m in memories]
     assert times == sorted(times) and len(set(times)) == len(times)
     assert times[0] >= ANCHOR - DAYS * DAY_US and times[-1] < ANCHOR
-    assert all(TAG.match(t) for m in memories for t in m.tags or ())
+    assert all(TAG_PATTERN.fullmatch(t) for m in memories for t in m.tags or ())
     assert all(0 <= m.importance <= 1 for m in memories if m.importance is not None)
     assert all(m.metadata and m.metadata.get("reasoning") for m in memories if m.memory_type == "decision")
     # A session is one agent's.
