@@ -12,7 +12,7 @@ import pytest
 from memtrace.errors import AuthenticationError
 from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
 from memtrace.timeparse import now_us
-from memtrace_server.auth import Authenticator, key_from_headers
+from memtrace_server.auth import Authenticator, credential_from_headers
 from memtrace_server.keys import KeyStore, Principal, bootstrap
 
 
@@ -112,8 +112,12 @@ async def test_ttl_and_expiry_end_a_cached_key(stores: tuple[CountingKeyStore, K
 
 
 def test_keys_come_from_x_api_key_or_bearer() -> None:
-    assert key_from_headers("mtk_a", "Bearer mtk_b") == "mtk_a"
-    assert key_from_headers(None, "Bearer mtk_b") == "mtk_b"
-    assert key_from_headers(None, "bearer  mtk_b ") == "mtk_b"
-    assert key_from_headers(None, "mtk_raw") == "mtk_raw"  # the original used a raw value too
-    assert key_from_headers(None, None) is None
+    def key(*headers: tuple[str, str]) -> str | None:
+        return credential_from_headers([(n.encode(), v.encode()) for n, v in headers])
+
+    assert key(("x-api-key", "mtk_a")) == "mtk_a"
+    assert key(("authorization", "Bearer mtk_b")) == "mtk_b"
+    assert key(("authorization", "bearer  mtk_b ")) == "mtk_b"
+    assert key(("authorization", "mtk_raw")) == "mtk_raw"  # the original used a raw value too
+    assert key(("x-api-key", "mtk_a"), ("authorization", "Bearer mtk_a")) == "mtk_a"  # the same key twice
+    assert key() is None

@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 from memtrace.models import AddMemoryRequest
 
 from . import __version__, arc_routes, errors
+from .auth import authenticate_request
 from .fastpath import direct_routes
 from .middleware import ServerMiddleware
 from .routes import admin, agents, memories, ops, sessions
@@ -72,6 +73,7 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
         ServerMiddleware,
         metrics=state.metrics,
         max_body_bytes=state.config.limits.max_body_bytes,
+        authenticate=lambda scope: authenticate_request(state, scope["headers"]),
         # CORS wraps the app inside this middleware, so with CORS on, every route goes through the app.
         direct=None if state.config.server.cors_allow_origins else direct_routes(state),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from memtrace.errors import AuthenticationError, PermissionDeniedError
@@ -106,29 +106,59 @@ class Authenticator:
             self.retain(enabled)
 
 
-async def authorize(
-    state: ServerState, api_key: str | None, authorization: str | None, permission: str
-) -> Principal:
-    """The caller of a request, which must hold `permission` (else 403); charges the org's rate limit."""
+PRINCIPAL_SCOPE_KEY = "memtrace.principal"
+"""Where `ServerMiddleware` leaves the authenticated caller in the ASGI scope for the routes."""
+
+
+async def authenticate_request(state: ServerState, headers: Iterable[tuple[bytes, bytes]]) -> Principal:
+    """The caller of a request, from its raw headers, before its body is read; charges the org's rate limit.
+
+    Every ``/api/`` request goes through here once, in `ServerMiddleware` (the fast path included), so
+    credentials are read by one rule everywhere; routes only check permissions (`require_permission`).
+    """
     if state.authenticator is None:
         principal = ANONYMOUS_ADMIN
     else:
-        principal = await state.authenticator.authenticate(key_from_headers(api_key, authorization))
+        principal = await state.authenticator.authenticate(credential_from_headers(headers))
     if state.rate_limiter is not None:
         state.rate_limiter.check(principal.org_id)
+    return principal
+
+
+def require_permission(principal: Principal, permission: str) -> Principal:
+    """`principal`, if it holds `permission`; else `PermissionDeniedError` (403)."""
     if not principal.allows(permission):
         raise PermissionDeniedError(f"this API key lacks the '{permission}' permission")
     return principal
 
 
-def key_from_headers(api_key: str | None, authorization: str | None) -> str | None:
-    """``x-api-key`` wins; else ``Authorization: Bearer <key>`` (a raw value without the scheme is accepted,
-    as the original did)."""
-    if api_key:
-        return api_key.strip()
-    if authorization:
-        value = authorization.strip()
-        if value[:7].lower() == "bearer ":
-            return value[7:].strip()
-        return value
-    return None
+def credential_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The API key a request presents: ``x-api-key``, or ``Authorization: Bearer <key>`` (a raw value without
+    the scheme is accepted, as the original did). Both may be sent if they name the same key.
+
+    Ambiguous credentials are refused with 401 rather than resolved: two ``x-api-key`` headers, two
+    ``Authorization`` headers, or the two forms naming different keys. Picking one (the first, the last) is how
+    a proxy and the server end up disagreeing about who is calling.
+    """
+    api_keys: list[bytes] = []
+    authorizations: list[bytes] = []
+    for name, value in headers:
+        if name == b"x-api-key":
+            api_keys.append(value)
+        elif name == b"authorization":
+            authorizations.append(value)
+    if len(api_keys) > 1 or len(authorizations) > 1:
+        header = "x-api-key" if len(api_keys) > 1 else "Authorization"
+        raise AuthenticationError(
+            f"ambiguous credentials: more than one {header} header; send exactly one key"
+        )
+    api_key = api_keys[0].decode("latin-1").strip() if api_keys else ""
+    bearer = ""
+    if authorizations:
+        value = authorizations[0].decode("latin-1").strip()
+        bearer = value[7:].strip() if value[:7].lower() == "bearer " else value
+    if api_key and bearer and api_key != bearer:
+        raise AuthenticationError(
+            "ambiguous credentials: x-api-key and Authorization name different keys; send one key"
+        )
+    return api_key or bearer or None
