@@ -121,3 +121,24 @@ def test_keys_come_from_x_api_key_or_bearer() -> None:
     assert key(("authorization", "mtk_raw")) == "mtk_raw"  # the original used a raw value too
     assert key(("x-api-key", "mtk_a"), ("authorization", "Bearer mtk_a")) == "mtk_a"  # the same key twice
     assert key() is None
+
+
+async def test_recent_failures_are_refused_without_a_lookup_until_a_key_appears(
+    stores: tuple[CountingKeyStore, KeyStore],
+) -> None:
+    server, cli = stores
+    _, revoked = server.create("org_default", "old", "read")
+    server.revoke(next(r.id for r in server.list_keys() if r.name == "old"))
+    auth = Authenticator(server, run_sync=run_sync)
+    auth.retain(server.enabled_ids())
+    for _ in range(20):  # a revoked key shares its lookup prefix with a row: each check would pay bcrypt
+        with pytest.raises(AuthenticationError):
+            await auth.authenticate(revoked)
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate("not-even-a-key")
+    assert server.verifications == 1
+    cli.create("org_default", "new", "read")  # elsewhere: the poll sees a new key and forgets the failures
+    auth.retain(server.enabled_ids())
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate(revoked)
+    assert server.verifications == 2

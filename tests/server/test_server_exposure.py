@@ -177,3 +177,42 @@ def test_the_same_key_in_both_headers_is_accepted(live_server, uid: str) -> None
     with httpx.Client(base_url=live_server.base_url, headers=headers) as client:
         assert client.post("/api/v1/memories", json={"agent_id": uid, "content": "x"}).status_code == 201
         assert client.get("/api/v1/memories", params={"agent_id": uid}).json()["count"] == 1
+
+
+def test_bad_key_floods_are_limited_per_address_by_default(
+    spawn_server: Callable[..., SpawnedServer],
+) -> None:
+    server = spawn_server()  # the defaults
+    with server.client() as admin:
+        assert admin.get("/api/v1/memories").status_code == 200  # the admin key is verified and cached
+    statuses = []
+    with httpx.Client(base_url=server.base_url, headers={"x-api-key": "mtk_" + "B" * 43 + "="}) as flood:
+        for _ in range(300):
+            statuses.append(flood.get("/api/v1/memories").status_code)
+            if statuses[-1] == 429:
+                break
+        limited = flood.get("/api/v1/memories")
+    assert statuses[0] == 401 and statuses[-1] == 429, statuses
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert "failed authentications" in limited.json()["error"]
+    with server.client() as admin:  # a key already verified keeps working from the same address
+        assert admin.get("/api/v1/memories").status_code == 200
+
+
+def test_429_is_answered_without_reading_the_body(spawn_server: Callable[..., SpawnedServer]) -> None:
+    server = spawn_server(
+        {"MEMTRACE_LIMITS_RATE_LIMIT_PER_ORG": "0.01", "MEMTRACE_LIMITS_RATE_LIMIT_BURST": "1"}
+    )
+    with server.client() as admin:
+        assert admin.get("/api/v1/memories").status_code == 200  # the burst
+    for path in ("/api/v1/memories", "/api/v1/search"):
+        # Headers announce 10 MiB that never come: the answer must not wait for them.
+        sock = socket.create_connection(address(server))
+        with sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nx-api-key: {server.api_key}\r\n"
+                f"Content-Length: {10 * MiB}\r\n\r\n".encode()
+            )
+            started = time.monotonic()
+            assert read_status(sock, timeout=10) == 429
+            assert time.monotonic() - started < 5

@@ -75,10 +75,15 @@ class LimitsSection:
     """Largest accepted request body; larger ones get 413."""
     max_content_length: int = 1_000_000
     """Longest accepted memory content, in characters; longer gets 400 naming the field."""
-    rate_limit_per_org: float = 0.0
-    """Requests per second per organisation; 0 disables. Over the limit: 429 with Retry-After."""
+    rate_limit_per_org: float = 1000.0
+    """Requests per second per organisation; 0 disables. Over the limit: 429 with Retry-After, answered before
+    the request's body is read."""
     rate_limit_burst: int = 0
     """Bucket size; 0 means one second's worth of requests."""
+    auth_failures_per_address: float = 10.0
+    """Failed authentications (missing, malformed, unknown or revoked key) per second per client address; past
+    it (and the burst), that address gets 429 with Retry-After before any key lookup. 0 disables."""
+    auth_failures_burst: int = 100
 
 
 @dataclass
@@ -122,6 +127,8 @@ class ServerConfig:
             problems.append("limits.max_content_length must be at least 1")
         if self.limits.rate_limit_per_org < 0 or self.limits.rate_limit_burst < 0:
             problems.append("limits.rate_limit_per_org and rate_limit_burst must not be negative")
+        if self.limits.auth_failures_per_address < 0 or self.limits.auth_failures_burst < 0:
+            problems.append("limits.auth_failures_per_address and auth_failures_burst must not be negative")
         if self.store.backend != "sqlite":
             problems.append("store.backend: only 'sqlite' is available in this build")
         if self.store.synchronous.upper() not in ("FULL", "NORMAL"):
