@@ -216,3 +216,107 @@ def test_429_is_answered_without_reading_the_body(spawn_server: Callable[..., Sp
             started = time.monotonic()
             assert read_status(sock, timeout=10) == 429
             assert time.monotonic() - started < 5
+
+
+# ------------------------------------------------------------------ slow and oversized clients
+
+
+def closed_within(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
+    """Whether the server closed `sock` within `seconds`, and what it sent before closing."""
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + seconds
+    received = b""
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return True, received
+        if not chunk:
+            return True, received
+        received += chunk
+    return False, received
+
+
+def test_a_64_mib_header_is_refused(spawn_server: Callable[..., SpawnedServer]) -> None:
+    server = spawn_server()
+    before = rss_figures(server.process.pid)
+    sock = socket.create_connection(address(server))
+    sent = 0
+    with sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        piece = b"a" * MiB
+        try:
+            for _ in range(64):
+                sock.sendall(piece)
+                sent += len(piece)
+        except OSError:
+            pass
+        closed, reply = closed_within(sock, 10)
+    assert closed and sent < 64 * MiB, sent  # cut long before the end
+    assert not reply or reply.startswith(b"HTTP/1.1 431"), reply[:100]
+    assert rss_figures(server.process.pid)["VmHWM"] - before["VmRSS"] < 16 * MiB
+    assert httpx.get(server.base_url + "/health").status_code == 200
+
+
+def test_slow_headers_and_slow_bodies_are_cut_at_their_deadlines(
+    spawn_server: Callable[..., SpawnedServer],
+) -> None:
+    server = spawn_server({"MEMTRACE_SERVER_HEADER_TIMEOUT": "1", "MEMTRACE_SERVER_BODY_TIMEOUT": "1"})
+    # Headers one byte at a time, each well within any per-read timeout: the whole head has a deadline.
+    sock = socket.create_connection(address(server))
+    with sock:
+        started = time.monotonic()
+        request = f"GET /api/v1/memories HTTP/1.1\r\nHost: x\r\nx-api-key: {server.api_key}\r\n".encode()
+        closed = False
+        for byte in request * 10:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.05)
+            if time.monotonic() - started > 6:
+                break
+        if not closed:
+            closed, reply = closed_within(sock, 1)
+        assert closed and time.monotonic() - started < 6
+    # A connection that never sends anything is closed too.
+    sock = socket.create_connection(address(server))
+    with sock:
+        assert closed_within(sock, 5)[0]
+    # A body sent too slowly: 408, and the connection is closed.
+    sock = socket.create_connection(address(server))
+    with sock:
+        sock.sendall(
+            f"POST /api/v1/memories HTTP/1.1\r\nHost: x\r\nx-api-key: {server.api_key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{".encode()
+        )
+        closed, reply = closed_within(sock, 5)
+        assert closed and reply.startswith(b"HTTP/1.1 408"), reply
+    with server.client() as client:  # nothing was written, and the server still serves
+        assert client.get("/api/v1/memories").json()["count"] == 0
+
+
+def test_half_open_connections_do_not_fail_normal_requests(
+    spawn_server: Callable[..., SpawnedServer],
+) -> None:
+    # 256 descriptors, 300 clients that open a connection, send half a request and wait: before, the server
+    # ran out of descriptors and normal requests failed until the flood went away.
+    server = spawn_server(fd_limit=256)
+    flood: list[socket.socket] = []
+    try:
+        for _ in range(300):
+            sock = socket.create_connection(address(server))
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            flood.append(sock)
+        time.sleep(0.5)
+        # Each on a new connection.
+        statuses = [httpx.get(server.base_url + "/health", timeout=5).status_code for _ in range(10)]
+        with server.client() as api:
+            statuses.append(api.post("/api/v1/memories", json={"agent_id": "a", "content": "x"}).status_code)
+        assert statuses == [200] * 10 + [201]
+    finally:
+        for sock in flood:
+            sock.close()
