@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from memtrace.models import AddMemoryRequest
 
-from . import __version__, arc_routes, errors
+from . import __version__, arc_routes, errors, ui
 from .fastpath import direct_routes
 from .middleware import ServerMiddleware
 from .routes import admin, agents, memories, ops, sessions
@@ -61,6 +61,8 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
     errors.install(app)
     for module in (ops, memories, agents, sessions, admin, arc_routes):
         app.include_router(module.router)
+    if state.config.ui.enabled:
+        ui.install(app, state)
     if state.config.server.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,
