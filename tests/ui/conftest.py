@@ -24,7 +24,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 XSS_CONTENT = [
     "<script>alert('content')</script> plain text stays",
-    '<img src=x onerror="alert(\'img\')"> picture',
+    "<img src=x onerror=\"alert('img')\"> picture",
     "<a href=\"javascript:alert('link')\">click me</a>",
     "\"'><svg onload=alert('quote')> attribute breaker",
 ]
@@ -65,33 +65,49 @@ def seed(admin: httpx.Client, *, agents: list[str], session_id: str) -> tuple[li
     """Memories spread over the last day for a few agents, one session, and the XSS payloads."""
     now = datetime.now(UTC)
     items: list[dict[str, Any]] = []
-    topics = ["deployed the billing service", "user prefers dark mode", "failed to reach the database",
-              "decided to retry with backoff", "summarised the meeting notes"]
+    topics = [
+        "deployed the billing service",
+        "user prefers dark mode",
+        "failed to reach the database",
+        "decided to retry with backoff",
+        "summarised the meeting notes",
+    ]
     for i in range(60):
         agent = agents[i % len(agents)]
-        items.append({
-            "agent_id": agent,
-            "session_id": session_id if agent == agents[0] and i < 30 else None,
-            "content": f"{topics[i % len(topics)]} (step {i})",
-            "memory_type": ["episodic", "decision", "entity", "session"][i % 4],
-            "event_type": "error" if "failed" in topics[i % len(topics)] else "general",
-            "tags": ["ops", f"t{i % 3}"],
-            "importance": round((i % 10) / 10, 1),
-            "time": (now - timedelta(minutes=23 * i)).isoformat(),
-            "metadata": {"step": i, "nested": {"ok": True}},
-        })
+        items.append(
+            {
+                "agent_id": agent,
+                "session_id": session_id if agent == agents[0] and i < 30 else None,
+                "content": f"{topics[i % len(topics)]} (step {i})",
+                "memory_type": ["episodic", "decision", "entity", "session"][i % 4],
+                "event_type": "error" if "failed" in topics[i % len(topics)] else "general",
+                "tags": ["ops", f"t{i % 3}"],
+                "importance": round((i % 10) / 10, 1),
+                "time": (now - timedelta(minutes=23 * i)).isoformat(),
+                "metadata": {"step": i, "nested": {"ok": True}},
+            }
+        )
     r = admin.post("/api/v1/memories", json={"memories": items})
     assert r.status_code == 201, r.text
     ids = [m["id"] for m in r.json()["memories"]]
     xss = []
     for text in XSS_CONTENT:
-        r = admin.post("/api/v1/memories", json={
-            "agent_id": "xss-agent", "session_id": "xss-session", "content": text,
-            "metadata": XSS_METADATA, "parent_id": XSS_PARENT, "tags": ["xss"],
-        })
+        r = admin.post(
+            "/api/v1/memories",
+            json={
+                "agent_id": "xss-agent",
+                "session_id": "xss-session",
+                "content": text,
+                "metadata": XSS_METADATA,
+                "parent_id": XSS_PARENT,
+                "tags": ["xss"],
+            },
+        )
         assert r.status_code == 201, r.text
         xss.append(r.json()["id"])
-    admin.post("/api/v1/sessions", json={"agent_id": "xss-agent", "id": "xss-opened", "metadata": XSS_METADATA})
+    admin.post(
+        "/api/v1/sessions", json={"agent_id": "xss-agent", "id": "xss-opened", "metadata": XSS_METADATA}
+    )
     return ids, xss
 
 
@@ -112,7 +128,9 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory, server_launcher: Any) ->
                 agents=["planner", "coder", "reviewer"],
                 session_id="sess-ui-demo",
             )
-            admin.post("/api/v1/sessions", json={"agent_id": "planner", "id": board.session_id}).raise_for_status()
+            admin.post(
+                "/api/v1/sessions", json={"agent_id": "planner", "id": board.session_id}
+            ).raise_for_status()
             board.memory_ids, board.xss_ids = seed(admin, agents=board.agents, session_id=board.session_id)
         board.secret = (root / "data" / "ui_session_secret").read_bytes().strip()
         yield board
@@ -187,9 +205,11 @@ def tab(browser: Any, dashboard: Dashboard) -> Iterator[Tab]:
     page.on("pageerror", lambda exc: t.errors.append(str(exc)))
     page.on(
         "console",
-        lambda msg: t.errors.append(msg.text)
-        if msg.type == "error" and "Content Security Policy" in msg.text
-        else None,
+        lambda msg: (
+            t.errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
     )
     yield t
     context.close()

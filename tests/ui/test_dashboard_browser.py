@@ -44,7 +44,9 @@ def test_sign_in_browse_filter_search_and_sign_out(tab: Tab, dashboard: Dashboar
     assert tab.page.locator("h1").inner_text() == "Overview"
     chart = tab.page.locator("figure.chart svg")
     assert chart.get_attribute("role") == "img"
-    assert tab.page.locator("figure.chart rect").count() >= 10, "the chart draws a bar per busy hour and agent"
+    assert tab.page.locator("figure.chart rect").count() >= 10, (
+        "the chart draws a bar per busy hour and agent"
+    )
     legend = tab.page.locator(".legend").inner_text()
     assert all(agent in legend for agent in dashboard.agents)
     screenshot(tab, "overview")
@@ -91,7 +93,9 @@ def test_paging_reaches_every_memory_once(tab: Tab, dashboard: Dashboard) -> Non
     tab.go("/ui/memories?agent_id=planner")
     seen: list[str] = []
     while True:
-        seen += tab.page.locator("li.memory a.time").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+        seen += tab.page.locator("li.memory a.time").evaluate_all(
+            "els => els.map(e => e.getAttribute('href'))"
+        )
         following = tab.page.locator("a[rel=next]")
         if following.count() == 0:
             break
@@ -130,7 +134,9 @@ def test_session_context_is_the_apis_text(tab: Tab, dashboard: Dashboard) -> Non
 
 def test_delete_with_confirmation(tab: Tab, dashboard: Dashboard) -> None:
     with dashboard.api() as api:
-        batch = [{"agent_id": "doomed", "session_id": "sess-doomed", "content": f"to delete {i}"} for i in range(7)]
+        batch = [
+            {"agent_id": "doomed", "session_id": "sess-doomed", "content": f"to delete {i}"} for i in range(7)
+        ]
         batch += [{"agent_id": "doomed", "content": f"agent only {i}"} for i in range(3)]
         made = api.post("/api/v1/memories", json={"memories": batch}).json()["memories"]
     tab.sign_in(dashboard.write_key)
@@ -200,7 +206,9 @@ def test_expired_forged_and_revoked_sessions_end(tab: Tab, dashboard: Dashboard)
 
     def with_cookie(value: str) -> str:
         tab.page.context.clear_cookies()
-        tab.page.context.add_cookies([{"name": SESSION_COOKIE, "value": value, "domain": host, "path": "/ui"}])
+        tab.page.context.add_cookies(
+            [{"name": SESSION_COOKIE, "value": value, "domain": host, "path": "/ui"}]
+        )
         tab.go("/ui")
         return str(tab.page.url)
 
@@ -212,7 +220,8 @@ def test_expired_forged_and_revoked_sessions_end(tab: Tab, dashboard: Dashboard)
 
     with dashboard.api() as api:
         made = api.post(
-            "/api/v1/keys", json={"org_id": "org_default", "name": f"short-{time.time_ns()}", "permissions": ["read"]}
+            "/api/v1/keys",
+            json={"org_id": "org_default", "name": f"short-{time.time_ns()}", "permissions": ["read"]},
         ).json()
     tab.page.context.clear_cookies()
     tab.sign_in(made["key"])
@@ -301,7 +310,9 @@ def test_admin_creates_a_key_shown_once_and_revokes_it(tab: Tab, dashboard: Dash
 
 
 def test_phone_layout(browser: Any, dashboard: Dashboard) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
     page = context.new_page()
     tab = Tab(page, dashboard.url)
     tab.sign_in(dashboard.admin_key)
