@@ -165,10 +165,16 @@ async def authenticate_request(
     Every ``/api/`` request goes through here once, in `ServerMiddleware` (the fast path included), so
     credentials are read by one rule everywhere; routes only check permissions (`require_permission`).
     """
+    return await authenticate_key(state, credential_from_headers(headers), client)
+
+
+async def authenticate_key(state: ServerState, key: str | None, client: str | None = None) -> Principal:
+    """The caller presenting `key` (as `authenticate_request`, for a key that did not come in headers: the
+    dashboard's session); charges the org's rate limit."""
     if state.authenticator is None:
         principal = ANONYMOUS_ADMIN
     else:
-        principal = await state.authenticator.authenticate(credential_from_headers(headers), client)
+        principal = await state.authenticator.authenticate(key, client)
     if state.rate_limiter is not None:
         state.rate_limiter.check(principal.org_id)
     return principal
