@@ -42,8 +42,9 @@ def test_org_add_arc_from_the_cli(standin, tmp_path: Path) -> None:
     missing_org = memtrace_cli([*add_arc[:2], "org_nobody", *add_arc[3:]], master)
     assert missing_org.returncode == 1 and "not found" in missing_org.stderr
 
-    # Encrypted at rest: neither token is anywhere in the file, and listing never shows them.
-    stored = b"".join(f.read_bytes() for f in data.glob("arc.db*"))
+    # Encrypted at rest: neither token is anywhere in the data directory, and listing never shows them.
+    stored = b"".join(f.read_bytes() for f in data.rglob("*") if f.is_file())
+    assert b"arc_instances" in stored  # the metadata store holds the instance
     assert token.encode() not in stored and standin.admin_token.encode() not in stored
     shown = memtrace_cli(["org", "arc", "--json", "--data-dir", str(data)], master)
     assert token not in shown.stdout and standin.admin_token not in shown.stdout
