@@ -4,32 +4,19 @@
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from support.server import memtrace
 
 from memtrace_server.app import create_app
 from memtrace_server.arc import MasterKey
 from memtrace_server.arc_admin import get_org_arc
 from memtrace_server.config import ConfigError, load_config
 from memtrace_server.state import open_state
-
-
-def memtrace(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "memtrace_server", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**clean, **(env or {})},
-    )
 
 
 def test_ready_answers_503_when_the_store_fails(tmp_path: Path) -> None:

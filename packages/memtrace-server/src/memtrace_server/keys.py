@@ -163,6 +163,10 @@ class KeyStore:
     def revoke(self, key_id: int) -> bool:
         return self.metadata.revoke_api_key(key_id)
 
+    def version(self) -> int:
+        """Changes whenever a key is created or revoked or an org deleted (one cheap read)."""
+        return self.metadata.keys_version()
+
     def enabled_ids(self) -> set[int]:
         now = now_us()
         return {

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from memtrace.records import MemoryFilter, MemoryRecord
 from memtrace.stores.arc.config import ArcConfig
 from memtrace.stores.base import ArcInstanceRow, EventStore, MetadataStore, Order, StoreStats
+from memtrace.stores.composition import open_arc_event_store
 
 from ..config import ConfigError
 from .master_key import MASTER_KEY_ENV, MasterKey, require_master_key
@@ -99,8 +100,6 @@ class OrgArcStores:
             return cached[1]
 
     def _open(self, instance: ArcInstanceRow) -> ArcEventStore:
-        from memtrace.stores.arc.store import ArcEventStore  # its HTTP client loads only when an org uses Arc
-
         master = require_master_key(self.master)
         admin = (
             master.decrypt(instance.admin_cipher, instance.admin_nonce)
@@ -116,7 +115,7 @@ class OrgArcStores:
             **self.defaults.tuning,
         )
         log.info("org %s: memories in %s", instance.org_id, config.redacted())
-        return ArcEventStore(
+        return open_arc_event_store(
             config, self.data_dir / SPOOL_DIRNAME / instance.org_id, synchronous=self.synchronous
         )
 
@@ -124,15 +123,13 @@ class OrgArcStores:
         if self.defaults.default is None:
             return None
         if self._default_store is None:
-            from memtrace.stores.arc.store import ArcEventStore
-
             with self._lock:
                 if self._default_store is None:
                     log.info(
                         "memories of organizations without an Arc of their own: %s",
                         self.defaults.default.redacted(),
                     )
-                    self._default_store = ArcEventStore(
+                    self._default_store = open_arc_event_store(
                         self.defaults.default,
                         self.data_dir / SPOOL_DIRNAME / DEFAULT_SPOOL,
                         synchronous=self.synchronous,
