@@ -57,9 +57,11 @@ def launch(
     api_key: str | None,
     env: Mapping[str, str] | None = None,
     args: Sequence[str] | None = None,
+    *,
+    fd_limit: int | None = None,
 ) -> ServerProcess:
     """`start_server` with the positional shape the server tests use."""
-    return start_server(data_dir, api_key=api_key, env=env, args=args or ())
+    return start_server(data_dir, api_key=api_key, env=env, args=args or (), fd_limit=fd_limit)
 
 
 def stop(server: ServerProcess, sig: int = signal.SIGTERM) -> int:

@@ -114,7 +114,20 @@ def open_state(config: ServerConfig) -> ServerState:
     )
     state.coalescer = SingleWriteCoalescer(state)
     if config.auth.enabled:
+        limits = config.limits
         state.authenticator = Authenticator(
-            keys, run_sync=state.run, ttl_seconds=config.auth.cache_ttl_seconds
+            keys,
+            run_sync=state.run,
+            ttl_seconds=config.auth.cache_ttl_seconds,
+            failures_per_address=(
+                RateLimiter(
+                    limits.auth_failures_per_address,
+                    limits.auth_failures_burst,
+                    what="failed authentications",
+                    per="client address",
+                )
+                if limits.auth_failures_per_address > 0
+                else None
+            ),
         )
     return state

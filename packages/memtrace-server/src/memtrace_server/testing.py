@@ -11,7 +11,9 @@ directory, shown in the error when it does not start.
 
 from __future__ import annotations
 
+import functools
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -84,11 +86,12 @@ def start_server(
     config: Path | None = None,
     log_dir: Path | None = None,
     ready_timeout: float = 30.0,
+    fd_limit: int | None = None,
 ) -> ServerProcess:
     """Start ``memtrace serve`` on `data_dir` and a free loopback port; return once /ready answers 200.
 
     `api_key` becomes ``MEMTRACE_ADMIN_KEY``; `env` adds variables (nothing else of ours is inherited); `args`
-    are more ``serve`` flags. Raises `RuntimeError` with the log when the server exits or is not ready in time.
+    are more ``serve`` flags; `fd_limit` lowers its open-file limit. Raises `RuntimeError` with the log when the server exits or is not ready in time.
     """
     port = free_port()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +103,12 @@ def start_server(
         command += ["--config", str(config)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [*command, *args], env=variables, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir.parent
+            [*command, *args],
+            env=variables,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=data_dir.parent,
+            preexec_fn=None if fd_limit is None else functools.partial(_limit_descriptors, fd_limit),
         )
     server = ServerProcess(f"http://127.0.0.1:{port}", api_key or "", data_dir, process, log_path)
     deadline = time.monotonic() + ready_timeout
@@ -115,6 +123,11 @@ def start_server(
         time.sleep(0.1)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"memtrace serve did not become ready in {ready_timeout:g} s:\n{server.log()}")
+
+
+def _limit_descriptors(limit: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
 
 
 def run_cli(
