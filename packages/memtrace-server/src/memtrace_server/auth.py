@@ -141,16 +141,22 @@ class Authenticator:
                 self._cache.pop(digest, None)
 
     async def poll_revocations(self, interval: float) -> None:
-        """Run forever: every `interval` seconds, evict keys revoked by anyone."""
+        """Run forever: every `interval` seconds, evict keys revoked by anyone. Each tick reads the store's
+        keys version; the key table is read only when that changed."""
+        seen: int | None = None
         while True:
             await asyncio.sleep(interval)
             if not self._cache and not self._failures:
                 continue
             try:
+                version = await self._run_sync(self.keys.version)
+                if version == seen:
+                    continue
                 enabled = await self._run_sync(self.keys.enabled_ids)
             except Exception:  # the store may be busy or closing; try again next tick
                 continue
             self.retain(enabled)
+            seen = version
 
 
 PRINCIPAL_SCOPE_KEY = "memtrace.principal"
