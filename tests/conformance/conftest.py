@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from arc.stores import ARC_STORE_FACTORIES
+from postgres.stores import POSTGRES_STORE_FACTORIES
 
 from memtrace.engine import Engine, EngineConfig
 from memtrace.stores.base import EventStore
@@ -33,6 +34,7 @@ StoreFactory = Callable[[Path], AbstractContextManager[EventStore]]
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "sqlite": sqlite_store,
     **ARC_STORE_FACTORIES,  # arc-standin, arc-real (tests/arc/stores.py)
+    **POSTGRES_STORE_FACTORIES,  # postgres (tests/postgres/stores.py)
 }
 
 

@@ -14,8 +14,9 @@ candidates and do arithmetic:
 - BM25 is FTS5's formula (``memtrace.stores.arc.ranking``) with N and the average length from the org's
   ``corpus_stats`` and each term's document frequency counted in the org (a GIN count): one organisation's
   data never moves another's scores (invariant 2). Term frequencies are substring counts in ``search_terms``.
-- the document length counts the 2-3 scope tokens, as FTS5 counts the embedded store's scope column, so on the
-  same data the two stores give the same scores and order;
+- the document length counts `SCOPE_LENGTH` tokens more than the content has, as FTS5 counts the embedded
+  store's scope column (always three tokens: SQLite's ``hex(NULL)`` is ``''``, so a memory without a session
+  still has a bare ``s``), so on the same data of one org the two stores give the same scores and order;
 - two tiers as in the embedded store: memories with every keyword first, then those with some;
 - bounded work: at most `rank_limit` candidates (the most recently written) are scored per tier.
 """
@@ -31,6 +32,7 @@ from ..arc.terms import QueryTerm, query_terms, tokens
 SCOPE_ORG = "~o:"
 SCOPE_AGENT = "~a:"
 SCOPE_SESSION = "~s:"
+SCOPE_LENGTH = 3
 MAX_LEXEME_BYTES = 2046
 """PostgreSQL refuses longer lexemes. A longer "word" is still scored (it is in ``search_terms``) but cannot be
 found by itself."""
@@ -64,7 +66,7 @@ def document_terms(content: str, org_id: str, agent_id: str, session_id: str | N
     lexemes = {w for w in words if len(w.encode()) <= MAX_LEXEME_BYTES}
     lexemes.update(scope)
     text = " " + "  ".join(words) + " " if words else ""
-    return DocumentTerms(text, len(words) + len(scope), " ".join(_quote(x) for x in sorted(lexemes)))
+    return DocumentTerms(text, len(words) + SCOPE_LENGTH, " ".join(_quote(x) for x in sorted(lexemes)))
 
 
 def term_query(term: QueryTerm) -> str:
