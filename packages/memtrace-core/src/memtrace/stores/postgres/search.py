@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..arc.ranking import Weights
-from ..arc.terms import QueryTerm, query_terms, tokens
+from ..arc.terms import QueryTerm, tokens
+from ..sqlite.events import _loose_prefix, query_keywords
 
 SCOPE_ORG = "~o:"
 SCOPE_AGENT = "~a:"
@@ -67,6 +68,30 @@ def document_terms(content: str, org_id: str, agent_id: str, session_id: str | N
     lexemes.update(scope)
     text = " " + "  ".join(words) + " " if words else ""
     return DocumentTerms(text, len(words) + SCOPE_LENGTH, " ".join(_quote(x) for x in sorted(lexemes)))
+
+
+def query_terms(text: str) -> list[QueryTerm]:
+    """The terms of a free-text query in the order the embedded store's FTS5 query has them: each keyword
+    (stop words dropped when anything else is left) as a stemmed word or phrase, then its loose prefix.
+
+    FTS5 runs a prefix query's text through the porter stemmer too ("custome"* looks for ``custom``...), so the
+    prefix is stemmed here as well; `tests/postgres/test_search_agrees_with_sqlite.py` pins it."""
+    terms: list[QueryTerm] = []
+    patterns: set[str] = set()
+
+    def add(pattern: str, group: int) -> None:
+        if pattern.strip() and pattern not in patterns:
+            patterns.add(pattern)
+            terms.append(QueryTerm(pattern, group))
+
+    for group, w in enumerate(query_keywords(text)):
+        phrase = tokens(w)
+        if phrase:
+            add(" " + "  ".join(phrase) + " ", group)
+        prefix = _loose_prefix(w)
+        if prefix:
+            add(" " + "".join(tokens(prefix)), group)
+    return terms
 
 
 def term_query(term: QueryTerm) -> str:
