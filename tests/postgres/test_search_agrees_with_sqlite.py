@@ -13,12 +13,59 @@ from memtrace.stores.postgres import PostgresEventStore
 from memtrace.stores.sqlite import SQLiteDatabase, SQLiteEventStore
 
 ORG = "org_rank"
-VOCABULARY = (
-    "deploy deployed deployment deploying failure failed fails billing invoice invoices customer customers "
-    "prefers dark mode light theme migration migrated database postgres sqlite kubernetes cluster node nodes "
-    "rollback rolled incident outage latency spike cache caching cached user users token tokens café naïve "
-    "résumé straße über the a of to and in is"
-).split()
+VOCABULARY = [
+    "deploy",
+    "deployed",
+    "deployment",
+    "deploying",
+    "failure",
+    "failed",
+    "fails",
+    "billing",
+    "invoice",
+    "invoices",
+    "customer",
+    "customers",
+    "prefers",
+    "dark",
+    "mode",
+    "light",
+    "theme",
+    "migration",
+    "migrated",
+    "database",
+    "postgres",
+    "sqlite",
+    "kubernetes",
+    "cluster",
+    "node",
+    "nodes",
+    "rollback",
+    "rolled",
+    "incident",
+    "outage",
+    "latency",
+    "spike",
+    "cache",
+    "caching",
+    "cached",
+    "user",
+    "users",
+    "token",
+    "tokens",
+    "café",
+    "naïve",
+    "résumé",
+    "straße",
+    "über",
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "is",
+]
 QUERIES = [
     "deploy failure",
     "deployment",
