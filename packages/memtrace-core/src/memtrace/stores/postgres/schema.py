@@ -15,8 +15,9 @@ Layout, and why:
   term frequencies BM25 needs are substring counts), ``n_terms`` the document length, and ``tsv`` the distinct
   stems plus scope tokens for the org, agent and session (``~o:``, ``~a:``, ``~s:``; a content word never
   contains ``~``), under a GIN index. Scoped searches narrow inside the GIN index, and document frequencies for
-  one org are GIN counts. ``fastupdate = off``: the pending list makes an unlucky insert pay for everyone's
-  index maintenance (multi-second stalls reported by several projects).
+  one org are GIN counts. The GIN pending list (``fastupdate``) is on but small (1 MB): off, every insert
+  updates ~40 posting lists in place and batch ingest runs 3-4x slower; a large pending list is what made
+  other projects report multi-second stalls, since one unlucky insert merges it for everyone.
 - ``corpus_stats`` holds each org's document count and total length for BM25, as 16 shards per org (a writer
   adds to the shard of its backend) so concurrent writers of one org do not queue on one row.
 - Metadata (orgs, agents, sessions, API keys, Arc instances) in plain tables; ``change_counters`` holds the
@@ -65,7 +66,10 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX memories_agent_time ON memories (org_id, agent_id, time_us)",
         "CREATE INDEX memories_session_time ON memories (org_id, session_id, time_us) WHERE session_id IS NOT NULL",
         "CREATE INDEX memories_dedup ON memories (org_id, dedup_key, time_us) WHERE dedup_key IS NOT NULL",
-        "CREATE INDEX memories_tsv ON memories USING gin (tsv) WITH (fastupdate = off)",
+        # fastupdate with a small pending list: inserting ~40 lexemes straight into the GIN tree costs ~0.5 ms per
+        # memory (batch ingest 1,400/s measured); the pending list takes them 3-4x cheaper, and 1 MB bounds the
+        # merge that one unlucky insert (or autovacuum) pays. bench/RESULTS.md has the figures.
+        "CREATE INDEX memories_tsv ON memories USING gin (tsv) WITH (fastupdate = on, gin_pending_list_limit = 1024)",
         """CREATE TABLE corpus_stats (
             org_id text COLLATE "C" NOT NULL,
             shard smallint NOT NULL,
