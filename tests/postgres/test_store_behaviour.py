@@ -94,7 +94,7 @@ def test_memories_land_in_monthly_partitions_and_read_as_one_table(pg_events: Po
     assert [m.content for m in listed] == ["at 1", "at 2", "at 3"]
     assert pg_events.delete(ORG, MemoryFilter(until_us=T0)) == 1
     assert pg_events.count(ORG, MemoryFilter()) == 3
-    assert pg_events.stats()["memories"] == 3
+    assert pg_events.stats().memories == 3
 
 
 CONTENTS = [

@@ -22,7 +22,7 @@ import psycopg.errors
 
 from ...records import MemoryFilter, MemoryRecord
 from ..arc.ranking import CorpusStats, rounded, weights
-from ..base import Order
+from ..base import Order, StoreStats
 from .database import PostgresDatabase, lock_key
 from .filters import Where, where
 from .schema import ensure_partitions, month_of
@@ -391,7 +391,7 @@ class PostgresEventStore:
 
     # ------------------------------------------------------------------------------------------------ admin
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> StoreStats:
         """Store-wide figures for metrics without a scan: memories from the per-org counters, bytes of the
         memories partitions with their indexes."""
         with self.db.connection() as conn:
@@ -401,7 +401,7 @@ class PostgresEventStore:
                 "WHERE inhparent = 'memories'::regclass)"
             ).fetchone()
         assert row is not None
-        return {"memories": int(row[0]), "bytes": int(row[1])}
+        return StoreStats(memories=int(row[0]), bytes=int(row[1]))
 
     def close(self) -> None:
         if self._owns_db:

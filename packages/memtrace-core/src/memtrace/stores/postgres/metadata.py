@@ -10,17 +10,29 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ConflictError
-from ..base import AgentRow, ApiKeyRow, OrgRow, SessionRow
+from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, OrgRow, SessionRow
 from .database import PostgresDatabase
 
 _AGENT_COLS = "id, org_id, name, description, config_json, created_us, last_active_us"
 _SESSION_COLS = "id, org_id, agent_id, status, metadata_json, created_us, updated_us, closed_us"
 _KEY_COLS = "id, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, enabled"
+_ARC_COLS = (
+    "id, org_id, url, database, measurement, token_cipher, token_nonce, admin_cipher, admin_nonce, "
+    "created_us, updated_us"
+)
 _BUMP = "UPDATE change_counters SET version = version + 1 WHERE name = %s"
 
 
 def _key(row: Any) -> ApiKeyRow:
     return ApiKeyRow(*row[:8], enabled=bool(row[8]))
+
+
+def _arc(row: Any) -> ArcInstanceRow:
+    values = list(row)
+    for i in (5, 6, 7, 8):  # bytea comes back as memoryview... or bytes, depending on the loader
+        if values[i] is not None:
+            values[i] = bytes(values[i])
+    return ArcInstanceRow(*values)
 
 
 class PostgresMetadataStore:
@@ -243,6 +255,50 @@ class PostgresMetadataStore:
 
     def keys_version(self) -> int:
         return int(self._one("SELECT version FROM change_counters WHERE name = %s", ("api_keys",))[0])
+
+    # organisations' Arc instances
+    def put_arc_instance(self, row: ArcInstanceRow) -> ArcInstanceRow:
+        with self.db.transaction() as conn:
+            stored = conn.execute(
+                f"INSERT INTO arc_instances ({_ARC_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "  # type: ignore[arg-type]
+                "ON CONFLICT (org_id) DO UPDATE SET url = excluded.url, database = excluded.database, "
+                "measurement = excluded.measurement, token_cipher = excluded.token_cipher, "
+                "token_nonce = excluded.token_nonce, admin_cipher = excluded.admin_cipher, "
+                "admin_nonce = excluded.admin_nonce, updated_us = excluded.updated_us "
+                f"RETURNING {_ARC_COLS}",
+                (
+                    row.id,
+                    row.org_id,
+                    row.url,
+                    row.database,
+                    row.measurement,
+                    row.token_cipher,
+                    row.token_nonce,
+                    row.admin_cipher,
+                    row.admin_nonce,
+                    row.created_us,
+                    row.updated_us,
+                ),
+            ).fetchone()
+            conn.execute(_BUMP, ("arc_instances",))
+        return _arc(stored)
+
+    def get_arc_instance(self, org_id: str) -> ArcInstanceRow | None:
+        row = self._one(f"SELECT {_ARC_COLS} FROM arc_instances WHERE org_id = %s", (org_id,))
+        return _arc(row) if row else None
+
+    def list_arc_instances(self) -> list[ArcInstanceRow]:
+        return [_arc(r) for r in self._all(f"SELECT {_ARC_COLS} FROM arc_instances ORDER BY org_id")]
+
+    def delete_arc_instance(self, org_id: str) -> bool:
+        with self.db.transaction() as conn:
+            deleted = conn.execute("DELETE FROM arc_instances WHERE org_id = %s", (org_id,)).rowcount > 0
+            if deleted:
+                conn.execute(_BUMP, ("arc_instances",))
+        return deleted
+
+    def arc_instances_version(self) -> int:
+        return int(self._one("SELECT version FROM change_counters WHERE name = %s", ("arc_instances",))[0])
 
     def ping(self) -> None:
         self._one("SELECT 1", ())
