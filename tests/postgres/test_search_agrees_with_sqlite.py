@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from memtrace.records import MemoryFilter, MemoryRecord
-from memtrace.stores.postgres import PostgresEventStore
+from memtrace.stores.postgres import PostgresDatabase, PostgresEventStore
 from memtrace.stores.sqlite import SQLiteDatabase, SQLiteEventStore
+
+from .stores import TEST_POOL
 
 ORG = "org_rank"
 VOCABULARY = [
@@ -168,3 +170,39 @@ def test_another_orgs_memories_change_nothing_in_this_orgs_ranking(pg_events: Po
 
 def _fields(r: MemoryRecord) -> dict[str, object]:
     return {name: getattr(r, name) for name in MemoryRecord.__slots__ if name != "score"}
+
+
+def test_scores_follow_writes_from_this_and_another_process(
+    pg_url: str, pg_events: PostgresEventStore, tmp_path: Path
+) -> None:
+    """Term counts are cached per org; a write anywhere (here: through a second pool, as another replica
+    would) must show in the very next search's scores."""
+    sqlite = SQLiteEventStore(SQLiteDatabase(tmp_path / "sqlite"))
+    records = corpus(160)
+    other = PostgresEventStore(PostgresDatabase(pg_url, TEST_POOL))
+    try:
+        for writer, batch in (
+            (pg_events, records[:60]),
+            (other, records[60:110]),
+            (pg_events, records[110:]),
+        ):
+            sqlite.append(ORG, batch, dedup_since_us=None)
+            writer.append(ORG, batch, dedup_since_us=None)
+            for query in ("deploy failure", "billing customers", "cache"):
+                expected = [
+                    (m.id, m.score) for m in sqlite.search(ORG, MemoryFilter(), query, limit=20, offset=0)
+                ]
+                assert [
+                    (m.id, m.score) for m in pg_events.search(ORG, MemoryFilter(), query, limit=20, offset=0)
+                ] == expected
+        sqlite.delete(ORG, MemoryFilter(agent_id="agent_a"))
+        other.delete(ORG, MemoryFilter(agent_id="agent_a"))
+        expected = [
+            (m.id, m.score) for m in sqlite.search(ORG, MemoryFilter(), "deploy failure", limit=20, offset=0)
+        ]
+        assert [
+            (m.id, m.score)
+            for m in pg_events.search(ORG, MemoryFilter(), "deploy failure", limit=20, offset=0)
+        ] == expected
+    finally:
+        other.db.close()

@@ -41,6 +41,7 @@ from .search import (
     tier_condition,
     weight_params,
 )
+from .term_counts import TermCountCache
 
 DEDUP_LOCK_BUCKETS = 256
 _COLUMNS = (
@@ -65,10 +66,10 @@ _COPY = (
 )
 _CONTENT = _COLUMNS.index("content")
 _STATS_UPSERT = (
-    "INSERT INTO corpus_stats (org_id, shard, documents, total_terms) "
-    "VALUES (%s, pg_backend_pid() %% 16, %s, %s) ON CONFLICT (org_id, shard) DO UPDATE SET "
+    "INSERT INTO corpus_stats (org_id, shard, documents, total_terms, writes) "
+    "VALUES (%s, pg_backend_pid() %% 16, %s, %s, 1) ON CONFLICT (org_id, shard) DO UPDATE SET "
     "documents = corpus_stats.documents + EXCLUDED.documents, "
-    "total_terms = corpus_stats.total_terms + EXCLUDED.total_terms"
+    "total_terms = corpus_stats.total_terms + EXCLUDED.total_terms, writes = corpus_stats.writes + 1"
 )
 
 
@@ -102,13 +103,25 @@ def dedup_bucket(org_id: str, dedup_key: str) -> int:
 
 class PostgresEventStore:
     """Memories in a `PostgresDatabase`. `rank_limit` bounds the candidates one ranked search scores per tier
-    (the most recently written ones), so a query of very common words stays fast in a large store."""
+    (the most recently written ones), so a query of very common words stays fast in a large store;
+    `df_exact_limit` and `df_sample` bound the counting of a term's memories (see `_count_terms`)."""
 
-    def __init__(self, db: PostgresDatabase, *, rank_limit: int = 20_000, owns_db: bool = False) -> None:
+    def __init__(
+        self,
+        db: PostgresDatabase,
+        *,
+        rank_limit: int = 20_000,
+        df_exact_limit: int = 2_000,
+        df_sample: int = 2_000,
+        owns_db: bool = False,
+    ) -> None:
         self.db = db
         self.rank_limit = rank_limit
+        self.df_exact_limit = df_exact_limit
+        self.df_sample = df_sample
         self._owns_db = owns_db
         self._partitions: set[tuple[int, int]] = set()
+        self._term_counts = TermCountCache()
 
     # ------------------------------------------------------------------------------------------------ writes
 
@@ -338,26 +351,77 @@ class PostgresEventStore:
         return found[offset:wanted]
 
     def _corpus_stats(self, org_id: str, terms: list[Any]) -> CorpusStats:
-        """The org's document count and total length, and per term the number of its memories containing it."""
+        """The org's document count and total length, and per term the number of its memories containing it.
+
+        Document frequencies are what a search spends most on (a pass over every matching memory of the org),
+        so they are cached per (org, term) and stamped with the org's write counter: a cached count is used
+        only while the org has had no write since, so it is always exact (a replica's cache is checked against
+        the database's counter, not its own writes)."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(sum(documents), 0), COALESCE(sum(total_terms), 0), COALESCE(sum(writes), 0) "
+                "FROM corpus_stats WHERE org_id = %s",
+                (org_id,),
+            ).fetchone()
+            assert row is not None
+            documents, total, version = int(row[0]), int(row[1]), int(row[2])
+            counts = self._term_counts.get(org_id, version, [t.pattern for t in terms])
+            missing = [i for i, c in enumerate(counts) if c is None]
+            if missing:
+                fresh = self._count_terms(conn, org_id, [terms[i] for i in missing], documents)
+                for i, c in zip(missing, fresh, strict=True):
+                    counts[i] = c
+                self._term_counts.put(
+                    org_id, version, {terms[i].pattern: c for i, c in zip(missing, fresh, strict=True)}
+                )
+        return CorpusStats(documents, total, tuple(int(c or 0) for c in counts))
+
+    def _count_terms(
+        self, conn: psycopg.Connection[Any], org_id: str, terms: list[Any], documents: int
+    ) -> list[int]:
+        """How many of the org's memories contain each term, exactly up to `df_exact_limit`.
+
+        Counting costs a visit per matching memory, so a very common term (more than `df_exact_limit` matches)
+        is estimated instead: its share among the org's `df_sample` most recent memories, times the org's size.
+        Such a term's idf is small and its estimate within a few percent, so the order barely moves; the
+        work per search stays bounded whatever the store's size."""
         org = SCOPE_ORG + org_id
-        parts = []
-        params: dict[str, Any] = {"org": org_id}
+        params: dict[str, Any] = {"cap": self.df_exact_limit}
+        counts = []
         for i, t in enumerate(terms):
-            params[f"d{i}"] = f"{term_query_scoped(org, t)}"
+            params[f"d{i}"] = term_query_scoped(org, term_query(t))
             exact = ""
             if is_phrase(t):
                 exact = f" AND strpos(search_terms, %(p{i})s) > 0"
                 params[f"p{i}"] = t.pattern
-            parts.append(f"(SELECT count(*) FROM memories WHERE tsv @@ %(d{i})s::tsquery{exact})")
-        sql = (
-            "SELECT (SELECT COALESCE(sum(documents), 0) FROM corpus_stats WHERE org_id = %(org)s), "
-            "(SELECT COALESCE(sum(total_terms), 0) FROM corpus_stats WHERE org_id = %(org)s), "
-            + ", ".join(parts)
-        )
-        with self.db.connection() as conn:
-            row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+            counts.append(
+                f"(SELECT count(*) FROM (SELECT 1 FROM memories WHERE tsv @@ %(d{i})s::tsquery{exact} "
+                "LIMIT %(cap)s) AS s)"
+            )
+        row = conn.execute(f"SELECT {', '.join(counts)}", params).fetchone()  # type: ignore[arg-type]
         assert row is not None
-        return CorpusStats(int(row[0]), int(row[1]), tuple(int(x) for x in row[2:]))
+        out = [int(x) for x in row]
+        common = [i for i, c in enumerate(out) if c >= self.df_exact_limit]
+        if common:
+            sample = {"org": org_id, "n": self.df_sample}
+            shares = []
+            for i in common:
+                sample[f"d{i}"] = term_query(terms[i])
+                exact = ""
+                if is_phrase(terms[i]):
+                    exact = f" AND strpos(s.search_terms, %(p{i})s) > 0"
+                    sample[f"p{i}"] = terms[i].pattern
+                shares.append(f"count(*) FILTER (WHERE s.tsv @@ %(d{i})s::tsquery{exact})")
+            row = conn.execute(
+                f"SELECT count(*), {', '.join(shares)} FROM (SELECT m.tsv, m.search_terms FROM memories m "  # type: ignore[arg-type]
+                "WHERE m.org_id = %(org)s ORDER BY m.time_us DESC LIMIT %(n)s) AS s",
+                sample,
+            ).fetchone()
+            assert row is not None
+            seen = max(int(row[0]), 1)
+            for i, hits in zip(common, row[1:], strict=True):
+                out[i] = max(self.df_exact_limit, round(int(hits) / seen * documents))
+        return out
 
     def _ranked(
         self,
@@ -408,9 +472,9 @@ class PostgresEventStore:
             self.db.close()
 
 
-def term_query_scoped(org_token: str, term: Any) -> str:
-    """A term's tsquery restricted to one org (for its document frequency there)."""
-    return "'" + org_token.replace("\\", "\\\\").replace("'", "''") + "' & " + term_query(term)
+def term_query_scoped(org_token: str, query: str) -> str:
+    """A tsquery restricted to one org (for document frequencies there)."""
+    return "'" + org_token.replace("\\", "\\\\").replace("'", "''") + "' & " + query
 
 
 __all__ = ["DEDUP_LOCK_BUCKETS", "PostgresEventStore", "dedup_bucket"]

@@ -18,8 +18,9 @@ Layout, and why:
   one org are GIN counts. The GIN pending list (``fastupdate``) is on but small (1 MB): off, every insert
   updates ~40 posting lists in place and batch ingest runs 3-4x slower; a large pending list is what made
   other projects report multi-second stalls, since one unlucky insert merges it for everyone.
-- ``corpus_stats`` holds each org's document count and total length for BM25, as 16 shards per org (a writer
-  adds to the shard of its backend) so concurrent writers of one org do not queue on one row.
+- ``corpus_stats`` holds each org's document count and total length for BM25, and a count of its writes, as
+  16 shards per org (a writer adds to the shard of its backend) so concurrent writers of one org do not queue
+  on one row.
 - Metadata (orgs, agents, sessions, API keys, Arc instances) in plain tables; ``change_counters`` holds the
   version numbers servers poll to notice revoked keys and changed Arc instances.
 
@@ -75,6 +76,7 @@ MIGRATIONS: list[list[str]] = [
             shard smallint NOT NULL,
             documents bigint NOT NULL,
             total_terms bigint NOT NULL,
+            writes bigint NOT NULL,  -- only grows: the org's change counter (validates cached term counts)
             PRIMARY KEY (org_id, shard)
         )""",
         """CREATE TABLE orgs (
