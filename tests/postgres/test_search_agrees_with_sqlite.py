@@ -206,3 +206,15 @@ def test_scores_follow_writes_from_this_and_another_process(
         ] == expected
     finally:
         other.db.close()
+
+
+def test_estimated_counts_of_common_terms_equal_exact_ones_when_the_sample_is_everything(both) -> None:
+    """Past `df_exact_limit` a term's count is estimated from the org's most recent memories; with a sample
+    as large as the org the estimate is the count, so the results are still SQLite's."""
+    sqlite, pg = both
+    estimating = PostgresEventStore(pg.db, df_exact_limit=5, df_sample=10_000)
+    for query in QUERIES:
+        expected = [(m.id, m.score) for m in sqlite.search(ORG, MemoryFilter(), query, limit=30, offset=0)]
+        assert [
+            (m.id, m.score) for m in estimating.search(ORG, MemoryFilter(), query, limit=30, offset=0)
+        ] == expected
