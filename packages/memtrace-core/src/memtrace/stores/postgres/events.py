@@ -398,7 +398,12 @@ class PostgresEventStore:
                 f"(SELECT count(*) FROM (SELECT 1 FROM memories WHERE tsv @@ %(d{i})s::tsquery{exact} "
                 "LIMIT %(cap)s) AS s)"
             )
-        row = conn.execute(f"SELECT {', '.join(counts)}", params).fetchone()  # type: ignore[arg-type]
+        with conn.transaction():
+            # With the LIMIT, the planner takes a term it expects to be common for a quick sequential find of
+            # `cap` rows, then reads and tests thousands of rows' tsvectors (measured 20-40 ms); through the GIN
+            # index it is ~1-2 ms. This statement exists to use that index.
+            conn.execute("SET LOCAL enable_seqscan = off")
+            row = conn.execute(f"SELECT {', '.join(counts)}", params).fetchone()  # type: ignore[arg-type]
         assert row is not None
         out = [int(x) for x in row]
         common = [i for i, c in enumerate(out) if c >= self.df_exact_limit]
