@@ -49,6 +49,7 @@ CONTEXT_FETCH_LIMIT = 1000
 DAY_US = 86_400_000_000
 MAX_NAME_LENGTH = 256
 MAX_DELETE_IDS = 1000
+MAX_HISTOGRAM_BUCKETS = 100
 
 
 class MonotonicClock:
@@ -261,6 +262,42 @@ class Engine:
     ) -> int:
         """Delete every memory matching all the given filters, atomically; at least one of agent_id, session_id,
         since, until or memory_ids is required (type and tag filters only narrow). Returns the count."""
+        flt = self._delete_filter(
+            agent_id, session_id, since, until, memory_type, event_type, tags, memory_ids
+        )
+        return 0 if flt is None else self.events.delete(org_id, flt)
+
+    def count_deletable(
+        self,
+        org_id: str,
+        *,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        memory_type: str | None = None,
+        event_type: str | None = None,
+        tags: str | list[str] | None = None,
+        memory_ids: list[str] | None = None,
+    ) -> int:
+        """How many memories `delete_memories` with the same arguments would delete now (for a confirmation)."""
+        flt = self._delete_filter(
+            agent_id, session_id, since, until, memory_type, event_type, tags, memory_ids
+        )
+        return 0 if flt is None else self.events.count(org_id, flt)
+
+    def _delete_filter(
+        self,
+        agent_id: str | None,
+        session_id: str | None,
+        since: str | None,
+        until: str | None,
+        memory_type: str | None,
+        event_type: str | None,
+        tags: str | list[str] | None,
+        memory_ids: list[str] | None,
+    ) -> MemoryFilter | None:
+        """The filter of a delete, validated; None when it matches nothing (an empty id list)."""
         since_us, until_us = self._time_bounds(since, until)
         if memory_ids is not None and (isinstance(memory_ids, str) or len(memory_ids) > MAX_DELETE_IDS):
             raise ValidationError(f"memory_ids: a list of at most {MAX_DELETE_IDS} ids", "memory_ids")
@@ -276,12 +313,47 @@ class Engine:
         )
         scoped = flt.agent_id or flt.session_id or flt.since_us is not None or flt.until_us is not None
         if memory_ids == []:
-            return 0
+            return None
         if not (scoped or flt.ids):
             raise ValidationError(
                 "filter: give at least one of agent_id, session_id, since, until, memory_ids", "filter"
             )
-        return self.events.delete(org_id, flt)
+        return flt
+
+    # ----------------------------------------------------------------- counts
+
+    def count_memories_by_type(
+        self, org_id: str, *, agent_id: str | None = None, since: str | None = None
+    ) -> dict[str, int]:
+        """The organisation's (or one agent's) memories per memory type, all of them or those after `since`."""
+        since_us, _ = self._time_bounds(since, None)
+        flt = MemoryFilter(agent_id=v.check_id(agent_id, "agent_id", required=False), since_us=since_us)
+        return self.events.count_by_type(org_id, flt)
+
+    def memory_histogram(
+        self,
+        org_id: str,
+        *,
+        start_us: int,
+        bucket_us: int,
+        buckets: int,
+        agent_id: str | None = None,
+    ) -> list[int]:
+        """How many memories (of one agent, or all) fall in each of `buckets` consecutive intervals of
+        `bucket_us` microseconds from `start_us`: the dashboard's "memories over time". Each interval is
+        ``[start, end)``, counted by the store with the same filter as a list."""
+        if not 1 <= buckets <= MAX_HISTOGRAM_BUCKETS:
+            raise ValidationError(f"buckets: between 1 and {MAX_HISTOGRAM_BUCKETS}", "buckets")
+        if bucket_us < 1_000_000:
+            raise ValidationError("bucket: at least one second", "bucket")
+        agent = v.check_id(agent_id, "agent_id", required=False)
+        counts = []
+        for i in range(buckets):
+            lo = start_us + i * bucket_us
+            # Stores compare since/until strictly: (lo - 1, lo + bucket) is [lo, lo + bucket).
+            flt = MemoryFilter(agent_id=agent, since_us=lo - 1, until_us=lo + bucket_us)
+            counts.append(self.events.count(org_id, flt))
+        return counts
 
     # ----------------------------------------------------------------- agents
 
