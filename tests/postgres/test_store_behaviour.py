@@ -193,3 +193,22 @@ def test_a_missing_database_is_a_clear_error(pg_url: str) -> None:
         PostgresUnavailableError, match='database "memtrace_test_does_not_exist" does not exist'
     ):
         open_postgres_database(url)
+
+
+def test_a_huge_memory_of_distinct_words_is_stored_and_found(pg_events: PostgresEventStore) -> None:
+    words = [
+        f"w{i}x{i * 7919 % 100_003}" for i in range(120_000)
+    ]  # ~1.3 MB of distinct words: over a tsvector
+    huge = record(1, "needle " + " ".join(words))
+    pg_events.append(ORG, [huge], dedup_since_us=None)
+    assert pg_events.get(ORG, huge.id) == huge
+    assert [m.id for m in pg_events.search(ORG, MemoryFilter(), "needle", limit=5, offset=0)] == [huge.id]
+
+
+def test_a_query_with_an_overlong_word_searches_the_rest(pg_events: PostgresEventStore) -> None:
+    pg_events.append(ORG, [record(1, "deploy done")], dedup_since_us=None)
+    long_word = "x" * 3000
+    assert pg_events.search(ORG, MemoryFilter(), long_word, limit=5, offset=0) == []
+    assert [
+        m.content for m in pg_events.search(ORG, MemoryFilter(), f"{long_word} deploy", limit=5, offset=0)
+    ] == ["deploy done"]

@@ -39,6 +39,23 @@ MAX_LEXEME_CHARS = 2046 // 4
 found by itself."""
 
 
+MAX_TSVECTOR_CHARS = 256 * 1024
+"""A tsvector holds at most 1 MB. Past this many characters of distinct words (only a huge memory has that
+many), the words first seen later are left out of the index: still scored, no longer found by themselves."""
+
+
+def _first_distinct(words: list[str], budget: int) -> set[str]:
+    kept: set[str] = set()
+    for w in words:
+        if w in kept or len(w) > MAX_LEXEME_CHARS:
+            continue
+        if len(w) > budget:
+            break
+        kept.add(w)
+        budget -= len(w)
+    return kept
+
+
 def scope_tokens(org_id: str, agent_id: str, session_id: str | None) -> list[str]:
     out = [SCOPE_ORG + org_id, SCOPE_AGENT + agent_id]
     if session_id is not None:
@@ -65,7 +82,10 @@ def document_terms(content: str, org_id: str, agent_id: str, session_id: str | N
     words = tokens(content)
     # Content words are letters and digits, which a tsvector literal takes unquoted (PostgreSQL sorts and
     # dedups); only the scope tokens need quoting. This string is most of a write's CPU time, hence the care.
-    lexemes = " ".join({w for w in words if len(w) <= MAX_LEXEME_CHARS})
+    distinct = {w for w in words if len(w) <= MAX_LEXEME_CHARS}
+    if sum(map(len, distinct)) > MAX_TSVECTOR_CHARS:
+        distinct = _first_distinct(words, MAX_TSVECTOR_CHARS)
+    lexemes = " ".join(distinct)
     scope = " ".join(_quote(s) for s in scope_tokens(org_id, agent_id, session_id))
     text = " " + "  ".join(words) + " " if words else ""
     return DocumentTerms(text, len(words) + SCOPE_LENGTH, f"{lexemes} {scope}")
@@ -81,6 +101,8 @@ def query_terms(text: str) -> list[QueryTerm]:
     patterns: set[str] = set()
 
     def add(pattern: str, group: int) -> None:
+        if any(len(w) > MAX_LEXEME_CHARS for w in pattern.split()):
+            return  # no memory's index holds such a word (PostgreSQL would refuse it in a query, too)
         if pattern.strip() and pattern not in patterns:
             patterns.add(pattern)
             terms.append(QueryTerm(pattern, group))
