@@ -40,7 +40,7 @@ from .models import (
 )
 from .records import MemoryFilter, MemoryRecord
 from .stores.base import AgentRow, EventStore, MetadataStore, SessionRow
-from .timeparse import from_us, now_us, parse_time, to_us
+from .timeparse import from_us, now_us, parse_time, to_checked_us
 
 DEFAULT_LIST_LIMIT = 100
 DEFAULT_SEARCH_LIMIT = 50
@@ -111,12 +111,7 @@ class Engine:
         key = v.check_dedup_key(req.dedup_key, f"{p}dedup_key")
         if key is None and self.config.dedup_enabled:
             key = dedup_key(agent_id, event_type, content)
-        if req.time is not None:
-            t = to_us(req.time)
-            if t < 0:
-                raise ValidationError(f"invalid {p}time: before 1970", f"{p}time")
-        else:
-            t = now
+        t = to_checked_us(req.time, f"{p}time") if req.time is not None else now
         return MemoryRecord(
             id=self._ids.new(t),
             org_id=org_id,

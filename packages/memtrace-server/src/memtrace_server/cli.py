@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from memtrace.errors import MemtraceError
-from memtrace.timeparse import now_us, parse_relative, parse_time
+from memtrace.timeparse import check_time_us, now_us, parse_relative, parse_time
 
 from . import __version__
 from .arc_admin import add_org_commands
@@ -283,7 +283,7 @@ def parse_future(value: str) -> int:
     """An expiry: ISO-8601, or relative like ``90d`` meaning that long from now."""
     rel = parse_relative(value)
     if rel is not None:
-        return now_us() + rel
+        return check_time_us(now_us() + rel, "expires")
     return parse_time(value, "expires")
 
 
