@@ -19,11 +19,16 @@ from .errors import (
     NoArcInstanceError,
     NotFoundError,
     PermissionDeniedError,
+    QueryTooExpensiveError,
     RateLimitedError,
     ServiceUnavailableError,
+    StorageFullError,
+    StoreCorruptedError,
+    StoreError,
     ValidationError,
 )
 from .ids import id_for_key
+from .limits import InputLimits
 from .models import (
     AddMemoryRequest,
     Agent,
@@ -59,6 +64,7 @@ __all__ = [
     "ConflictError",
     "ContextOptions",
     "CreateSessionRequest",
+    "InputLimits",
     "ListOptions",
     "Memory",
     "MemoryList",
@@ -68,6 +74,7 @@ __all__ = [
     "NoArcInstanceError",
     "NotFoundError",
     "PermissionDeniedError",
+    "QueryTooExpensiveError",
     "RateLimitedError",
     "RegisterAgentRequest",
     "SearchQuery",
@@ -76,6 +83,9 @@ __all__ = [
     "Session",
     "SessionContext",
     "SessionList",
+    "StorageFullError",
+    "StoreCorruptedError",
+    "StoreError",
     "ValidationError",
     "__version__",
     "dedup_key",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from .backends import AsyncBackend, AsyncLocalBackend, Backend, LocalBackend
 from .engine import Engine, EngineConfig
+from .limits import InputLimits
 from .models import (
     AddMemoryRequest,
     Agent,
@@ -54,6 +55,7 @@ def open_engine(
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
     max_content_length: int | None = None,
     arc: ArcConfig | None = None,
+    limits: InputLimits | None = None,
 ) -> Engine:
     """An engine on the embedded SQLite store in directory `path` (default: $MEMTRACE_DATA_DIR, else ./data).
 
@@ -74,6 +76,7 @@ def open_engine(
         dedup_enabled=dedup_enabled,
         dedup_window_hours=dedup_window_hours,
         max_content_length=max_content_length,
+        limits=limits or InputLimits(),
     )
     if arc is not None:
         from .stores.arc import SPOOL_FILENAME, ArcEventStore

@@ -17,6 +17,7 @@ import anyio.to_thread
 
 from memtrace.client import open_engine
 from memtrace.engine import Engine
+from memtrace.limits import InputLimits
 from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
 
 from .admin import Admin
@@ -69,6 +70,12 @@ def open_state(config: ServerConfig) -> ServerState:
         dedup_window_hours=config.dedup.window_hours,
         synchronous=config.store.synchronous.upper(),  # type: ignore[arg-type]
         max_content_length=config.limits.max_content_length,
+        limits=InputLimits(
+            max_filter_tags=config.limits.max_filter_tags,
+            max_filter_types=config.limits.max_filter_types,
+            max_metadata_bytes=config.limits.max_metadata_bytes,
+            max_metadata_depth=config.limits.max_metadata_depth,
+        ),
     )
     engine.events = route_by_org(config, engine.events)  # organisations with their own Arc (arc_tenancy.py)
     # Keys and admin get a connection of their own, so a key lookup never queues behind a large batch write.

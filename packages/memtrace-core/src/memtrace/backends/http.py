@@ -4,14 +4,17 @@
 answer); only the transport differs. Errors come back as the same exceptions the embedded engine raises:
 
 =========  ==================================================================
-400, 422   `ValidationError`, with ``field`` from the error body
+400, 422   `ValidationError`, with ``field`` from the error body; `QueryTooExpensiveError` for a 422 whose
+           ``reason`` is ``query_too_expensive``
 401        `AuthenticationError`
 403        `PermissionDeniedError`
 404        `NotFoundError`
 409        `ConflictError`
 413        `ValidationError` (``field="body"``): the request is over the server's size limit
 429        `RateLimitedError`, with ``retry_after`` from the Retry-After header
-503        `NoArcInstanceError` when the message mentions an "arc instance", else `ServiceUnavailableError`
+503        `NoArcInstanceError` when the message mentions an "arc instance", `StoreCorruptedError` when the
+           ``reason`` is ``store_corrupted``, else `ServiceUnavailableError`
+507        `StorageFullError`, with ``retry_after`` from the Retry-After header
 other      `MemtraceError` with the status code
 =========  ==================================================================
 
@@ -37,8 +40,11 @@ from ..errors import (
     NoArcInstanceError,
     NotFoundError,
     PermissionDeniedError,
+    QueryTooExpensiveError,
     RateLimitedError,
     ServiceUnavailableError,
+    StorageFullError,
+    StoreCorruptedError,
     ValidationError,
 )
 from ..models import (
@@ -321,7 +327,10 @@ def plan(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> HttpCall
     builder = PLANS.get(method)
     if builder is None:
         raise AttributeError(method)
-    return builder(*args, **kwargs)
+    try:
+        return builder(*args, **kwargs)
+    except (ValueError, RecursionError) as exc:  # pydantic cannot serialise it (e.g. nested too deeply)
+        raise ValidationError(f"the request cannot be sent as JSON: {exc}", "body") from None
 
 
 # ------------------------------------------------------------------ reading responses
@@ -330,7 +339,7 @@ def plan(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> HttpCall
 def error_for(response: httpx.Response) -> MemtraceError:
     """The memtrace exception for an error response."""
     status = response.status_code
-    message, field = "", None
+    message, field, reason = "", None, None
     try:
         body = json.loads(response.content)
     except ValueError:
@@ -339,10 +348,15 @@ def error_for(response: httpx.Response) -> MemtraceError:
         if isinstance(body, dict):
             message = str(body.get("error") or "")
             field = body.get("field") if isinstance(body.get("field"), str) else None
+            reason = body.get("reason")
         else:
             message = response.text.strip()
     message = message or f"HTTP {status}"
     retry_after = _retry_after(response)
+    if status == 422 and reason == "query_too_expensive":
+        return QueryTooExpensiveError(message)
+    if status == 507:
+        return StorageFullError(message, retry_after=retry_after)
     if status in (400, 422):
         return ValidationError(message, field, status_code=status)
     if status == 413:
@@ -360,6 +374,8 @@ def error_for(response: httpx.Response) -> MemtraceError:
     if status == 503:
         if "arc instance" in message.lower():
             return NoArcInstanceError(message, retry_after=retry_after)
+        if reason == "store_corrupted":
+            return StoreCorruptedError(message)
         return ServiceUnavailableError(message, retry_after=retry_after)
     return MemtraceError(message, status_code=status)
 
