@@ -528,8 +528,9 @@ class ArcSpool:
 
     def term_stats(
         self, org_id: str, flt: MemoryFilter, terms: Sequence[QueryTerm]
-    ) -> tuple[int, int, list[int]]:
-        """(memories, their total words, per term how many contain it) among the matching spool rows."""
+    ) -> tuple[int, int, list[int], list[str]]:
+        """(memories, their total words, per term how many contain it) among the matching spool rows, and the
+        sent batches holding such rows (Arc may count those rows too: the caller subtracts them there)."""
         where, params = _where(org_id, flt)
         presence = ", ".join("sum(instr(search_terms, ?) > 0)" for _ in terms)
         with self._reading() as conn:
@@ -537,7 +538,8 @@ class ArcSpool:
                 f"SELECT count(*), sum(term_count), {presence} FROM spool WHERE {where}",
                 [*(t.pattern for t in terms), *params],
             ).fetchone()
-        return int(row[0]), int(row[1] or 0), [int(v or 0) for v in row[2:]]
+            batches = self._sent_batches_matching(conn, where, params)
+        return int(row[0]), int(row[1] or 0), [int(v or 0) for v in row[2:]], batches
 
     def search_candidates(
         self, org_id: str, flt: MemoryFilter, terms: Sequence[QueryTerm]

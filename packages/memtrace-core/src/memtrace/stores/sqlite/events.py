@@ -9,6 +9,7 @@ from typing import Any
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order
 from .database import SQLiteDatabase
+from .org_index import KeywordIndexes
 
 _COLUMNS = (
     "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
@@ -270,6 +271,7 @@ class SQLiteEventStore:
         self.db = db
         self.index_backlog = index_backlog
         self.rank_limit = rank_limit
+        self.indexes = KeywordIndexes()
         with db.read() as conn:
             conn.create_function("mt_icontains", 2, _icontains, deterministic=True)
 
@@ -326,14 +328,9 @@ class SQLiteEventStore:
         newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
         return int(indexed), int(newest)
 
-    @staticmethod
-    def _index_pending(conn: sqlite3.Connection, indexed: int, newest: int) -> None:
+    def _index_pending(self, conn: sqlite3.Connection, indexed: int, newest: int) -> None:
         """Index the rows after `indexed` up to `newest`. Call inside the write transaction that read them."""
-        conn.execute(
-            "INSERT INTO memories_fts(rowid, content, scope) SELECT rowid, content, scope FROM memories "
-            "WHERE rowid > ?",
-            (indexed,),
-        )
+        self.indexes.index_after(conn, indexed)
         conn.execute("UPDATE fts_state SET indexed_rowid = ? WHERE id = 1", (newest,))
 
     def _catch_up(self) -> None:
@@ -376,11 +373,13 @@ class SQLiteEventStore:
         if any_words is None:
             return []
         self._catch_up()
-        # Scope tokens narrow the match inside FTS5 (a doclist intersection), so the join below only sees the
-        # caller's org/agent/session. The WHERE still checks every condition exactly on the row.
+        with self.db.read() as conn:
+            table = self.indexes.table(conn, org_id)
+        if table is None:
+            return []
+        # The table holds only the caller's org (org_index.py). Scope tokens narrow the match inside FTS5 (a
+        # doclist intersection) to an agent or session. The WHERE still checks every condition on the row.
         scope = []
-        if not self._only_org(org_id):
-            scope.append(f'scope : "o{org_id.encode().hex()}"')
         if flt.agent_id:
             scope.append(f'scope : "a{flt.agent_id.encode().hex()}"')
         if flt.session_id:
@@ -392,18 +391,21 @@ class SQLiteEventStore:
         found: list[MemoryRecord] = []
         all_words = fts_query_all(text)
         if all_words is not None:
-            found = self._ranked(" AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted)
+            found = self._ranked(
+                table, " AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted
+            )
         if len(found) < wanted:
             seen = {r.id for r in found}
             more = self._ranked(
-                " AND ".join([*scope, f"content : ({any_words})"]), org_id, flt, wanted + len(found)
+                table, " AND ".join([*scope, f"content : ({any_words})"]), org_id, flt, wanted + len(found)
             )
             found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found[offset:wanted]
 
-    def _ranked(self, match: str, org_id: str, flt: MemoryFilter, n: int) -> list[MemoryRecord]:
-        """The best `n` memories for one MATCH expression that pass `flt`, best first, with `score` set."""
-        window = self._rank_window(match)
+    def _ranked(self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int) -> list[MemoryRecord]:
+        """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
+        with `score` set."""
+        window = self._rank_window(table, match)
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
@@ -417,28 +419,15 @@ class SQLiteEventStore:
             inner = ""
             args = [match, window, *params, n]
         sql = (
-            f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank "
-            f"FROM memories_fts WHERE memories_fts MATCH ? AND rowid >= ? {inner}) AS c "
+            f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25({table}, 1.0, 0.0) AS rank "
+            f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? {inner}) AS c "
             f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
         )
         with self.db.read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [_row_to_record(r[:13], score=round(-r[13], 6)) for r in rows]
 
-    def _only_org(self, org_id: str) -> bool:
-        """Whether `org_id` is the only organisation with memories here: then its scope token would match every
-        row and narrow nothing (while costing a pass over the largest doclist), so the search leaves it out.
-        The outer WHERE still checks org_id on every row, so a concurrent first write of another org can only
-        make a result shorter, never leak."""
-        with self.db.read() as conn:
-            row = conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM memories WHERE org_id < ?) OR "
-                "EXISTS (SELECT 1 FROM memories WHERE org_id > ?)",
-                (org_id, org_id),
-            ).fetchone()
-        return not row[0]
-
-    def _rank_window(self, match: str) -> int:
+    def _rank_window(self, table: str, match: str) -> int:
         """The lowest rowid whose matches are ranked: 0 (all of them) unless the query matches more than
         `rank_limit` memories, in which case only the `rank_limit` most recently stored matches are ranked.
 
@@ -447,7 +436,7 @@ class SQLiteEventStore:
         order, so finding the boundary is a cheap scan of the doclists."""
         with self.db.read() as conn:
             row = conn.execute(
-                "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
                 (match, self.rank_limit - 1),
             ).fetchone()
         return int(row[0]) if row else 0
@@ -461,13 +450,7 @@ class SQLiteEventStore:
         where, params = _where(org_id, flt)
         with self.db.write() as conn:
             indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
-            # External-content FTS5 needs the old content to remove a row, and only indexed rows may be removed
-            # (a 'delete' of a row it never saw corrupts the index).
-            conn.execute(
-                "INSERT INTO memories_fts(memories_fts, rowid, content, scope) "
-                f"SELECT 'delete', m.rowid, m.content, m.scope FROM memories m WHERE {where} AND m.rowid <= ?",
-                [*params, indexed],
-            )
+            self.indexes.remove(conn, org_id, where, params, indexed)
             cur = conn.execute(f"DELETE FROM memories AS m WHERE {where}", params)
             # SQLite reuses the highest rowid after it is deleted. Lower the watermark to the new maximum so that a
             # reused rowid counts as not yet indexed; everything between the two was just deleted.

@@ -85,4 +85,11 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX api_keys_prefix ON api_keys(key_prefix)",
     ],
+    # 2: one keyword index per organisation (org_index.py), so search statistics are per organisation. The shared
+    # index goes; the per-organisation ones are filled from the memories by the next catch-up.
+    [
+        "DROP TABLE memories_fts",
+        "CREATE TABLE fts_orgs (n INTEGER PRIMARY KEY AUTOINCREMENT, org_id TEXT NOT NULL UNIQUE)",
+        "UPDATE fts_state SET indexed_rowid = 0 WHERE id = 1",
+    ],
 ]
