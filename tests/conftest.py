@@ -155,3 +155,18 @@ async def open_async_memtrace(
     yield factory
     for client in opened:
         await client.close()
+
+
+@pytest.fixture
+def own_server() -> Iterator[Callable[..., LiveServer]]:
+    """`start_server` for a test that needs a server of its own (its data directory on a special file system,
+    other limits); every server started is stopped at the end of the test."""
+    started: list[LiveServer] = []
+
+    def start(data_dir: Path, *, extra_env: dict[str, str] | None = None) -> LiveServer:
+        started.append(start_server(data_dir, make_api_key(os.urandom(16)), extra_env=extra_env))
+        return started[-1]
+
+    yield start
+    for server in started:
+        stop_server(server)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from .backends import AsyncBackend, AsyncLocalBackend, Backend, LocalBackend
 from .engine import Engine, EngineConfig
-from .limits import InputLimits
+from .limits import QUERY_TIME_BUDGET_SECONDS, InputLimits
 from .models import (
     AddMemoryRequest,
     Agent,
@@ -56,6 +56,7 @@ def open_engine(
     max_content_length: int | None = None,
     arc: ArcConfig | None = None,
     limits: InputLimits | None = None,
+    query_budget_s: float = QUERY_TIME_BUDGET_SECONDS,
 ) -> Engine:
     """An engine on the embedded SQLite store in directory `path` (default: $MEMTRACE_DATA_DIR, else ./data).
 
@@ -69,7 +70,7 @@ def open_engine(
     directory = Path(
         path if path is not None else os.environ.get("MEMTRACE_DATA_DIR") or "./data"
     ).expanduser()
-    db = SQLiteDatabase(directory, synchronous=synchronous)
+    db = SQLiteDatabase(directory, synchronous=synchronous, query_budget_s=query_budget_s)
     metadata = SQLiteMetadataStore(db)
     metadata.ensure_org(org_id, "Default" if org_id == DEFAULT_ORG_ID else org_id, now_us())
     config = EngineConfig(

@@ -76,6 +76,7 @@ def open_state(config: ServerConfig) -> ServerState:
             max_metadata_bytes=config.limits.max_metadata_bytes,
             max_metadata_depth=config.limits.max_metadata_depth,
         ),
+        query_budget_s=config.limits.query_time_budget_seconds,
     )
     engine.events = route_by_org(config, engine.events)  # organisations with their own Arc (arc_tenancy.py)
     # Keys and admin get a connection of their own, so a key lookup never queues behind a large batch write.

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order
+from ..sqlite import files
 from .queries import id_time_window
 from .terms import QueryTerm
 from .wire import SpoolRow, record_from_spool
@@ -187,14 +188,15 @@ class ArcSpool:
         cache_rows: int = 50_000,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        files.prepare_directory(self.path.parent)
+        new = not self.path.exists()
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._cache: dict[int, SpoolRow] = {}
         self._cache_lock = threading.Lock()
         self._cache_limit = cache_rows
         self._synchronous = synchronous
-        self._w = self._connect(synchronous, busy_timeout_ms)
+        self._w = self._connect(synchronous, busy_timeout_ms, private=new)
         with self._write_lock:
             self._w.execute("BEGIN IMMEDIATE")
             try:
@@ -205,11 +207,16 @@ class ArcSpool:
                 self._w.execute("ROLLBACK")
                 raise
         self._r = self._connect(synchronous, busy_timeout_ms)
+        files.tighten_files(self.path)  # what an older version left open to other local users
 
-    def _connect(self, synchronous: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    def _connect(
+        self, synchronous: str, busy_timeout_ms: int, *, private: bool = False
+    ) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
         )
+        if private:
+            files.make_private(self.path)  # before the first write: 0600, and its -wal and -shm with it
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 from typing import Any
 
+from ...errors import StorageFullError
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order
 from .database import SQLiteDatabase
@@ -24,6 +26,8 @@ _DEDUP_HITS = (
     "WHERE org_id = ? AND dedup_key IS NOT NULL AND time_us > ? AND dedup_key IN ({})"
 )
 _DEDUP_CHUNK = 500
+
+log = logging.getLogger("memtrace.store")
 
 # A keyword: a run of letters/digits (any script). Everything else in a query is a separator, which is what
 # makes any user text a safe FTS5 expression: each keyword is double-quoted, so no operator can be injected.
@@ -333,16 +337,24 @@ class SQLiteEventStore:
         self.indexes.index_after(conn, indexed)
         conn.execute("UPDATE fts_state SET indexed_rowid = ? WHERE id = 1", (newest,))
 
-    def _catch_up(self) -> None:
+    def _catch_up(self) -> int | None:
+        """Index what is pending. Returns None when everything is indexed, or, when indexing cannot write (a
+        full disk), the watermark: rows after it are not in the keyword index, and a search must look at them
+        another way (a read must not need a write to succeed)."""
         with self.db.read() as conn:
             indexed, newest = self._index_state(conn)
         if newest <= indexed:
-            return
-        with self.db.write() as conn:
-            # Read again under the write lock: another writer may have indexed in between.
-            indexed, newest = self._index_state(conn)
-            if newest > indexed:
-                self._index_pending(conn, indexed, newest)
+            return None
+        try:
+            with self.db.write() as conn:
+                # Read again under the write lock: another writer may have indexed in between.
+                indexed, newest = self._index_state(conn)
+                if newest > indexed:
+                    self._index_pending(conn, indexed, newest)
+        except StorageFullError as exc:
+            log.warning("keyword indexing is waiting for disk space (%s); searching the rest in memory", exc)
+            return indexed
+        return None
 
     @staticmethod
     def _stored_keys(
@@ -372,11 +384,14 @@ class SQLiteEventStore:
         any_words = fts_query(text)
         if any_words is None:
             return []
-        self._catch_up()
+        unindexed_after = self._catch_up()
         with self.db.read() as conn:
             table = self.indexes.table(conn, org_id)
-        if table is None:
-            return []
+            tail = (
+                self.indexes.index_in_memory(conn, org_id, unindexed_after)
+                if unindexed_after is not None
+                else None
+            )
         # The table holds only the caller's org (org_index.py). Scope tokens narrow the match inside FTS5 (a
         # doclist intersection) to an agent or session. The WHERE still checks every condition on the row.
         scope = []
@@ -385,9 +400,30 @@ class SQLiteEventStore:
         if flt.session_id:
             scope.append(f'scope : "s{flt.session_id.encode().hex()}"')
         wanted = limit + offset
-        # Two tiers, one total order: memories with every keyword first, then those with some, each tier by
-        # BM25. The first tier is small even in a large store, so it is ranked in full; the second is only
-        # needed when the first runs short, and there the rank window bounds the work.
+        found: list[MemoryRecord] = []
+        # Degraded (disk full): the memories not yet indexed, from an index in memory, come first, newest writes
+        # being what a caller most expects to find; then the rest, by the org's index.
+        for index in (tail, table):
+            if index is not None and len(found) < wanted:
+                seen = {r.id for r in found}
+                more = self._tiers(index, scope, org_id, flt, text, any_words, wanted)
+                found += [r for r in more if r.id not in seen][: wanted - len(found)]
+        return found[offset:wanted]
+
+    def _tiers(
+        self,
+        table: str,
+        scope: list[str],
+        org_id: str,
+        flt: MemoryFilter,
+        text: str,
+        any_words: str,
+        wanted: int,
+    ) -> list[MemoryRecord]:
+        """The best `wanted` matches in `table`. Two tiers, one total order: memories with every keyword first,
+        then those with some, each tier by BM25. The first tier is small even in a large store, so it is ranked
+        in full; the second is only needed when the first runs short, and there the rank window bounds the
+        work."""
         found: list[MemoryRecord] = []
         all_words = fts_query_all(text)
         if all_words is not None:
@@ -400,7 +436,7 @@ class SQLiteEventStore:
                 table, " AND ".join([*scope, f"content : ({any_words})"]), org_id, flt, wanted + len(found)
             )
             found += [r for r in more if r.id not in seen][: wanted - len(found)]
-        return found[offset:wanted]
+        return found
 
     def _ranked(self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int) -> list[MemoryRecord]:
         """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,

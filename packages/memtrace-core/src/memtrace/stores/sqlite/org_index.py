@@ -92,6 +92,23 @@ class KeywordIndexes:
             table = self._table_for_write(conn, org_id)
             conn.executemany(f"INSERT INTO {table}(rowid, content, scope) VALUES (?, ?, ?)", rows)
 
+    def index_in_memory(self, conn: sqlite3.Connection, org_id: str, indexed: int) -> str:
+        """The org's memories after `indexed` in a keyword index held in memory (a TEMP table, with
+        ``temp_store=MEMORY``), for searching while the database cannot be written. Returns its name. One table
+        per org (named by the org id in hex), so its statistics too are the org's alone."""
+        name = f"memories_fts_pending_{org_id.encode().hex()}"
+        conn.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{name} USING fts5(content, scope, content='', "
+            f"tokenize='{FTS_TOKENIZER}')"
+        )
+        conn.execute(f"INSERT INTO temp.{name}({name}) VALUES ('delete-all')")
+        conn.execute(
+            f"INSERT INTO temp.{name}(rowid, content, scope) SELECT rowid, content, scope FROM memories "
+            "WHERE rowid > ? AND org_id = ?",
+            (indexed, org_id),
+        )
+        return name
+
     def remove(
         self, conn: sqlite3.Connection, org_id: str, where: str, params: list[object], upto: int
     ) -> None:
