@@ -11,12 +11,12 @@ import logging
 import os
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from support.server import make_api_key, start_server
 
 from memtrace import AddMemoryRequest, ListOptions, Memtrace, SearchQuery, StorageFullError
 
@@ -97,26 +97,29 @@ def test_embedded_writes_fail_cleanly_reads_work_and_recovery_needs_no_restart(
         assert mt.search_memories(SearchQuery(query="kiwi7", limit=5)).results[0].id == stored[7].id
 
 
-def test_server_answers_507_while_full_serves_reads_and_recovers(
-    tiny_disk: Path, own_server: Callable[..., Any]
-) -> None:
-    server = own_server(tiny_disk / "data")
-    with httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=30) as http:
-        agent = "full" + uuid.uuid4().hex[:6]
-        first = http.post("/api/v1/memories", json={"agent_id": agent, "content": "banana before full"})
-        assert first.status_code == 201
-        filler = fill(tiny_disk)
-        big = [{"agent_id": agent, "content": f"banana {i} " + "y" * 20_000} for i in range(40)]
-        full = http.post("/api/v1/memories", json={"memories": big})
-        assert full.status_code == 507, full.text
-        assert "full" in full.json()["error"] and full.json().get("reason") == "storage_full"
-        assert int(full.headers["retry-after"]) > 0
-        assert http.post("/api/v1/search", json={"query": "banana"}).status_code == 200
-        assert http.get("/api/v1/memories", params={"agent_id": agent}).json()["count"] == 1
-        filler.unlink()
-        again = http.post("/api/v1/memories", json={"memories": big[:5]})
-        assert again.status_code == 201, again.text
-        assert http.get("/api/v1/memories", params={"agent_id": agent}).json()["count"] == 6
+def test_server_answers_507_while_full_serves_reads_and_recovers(tiny_disk: Path) -> None:
+    server = start_server(tiny_disk / "data", api_key=make_api_key(b"full-disk"), log_dir=tiny_disk.parent)
+    try:
+        with httpx.Client(
+            base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=30
+        ) as http:
+            agent = "full" + uuid.uuid4().hex[:6]
+            first = http.post("/api/v1/memories", json={"agent_id": agent, "content": "banana before full"})
+            assert first.status_code == 201
+            filler = fill(tiny_disk)
+            big = [{"agent_id": agent, "content": f"banana {i} " + "y" * 20_000} for i in range(40)]
+            full = http.post("/api/v1/memories", json={"memories": big})
+            assert full.status_code == 507, full.text
+            assert "full" in full.json()["error"] and full.json().get("reason") == "storage_full"
+            assert int(full.headers["retry-after"]) > 0
+            assert http.post("/api/v1/search", json={"query": "banana"}).status_code == 200
+            assert http.get("/api/v1/memories", params={"agent_id": agent}).json()["count"] == 1
+            filler.unlink()
+            again = http.post("/api/v1/memories", json={"memories": big[:5]})
+            assert again.status_code == 201, again.text
+            assert http.get("/api/v1/memories", params={"agent_id": agent}).json()["count"] == 6
+    finally:
+        server.stop()
 
 
 def test_starting_on_a_full_disk_prints_one_line(tiny_disk: Path) -> None:

@@ -14,10 +14,10 @@ from memtrace import (
     AddMemoryRequest,
     ListOptions,
     Memtrace,
+    MemtraceError,
     QueryTooExpensiveError,
     SearchQuery,
     StoreCorruptedError,
-    StoreError,
 )
 from memtrace.stores.arc import ArcConfig
 
@@ -75,7 +75,7 @@ def test_a_zero_length_database_is_refused_not_replaced(tmp_path: Path) -> None:
 def test_a_data_directory_that_is_a_file_is_refused(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "data"
     not_a_dir.write_text("hello")
-    with pytest.raises(StoreError) as err:
+    with pytest.raises(MemtraceError) as err:
         Memtrace.open(not_a_dir)
     assert "is a file" in err.value.message
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_server_cli import memtrace
+from support.server import memtrace
 
 
 def test_key_create_refuses_an_expiry_after_9999_and_key_list_keeps_working(tmp_path: Path) -> None:
@@ -115,8 +115,8 @@ def test_a_read_only_file_system_is_one_line(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ a running server's store
 
 
-def test_ready_is_503_when_the_store_cannot_answer(tmp_path: Path, own_server: Callable[..., Any]) -> None:
-    server = own_server(tmp_path / "data")
+def test_ready_is_503_when_the_store_cannot_answer(tmp_path: Path, spawn_server: Callable[..., Any]) -> None:
+    server = spawn_server(data_dir=tmp_path / "data")
     assert httpx.get(server.base_url + "/ready", timeout=10).status_code == 200
     db = tmp_path / "data" / "memtrace.db"
     # The page holding the organisations is damaged on disk while the server runs; another process's write
@@ -137,8 +137,8 @@ def test_ready_is_503_when_the_store_cannot_answer(tmp_path: Path, own_server: C
     assert ready.json()["status"] == "not ready"
 
 
-def test_an_expensive_query_is_stopped_with_422(tmp_path: Path, own_server: Callable[..., Any]) -> None:
-    server = own_server(tmp_path / "data", extra_env={"MEMTRACE_LIMITS_QUERY_TIME_BUDGET_SECONDS": "0.002"})
+def test_an_expensive_query_is_stopped_with_422(tmp_path: Path, spawn_server: Callable[..., Any]) -> None:
+    server = spawn_server({"MEMTRACE_LIMITS_QUERY_TIME_BUDGET_SECONDS": "0.002"}, data_dir=tmp_path / "data")
     with httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}, timeout=60) as http:
         for start in range(0, 20_000, 1000):
             batch = [{"agent_id": "a", "content": f"note {i} ünïcode"} for i in range(start, start + 1000)]
