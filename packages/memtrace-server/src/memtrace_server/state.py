@@ -21,6 +21,7 @@ import anyio.to_thread
 
 from memtrace.engine import Engine, EngineConfig
 from memtrace.errors import ValidationError
+from memtrace.limits import InputLimits
 from memtrace.stores import StoreBundle, open_stores
 
 from .admin import Admin
@@ -71,6 +72,7 @@ def open_stores_of(config: ServerConfig) -> StoreBundle:
             synchronous=config.store.sqlite_synchronous,
             # Metadata on a connection of its own, so a key lookup never queues behind a large batch write.
             separate_metadata_connection=True,
+            query_budget_s=config.limits.query_time_budget_seconds,
         )
     except ValidationError as exc:
         raise ConfigError(exc.message) from None
@@ -90,6 +92,12 @@ def open_state(config: ServerConfig) -> ServerState:
             dedup_enabled=config.dedup.enabled,
             dedup_window_hours=config.dedup.window_hours,
             max_content_length=config.limits.max_content_length,
+            limits=InputLimits(
+                max_filter_tags=config.limits.max_filter_tags,
+                max_filter_types=config.limits.max_filter_types,
+                max_metadata_bytes=config.limits.max_metadata_bytes,
+                max_metadata_depth=config.limits.max_metadata_depth,
+            ),
         ),
     )
     try:

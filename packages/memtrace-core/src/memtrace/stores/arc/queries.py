@@ -142,14 +142,31 @@ def _term_present(term: QueryTerm) -> str:
     return f"instr(search_terms, {sql.string(term.pattern)}) > 0"
 
 
-def term_stats(measurement: str, org_id: str, flt: MemoryFilter, terms: Sequence[QueryTerm]) -> str:
-    """``n``, ``terms`` (total words) and ``d<i>`` (memories containing term i) over the filtered memories."""
+def term_stats(
+    measurement: str,
+    org_id: str,
+    flt: MemoryFilter,
+    terms: Sequence[QueryTerm],
+    overlap_batches: Sequence[str] = (),
+) -> str:
+    """``n``, ``terms`` (total words) and ``d<i>`` (memories containing term i) over the filtered memories,
+    and the same over those that arrived in `overlap_batches` (``o_n``, ``o_terms``, ``od<i>``): memories the
+    spool still holds and counts itself, so the caller subtracts them."""
+    overlap = (
+        f"CASE WHEN write_batch IN {sql.string_list(overlap_batches)} THEN 1 ELSE 0 END"
+        if overlap_batches
+        else "0"
+    )
     frequencies = ", ".join(
-        f"sum(CASE WHEN {_term_present(t)} THEN 1 ELSE 0 END) AS d{i}" for i, t in enumerate(terms)
+        f"sum(CASE WHEN {_term_present(t)} THEN 1 ELSE 0 END) AS d{i}, "
+        f"sum(CASE WHEN {_term_present(t)} THEN ov ELSE 0 END) AS od{i}"
+        for i, t in enumerate(terms)
     )
     return sql.check_length(
-        f"SELECT count(*) AS n, sum(term_count) AS terms, {frequencies} "
-        f"FROM {sql.ident(measurement)} WHERE {where(org_id, flt)}"
+        f"WITH hits AS (SELECT term_count, search_terms, {overlap} AS ov FROM {sql.ident(measurement)} "
+        f"WHERE {where(org_id, flt)}) "
+        f"SELECT count(*) AS n, sum(term_count) AS terms, sum(ov) AS o_n, sum(ov * term_count) AS o_terms, "
+        f"{frequencies} FROM hits"
     )
 
 
