@@ -8,7 +8,7 @@ the same session id reads back exactly the same conversation. The behaviour mirr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Generator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -46,6 +46,18 @@ async def _finish_despite_cancellation(awaitable: Awaitable[_T]) -> _T:
             task.exception()  # retrieved, so asyncio does not log it; the caller gets the cancellation
         raise cancelled
     return task.result()
+
+
+class _Closing:
+    """What `MemtraceSession.close()` returns: awaiting it finishes closing a client the session owns."""
+
+    def __init__(self, caller: ClientCaller | None) -> None:
+        self._caller = caller
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._caller is not None:
+            caller, self._caller = self._caller, None
+            yield from caller.close().__await__()
 
 
 class MemtraceSession:
@@ -99,6 +111,7 @@ class MemtraceSession:
         self._caller = ClientCaller(client) if client is not None else None
         self._owns_client = client is None
         self._session_row_ready = False
+        self._closed = False
 
     # -- client ---------------------------------------------------------------------------------------------
 
@@ -108,16 +121,35 @@ class MemtraceSession:
         return self._get_caller().client
 
     def _get_caller(self) -> ClientCaller:
+        if self._closed:
+            raise RuntimeError("MemtraceSession is closed")
         if self._caller is None:
             # Lazy, so constructing a session does no I/O and needs no running event loop.
             self._caller = ClientCaller(AsyncMemtrace.from_env())
         return self._caller
 
     async def aclose(self) -> None:
-        """Close the client if this session created it; a client passed in stays open (its owner closes it)."""
+        """Close the session: later calls raise `RuntimeError`, as on a closed SQLiteSession. The client is
+        closed if this session created it; a client passed in stays open (its owner closes it)."""
+        self._closed = True
         if self._owns_client and self._caller is not None:
             caller, self._caller = self._caller, None
             await caller.close()
+
+    def close(self) -> _Closing:
+        """Close the session at once, like `SQLiteSession.close()`; the result may also be awaited, like
+        `AsyncSQLiteSession.close()`. A client this session created is closed right away where no event loop
+        runs, and when the result is awaited inside one."""
+        self._closed = True
+        caller: ClientCaller | None = None
+        if self._owns_client and self._caller is not None:
+            caller, self._caller = self._caller, None
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                asyncio.run(caller.close())
+                caller = None
+        return _Closing(caller)
 
     async def __aenter__(self) -> MemtraceSession:
         return self
@@ -185,6 +217,7 @@ class MemtraceSession:
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append items in order. Nothing is written if any item is not a JSON-serialisable dict."""
+        self._get_caller()  # a closed session refuses even an empty list, as SQLiteSession does
         if not items:
             return
         requests = [
