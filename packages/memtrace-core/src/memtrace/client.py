@@ -51,29 +51,32 @@ def open_engine(
     """An engine on the embedded SQLite store in directory `path` (default: $MEMTRACE_DATA_DIR, else ./data).
 
     With `arc`, memories live in that Arc instance instead, behind a durable spool in `path` (metadata stays
-    in `path` too); see docs/arc.md."""
-    from .stores.sqlite import SQLiteDatabase, SQLiteEventStore, SQLiteMetadataStore
-    from .timeparse import now_us
+    in `path` too); see docs/arc.md. The stores are built by `memtrace.stores.open_stores`, so `path` may also
+    be a store URL (``sqlite:///...``, ``postgresql://...``)."""
+    from .stores import open_stores
     from .validation import check_id
 
     check_id(org_id, "org_id")
-    directory = Path(
-        path if path is not None else os.environ.get("MEMTRACE_DATA_DIR") or "./data"
-    ).expanduser()
-    db = SQLiteDatabase(directory, synchronous=synchronous)
-    metadata = SQLiteMetadataStore(db)
-    metadata.ensure_org(org_id, "Default" if org_id == DEFAULT_ORG_ID else org_id, now_us())
+    location = path if path is not None else os.environ.get("MEMTRACE_DATA_DIR") or "./data"
+    if isinstance(location, str) and "://" not in location:
+        location = Path(location).expanduser()
+    options: dict[str, Any] = {}
+    if synchronous != "FULL":
+        options["synchronous"] = synchronous
+    if arc is not None:
+        options["arc"] = arc
     config = EngineConfig(
         dedup_enabled=dedup_enabled,
         dedup_window_hours=dedup_window_hours,
         max_content_length=max_content_length,
     )
-    if arc is not None:
-        from .stores.arc import SPOOL_FILENAME, ArcEventStore
-
-        spool = directory.with_name(SPOOL_FILENAME) if directory.suffix == ".db" else directory
-        return Engine(ArcEventStore(arc, spool, synchronous=synchronous), metadata, config)
-    return Engine(SQLiteEventStore(db), metadata, config)
+    engine = Engine.from_stores(open_stores(location, setting="path", **options), config)
+    try:
+        engine.ensure_org(org_id, "Default" if org_id == DEFAULT_ORG_ID else org_id)
+    except BaseException:
+        engine.close()
+        raise
+    return engine
 
 
 def _remote_backend(base_url: str, api_key: str, timeout: float) -> Backend:

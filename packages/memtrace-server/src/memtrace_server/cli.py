@@ -1,6 +1,6 @@
 """The ``memtrace`` command: run the server, manage organisations and keys on a data directory, run MCP.
 
-    memtrace serve [--host 127.0.0.1] [--port 9100] [--data-dir ./data] [--config memtrace.toml]
+    memtrace serve [--host 127.0.0.1] [--port 9100] [--data-dir ./data] [--store-url URL] [--config memtrace.toml]
     memtrace org create NAME [--id ID] | org list | org delete ORG_ID
     memtrace key create --org ID --name NAME [--permissions read,write] | key list [--org ID] | key revoke ID
     memtrace config                       # the effective configuration, as TOML
@@ -40,6 +40,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--data-dir", metavar="DIR", help="data directory (default ./data, or MEMTRACE_DATA_DIR)"
+    )
+    parser.add_argument(
+        "--store-url",
+        metavar="URL",
+        help="where memories and metadata live: a directory, sqlite:///path or postgresql://... "
+        "(default: the data directory, or MEMTRACE_STORE_URL)",
     )
 
 
@@ -120,7 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _config(args: argparse.Namespace, **overrides: Any) -> ServerConfig:
-    return load_config(args.config, overrides={"server.data_dir": args.data_dir, **overrides})
+    return load_config(
+        args.config,
+        overrides={"server.data_dir": args.data_dir, "store.url": args.store_url, **overrides},
+    )
 
 
 # ------------------------------------------------------------------ serve
@@ -130,6 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .connections import ConnectionLimits, bounded_protocol, connection_bound
     from .logs import configure_logging
 
     config = _config(
@@ -154,16 +164,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         state.close()
         raise
     app = create_app(state)
+    limits = ConnectionLimits(
+        max_header_bytes=config.server.max_header_bytes,
+        header_timeout=config.server.header_timeout,
+        body_timeout=config.server.body_timeout,
+        max_connections=connection_bound(config.server.max_connections),
+    )
     log.info(
-        "memtrace %s serving %s on http://%s:%d",
+        "memtrace %s serving %s on http://%s:%d (at most %d connections)",
         __version__,
         config.data_dir,
         config.server.host,
         config.server.port,
+        limits.max_connections,
     )
     server = uvicorn.Server(
         uvicorn.Config(
             app,
+            http=bounded_protocol(limits),
+            h11_max_incomplete_event_size=config.server.max_header_bytes,
             host=config.server.host,
             port=config.server.port,
             lifespan="on",
