@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_helpers import SpawnedServer
+from server_helpers import SpawnedServer, stop
 
 MiB = 1024 * 1024
 
@@ -320,3 +320,34 @@ def test_half_open_connections_do_not_fail_normal_requests(
     finally:
         for sock in flood:
             sock.close()
+
+
+# ------------------------------------------------------------------ the bootstrap admin key
+
+
+def test_a_revoked_admin_key_stays_revoked_after_a_restart(
+    spawn_server: Callable[..., SpawnedServer], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "kept"
+    server = spawn_server(data_dir=data_dir)
+    with server.client() as admin:
+        replacement = admin.post(
+            "/api/v1/keys", json={"name": "ops", "permissions": "read,write,admin"}
+        ).json()
+        own = next(k for k in admin.get("/api/v1/keys").json()["keys"] if k["name"] == "admin")
+        assert admin.delete(f"/api/v1/keys/{own['id']}").status_code == 204
+    stop(server)
+    # The same environment (MEMTRACE_ADMIN_KEY) again: before, the revoked key was re-added and worked.
+    again = spawn_server(data_dir=data_dir, api_key=server.api_key)
+    with again.client() as revoked:
+        assert revoked.get("/api/v1/memories").status_code == 401
+    with again.client(replacement["key"]) as ops:
+        keys = ops.get("/api/v1/keys").json()["keys"]
+        assert [k["enabled"] for k in keys if k["prefix"] == own["prefix"]] == [False]
+    assert f"MEMTRACE_ADMIN_KEY is key {own['id']} of org_default, which is revoked" in again.log()
+    stop(again)
+    # A new MEMTRACE_ADMIN_KEY is not added while the organisation has an admin key; the log says why.
+    third = spawn_server(data_dir=data_dir)
+    with third.client() as newcomer:
+        assert newcomer.get("/api/v1/memories").status_code == 401
+    assert "MEMTRACE_ADMIN_KEY is not added: org_default already has admin keys" in third.log()
