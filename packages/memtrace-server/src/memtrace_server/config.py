@@ -96,6 +96,12 @@ class LimitsSection:
     """Failed authentications (missing, malformed, unknown or revoked key) per second per client address; past
     it (and the burst), that address gets 429 with Retry-After before any key lookup. 0 disables."""
     auth_failures_burst: int = 100
+    max_concurrent_per_org: int = 0
+    """Store calls one organisation may run at once (of ``server.worker_threads``); the rest of its calls
+    wait, so another organisation's requests are served at once. 0 (default): half the worker threads."""
+
+    def concurrent_calls_per_org(self, worker_threads: int = 0) -> int:
+        return self.max_concurrent_per_org or max(1, worker_threads // 2)
 
 
 @dataclass
@@ -145,6 +151,10 @@ class ServerConfig:
             problems.append("limits.max_content_length must be at least 1")
         if self.limits.rate_limit_per_org < 0 or self.limits.rate_limit_burst < 0:
             problems.append("limits.rate_limit_per_org and rate_limit_burst must not be negative")
+        if self.limits.max_concurrent_per_org < 0:
+            problems.append(
+                "limits.max_concurrent_per_org must not be negative (0 = half the worker threads)"
+            )
         if self.limits.auth_failures_per_address < 0 or self.limits.auth_failures_burst < 0:
             problems.append("limits.auth_failures_per_address and auth_failures_burst must not be negative")
         if self.store.backend != "sqlite":
