@@ -18,7 +18,7 @@ export CREWAI_TRACING_ENABLED := false
 export OTEL_SDK_DISABLED := true
 export OPENAI_AGENTS_DISABLE_TRACING := 1
 
-.PHONY: serve test lint format bench bench-full sync
+.PHONY: serve test lint format bench bench-full sync browser
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -30,8 +30,17 @@ sync: $(UV)
 serve: sync
 	$(UV) run --locked memtrace serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-test: sync
+test: sync browser
 	$(UV) run --locked pytest $(PYTEST_ARGS)
+
+# The dashboard's browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+# Installed here when missing and we are root with apt-get; otherwise those tests skip (and fail under CI=true).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x "$(CHROMIUM)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make: installing chromium for the dashboard's browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 lint: sync
 	$(UV) run --locked ruff check .

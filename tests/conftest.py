@@ -155,3 +155,18 @@ async def open_async_memtrace(
     yield factory
     for client in opened:
         await client.close()
+
+
+@dataclass(frozen=True)
+class ServerLauncher:
+    """`start_server`, `stop_server` and `make_api_key` as a fixture, for suites whose own conftest.py shadows
+    this module's name (``from conftest import ...`` would import their own)."""
+
+    start: Callable[..., LiveServer] = start_server
+    stop: Callable[[LiveServer], None] = stop_server
+    make_key: Callable[[bytes], str] = make_api_key
+
+
+@pytest.fixture(scope="session")
+def server_launcher() -> ServerLauncher:
+    return ServerLauncher()

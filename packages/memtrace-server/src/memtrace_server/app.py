@@ -14,7 +14,7 @@ from starlette.types import Scope
 
 from memtrace.models import AddMemoryRequest
 
-from . import __version__, arc_routes, errors
+from . import __version__, arc_routes, errors, ui
 from .auth import authenticate_request
 from .fastpath import direct_routes
 from .middleware import ServerMiddleware
@@ -63,6 +63,8 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
     errors.install(app)
     for module in (ops, memories, agents, sessions, admin, arc_routes):
         app.include_router(module.router)
+    if state.config.ui.enabled:
+        ui.install(app, state)
     if state.config.server.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -113,6 +113,17 @@ class StoreSection:
 
 
 @dataclass
+class UISection:
+    enabled: bool = True
+    """Serve the web dashboard at ``/ui``."""
+    session_secret: str = ""
+    """Signs and encrypts dashboard sessions. Give every replica the same value so they accept each other's
+    cookies; empty means a random secret kept in ``<data_dir>/ui_session_secret`` (mode 0600)."""
+    session_ttl_seconds: float = 8 * 3600.0
+    """How long a dashboard sign-in lasts."""
+
+
+@dataclass
 class ServerConfig:
     server: ServerSection = field(default_factory=ServerSection)
     log: LogSection = field(default_factory=LogSection)
@@ -120,6 +131,7 @@ class ServerConfig:
     dedup: DedupSection = field(default_factory=DedupSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     store: StoreSection = field(default_factory=StoreSection)
+    ui: UISection = field(default_factory=UISection)
     source: str | None = None
     """The file this configuration was read from, if any."""
 
@@ -163,6 +175,10 @@ class ServerConfig:
             problems.append("store.synchronous must be FULL or NORMAL")
         if self.dedup.window_hours <= 0:
             problems.append("dedup.window_hours must be positive")
+        if not 60 <= self.ui.session_ttl_seconds <= 30 * 86400:
+            problems.append("ui.session_ttl_seconds must be between 60 and 2592000 (30 days)")
+        if self.ui.session_secret and len(self.ui.session_secret) < 32:
+            problems.append("ui.session_secret must be at least 32 characters")
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -284,7 +300,7 @@ def to_toml(config: ServerConfig | None = None) -> str:
     """`config` (default: all defaults) as a `memtrace.toml`."""
     config = config or ServerConfig()
     lines = ["# memtrace server configuration (every key can be overridden by MEMTRACE_<SECTION>_<KEY>)"]
-    for section in ("server", "log", "auth", "dedup", "limits", "store"):
+    for section in ("server", "log", "auth", "dedup", "limits", "store", "ui"):
         lines.append(f"\n[{section}]")
         for f in dataclasses.fields(getattr(config, section)):
             value = getattr(getattr(config, section), f.name)

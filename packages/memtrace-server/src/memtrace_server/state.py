@@ -62,9 +62,6 @@ class ServerState:
         async with self._org_slots.slot(org_id):
             return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
-    def store_stats(self) -> dict[str, int]:
-        return self.engine.events.stats()  # type: ignore[attr-defined,no-any-return]
-
     def close(self) -> None:
         self.keys.metadata.close()
         self.engine.close()
@@ -89,7 +86,7 @@ def open_state(config: ServerConfig) -> ServerState:
         engine=engine,
         keys=keys,
         admin=Admin(keys, engine.events),
-        metrics=Metrics(engine.events.stats),  # type: ignore[attr-defined]
+        metrics=Metrics(engine.stats),
         authenticator=None,
         rate_limiter=(
             RateLimiter(config.limits.rate_limit_per_org, config.limits.rate_limit_burst)

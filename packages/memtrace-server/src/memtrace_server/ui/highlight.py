@@ -1,0 +1,46 @@
+"""Search hits with the query's words marked: the content is escaped first, then ``<mark>`` goes around whole
+escaped words, so no part of the stored text is ever read as markup."""
+
+from __future__ import annotations
+
+import re
+
+from markupsafe import Markup, escape
+
+from memtrace.stores.arc.porter import stem
+from memtrace.stores.arc.terms import normalize
+from memtrace.stores.sqlite.events import _loose_prefix, query_keywords
+
+# Words as the search indexes split them: runs of letters or digits in any script.
+_WORD = re.compile(r"([^\W_]+)")
+
+
+def _matchers(query: str) -> tuple[set[str], tuple[str, ...]]:
+    """The stems and loose prefixes a word of the content is matched against (what the stores match)."""
+    stems: set[str] = set()
+    prefixes: list[str] = []
+    for keyword in query_keywords(query):
+        for part in keyword.split():
+            stems.add(stem(normalize(part)))
+        prefix = _loose_prefix(keyword)
+        if prefix:
+            prefixes.append(normalize(prefix))
+    return stems, tuple(prefixes)
+
+
+def highlight(text: str, query: str | None) -> Markup:
+    """`text` escaped, with the words `query` matches wrapped in ``<mark>``."""
+    if not query:
+        return escape(text)
+    stems, prefixes = _matchers(query)
+    if not stems and not prefixes:
+        return escape(text)
+    out: list[str] = []
+    for i, piece in enumerate(_WORD.split(text)):
+        safe = str(escape(piece))
+        if i % 2 == 1:  # a word
+            word = normalize(piece)
+            if stem(word) in stems or (prefixes and word.startswith(prefixes)):
+                safe = f"<mark>{safe}</mark>"
+        out.append(safe)
+    return Markup("".join(out))
