@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from memtrace.errors import AuthenticationError, PermissionDeniedError
 from memtrace.timeparse import now_us
 
+from .fairness import current_org
 from .keys import BOOTSTRAP_ORG_ID, KeyStore, Principal, is_well_formed, key_digest
 from .ratelimit import RateLimiter
 
@@ -171,6 +172,19 @@ async def authenticate_request(
         principal = await state.authenticator.authenticate(credential_from_headers(headers), client)
     if state.rate_limiter is not None:
         state.rate_limiter.check(principal.org_id)
+    return principal
+
+
+async def authorize(
+    state: ServerState, api_key: str | None, authorization: str | None, permission: str
+) -> Principal:
+    """The caller presenting `api_key` (or an ``Authorization`` value), which must hold `permission`, for
+    requests outside ``/api/`` (the dashboard's session); their store calls count against its organisation."""
+    headers = [(b"x-api-key", api_key.encode("latin-1"))] if api_key else []
+    if authorization:
+        headers.append((b"authorization", authorization.encode("latin-1")))
+    principal = require_permission(await authenticate_request(state, headers), permission)
+    current_org.set(principal.org_id)
     return principal
 
 
