@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.server import ServerProcess, make_api_key, start_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -36,7 +37,7 @@ XSS_PARENT = "javascript:alert('parent')"
 class Dashboard:
     """The seeded server: keys per role and what was stored, for the tests to compare against."""
 
-    server: Any  # tests/conftest.py's LiveServer
+    server: ServerProcess
     admin_key: str
     write_key: str
     read_key: str
@@ -112,10 +113,10 @@ def seed(admin: httpx.Client, *, agents: list[str], session_id: str) -> tuple[li
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory, server_launcher: Any) -> Iterator[Dashboard]:
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     root = tmp_path_factory.mktemp("ui")
-    admin_key = server_launcher.make_key(b"memtrace-ui-admin-" + uuid.uuid4().bytes[:8])
-    server = server_launcher.start(root / "data", admin_key)
+    admin_key = make_api_key(b"memtrace-ui-admin-" + uuid.uuid4().bytes[:8])
+    server = start_server(root / "data", api_key=admin_key)
     try:
         with httpx.Client(base_url=server.base_url, headers={"x-api-key": admin_key}, timeout=30) as admin:
             admin.post("/api/v1/orgs", json={"name": "Other tenant", "id": "org_other"}).raise_for_status()
@@ -135,7 +136,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory, server_launcher: Any) ->
         board.secret = (root / "data" / "ui_session_secret").read_bytes().strip()
         yield board
     finally:
-        server_launcher.stop(server)
+        server.stop(timeout=15)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import PRINCIPAL_SCOPE_KEY
 from .errors import describe
-from .fairness import current_org
 from .keys import Principal
 from .metrics import Metrics
 
@@ -99,8 +98,7 @@ class ServerMiddleware:
                 and scope["method"] != "OPTIONS"  # CORS preflights carry no credentials
             ):
                 try:
-                    principal = scope[PRINCIPAL_SCOPE_KEY] = await self.authenticate(scope)
-                    current_org.set(principal.org_id)  # this request's store calls count against its org
+                    scope[PRINCIPAL_SCOPE_KEY] = await self.authenticate(scope)
                 except Exception as exc:
                     reply = describe(exc)
                     self.metrics.errors.labels(reply.kind).inc()

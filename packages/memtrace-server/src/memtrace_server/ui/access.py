@@ -23,7 +23,7 @@ from memtrace.errors import (
     ValidationError,
 )
 
-from ..auth import authorize
+from ..auth import authenticate_key, require_permission
 from ..keys import Principal
 from ..state import ServerState
 from .render import page, secure
@@ -76,7 +76,7 @@ async def current_viewer(request: Request) -> Viewer:
     if session is None:
         raise SignInRequired
     try:
-        principal = await authorize(ui.state, session.api_key, None, "read")
+        principal = require_permission(await authenticate_key(ui.state, session.api_key), "read")
     except AuthenticationError:
         raise SignInRequired from None
     return Viewer(principal, session, ui.sealer.csrf_token(session.session_id))

@@ -16,7 +16,7 @@ from memtrace.models import ContextOptions, ListOptions, Memory, SearchQuery
 from memtrace.timeparse import now_us, to_us
 from memtrace.validation import MEMORY_TYPES
 
-from ..auth import authorize
+from ..auth import authenticate_key, require_permission
 from ..keys import PERMISSIONS
 from ..middleware import decode_segment
 from ..routes.admin import _org_scope, _server_admin
@@ -100,7 +100,7 @@ async def login(request: Request) -> Response:
     else:
         key = form.get("api_key", "").strip()
         try:
-            await authorize(ui.state, key, None, "read")
+            require_permission(await authenticate_key(ui.state, key), "read")
         except AuthenticationError:
             error = "That API key is not valid (or has been revoked or has expired)."
         except PermissionDeniedError:

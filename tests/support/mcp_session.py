@@ -7,7 +7,6 @@ same ones, so every transport and store is held to the same behaviour.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from mcp.types import CallToolResult, TextContent
 from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
 from memtrace.timeparse import now_us
 from memtrace_server.keys import KeyStore
+from memtrace_server.testing import child_env, free_port
 
 MODULE_COMMAND = [sys.executable, "-m", "memtrace_server.mcp_server"]
 """The server without the CLI (`python -m memtrace_server.mcp_server`)."""
@@ -38,8 +38,7 @@ CLI_COMMAND = [sys.executable, "-m", "memtrace_server", "mcp"]
 
 def server_env(data_dir: Path, *, url: str | None = None, api_key: str | None = None) -> dict[str, str]:
     """The spawned server's environment: ours minus any MEMTRACE_* setting, plus the store to use."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_")}
-    env["MEMTRACE_DATA_DIR"] = str(data_dir)
+    env = child_env({"MEMTRACE_DATA_DIR": str(data_dir)})
     if url is not None:
         env["MEMTRACE_URL"] = url
     if api_key is not None:
@@ -59,12 +58,6 @@ async def stdio_session(
     ):
         await session.initialize()
         yield session
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def create_key(data_dir: Path, permissions: str = "read,write", org_id: str = "org_default") -> str:
