@@ -206,8 +206,9 @@ class BatchResult(list[Memory]):
         self.skipped_indexes: list[int] = skipped_indexes if skipped_indexes is not None else []
         """Positions in the request of the items skipped as duplicates (empty when the server does not say)."""
 
+    # The 0.2.0 wire API names the number of memories added `count`; that shadows `list.count` on purpose.
     @property
-    def count(self) -> int:
+    def count(self) -> int:  # type: ignore[override]
         return len(self)
 
 

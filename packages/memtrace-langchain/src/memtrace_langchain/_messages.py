@@ -57,7 +57,7 @@ def event_type_for(message: BaseMessage) -> str:
 def content_for(message: BaseMessage) -> str:
     """The searchable text of a message: its text, plus its tool calls (an AI turn that only calls tools has
     no text). Never empty, because memtrace requires content."""
-    parts = [message.text]
+    parts: list[str] = [message.text]
     for tool_call in getattr(message, "tool_calls", None) or []:
         args = json.dumps(tool_call.get("args", {}), ensure_ascii=False, sort_keys=True)
         parts.append(f"tool call {tool_call.get('name')}({args})")

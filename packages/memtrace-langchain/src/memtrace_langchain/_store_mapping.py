@@ -103,7 +103,7 @@ def item_request(
     return AddMemoryRequest(
         agent_id=agent_id,
         session_id=namespace_session_id(namespace),
-        memory_type=memory_type,  # type: ignore[arg-type]
+        memory_type=memory_type,
         event_type=EVENT_TYPE,
         # memtrace requires content; an item with nothing to index is filed under its key.
         content=text or key,

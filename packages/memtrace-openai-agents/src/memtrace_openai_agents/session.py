@@ -227,7 +227,7 @@ class MemtraceSession:
         return ListOptions(
             session_id=self.memtrace_session_id,
             tags=[SESSION_ITEM_TAG],
-            order=order,  # type: ignore[arg-type]
+            order=order,
             limit=limit,
             offset=offset,
         )

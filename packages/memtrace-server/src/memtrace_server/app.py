@@ -113,7 +113,7 @@ def _document_manual_bodies(app: FastAPI, limits: LimitsSection) -> None:
             components.setdefault("schemas", {}).setdefault(name, definition)
         components["securitySchemes"] = SECURITY_SCHEMES
         document_bounds(schema, limits)
-        either_key = [{"ApiKeyHeader": []}, {"BearerToken": []}]
+        either_key: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"BearerToken": []}]
         for path, operations in schema.get("paths", {}).items():
             if path.startswith("/api/"):
                 for operation in operations.values():

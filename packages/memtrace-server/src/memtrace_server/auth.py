@@ -68,11 +68,11 @@ class Authenticator:
         digest = key_digest(key) if key else ""
         entry = self._cache.get(digest) if key else None
         if entry is not None:
-            principal, cached_at = entry
+            cached, cached_at = entry
             if time.monotonic() - cached_at <= self.ttl and (
-                principal.expires_us is None or principal.expires_us > now_us()
+                cached.expires_us is None or cached.expires_us > now_us()
             ):
-                return principal
+                return cached
             self._cache.pop(digest, None)
         limiter = self.failures_per_address if client else None
         if limiter is not None:
@@ -111,7 +111,7 @@ class Authenticator:
         future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
         self._pending[digest] = future
         try:
-            principal = await self._run_sync(self.keys.verify, key)
+            principal: Principal | None = await self._run_sync(self.keys.verify, key)
             if principal is not None:
                 self._cache[digest] = (principal, time.monotonic())
             future.set_result(principal)
@@ -219,8 +219,8 @@ def credential_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> str | Non
     api_key = api_keys[0].decode("latin-1").strip() if api_keys else ""
     bearer = ""
     if authorizations:
-        value = authorizations[0].decode("latin-1").strip()
-        bearer = value[7:].strip() if value[:7].lower() == "bearer " else value
+        authorization = authorizations[0].decode("latin-1").strip()
+        bearer = authorization[7:].strip() if authorization[:7].lower() == "bearer " else authorization
     if api_key and bearer and api_key != bearer:
         raise AuthenticationError(
             "ambiguous credentials: x-api-key and Authorization name different keys; send one key"

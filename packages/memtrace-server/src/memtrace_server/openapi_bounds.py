@@ -20,7 +20,7 @@ ID = {"pattern": ID_PATTERN.pattern, "maxLength": 128}
 def input_bounds(limits: LimitsSection) -> dict[str, dict[str, dict[str, Any]]]:
     """Per component schema, per property: the JSON Schema keywords that bound it."""
     tag = {"pattern": TAG_PATTERN.pattern}
-    memory = {
+    memory: dict[str, dict[str, Any]] = {
         "agent_id": ID,
         "session_id": ID,
         "content": {"minLength": 1, "maxLength": limits.max_content_length},

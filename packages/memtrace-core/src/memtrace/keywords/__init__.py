@@ -15,8 +15,9 @@ SQLite's FTS5 index implements the stemming with its ``porter unicode61 remove_d
 PostgreSQL compute `tokens` here when they write.
 """
 
+from .porter import stem
 from .query import MAX_QUERY_KEYWORDS, STOP_WORDS, loose_prefix, query_keywords
-from .stemming import normalize, stem, tokens
+from .stemming import normalize, tokens
 
 __all__ = [
     "MAX_QUERY_KEYWORDS",

@@ -47,10 +47,10 @@ def read_arc_section(config: ServerConfig, env: Mapping[str, str] | None = None)
     values: dict[str, Any] = {}
     if config.source:
         data = tomllib.loads(Path(config.source).read_text(encoding="utf-8")).get("arc") or {}
-        for key, value in data.items():
+        for key, item in data.items():
             if key not in _CONNECTION_KEYS and key not in _TUNING_KEYS:
                 raise ConfigError(f"{config.source}: unknown key 'arc.{key}'")
-            values[key] = value
+            values[key] = item
     for key in (*_CONNECTION_KEYS, *_TUNING_KEYS):
         name = f"MEMTRACE_ARC_{key.upper()}"
         if env.get(name):

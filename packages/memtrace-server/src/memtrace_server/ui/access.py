@@ -3,9 +3,9 @@ form bodies read within a bound, and the CSRF check every state-changing form go
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import Depends, Request
@@ -122,7 +122,7 @@ class UIRoute(APIRoute):
     """A dashboard route: errors become HTML pages, a missing session a redirect to sign-in, and every
     response carries the security headers."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:

@@ -77,7 +77,7 @@ def build_chart(
     x_ticks: list[Tick] = []
     for i in range(buckets):
         x = LEFT + i * slot + (slot - bar_w) / 2
-        y = TOP + plot_h
+        y: float = TOP + plot_h
         when = datetime.fromtimestamp((start_us + i * bucket_us) / 1e6, UTC)
         label = when.strftime("%H:%M" if hourly else "%b %d")
         for s, (name, counts) in enumerate(series):

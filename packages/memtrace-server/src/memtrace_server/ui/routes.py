@@ -106,7 +106,7 @@ async def login(request: Request) -> Response:
         except PermissionDeniedError:
             error = "That API key cannot read memories."
         if error is None:
-            response = RedirectResponse(target, status_code=303)
+            response: Response = RedirectResponse(target, status_code=303)
             _session_cookie(response, ui.sealer.seal(key), ui.sealer.ttl, request.url.scheme == "https")
             response.delete_cookie(PRE_SESSION_COOKIE, path=COOKIE_PATH)
             return secure(response)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -376,7 +377,7 @@ class ArcEventStore:
         with self._arc("count memories"):
             for n, chunk in enumerate(chunks):
                 result = self._query(
-                    self._sql(lambda c=chunk: queries.count(self.measurement, org_id, flt, c))
+                    self._sql(partial(queries.count, self.measurement, org_id, flt, chunk))
                 )
                 if result.columns and result.data:
                     row = dict(zip(result.columns, result.data[0], strict=True))
@@ -392,7 +393,7 @@ class ArcEventStore:
         with self._arc("count memories by type"):
             for n, chunk in enumerate(chunks):
                 result = self._query(
-                    self._sql(lambda c=chunk: queries.count_by_type(self.measurement, org_id, flt, c))
+                    self._sql(partial(queries.count_by_type, self.measurement, org_id, flt, chunk))
                 )
                 if not result.columns:
                     continue
@@ -424,7 +425,7 @@ class ArcEventStore:
                     arc_ids = sorted(set(shown) | in_flight)
                     for start in range(0, len(arc_ids), DELETE_CHUNK):
                         predicate = queries.delete_predicate(arc_ids[start : start + DELETE_CHUNK])
-                        self._with_admin(lambda p=predicate: self.arc.delete(self.measurement, p))
+                        self._with_admin(partial(self.arc.delete, self.measurement, predicate))
             keys = {c.dedup_key for c in candidates if c.dedup_key} | {k for k in shown.values() if k}
             all_ids = {c.id for c in candidates} | set(shown)
             self.spool.delete(org_id, candidates, sorted(keys))
@@ -443,7 +444,7 @@ class ArcEventStore:
         offset = 0
         while True:
             statement = self._sql(
-                lambda o=offset: queries.ids_and_keys(self.measurement, org_id, flt, limit=ID_PAGE, offset=o)
+                partial(queries.ids_and_keys, self.measurement, org_id, flt, limit=ID_PAGE, offset=offset)
             )
             result = self._query(statement)
             if not result.columns or not result.data:

@@ -217,7 +217,7 @@ class PostgresEventStore:
         with self.db.transaction() as conn:
             if w.content_check is None:
                 row = conn.execute(
-                    f"WITH d AS (DELETE FROM memories m WHERE {w.sql} RETURNING m.n_terms) "  # type: ignore[arg-type]
+                    f"WITH d AS (DELETE FROM memories m WHERE {w.sql} RETURNING m.n_terms) "
                     "SELECT count(*), COALESCE(sum(n_terms), 0) FROM d",
                     w.params,
                 ).fetchone()
@@ -253,7 +253,7 @@ class PostgresEventStore:
         assert w.content_check is not None
         with conn.cursor(name="memtrace_scan") as cur:
             cur.itersize = 500
-            cur.execute(sql, w.params)  # type: ignore[arg-type]
+            cur.execute(sql, w.params)
             for row in cur:
                 if w.content_check(row[content_at]):
                     yield row
@@ -263,7 +263,7 @@ class PostgresEventStore:
         if w.content_check is None:
             with self.db.connection() as conn:
                 return conn.execute(
-                    sql + " LIMIT %(limit)s OFFSET %(offset)s",  # type: ignore[arg-type]
+                    sql + " LIMIT %(limit)s OFFSET %(offset)s",
                     {**w.params, "limit": limit, "offset": offset},
                 ).fetchall()
         out: list[tuple[Any, ...]] = []
@@ -286,7 +286,7 @@ class PostgresEventStore:
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         with self.db.connection() as conn:
             row = conn.execute(
-                f"SELECT {_M_COLUMNS} FROM memories m WHERE m.org_id = %s AND m.id = %s",  # type: ignore[arg-type]
+                f"SELECT {_M_COLUMNS} FROM memories m WHERE m.org_id = %s AND m.id = %s",
                 (org_id, memory_id),
             ).fetchone()
         return _row_to_record(row) if row else None
@@ -295,7 +295,7 @@ class PostgresEventStore:
         w = where(org_id, flt)
         if w.content_check is None:
             with self.db.connection() as conn:
-                row = conn.execute(f"SELECT count(*) FROM memories m WHERE {w.sql}", w.params).fetchone()  # type: ignore[arg-type]
+                row = conn.execute(f"SELECT count(*) FROM memories m WHERE {w.sql}", w.params).fetchone()
             return int(row[0]) if row else 0
         with self.db.transaction() as conn:
             return sum(1 for _ in self._scan(conn, f"SELECT m.content FROM memories m WHERE {w.sql}", w, 0))
@@ -305,7 +305,7 @@ class PostgresEventStore:
         if w.content_check is None:
             with self.db.connection() as conn:
                 rows = conn.execute(
-                    f"SELECT m.memory_type, count(*) FROM memories m WHERE {w.sql} GROUP BY m.memory_type",  # type: ignore[arg-type]
+                    f"SELECT m.memory_type, count(*) FROM memories m WHERE {w.sql} GROUP BY m.memory_type",
                     w.params,
                 ).fetchall()
             return {t: int(n) for t, n in rows}
@@ -403,7 +403,7 @@ class PostgresEventStore:
             # `cap` rows, then reads and tests thousands of rows' tsvectors (measured 20-40 ms); through the GIN
             # index it is ~1-2 ms. This statement exists to use that index.
             conn.execute("SET LOCAL enable_seqscan = off")
-            row = conn.execute(f"SELECT {', '.join(counts)}", params).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(f"SELECT {', '.join(counts)}", params).fetchone()
         assert row is not None
         out = [int(x) for x in row]
         common = [i for i, c in enumerate(out) if c >= self.df_exact_limit]
@@ -418,7 +418,7 @@ class PostgresEventStore:
                     sample[f"p{i}"] = terms[i].pattern
                 shares.append(f"count(*) FILTER (WHERE s.tsv @@ %(d{i})s::tsquery{exact})")
             row = conn.execute(
-                f"SELECT count(*), {', '.join(shares)} FROM (SELECT m.tsv, m.search_terms FROM memories m "  # type: ignore[arg-type]
+                f"SELECT count(*), {', '.join(shares)} FROM (SELECT m.tsv, m.search_terms FROM memories m "
                 "WHERE m.org_id = %(org)s ORDER BY m.time_us DESC LIMIT %(n)s) AS s",
                 sample,
             ).fetchone()
@@ -452,10 +452,10 @@ class PostgresEventStore:
         all_params = {**w.params, **params, "q": tsquery, "window": self.rank_limit}
         with self.db.connection() as conn:
             if w.content_check is None:
-                rows = conn.execute(sql + " LIMIT %(n)s", {**all_params, "n": n}).fetchall()  # type: ignore[arg-type]
+                rows = conn.execute(sql + " LIMIT %(n)s", {**all_params, "n": n}).fetchall()
             else:
                 check = w.content_check
-                rows = [r for r in conn.execute(sql, all_params).fetchall() if check(r[_CONTENT])][:n]  # type: ignore[arg-type]
+                rows = [r for r in conn.execute(sql, all_params).fetchall() if check(r[_CONTENT])][:n]
         return [_row_to_record(r, score=rounded(r[13])) for r in rows]
 
     # ------------------------------------------------------------------------------------------------ admin

@@ -24,7 +24,7 @@ _BUMP = "UPDATE change_counters SET version = version + 1 WHERE name = %s"
 
 
 def _key(row: Any) -> ApiKeyRow:
-    return ApiKeyRow(*row[:8], enabled=bool(row[8]))
+    return ApiKeyRow(*row[:8], bool(row[8]))  # enabled is the 9th field
 
 
 def _arc(row: Any) -> ArcInstanceRow:
@@ -44,11 +44,11 @@ class PostgresMetadataStore:
 
     def _one(self, sql: str, params: Any) -> Any:
         with self.db.connection() as conn:
-            return conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchone()
 
     def _all(self, sql: str, params: Any = ()) -> list[Any]:
         with self.db.connection() as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
 
     # organisations
     def create_org(self, org_id: str, name: str, now_us: int) -> OrgRow:
@@ -84,7 +84,7 @@ class PostgresMetadataStore:
         """Delete the org with its agents, sessions, keys and Arc instance (memories are the event store's)."""
         with self.db.transaction() as conn:
             for table in ("agents", "sessions", "api_keys", "arc_instances"):
-                conn.execute(f"DELETE FROM {table} WHERE org_id = %s", (org_id,))  # type: ignore[arg-type]
+                conn.execute(f"DELETE FROM {table} WHERE org_id = %s", (org_id,))
             conn.execute(_BUMP, ("api_keys",))
             conn.execute(_BUMP, ("arc_instances",))
             return conn.execute("DELETE FROM orgs WHERE id = %s", (org_id,)).rowcount > 0
@@ -92,7 +92,7 @@ class PostgresMetadataStore:
     # agents
     def create_agent(self, row: AgentRow) -> AgentRow:
         stored = self._one(
-            f"INSERT INTO agents ({_AGENT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "  # type: ignore[arg-type]
+            f"INSERT INTO agents ({_AGENT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT DO NOTHING RETURNING id",
             (
                 row.id,
@@ -143,7 +143,7 @@ class PostgresMetadataStore:
         )
         with self.db.transaction() as conn:
             stored = conn.execute(
-                f"INSERT INTO sessions ({_SESSION_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "  # type: ignore[arg-type]
+                f"INSERT INTO sessions ({_SESSION_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (org_id, id) DO NOTHING RETURNING id",
                 values,
             ).fetchone()
@@ -152,7 +152,7 @@ class PostgresMetadataStore:
             if not exist_ok:
                 raise ConflictError(f"session '{row.id}' already exists")
             existing = conn.execute(
-                f"SELECT {_SESSION_COLS} FROM sessions WHERE org_id = %s AND id = %s",  # type: ignore[arg-type]
+                f"SELECT {_SESSION_COLS} FROM sessions WHERE org_id = %s AND id = %s",
                 (row.org_id, row.id),
             ).fetchone()
         assert existing is not None
@@ -220,7 +220,7 @@ class PostgresMetadataStore:
         with self.db.transaction() as conn:
             row = conn.execute(
                 "INSERT INTO api_keys (org_id, name, key_hash, key_prefix, permissions, created_us, expires_us) "
-                f"VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING {_KEY_COLS}",  # type: ignore[arg-type]
+                f"VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING {_KEY_COLS}",
                 (org_id, name, key_hash, key_prefix, permissions, now_us, expires_us),
             ).fetchone()
             if row is None:
@@ -260,7 +260,7 @@ class PostgresMetadataStore:
     def put_arc_instance(self, row: ArcInstanceRow) -> ArcInstanceRow:
         with self.db.transaction() as conn:
             stored = conn.execute(
-                f"INSERT INTO arc_instances ({_ARC_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "  # type: ignore[arg-type]
+                f"INSERT INTO arc_instances ({_ARC_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (org_id) DO UPDATE SET url = excluded.url, database = excluded.database, "
                 "measurement = excluded.measurement, token_cipher = excluded.token_cipher, "
                 "token_nonce = excluded.token_nonce, admin_cipher = excluded.admin_cipher, "

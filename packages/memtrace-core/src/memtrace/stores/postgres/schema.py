@@ -180,7 +180,7 @@ def apply_migrations(conn: psycopg.Connection[Any]) -> list[int]:
         for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
             with conn.transaction():
                 for statement in statements:
-                    conn.execute(statement)  # type: ignore[arg-type]  # literal SQL, not user input
+                    conn.execute(statement)  # literal SQL, not user input
                 conn.execute("UPDATE memtrace_schema SET version = %s WHERE id = 1", (number,))
             applied.append(number)
     finally:
@@ -229,7 +229,7 @@ def ensure_partitions(conn: psycopg.Connection[Any], months: set[tuple[int, int]
             name = partition_name(year, month)
             # Names and bounds are made from integers only; DDL takes no bound parameters.
             conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF memories "  # type: ignore[arg-type]
+                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF memories "
                 f"FOR VALUES FROM ({_month_start_us(year, month)}) TO ({_month_start_us(*nxt)})"
             )
 

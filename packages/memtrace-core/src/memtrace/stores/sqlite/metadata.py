@@ -25,7 +25,7 @@ _ARC_COUNTER = "arc_instances"
 
 
 def _key(row: tuple[Any, ...]) -> ApiKeyRow:
-    return ApiKeyRow(*row[:8], enabled=bool(row[8]))
+    return ApiKeyRow(*row[:8], bool(row[8]))  # enabled is the 9th field
 
 
 def _arc(row: tuple[Any, ...]) -> ArcInstanceRow:
