@@ -376,9 +376,7 @@ class ArcEventStore:
         total, overlap = 0, 0
         with self._arc("count memories"):
             for n, chunk in enumerate(chunks):
-                result = self._query(
-                    self._sql(partial(queries.count, self.measurement, org_id, flt, chunk))
-                )
+                result = self._query(self._sql(partial(queries.count, self.measurement, org_id, flt, chunk)))
                 if result.columns and result.data:
                     row = dict(zip(result.columns, result.data[0], strict=True))
                     if n == 0:

@@ -51,7 +51,9 @@ def encode_write(measurement: str, rows: Sequence[SpoolRow], batch: str) -> byte
         columns[name] = list(values)
     columns["importance"] = [_NAN if v is None else float(v) for v in columns["importance"]]
     columns["write_batch"] = [batch] * len(rows)
-    body: bytes = msgpack.packb({"m": measurement, "columns": columns}, use_bin_type=True)  # msgpack is untyped
+    body: bytes = msgpack.packb(
+        {"m": measurement, "columns": columns}, use_bin_type=True
+    )  # msgpack is untyped
     return body
 
 
