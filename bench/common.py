@@ -13,7 +13,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,7 @@ class Row:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def percentile(samples: list[float], p: float) -> float:
+def percentile(samples: Sequence[float], p: float) -> float:
     ordered = sorted(samples)
     if not ordered:
         raise ValueError("no samples")
@@ -90,7 +90,7 @@ def timed(fn: Callable[[], object], repeat: int, warmup: int = 1) -> list[float]
     return samples
 
 
-def median(samples: list[float]) -> float:
+def median(samples: Sequence[float]) -> float:
     return statistics.median(samples)
 
 

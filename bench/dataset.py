@@ -75,7 +75,7 @@ FUNCTION_WORDS = (
 )  # fmt: skip
 
 # Content words, most common first (Zipf rank order): the words searches are made of.
-CONTENT_WORDS = (
+CONTENT_WORDS: tuple[str, ...] = (
     "user", "agent", "task", "request", "customer", "data", "time", "file", "report", "email", "meeting",
     "update", "issue", "error", "result", "page", "order", "account", "service", "system", "project", "team",
     "message", "price", "plan", "question", "answer", "note", "change", "list", "search", "document", "review",
@@ -154,7 +154,7 @@ class MemorySpec:
         return AddMemoryRequest(
             agent_id=self.agent_id,
             session_id=self.session_id,
-            memory_type=self.memory_type,  # type: ignore[arg-type]
+            memory_type=self.memory_type,
             event_type=self.event_type,
             content=self.content,
             tags=self.tags,

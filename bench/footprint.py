@@ -17,6 +17,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 from memtrace_server.testing import free_port
 
@@ -103,7 +104,7 @@ _BARE_APP = textwrap.dedent(
 )
 
 
-def _single_load(url: str, api_key: str, seconds: float, seed: int) -> dict[str, object]:
+def _single_load(url: str, api_key: str, seconds: float, seed: int) -> dict[str, Any]:  # the worker's JSON
     return run_job(
         {
             "mode": "single",
@@ -143,7 +144,7 @@ def bare_app_peak_rss(work: Path, seconds: float) -> int:
                 time.sleep(0.1)
         with RssSampler(proc.pid) as rss:
             result = _single_load(f"http://127.0.0.1:{port}", api_key_for("bare"), seconds, seed=5_000)
-        check(set(result["statuses"]) == {"201"}, f"bare app answered {result['statuses']}")  # type: ignore[arg-type]
+        check(set(result["statuses"]) == {"201"}, f"bare app answered {result['statuses']}")
         check(not result["pool_exhausted"], "bare app: single-write pool ran out; raise the pool size")
         return rss.peak
     finally:
@@ -173,7 +174,7 @@ def server_rss_rows(size: int, seconds: float) -> list[Row]:
                 )
                 check(batch["stored"] == 10_000, f"footprint batch load stored {batch['stored']}")
                 single = _single_load(server.base_url, server.api_key, seconds, seed=4_100)
-                check(set(single["statuses"]) == {"201"}, f"single writes answered {single['statuses']}")  # type: ignore[arg-type]
+                check(set(single["statuses"]) == {"201"}, f"single writes answered {single['statuses']}")
                 check(not single["pool_exhausted"], "single-write pool ran out; raise the pool size")
                 reads = run_job(
                     {

@@ -70,7 +70,7 @@ class HttpConnection:
 
     async def _read_chunked(self) -> bytes:
         assert self._reader is not None
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int((await self._reader.readline()).split(b";")[0].strip(), 16)
             if size == 0:

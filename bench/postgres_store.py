@@ -101,11 +101,11 @@ def run(quick: bool) -> list[Row]:
                 notes=f"no PostgreSQL at {server} ({str(exc).strip()[:120]}); set {URL_VARIABLE}",
             )
         ]
-    admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # generated name
+    admin.execute(f'CREATE DATABASE "{name}"')  # generated name
     try:
         return _measure(size, iterations, _database_url(server, name))
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
 

@@ -158,7 +158,7 @@ def test_scaling_plot_is_a_png(tmp_path: Path) -> None:
     assert not draw([], tmp_path / "none.png", "no rows")
 
 
-def test_load_generator_drives_a_real_server(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_load_generator_drives_a_real_server(live_server) -> None:
     from bench.loadgen import run_job
 
     prefix = "lg_test_"

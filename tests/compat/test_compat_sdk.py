@@ -74,7 +74,7 @@ def sdk_runner(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 def test_sdk_0_2_0_runs_all_19_methods_sync_and_async(
     live_server, sdk_runner: list[str], tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     done = subprocess.run(
         [*sdk_runner, str(SCRIPT), live_server.base_url, live_server.api_key],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_isolated_env(),

@@ -22,7 +22,7 @@ ORG = "org_a"
 
 def add(engine: Engine, content: str, org: str = ORG, **fields: object):
     fields.setdefault("agent_id", "agent_1")
-    return engine.add_memory(org, AddMemoryRequest(content=content, **fields))  # type: ignore[arg-type]
+    return engine.add_memory(org, AddMemoryRequest(content=content, **fields))
 
 
 def contents(memories) -> list[str]:
@@ -44,7 +44,7 @@ def test_filters_by_agent_session_type_and_event(engine: Engine) -> None:
     add(engine, "a1 error", agent_id="agent_1", event_type="error")
 
     def listed(**opts: object) -> set[str]:
-        return set(contents(engine.list_memories(ORG, ListOptions(**opts)).memories))  # type: ignore[arg-type]
+        return set(contents(engine.list_memories(ORG, ListOptions(**opts)).memories))
 
     assert listed(agent_id="agent_2") == {"a2 plain"}
     assert listed(session_id="s1") == {"a1 in s1"}
@@ -399,13 +399,13 @@ def test_ranked_search_over_a_bounded_window_of_newest_matches(engine: Engine) -
     store = engine.events
     if not hasattr(store, "rank_limit"):
         pytest.skip("this store ranks every match")
-    store.rank_limit = 5  # type: ignore[attr-defined]
+    store.rank_limit = 5
     old_best = add(engine, "walrus walrus walrus walrus", time=ago(days=2))
     for i in range(8):
         add(engine, f"walrus sighting {i} on the long beach today")
     results = engine.search_memories(ORG, SearchQuery(query="walrus", limit=10)).results
     assert len(results) == 5 and old_best.id not in {m.id for m in results}
-    store.rank_limit = 100  # type: ignore[attr-defined]
+    store.rank_limit = 100
     results = engine.search_memories(ORG, SearchQuery(query="walrus", limit=10)).results
     assert len(results) == 9 and results[0].id == old_best.id
 

@@ -135,7 +135,7 @@ def test_limits_are_configurable(tmp_path: Path) -> None:
         assert deep.metadata == _nested(150)
 
 
-def test_rest_bounds_answer_400_naming_the_field(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_rest_bounds_answer_400_naming_the_field(live_server) -> None:
     agent = _uid()
     with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": live_server.api_key}) as http:
         cases = [

@@ -66,7 +66,7 @@ def test_since_and_until_outside_the_range_name_the_field(
     assert err.value.field == field
 
 
-def test_rest_single_and_batch_writes_of_year_10000_are_400_and_store_nothing(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_rest_single_and_batch_writes_of_year_10000_are_400_and_store_nothing(live_server) -> None:
     agent = _uid()
     with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": live_server.api_key}) as http:
         one = http.post(
@@ -89,7 +89,7 @@ def test_rest_single_and_batch_writes_of_year_10000_are_400_and_store_nothing(li
         assert listed.status_code == 200 and listed.json()["count"] == 0
 
 
-def test_rest_api_key_expiry_of_year_10000_is_refused_and_keys_still_list(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_rest_api_key_expiry_of_year_10000_is_refused_and_keys_still_list(live_server) -> None:
     with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": live_server.api_key}) as http:
         made = http.post("/api/v1/keys", json={"name": _uid(), "expires_at": YEAR_10000_IN_UTC})
         assert made.status_code == 400, made.text

@@ -28,7 +28,7 @@ def _list_queries(base_url: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def test_one_client_across_asyncio_run_calls(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_one_client_across_asyncio_run_calls(live_server) -> None:
     client, uid = AsyncMemtrace(live_server.base_url, live_server.api_key), _uid()
 
     async def write(content: str) -> None:
@@ -46,7 +46,7 @@ def test_one_client_across_asyncio_run_calls(live_server) -> None:  # type: igno
         asyncio.run(client.aclose())
 
 
-def test_one_client_from_threads_each_with_its_own_loop(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_one_client_from_threads_each_with_its_own_loop(live_server) -> None:
     client, uid = AsyncMemtrace(live_server.base_url, live_server.api_key), _uid()
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
@@ -80,7 +80,7 @@ def test_one_client_from_threads_each_with_its_own_loop(live_server) -> None:  #
     assert asyncio.run(count()) == 80
 
 
-async def test_a_thousand_concurrent_calls_complete(live_server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_thousand_concurrent_calls_complete(live_server) -> None:
     uid = _uid()
     async with AsyncMemtrace(live_server.base_url, live_server.api_key) as client:
         await client.add_memories([AddMemoryRequest(agent_id=uid, content=f"m{i}") for i in range(3)])

@@ -17,14 +17,14 @@ from support.server import new_key
 Tenant = Callable[..., tuple[str, str, int]]
 
 
-def _get(live_server, key: str | None, path: str = "/api/v1/memories", **headers: str) -> httpx.Response:  # type: ignore[no-untyped-def]
+def _get(live_server, key: str | None, path: str = "/api/v1/memories", **headers: str) -> httpx.Response:
     h = dict(headers)
     if key is not None:
         h["x-api-key"] = key
     return httpx.get(live_server.base_url + path, headers=h, timeout=30)
 
 
-def test_missing_unknown_and_malformed_keys_are_401(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_missing_unknown_and_malformed_keys_are_401(live_server) -> None:
     r = _get(live_server, None)
     assert r.status_code == 401 and r.json() == {"error": "missing API key"}
     assert _get(live_server, new_key()).json() == {"error": "invalid API key"}
@@ -36,12 +36,12 @@ def test_missing_unknown_and_malformed_keys_are_401(live_server) -> None:  # typ
     assert httpx.get(live_server.base_url + "/health").status_code == 200
 
 
-def test_bearer_and_x_api_key_headers_both_work(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_bearer_and_x_api_key_headers_both_work(live_server) -> None:
     assert _get(live_server, live_server.api_key).status_code == 200
     assert _get(live_server, None, authorization=f"Bearer {live_server.api_key}").status_code == 200
 
 
-def test_a_read_key_reads_but_gets_403_on_writes(live_server, new_org_key: Tenant) -> None:  # type: ignore[no-untyped-def]
+def test_a_read_key_reads_but_gets_403_on_writes(live_server, new_org_key: Tenant) -> None:
     org, writer, _ = new_org_key()
     _, reader, _ = new_org_key(org, permissions="read")
     with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": writer}) as w:
@@ -64,14 +64,14 @@ def test_a_read_key_reads_but_gets_403_on_writes(live_server, new_org_key: Tenan
         assert r.get("/api/v1/memories", params={"agent_id": "a1"}).json()["count"] == 1
 
 
-def test_a_write_only_key_cannot_read(live_server, new_org_key: Tenant) -> None:  # type: ignore[no-untyped-def]
+def test_a_write_only_key_cannot_read(live_server, new_org_key: Tenant) -> None:
     _, key, _ = new_org_key(permissions="write")
     with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": key}) as c:
         assert c.post("/api/v1/memories", json={"agent_id": "a1", "content": "ingest"}).status_code == 201
         assert c.get("/api/v1/memories").status_code == 403
 
 
-def test_only_admin_keys_manage_orgs_and_keys(live_server, new_org_key: Tenant) -> None:  # type: ignore[no-untyped-def]
+def test_only_admin_keys_manage_orgs_and_keys(live_server, new_org_key: Tenant) -> None:
     _, key, _ = new_org_key()
     with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": key}) as c:
         assert c.post("/api/v1/orgs", json={"name": "mine"}).status_code == 403
@@ -81,7 +81,7 @@ def test_only_admin_keys_manage_orgs_and_keys(live_server, new_org_key: Tenant) 
         assert c.delete("/api/v1/keys/1").status_code == 403
 
 
-def test_an_org_admin_manages_only_its_own_org(live_server, admin: httpx.Client, new_org_key: Tenant) -> None:  # type: ignore[no-untyped-def]
+def test_an_org_admin_manages_only_its_own_org(live_server, admin: httpx.Client, new_org_key: Tenant) -> None:
     org_a, _, a_key_id = new_org_key()
     org_b, _, _ = new_org_key()
     _, b_admin, _ = new_org_key(org_b, permissions="admin")
@@ -99,7 +99,7 @@ def test_an_org_admin_manages_only_its_own_org(live_server, admin: httpx.Client,
     assert {org_a, org_b} <= {o["id"] for o in admin.get("/api/v1/orgs").json()["orgs"]}
 
 
-def test_a_created_key_is_shown_once_and_stored_hashed(live_server, admin: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+def test_a_created_key_is_shown_once_and_stored_hashed(live_server, admin: httpx.Client) -> None:
     created = admin.post("/api/v1/keys", json={"name": "once-" + uuid.uuid4().hex[:6]}).json()
     key = created["key"]
     assert key.startswith("mtk_") and len(key) == 48 and key.endswith("=")
@@ -115,7 +115,7 @@ def test_a_created_key_is_shown_once_and_stored_hashed(live_server, admin: httpx
 
 def test_a_key_revoked_over_rest_stops_working_at_once(
     live_server, admin: httpx.Client, new_org_key: Tenant
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, key, key_id = new_org_key()
     assert _get(live_server, key).status_code == 200  # now cached
     assert admin.delete(f"/api/v1/keys/{key_id}").status_code == 204
@@ -125,7 +125,7 @@ def test_a_key_revoked_over_rest_stops_working_at_once(
 
 def test_a_key_revoked_with_the_cli_stops_working_within_the_poll_interval(
     live_server, new_org_key: Tenant
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, key, key_id = new_org_key()
     assert _get(live_server, key).status_code == 200  # cached on the server
     done = subprocess.run(
@@ -151,7 +151,7 @@ def test_a_key_revoked_with_the_cli_stops_working_within_the_poll_interval(
     assert _get(live_server, key).status_code == 401
 
 
-def test_expired_keys_are_401_even_when_cached(live_server, admin: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+def test_expired_keys_are_401_even_when_cached(live_server, admin: httpx.Client) -> None:
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     expired = admin.post(
         "/api/v1/keys", json={"name": "old-" + uuid.uuid4().hex[:6], "expires_at": past}
@@ -181,7 +181,7 @@ def test_bad_key_requests_are_400(admin: httpx.Client) -> None:
 
 def test_deleting_an_org_removes_its_data_and_keys(
     live_server, admin: httpx.Client, new_org_key: Tenant
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     org, key, _ = new_org_key()
     with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": key}) as c:
         assert (

@@ -26,7 +26,7 @@ class CountingKeyStore(KeyStore):
         return super().verify(key)
 
 
-async def run_sync(fn, *args):  # type: ignore[no-untyped-def]
+async def run_sync(fn, *args):
     return await asyncio.to_thread(functools.partial(fn, *args))
 
 

@@ -155,7 +155,7 @@ def test_ambiguous_credentials_are_refused_on_every_route(
     new_org_key: Callable[..., tuple[str, str, int]],
     uid: str,
     credentials: list[tuple[str, str]],
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # Before: the single-write fast path took the last x-api-key, the other routes the first, so
     # [invalid, valid] could write but not read.
     _, valid, _ = new_org_key()
@@ -177,7 +177,7 @@ def test_ambiguous_credentials_are_refused_on_every_route(
             assert listed.json()["count"] == 0
 
 
-def test_the_same_key_in_both_headers_is_accepted(live_server, uid: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_key_in_both_headers_is_accepted(live_server, uid: str) -> None:
     headers = {"x-api-key": live_server.api_key, "authorization": f"Bearer {live_server.api_key}"}
     with httpx.Client(base_url=live_server.base_url, headers=headers) as client:
         assert client.post("/api/v1/memories", json={"agent_id": uid, "content": "x"}).status_code == 201

@@ -28,7 +28,7 @@ from memtrace import (
 Tenant = Callable[..., tuple[str, str, int]]
 
 
-def test_permission_and_key_errors(live_server, new_org_key: Tenant) -> None:  # type: ignore[no-untyped-def]
+def test_permission_and_key_errors(live_server, new_org_key: Tenant) -> None:
     _, reader, _ = new_org_key(permissions="read")
     with Memtrace(live_server.base_url, reader) as client:
         assert client.recall("anyone").count == 0
@@ -42,7 +42,7 @@ def test_permission_and_key_errors(live_server, new_org_key: Tenant) -> None:  #
         stranger.list_agents()
 
 
-def test_errors_carry_the_engines_field_names(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_errors_carry_the_engines_field_names(live_server) -> None:
     uid = "t" + uuid.uuid4().hex[:10]
     with Memtrace(live_server.base_url, live_server.api_key) as client:
         with pytest.raises(ValidationError) as err:
@@ -60,7 +60,7 @@ def test_errors_carry_the_engines_field_names(live_server) -> None:  # type: ign
             client.get_session("")
 
 
-def test_agent_names_that_need_escaping(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_agent_names_that_need_escaping(live_server) -> None:
     with Memtrace(live_server.base_url, live_server.api_key) as client:
         for name in (f"team/bot {uuid.uuid4().hex[:6]}", f"ünï?#&%2F {uuid.uuid4().hex[:6]}"):
             agent = client.register_agent(RegisterAgentRequest(name=name))
@@ -69,7 +69,7 @@ def test_agent_names_that_need_escaping(live_server) -> None:  # type: ignore[no
                 client.register_agent(RegisterAgentRequest(name=name))
 
 
-async def test_async_client_against_the_server(live_server) -> None:  # type: ignore[no-untyped-def]
+async def test_async_client_against_the_server(live_server) -> None:
     uid = "t" + uuid.uuid4().hex[:10]
     async with AsyncMemtrace(live_server.base_url, live_server.api_key) as client:
         written = await client.add_memories(
@@ -82,7 +82,7 @@ async def test_async_client_against_the_server(live_server) -> None:  # type: ig
         assert await client.delete_memories(agent_id=uid) == 3
 
 
-def test_batch_duplicates_and_filtered_deletes_match_the_embedded_client(live_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_batch_duplicates_and_filtered_deletes_match_the_embedded_client(live_server, tmp_path) -> None:
     uid = "t" + uuid.uuid4().hex[:10]
     remote = Memtrace(live_server.base_url, live_server.api_key)
     embedded = Memtrace.open(tmp_path / "data")
@@ -123,7 +123,7 @@ def test_an_unreachable_server_is_service_unavailable() -> None:
         client.recall("a1")
 
 
-def test_from_env_picks_the_server(live_server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_from_env_picks_the_server(live_server, monkeypatch: pytest.MonkeyPatch) -> None:
     uid = "t" + uuid.uuid4().hex[:10]
     monkeypatch.setenv("MEMTRACE_URL", live_server.base_url)
     monkeypatch.setenv("MEMTRACE_API_KEY", live_server.api_key)

@@ -11,7 +11,7 @@ import httpx
 
 def test_another_tenants_writes_do_not_move_my_scores(
     live_server, new_org_key: Callable[..., tuple[str, str, int]]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     word = "zq" + uuid.uuid4().hex[:8]  # a word nobody else on the shared server has stored
     _, key_a, _ = new_org_key()
     _, key_b, _ = new_org_key()

@@ -13,7 +13,7 @@ Tenant = Callable[..., tuple[str, str, int]]
 
 
 @pytest.fixture
-def two_tenants(live_server, new_org_key: Tenant):  # type: ignore[no-untyped-def]
+def two_tenants(live_server, new_org_key: Tenant):
     org_a, key_a, _ = new_org_key()
     org_b, key_b, _ = new_org_key()
     a = httpx.Client(base_url=live_server.base_url, headers={"x-api-key": key_a})
@@ -23,7 +23,7 @@ def two_tenants(live_server, new_org_key: Tenant):  # type: ignore[no-untyped-de
     b.close()
 
 
-def test_org_b_cannot_reach_org_a(two_tenants) -> None:  # type: ignore[no-untyped-def]
+def test_org_b_cannot_reach_org_a(two_tenants) -> None:
     (org_a, a), (_, b) = two_tenants
     agent = "shared_agent_name"  # the same free-form ids in both orgs must not collide
     agent_row = a.post("/api/v1/agents", json={"name": agent}).json()
@@ -71,7 +71,7 @@ def test_org_b_cannot_reach_org_a(two_tenants) -> None:  # type: ignore[no-untyp
     assert ctx["memory_count"] == 3
 
 
-def test_org_id_comes_only_from_the_key(two_tenants) -> None:  # type: ignore[no-untyped-def]
+def test_org_id_comes_only_from_the_key(two_tenants) -> None:
     (org_a, a), (org_b, b) = two_tenants
     uid = "t" + uuid.uuid4().hex[:10]
     # B names A's org in the body and in the query string; both are ignored.

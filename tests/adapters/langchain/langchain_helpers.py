@@ -16,7 +16,7 @@ class ToolCallingFake(GenericFakeChatModel):
     """Plays back scripted AI messages (tool calls included). `create_agent` binds tools to its model, which
     `BaseChatModel` does not implement, so binding is a no-op here."""
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ToolCallingFake:  # type: ignore[override]
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ToolCallingFake:
         return self
 
 
