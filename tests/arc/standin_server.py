@@ -59,7 +59,7 @@ import msgpack
 try:  # zstd bodies are optional for the stand-in; without the module they are a 400 like a corrupt stream.
     import zstandard
 except ImportError:  # pragma: no cover
-    zstandard = None
+    zstandard = None  # type: ignore[assignment]  # optional module: None means "not installed"
 
 MAX_SQL_LENGTH = 10_000
 DB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -303,9 +303,8 @@ def column_type(name: str, values: list[Any]) -> str:
 
 
 def conversion_error(name: str, value: Any) -> ArcHTTPError:
-    go_type = {bytes: "[]uint8", list: "[]interface {}", dict: "map[string]interface {}"}.get(
-        type(value), type(value).__name__
-    )
+    go_names: dict[type, str] = {bytes: "[]uint8", list: "[]interface {}", dict: "map[string]interface {}"}
+    go_type = go_names.get(type(value), type(value).__name__)
     return ArcHTTPError(
         500,
         {
@@ -425,8 +424,11 @@ def decode_row(item: dict[str, Any]) -> tuple[str, Chunk]:
     if not isinstance(fields, dict):
         raise bad_payload("missing fields")
     tags = {k: v if isinstance(v, str) else str(v) for k, v in (item.get("tags") or {}).items()}
-    tags["host"] = item.get("h") if isinstance(item.get("h"), str) else "unknown"  # Arc clobbers "host"
-    columns = {"time": normalize_time_column([item["t"]]) if "t" in item else [int(time.time() * 1_000_000)]}
+    host = item.get("h")
+    tags["host"] = host if isinstance(host, str) else "unknown"  # Arc clobbers "host"
+    columns: dict[str, list[Any]] = {
+        "time": normalize_time_column([item["t"]]) if "t" in item else [int(time.time() * 1_000_000)]
+    }
     types = {"time": "timestamp"}
     for name, value in tags.items():
         columns[name], types[name] = [value], "utf8"

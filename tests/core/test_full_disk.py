@@ -10,6 +10,7 @@ import errno
 import logging
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,7 +128,7 @@ def test_starting_on_a_full_disk_prints_one_line(tiny_disk: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_")}
     for command in (["serve", "--port", "1"], ["key", "list"]):
         done = subprocess.run(
-            [os.sys.executable, "-m", "memtrace_server", *command, "--data-dir", str(tiny_disk / "data")],
+            [sys.executable, "-m", "memtrace_server", *command, "--data-dir", str(tiny_disk / "data")],
             capture_output=True, text=True, timeout=60, env=env,
         )  # fmt: skip
         assert done.returncode != 0

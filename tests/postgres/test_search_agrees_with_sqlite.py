@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,7 +169,7 @@ def test_another_orgs_memories_change_nothing_in_this_orgs_ranking(pg_events: Po
     assert after == before
 
 
-def _fields(r: MemoryRecord) -> dict[str, object]:
+def _fields(r: MemoryRecord) -> dict[str, Any]:
     return {name: getattr(r, name) for name in MemoryRecord.__slots__ if name != "score"}
 
 
