@@ -64,6 +64,7 @@ def test_core_ingest_measures_ours_and_both_raw_peers() -> None:
     }
     assert {k: len(v) for k, v in batch_rates.items()} == {k: 4 for k in run_rates}
     main, schema = rows_from_rates(run_rates, batch_rates, 2_000, 2)
+    assert main.peer is not None and main.ratio is not None
     assert main.ratio == pytest.approx(main.ours / main.peer)
     assert main.met == (main.ours >= 40_000 and main.ratio >= 0.4)
     assert schema.peer_name.endswith("memtrace schema")

@@ -67,7 +67,7 @@ def spawn_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
 
 @pytest.fixture
-def admin(live_server) -> Iterator[httpx.Client]:  # type: ignore[no-untyped-def]
+def admin(live_server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server.base_url, headers={"x-api-key": live_server.api_key}) as client:
         yield client
 

@@ -64,7 +64,7 @@ async def test_duplicates_in_a_group_get_409_and_the_rest_their_memories(state: 
     results = await asyncio.gather(
         *(state.coalescer.add("org_default", r) for r in reqs), return_exceptions=True
     )
-    outcome = [type(r).__name__ if isinstance(r, Exception) else (r.agent_id, r.content) for r in results]
+    outcome = [type(r).__name__ if isinstance(r, BaseException) else (r.agent_id, r.content) for r in results]
     assert outcome == [
         "ConflictError",
         ("a1", "new"),

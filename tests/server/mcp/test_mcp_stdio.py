@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -61,7 +62,7 @@ ORIGINAL_DESCRIPTIONS = {
 }
 
 # One valid call per tool, used to check the schemas accept what the docs show.
-VALID_ARGUMENTS = {
+VALID_ARGUMENTS: dict[str, dict[str, Any]] = {
     "memtrace_remember": {"agent_id": "a", "content": "c", "tags": ["t"], "importance": 0.5, "metadata": {}},
     "memtrace_recall": {"agent_id": "a", "since": "7d", "limit": 10},
     "memtrace_search": {"query": "dark mode", "memory_types": ["episodic", "decision"]},
@@ -96,7 +97,7 @@ async def test_lists_every_tool_with_a_valid_schema_and_the_documented_arguments
             validator.validate({**VALID_ARGUMENTS[name], "no_such_argument": 1})
 
     for name, description in ORIGINAL_DESCRIPTIONS.items():
-        assert tools[name].description.startswith(description), name
+        assert (tools[name].description or "").startswith(description), name
     remember = tools["memtrace_remember"].inputSchema["properties"]
     assert (remember["tags"]["type"], remember["tags"]["items"]) == ("array", {"type": "string"})
     assert remember["memory_type"]["enum"] == ["episodic", "decision", "entity", "session"]
@@ -104,8 +105,9 @@ async def test_lists_every_tool_with_a_valid_schema_and_the_documented_arguments
     assert remember["importance"]["type"] == "number"
     assert remember["metadata"]["type"] == "object"
     assert tools["memtrace_recall"].inputSchema["properties"]["limit"]["type"] == "integer"
-    assert tools["memtrace_recall"].annotations.readOnlyHint is True
-    assert tools["memtrace_forget"].annotations.destructiveHint is True
+    recall, forget = tools["memtrace_recall"].annotations, tools["memtrace_forget"].annotations
+    assert recall is not None and recall.readOnlyHint is True
+    assert forget is not None and forget.destructiveHint is True
 
 
 async def test_initialize_names_the_server_and_gives_the_original_instructions(data_dir: Path) -> None:
@@ -204,9 +206,9 @@ def test_stdout_carries_nothing_but_protocol_messages(data_dir: Path) -> None:
             "tools/call", {"name": "memtrace_get_memory", "arguments": {"memory_id": "mem_" + "0" * 26}}, id=6
         ),
     ]
-    lines: list[dict[str, object]] = []
+    lines: list[dict[str, Any]] = []  # JSON-RPC answers
     try:
-        init = {
+        init: dict[str, object] = {
             "protocolVersion": "2025-06-18",
             "capabilities": {},
             "clientInfo": {"name": "t", "version": "1"},
@@ -230,8 +232,8 @@ def test_stdout_carries_nothing_but_protocol_messages(data_dir: Path) -> None:
     assert [m["id"] for m in lines] == [1, 2, 3, 4, 5, 6]
     assert all(m["jsonrpc"] == "2.0" and "result" in m for m in lines)
     results = {m["id"]: m["result"] for m in lines}
-    assert results[3].get("isError") is not True  # type: ignore[union-attr]
-    assert all(results[i]["isError"] is True for i in (4, 5, 6))  # type: ignore[index]
+    assert results[3].get("isError") is not True
+    assert all(results[i]["isError"] is True for i in (4, 5, 6))
     assert proc.stderr is not None and "memtrace mcp: stdio" in proc.stderr.read()
 
 
