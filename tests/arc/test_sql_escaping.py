@@ -49,7 +49,7 @@ TRICKY = [
     "time >= '1970-01-01'",
 ]
 text_without_nul = st.text(
-    st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=60
+    st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=60
 ) | st.sampled_from(TRICKY)
 
 

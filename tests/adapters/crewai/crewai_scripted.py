@@ -113,5 +113,6 @@ class HashEmbedding(CustomEmbeddingFunction, EmbeddingFunction[Documents]):
     """`hash_embed` as a CrewAI custom embedding provider (``{"provider": "custom", ...}``). Both bases are
     needed: `Crew` validates against chromadb's protocol, the custom provider against CrewAI's."""
 
-    def __call__(self, input: list[str]) -> list[list[float]]:
+    # chromadb's protocol says numpy arrays; it accepts (and converts) plain lists of floats, which is all we need.
+    def __call__(self, input: list[str]) -> list[list[float]]:  # type: ignore[override]
         return hash_embed(list(input))

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 
 import pytest
-from crewai import Agent, Crew, Process, Task
+from crewai import Agent, Crew, CrewOutput, Process, Task
 from crewai_scripted import ClientFactory, ScriptedLLM, final
 
 from memtrace import ListOptions, Memtrace
@@ -52,6 +52,7 @@ def test_two_agent_crew_shares_memory_without_key_or_llm_analysis(
 
     out = two_agent_crew(llm, memory).kickoff()
 
+    assert isinstance(out, CrewOutput)  # not streaming
     assert out.raw == "Plan: migrate in May."
     research_prompt, write_prompt = llm.agent_prompts()
     assert memory_block(research_prompt) == ""  # nothing remembered yet
@@ -87,7 +88,8 @@ def test_a_new_crew_on_the_same_data_recalls_the_first_crews_memory(
         memory=MemtraceMemory(second_client, crew_id=crew_id),
     )
 
-    assert crew.kickoff().raw == "Approved."
+    approved = crew.kickoff()
+    assert isinstance(approved, CrewOutput) and approved.raw == "Approved."
     recalled = memory_block(reviewer_llm.agent_prompts()[0])
     assert FINDING in recalled and "Plan v1." in recalled
     assert reviewer_llm.memory_calls() == []

@@ -193,7 +193,7 @@ def test_crew_memory_true_stores_in_memtrace_when_made_the_default(default_stora
         memory=True,
         embedder={"provider": "custom", "config": {"embedding_callable": HashEmbedding}},
     )
-    assert isinstance(crew._memory._storage, MemtraceStorage)
+    assert isinstance(getattr(crew._memory, "_storage", None), MemtraceStorage)
 
     crew.kickoff()
 

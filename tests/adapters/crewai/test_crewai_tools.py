@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from crewai import Agent, Crew, Process, Task
+from crewai import Agent, Crew, CrewOutput, Process, Task
 from crewai.tools import BaseTool
 from crewai_scripted import ClientFactory, ScriptedLLM, action, final
 
@@ -71,7 +71,8 @@ def test_agents_remember_decide_and_search_through_tools(
         process=Process.sequential,
     )
 
-    assert crew.kickoff().raw == "Checked."
+    checked = crew.kickoff()
+    assert isinstance(checked, CrewOutput) and checked.raw == "Checked."
 
     # The checker's search observation (the prompt of its second turn) shows the decision and its reasoning.
     observation = checker_llm.agent_prompts()[1]

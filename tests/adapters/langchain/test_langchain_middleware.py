@@ -8,6 +8,7 @@ from pathlib import Path
 
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, ToolCall
+from langchain_core.runnables import RunnableConfig
 from langchain_helpers import EchoChatModel, scripted
 
 from memtrace import AsyncMemtrace, Memtrace
@@ -66,7 +67,7 @@ async def test_async_agents_with_an_async_client(
 ) -> None:
     thread = unique("thread")
     agent = create_agent(EchoChatModel(), middleware=[MemtraceHistoryMiddleware(open_async_client())])
-    config = {"configurable": {"thread_id": thread}}
+    config: RunnableConfig = {"configurable": {"thread_id": thread}}
     await agent.ainvoke({"messages": [HumanMessage("one")]}, config)
     result = await agent.ainvoke({"messages": [HumanMessage("two")]}, config)
     assert result["messages"][-1].content == "saw 3 messages; last: two"

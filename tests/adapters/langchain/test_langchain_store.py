@@ -16,7 +16,7 @@ from langchain.agents import create_agent
 from langchain.tools import ToolRuntime, tool
 from langchain_core.messages import AIMessage, ToolCall, ToolMessage
 from langchain_helpers import scripted
-from langgraph.store.base import BaseStore, GetOp, InvalidNamespaceError, PutOp
+from langgraph.store.base import BaseStore, GetOp, InvalidNamespaceError, Item, PutOp
 from langgraph.store.memory import InMemoryStore
 
 from memtrace import AsyncMemtrace, ListOptions, Memtrace, ValidationError, id_for_key
@@ -167,7 +167,7 @@ def test_reads_in_a_batch_see_the_state_before_its_writes(store: BaseStore) -> N
         [PutOp(ns, "k", {"v": 2}), GetOp(ns, "k"), PutOp(ns, "k", {"v": 3}), GetOp(ns, "new")]
     )
     assert results[0] is None and results[2] is None and results[3] is None
-    assert results[1] is not None and results[1].value == {"v": 1}
+    assert isinstance(results[1], Item) and results[1].value == {"v": 1}
     item = store.get(ns, "k")
     assert item is not None and item.value == {"v": 3}  # the last write to a key wins
 

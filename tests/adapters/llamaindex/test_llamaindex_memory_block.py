@@ -4,11 +4,12 @@ queue comes back into the model's context when a later turn needs it, in the sam
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.chat_engine import SimpleChatEngine
-from llama_index.core.memory import Memory
+from llama_index.core.memory import BaseMemoryBlock, Memory
 from llamaindex_helpers import ScriptedLLM, prompt_text
 
 from memtrace import AsyncMemtrace, Memtrace, SearchQuery
@@ -26,7 +27,7 @@ QUESTION = "What is my favourite colour again?"
 
 
 def short_term_memory(
-    chat_store: object, blocks: list[MemtraceMemoryBlock], session_id: str = "user-7"
+    chat_store: MemtraceDBChatStore, blocks: list[BaseMemoryBlock[Any]], session_id: str = "user-7"
 ) -> Memory:
     # A small budget, so the first turns are flushed out of the queue (and into the blocks) after a few more.
     return Memory.from_defaults(
@@ -113,6 +114,7 @@ async def test_facts_other_tools_stored_are_recalled_too(aclient: AsyncMemtrace)
     )
     (system, *_) = await memory.aget()
     assert system.role == MessageRole.SYSTEM
+    assert system.content is not None
     assert "allergic to peanuts" in system.content
     assert "aisle" not in system.content  # k=1: only the best match
 

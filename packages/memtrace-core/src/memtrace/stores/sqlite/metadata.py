@@ -25,7 +25,8 @@ _ARC_COUNTER = "arc_instances"
 
 
 def _key(row: tuple[Any, ...]) -> ApiKeyRow:
-    return ApiKeyRow(*row[:8], bool(row[8]))  # enabled is the 9th field
+    id_, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, enabled = row[:9]
+    return ApiKeyRow(id_, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, bool(enabled))
 
 
 def _arc(row: tuple[Any, ...]) -> ArcInstanceRow:
