@@ -50,16 +50,19 @@ def where(org_id: str, flt: MemoryFilter) -> Where:
         clauses.append("m.time_us < %(until)s")
         params["until"] = flt.until_us
     if flt.content_contains:
+        # Case-insensitive means Unicode case folding (`str.casefold`, as every store): "STRASSE" finds "straße".
+        # PostgreSQL 15 has no case folding, so the rows that pass the other conditions are checked in Python.
+        # For an ASCII needle SQL narrows first: a row matches if its ASCII-lowered content (lower() under the
+        # "C" collation folds exactly A-Z) has the needle, and only a row with a non-ASCII character can match
+        # otherwise ("straße" for "strasse").
         needle = flt.content_contains
         if needle.isascii():
-            # The embedded store's rule for an ASCII needle: ASCII letters match either case, nothing else is
-            # folded. lower() under the "C" collation folds exactly A-Z.
-            clauses.append('strpos(lower(m.content COLLATE "C"), %(contains)s) > 0')
+            clauses.append(
+                '(strpos(lower(m.content COLLATE "C"), %(contains)s) > 0 OR m.content ~ %(non_ascii)s)'
+            )
             params["contains"] = needle.lower()
-        else:
-            # Full Unicode case folding (ß = ss, Σ = σ = ς) has no PostgreSQL 15 function: the rows that pass
-            # the other conditions are checked in Python with str.casefold, as the embedded store does.
-            check = _casefold_contains(needle)
+            params["non_ascii"] = "[^\x01-\x7f]"
+        check = _casefold_contains(needle)
     if flt.min_importance is not None:
         clauses.append("COALESCE(m.importance, 0) >= %(min_importance)s")
         params["min_importance"] = flt.min_importance
