@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...records import MemoryFilter
+from ..casefold import ascii_folds, folds_touching
 
 
 @dataclass
@@ -50,19 +51,20 @@ def where(org_id: str, flt: MemoryFilter) -> Where:
         clauses.append("m.time_us < %(until)s")
         params["until"] = flt.until_us
     if flt.content_contains:
-        # Case-insensitive means Unicode case folding (`str.casefold`, as every store): "STRASSE" finds "straße".
-        # PostgreSQL 15 has no case folding, so the rows that pass the other conditions are checked in Python.
-        # For an ASCII needle SQL narrows first: a row matches if its ASCII-lowered content (lower() under the
-        # "C" collation folds exactly A-Z) has the needle, and only a row with a non-ASCII character can match
-        # otherwise ("straße" for "strasse").
         needle = flt.content_contains
         if needle.isascii():
-            clauses.append(
-                '(strpos(lower(m.content COLLATE "C"), %(contains)s) > 0 OR m.content ~ %(non_ascii)s)'
-            )
-            params["contains"] = needle.lower()
-            params["non_ascii"] = "[^\x01-\x7f]"
-        check = _casefold_contains(needle)
+            # Case folding in SQL: lower() under the "C" collation folds exactly A-Z, and the few non-ASCII
+            # characters that fold to ASCII ("ß" -> "ss") and share a character with the needle are replaced.
+            content = 'lower(m.content COLLATE "C")'
+            for i, (ch, fold) in enumerate(folds_touching(needle, ascii_folds())):
+                params[f"fold_from_{i}"], params[f"fold_to_{i}"] = ch, fold
+                content = f"replace({content}, %(fold_from_{i})s, %(fold_to_{i})s)"
+            clauses.append(f"strpos({content}, %(contains)s) > 0")
+            params["contains"] = needle.casefold()
+        else:
+            # Full Unicode case folding (ß = ss, Σ = σ = ς) has no PostgreSQL 15 function: the rows that pass
+            # the other conditions are checked in Python with str.casefold, as the embedded store does.
+            check = _casefold_contains(needle)
     if flt.min_importance is not None:
         clauses.append("COALESCE(m.importance, 0) >= %(min_importance)s")
         params["min_importance"] = flt.min_importance
