@@ -26,9 +26,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ...keywords import loose_prefix, query_keywords, tokens
 from ..arc.ranking import Weights
-from ..arc.terms import QueryTerm, tokens
-from ..sqlite.events import _loose_prefix, query_keywords
+from ..arc.terms import QueryTerm
 
 SCOPE_ORG = "~o:"
 SCOPE_AGENT = "~a:"
@@ -111,7 +111,7 @@ def query_terms(text: str) -> list[QueryTerm]:
         phrase = tokens(w)
         if phrase:
             add(" " + "  ".join(phrase) + " ", group)
-        prefix = _loose_prefix(w)
+        prefix = loose_prefix(w)
         if prefix:
             add(" " + "".join(tokens(prefix)), group)
     return terms
