@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 from ..arc.ranking import Weights
 from ..arc.terms import QueryTerm, tokens
-from ..sqlite.events import _loose_prefix, query_keywords
+from ...keywords import loose_prefix as _loose_prefix
+from ...keywords import query_keywords
 
 SCOPE_ORG = "~o:"
 SCOPE_AGENT = "~a:"
