@@ -7,9 +7,8 @@ import re
 
 from markupsafe import Markup, escape
 
-from memtrace.stores.arc.porter import stem
-from memtrace.stores.arc.terms import normalize
-from memtrace.stores.sqlite.events import _loose_prefix, query_keywords
+from memtrace.keywords import loose_prefix as _loose_prefix
+from memtrace.keywords import normalize, query_keywords, stem
 
 # Words as the search indexes split them: runs of letters or digits in any script.
 _WORD = re.compile(r"([^\W_]+)")
