@@ -29,6 +29,7 @@ from .auth import Authenticator
 from .coalesce import SingleWriteCoalescer
 from .config import ConfigError, ServerConfig
 from .keys import BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME, KeyStore
+from .leadership import LeaderCollector, Leadership, postgres_url_of
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 
@@ -47,6 +48,8 @@ class ServerState:
     rate_limiter: RateLimiter | None
     started_monotonic: float = field(default_factory=time.monotonic)
     coalescer: SingleWriteCoalescer | None = None
+    leadership: Leadership | None = None
+    """Background work on one replica at a time (leadership.py); started by the app's lifespan."""
     _limiter: anyio.CapacityLimiter | None = None
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -113,6 +116,8 @@ def open_state(config: ServerConfig) -> ServerState:
         ),
     )
     state.coalescer = SingleWriteCoalescer(state)
+    state.leadership = Leadership(postgres_url_of(config.store.url))
+    state.metrics.registry.register(LeaderCollector(state.leadership))
     if config.auth.enabled:
         limits = config.limits
         state.authenticator = Authenticator(

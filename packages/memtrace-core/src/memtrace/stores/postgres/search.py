@@ -26,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..arc.ranking import Weights
-from ..arc.terms import QueryTerm, tokens
 from ...keywords import loose_prefix as _loose_prefix
 from ...keywords import query_keywords
+from ..arc.ranking import Weights
+from ..arc.terms import QueryTerm, tokens
 
 SCOPE_ORG = "~o:"
 SCOPE_AGENT = "~a:"
