@@ -105,7 +105,7 @@ def test_a_data_directory_moves_into_postgres_intact_and_old_keys_still_work(tmp
                 None,
                 1,
                 2,
-            )  # fmt: skip
+            )
         )
     finally:
         bundle.close()
