@@ -13,11 +13,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from memtrace.errors import ValidationError
+from memtrace.errors import MemtraceError, ValidationError
 from memtrace.stores import open_stores
 
 from .config import ConfigError, ServerConfig
 from .leadership import postgres_url_of
+from .state import store_url_problem
 
 CommonOptions = Callable[[argparse.ArgumentParser], None]
 LoadConfig = Callable[[argparse.Namespace], ServerConfig]
@@ -50,7 +51,10 @@ def cmd_migrate(config: ServerConfig) -> int:
     from memtrace.stores.postgres import migrate
     from memtrace.stores.postgres.database import describe_url
 
-    applied = migrate(url)
+    try:
+        applied = migrate(url)
+    except MemtraceError as exc:
+        raise ConfigError(store_url_problem(exc)) from None
     where = describe_url(url)
     if applied:
         print(f"applied migrations {', '.join(map(str, applied))} to {where}")
@@ -82,6 +86,8 @@ def _open(url: str, setting: str) -> Any:
         return open_stores(url, setting=setting)
     except ValidationError as exc:
         raise ConfigError(exc.message) from None
+    except MemtraceError as exc:
+        raise ConfigError(f"{setting}: " + " ".join(exc.message.split())) from None
 
 
 __all__ = ["add_store_commands", "cmd_migrate", "cmd_migrate_store"]
