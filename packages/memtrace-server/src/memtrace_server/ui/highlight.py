@@ -7,8 +7,7 @@ import re
 
 from markupsafe import Markup, escape
 
-from memtrace.keywords import loose_prefix as _loose_prefix
-from memtrace.keywords import normalize, query_keywords, stem
+from memtrace.keywords import loose_prefix, normalize, query_keywords, stem
 
 # Words as the search indexes split them: runs of letters or digits in any script.
 _WORD = re.compile(r"([^\W_]+)")
@@ -21,7 +20,7 @@ def _matchers(query: str) -> tuple[set[str], tuple[str, ...]]:
     for keyword in query_keywords(query):
         for part in keyword.split():
             stems.add(stem(normalize(part)))
-        prefix = _loose_prefix(keyword)
+        prefix = loose_prefix(keyword)
         if prefix:
             prefixes.append(normalize(prefix))
     return stems, tuple(prefixes)
