@@ -14,6 +14,8 @@ from support.server import ServerProcess, make_api_key, start_server
 
 ADMIN_KEY = make_api_key(b"replicas-admin")
 UI_SECRET = "replica-test-ui-secret-0123456789"
+READY_TIMEOUT_SECONDS = 120.0
+"""Generous: several interpreters starting at once on a loaded 2-core machine take a while to import."""
 
 
 def start_replica(
@@ -28,6 +30,7 @@ def start_replica(
         store_url=url,
         log_dir=root,
         env={"MEMTRACE_UI_SESSION_SECRET": UI_SECRET, **(env or {})},
+        ready_timeout=READY_TIMEOUT_SECONDS,
     )
 
 

@@ -79,6 +79,10 @@ def test_two_replicas_store_one_memory_for_concurrent_identical_writes(tmp_path:
             # A batch through the other replica skips it too.
             batch = lb.request("POST", "/api/v1/memories", json={"memories": [body, body]}).json()
             assert batch["count"] == 0 and batch["skipped"] == 2
+            # /metrics reads the store's counters (no scan), and they agree with what is stored.
+            for server in servers:
+                text = httpx.get(server.base_url + "/metrics", timeout=10).text
+                assert re.search(r"^memtrace_store_memories 1\.0$", text, re.M), text[-2000:]
         finally:
             lb.close()
 
