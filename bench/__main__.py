@@ -37,11 +37,8 @@ BUILTIN = (
     ("scaling", "bench.scaling"),
     ("footprint", "bench.footprint"),
     ("postgres", "bench.postgres_store"),
-<<<<<<< HEAD
-    ("replicas_http", "bench.replicas_http"),
-=======
     ("remote_fanout", "bench.remote_fanout"),
->>>>>>> main
+    ("replicas_http", "bench.replicas_http"),
 )
 # The adapter issues each add bench/adapter_<name>.py; arc_ingest.py is the Arc store's. Those expected here
 # but absent are reported as missing, not skipped silently.
