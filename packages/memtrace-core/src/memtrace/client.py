@@ -61,7 +61,7 @@ def open_engine(
 
     check_id(org_id, "org_id")
     location = path if path is not None else os.environ.get("MEMTRACE_DATA_DIR") or "./data"
-    if isinstance(location, str) and "://" not in location:
+    if isinstance(location, Path) or "://" not in location:
         location = Path(location).expanduser()
     options: dict[str, Any] = {}
     if synchronous != "FULL":

@@ -108,6 +108,12 @@ class LimitsSection:
     """Entries in one search's event_types or memory_types."""
     query_time_budget_seconds: float = core_limits.QUERY_TIME_BUDGET_SECONDS
     """Wall time one store query may take; longer gets 422 (query too expensive). 0 disables."""
+    max_concurrent_per_org: int = 0
+    """Store calls one organisation may run at once (of ``server.worker_threads``); the rest of its calls
+    wait, so another organisation's requests are served at once. 0 (default): half the worker threads."""
+
+    def concurrent_calls_per_org(self, worker_threads: int = 0) -> int:
+        return self.max_concurrent_per_org or max(1, worker_threads // 2)
 
 
 @dataclass
@@ -183,6 +189,10 @@ class ServerConfig:
             problems.append("limits.query_time_budget_seconds must not be negative")
         if self.limits.rate_limit_per_org < 0 or self.limits.rate_limit_burst < 0:
             problems.append("limits.rate_limit_per_org and rate_limit_burst must not be negative")
+        if self.limits.max_concurrent_per_org < 0:
+            problems.append(
+                "limits.max_concurrent_per_org must not be negative (0 = half the worker threads)"
+            )
         if self.store.url is not None and not self.store.url.strip():
             problems.append("store.url must not be empty (leave it out to use the data directory)")
         if self.limits.auth_failures_per_address < 0 or self.limits.auth_failures_burst < 0:

@@ -30,7 +30,7 @@ from memtrace.errors import (
     ValidationError,
 )
 
-from .wire import JSON, field_name
+from .wire import JSON, field_name, oversized_number_error
 
 log = logging.getLogger("memtrace_server")
 
@@ -141,6 +141,11 @@ async def request_validation_error(request: Request, exc: Exception) -> Response
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        # FastAPI could not parse a declared body; name the field when it is a number too large to parse.
+        oversized = oversized_number_error(await request.body())
+        if oversized is not None:
+            return await described_error(request, oversized)
     kinds = {404: "not_found", 405: "method_not_allowed"}
     _count(request, kinds.get(exc.status_code, "http"))
     message = {404: "not found", 405: "method not allowed"}.get(exc.status_code) or str(exc.detail)

@@ -29,6 +29,7 @@ from .arc import OrgArcStores, route_by_org
 from .auth import Authenticator
 from .coalesce import SingleWriteCoalescer
 from .config import ConfigError, ServerConfig
+from .fairness import OrgSlots, current_org
 from .keys import BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME, KeyStore
 from .metrics import Metrics
 from .ratelimit import RateLimiter
@@ -49,14 +50,23 @@ class ServerState:
     started_monotonic: float = field(default_factory=time.monotonic)
     coalescer: SingleWriteCoalescer | None = None
     _limiter: anyio.CapacityLimiter | None = None
+    _org_slots: OrgSlots | None = None
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run a blocking store call in a worker thread."""
-        if self._limiter is None:
+        """Run a blocking store call in a worker thread; within a request, at most
+        ``limits.max_concurrent_per_org`` of the caller's organisation at once (see `fairness`)."""
+        if self._limiter is None or self._org_slots is None:
             # Created lazily: an anyio limiter must be made inside the running event loop.
             self._limiter = anyio.CapacityLimiter(self.config.server.worker_threads)
+            self._org_slots = OrgSlots(
+                self.config.limits.concurrent_calls_per_org(self.config.server.worker_threads)
+            )
         call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        org_id = current_org.get()
+        if org_id is None:
+            return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        async with self._org_slots.slot(org_id):
+            return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
     def close(self) -> None:
         self.engine.close()
