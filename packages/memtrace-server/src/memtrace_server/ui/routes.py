@@ -3,6 +3,7 @@ objects (and the same worker threads, `ServerState.run`) as the REST routes, wit
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import Counter
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from memtrace.context import estimate_tokens
 from memtrace.errors import AuthenticationError, NotFoundError, PermissionDeniedError, ValidationError
 from memtrace.models import ContextOptions, ListOptions, Memory, SearchQuery
-from memtrace.timeparse import now_us, to_us
+from memtrace.timeparse import now_us
 from memtrace.validation import MEMORY_TYPES
 
 from ..auth import authorize
@@ -35,7 +36,7 @@ MAX_SEARCH_PAGES = 20
 LIST_PAGE_SIZE = 100
 CHART_AGENTS = 5
 RECENT_FOR_AGENTS = 500
-MAX_AGENTS_SHOWN = 50
+AGENTS_PAGE_SIZE = 20
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 RANGES = {"24h": (HOUR_US, 24, 3), "7d": (DAY_US, 7, 1), "30d": (DAY_US, 30, 5)}
@@ -399,12 +400,14 @@ async def session_detail(
 
 
 @router.get("/agents")
-async def agents(request: Request, viewer: ViewerDep) -> Response:
+async def agents(
+    request: Request, viewer: ViewerDep, offset: Annotated[int, Query(ge=0, le=100_000)] = 0
+) -> Response:
     state = _state(request)
     org = viewer.principal.org_id
     registered = await state.run(state.engine.list_agents, org)
     sessions = await state.run(state.engine.list_sessions, org, None)
-    active = await _active_agents(state, org, MAX_AGENTS_SHOWN)
+    active = await _active_agents(state, org, RECENT_FOR_AGENTS)
     ids: dict[str, str] = {}
     for agent_id, _ in active:
         ids.setdefault(agent_id, "")
@@ -412,13 +415,34 @@ async def agents(request: Request, viewer: ViewerDep) -> Response:
         ids.setdefault(s.agent_id, "")
     for a in registered.agents:
         ids[a.id] = a.name
-    rows = []
-    for agent_id, name in list(ids.items())[:MAX_AGENTS_SHOWN]:
-        stats = await state.run(state.engine.get_agent_stats, org, agent_id)
-        rows.append((agent_id, name, stats))
-    # Most recently active first; agents with no memory last.
-    rows.sort(key=lambda r: -to_us(r[2].last_active_at) if r[2].last_active_at else 0)
-    return page("agents.html", viewer=viewer, nav="agents", rows=rows, truncated=len(ids) > MAX_AGENTS_SHOWN)
+    shown = list(ids.items())[offset : offset + AGENTS_PAGE_SIZE]
+    session_counts = Counter(s.agent_id for s in sessions.sessions)
+    open_counts = Counter(s.agent_id for s in sessions.sessions if s.status == "active")
+    day_start = now_us() - DAY_US
+    # A few index-range counts per agent (the per-type breakdown is on the agent's own page), asked side by side.
+    rows = await asyncio.gather(*(_agent_row(state, org, a, n, day_start) for a, n in shown))
+    rows = [{**row, "sessions": session_counts[row["id"]], "open": open_counts[row["id"]]} for row in rows]
+    return page(
+        "agents.html",
+        viewer=viewer,
+        nav="agents",
+        rows=rows,
+        offset=offset,
+        total=len(ids),
+        page_size=AGENTS_PAGE_SIZE,
+    )
+
+
+async def _agent_row(state: Any, org: str, agent_id: str, name: str, day_start: int) -> dict[str, Any]:
+    engine = state.engine
+    total = await state.run(engine.count_memories, org, agent_id=agent_id)
+    (last_day,) = await state.run(
+        engine.memory_histogram, org, start_us=day_start, bucket_us=DAY_US, buckets=1, agent_id=agent_id
+    )
+    errors = await state.run(engine.count_memories, org, agent_id=agent_id, since="24h", event_type="error")
+    newest = await state.run(engine.list_memories, org, ListOptions(agent_id=agent_id, limit=1))
+    last = newest.memories[0].time if newest.memories else None
+    return {"id": agent_id, "name": name, "total": total, "day": last_day, "errors": errors, "last": last}
 
 
 @router.get("/agents/{agent_id}")
@@ -457,7 +481,7 @@ async def confirm_delete(
     viewer.require("write")
     state = _state(request)
     filters = _delete_filter(target, id)
-    count = await state.run(state.engine.count_deletable, viewer.principal.org_id, **filters)
+    count = await state.run(state.engine.count_memories, viewer.principal.org_id, **filters)
     if target == "memory" and count == 0:
         raise NotFoundError("memory not found")
     return page("confirm_delete.html", viewer=viewer, nav="", target=target, ident=id, count=count)
