@@ -1,4 +1,5 @@
-"""The Arc entries of the store conformance registry (`tests/conformance/conftest.py`).
+"""The Arc entries of the store conformance registry (`tests/conformance/conftest.py`): memories in Arc, metadata
+in the embedded store beside the spool (so the metadata suite does not run again for them).
 
 - ``arc-standin``: `ArcEventStore` against the Arc stand-in (one stand-in process per test run, one fresh Arc
   database per store), with a read/write token for ingest and queries and the admin token for deletes.
@@ -15,15 +16,15 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from support.stores import StoreLocation, StoreTarget
 
-from memtrace.stores.arc import ArcConfig, ArcEventStore
-from memtrace.stores.base import EventStore
+from memtrace.stores.arc import ArcConfig
 
 from .standin import shared_standin
 
@@ -64,19 +65,15 @@ def fast_config(
 
 
 @contextmanager
-def arc_standin_store(directory: Path) -> Iterator[EventStore]:
+def arc_standin_location(directory: Path) -> Iterator[StoreLocation]:
     standin = shared_standin(standin_root())
     token = standin.create_token(["read", "write"])
     config = fast_config(standin.url, token, standin.admin_token, "t_" + secrets.token_hex(8))
-    store = ArcEventStore(config, directory / "arc-spool.db")
-    try:
-        yield store
-    finally:
-        store.close()
+    yield StoreLocation(str(directory / "store"), {"arc": config})
 
 
 @contextmanager
-def arc_real_store(directory: Path) -> Iterator[EventStore]:
+def arc_real_location(directory: Path) -> Iterator[StoreLocation]:
     url, token = os.environ.get(REAL_ARC_URL), os.environ.get(REAL_ARC_TOKEN)
     if not url or not token:
         pytest.skip(REAL_ARC_SKIP)
@@ -84,11 +81,9 @@ def arc_real_store(directory: Path) -> Iterator[EventStore]:
     database = "memtrace_test_" + secrets.token_hex(6)
     # A real Arc shows rows only after its buffer age (5 s by default): give confirmations room.
     config = fast_config(url, token, admin, database, visibility_timeout=60.0, confirm_interval=0.5)
-    store = ArcEventStore(config, directory / "arc-spool.db")
     try:
-        yield store
+        yield StoreLocation(str(directory / "store"), {"arc": config})
     finally:
-        store.close()
         with contextlib.suppress(httpx.HTTPError):  # best effort: drop the test database
             httpx.delete(
                 f"{config.base_url}/api/v1/databases/{database}",
@@ -98,7 +93,7 @@ def arc_real_store(directory: Path) -> Iterator[EventStore]:
             )
 
 
-ARC_STORE_FACTORIES: dict[str, Callable[[Path], AbstractContextManager[EventStore]]] = {
-    "arc-standin": arc_standin_store,
-    "arc-real": arc_real_store,
+ARC_STORES: dict[str, StoreTarget] = {
+    "arc-standin": StoreTarget(arc_standin_location, own_metadata=False),
+    "arc-real": StoreTarget(arc_real_location, own_metadata=False),
 }

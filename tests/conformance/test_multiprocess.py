@@ -1,10 +1,14 @@
-"""Several processes writing one data directory lose nothing (embedded SQLite store)."""
+"""Several processes writing one store lose nothing, and of N identical concurrent writes exactly one is stored.
+
+Runs against every store several processes can share (`shared_target`), reached by its URL alone."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+from support.stores import StoreTarget
 
 from memtrace import ListOptions, Memtrace
 
@@ -27,11 +31,17 @@ print("done")
 """
 
 
-def test_two_processes_write_one_directory_with_zero_loss(tmp_path: Path) -> None:
+def test_two_processes_write_one_store_with_zero_loss(shared_target: StoreTarget, tmp_path: Path) -> None:
+    with shared_target.locate(tmp_path) as location:
+        assert not location.options, "a shared store is reached by its URL alone"
+        _write_from_two_processes(location.url)
+
+
+def _write_from_two_processes(url: str) -> None:
     n = 300
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(tmp_path), name, str(n)],
+            [sys.executable, "-c", WRITER, url, name, str(n)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -40,7 +50,7 @@ def test_two_processes_write_one_directory_with_zero_loss(tmp_path: Path) -> Non
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0 and out.strip() == b"done", err.decode()[-2000:]
-    with Memtrace.open(tmp_path) as mt:
+    with Memtrace.open(url) as mt:
         for name in ("writer_a", "writer_b"):
             got = mt.list_memories(ListOptions(agent_id=name, limit=1000, order="asc")).memories
             assert sorted(m.content for m in got) == sorted(

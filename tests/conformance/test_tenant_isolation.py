@@ -42,8 +42,8 @@ def test_org_b_never_sees_or_touches_org_a(
     store_factory: StoreFactory, tmp_path_factory, a_memories, b_memories, query, agent, session
 ) -> None:
     directory: Path = tmp_path_factory.mktemp("iso")
-    with store_factory(directory) as events:
-        engine = make_engine(events, directory, dedup_enabled=False)
+    with store_factory(directory) as stores:
+        engine = make_engine(stores, dedup_enabled=False)
         written_a = engine.add_memories("org_a", a_memories)
         if b_memories:
             engine.add_memories("org_b", b_memories)

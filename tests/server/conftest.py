@@ -50,8 +50,11 @@ def spawn_server(tmp_path: Path) -> Iterator[Callable[..., SpawnedServer]]:
         data_dir: Path | None = None,
         api_key: str | None = None,
         args: list[str] | None = None,
+        fd_limit: int | None = None,
     ) -> SpawnedServer:
-        server = launch(data_dir or tmp_path / f"data{len(started)}", api_key or new_key(), env, args)
+        server = launch(
+            data_dir or tmp_path / f"data{len(started)}", api_key or new_key(), env, args, fd_limit=fd_limit
+        )
         started.append(server)
         return server
 

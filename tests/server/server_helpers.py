@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -56,9 +57,14 @@ def _free_port() -> int:
 
 
 def launch(
-    data_dir: Path, api_key: str | None, env: dict[str, str] | None = None, args: list[str] | None = None
+    data_dir: Path,
+    api_key: str | None,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    *,
+    fd_limit: int | None = None,
 ) -> SpawnedServer:
-    """Start `python -m memtrace_server serve` and wait for /ready."""
+    """Start `python -m memtrace_server serve` and wait for /ready; `fd_limit` lowers its open-file limit."""
     port = _free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_")}
     if api_key:
@@ -71,6 +77,7 @@ def launch(
             [sys.executable, "-m", "memtrace_server", "serve", "--host", "127.0.0.1", "--port", str(port),
              "--data-dir", str(data_dir), *(args or [])],
             env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir.parent,
+            preexec_fn=None if fd_limit is None else lambda: _limit_descriptors(fd_limit),
         )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -85,6 +92,11 @@ def launch(
         time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"server did not become ready:\n{log_path.read_text()}")
+
+
+def _limit_descriptors(limit: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
 
 
 def stop(server: SpawnedServer, sig: int = signal.SIGTERM) -> int:

@@ -12,7 +12,7 @@ import pytest
 from memtrace.errors import AuthenticationError
 from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
 from memtrace.timeparse import now_us
-from memtrace_server.auth import Authenticator, key_from_headers
+from memtrace_server.auth import Authenticator, credential_from_headers
 from memtrace_server.keys import KeyStore, Principal, bootstrap
 
 
@@ -112,8 +112,33 @@ async def test_ttl_and_expiry_end_a_cached_key(stores: tuple[CountingKeyStore, K
 
 
 def test_keys_come_from_x_api_key_or_bearer() -> None:
-    assert key_from_headers("mtk_a", "Bearer mtk_b") == "mtk_a"
-    assert key_from_headers(None, "Bearer mtk_b") == "mtk_b"
-    assert key_from_headers(None, "bearer  mtk_b ") == "mtk_b"
-    assert key_from_headers(None, "mtk_raw") == "mtk_raw"  # the original used a raw value too
-    assert key_from_headers(None, None) is None
+    def key(*headers: tuple[str, str]) -> str | None:
+        return credential_from_headers([(n.encode(), v.encode()) for n, v in headers])
+
+    assert key(("x-api-key", "mtk_a")) == "mtk_a"
+    assert key(("authorization", "Bearer mtk_b")) == "mtk_b"
+    assert key(("authorization", "bearer  mtk_b ")) == "mtk_b"
+    assert key(("authorization", "mtk_raw")) == "mtk_raw"  # the original used a raw value too
+    assert key(("x-api-key", "mtk_a"), ("authorization", "Bearer mtk_a")) == "mtk_a"  # the same key twice
+    assert key() is None
+
+
+async def test_recent_failures_are_refused_without_a_lookup_until_a_key_appears(
+    stores: tuple[CountingKeyStore, KeyStore],
+) -> None:
+    server, cli = stores
+    _, revoked = server.create("org_default", "old", "read")
+    server.revoke(next(r.id for r in server.list_keys() if r.name == "old"))
+    auth = Authenticator(server, run_sync=run_sync)
+    auth.retain(server.enabled_ids())
+    for _ in range(20):  # a revoked key shares its lookup prefix with a row: each check would pay bcrypt
+        with pytest.raises(AuthenticationError):
+            await auth.authenticate(revoked)
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate("not-even-a-key")
+    assert server.verifications == 1
+    cli.create("org_default", "new", "read")  # elsewhere: the poll sees a new key and forgets the failures
+    auth.retain(server.enabled_ids())
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate(revoked)
+    assert server.verifications == 2

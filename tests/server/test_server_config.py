@@ -20,7 +20,7 @@ def test_defaults() -> None:
     assert (config.server.host, config.server.port, config.server.data_dir) == ("127.0.0.1", 9100, "./data")
     assert config.auth.enabled and config.auth.bcrypt_cost == 10
     assert config.dedup.enabled and config.dedup.window_hours == 24
-    assert config.limits.rate_limit_per_org == 0 and config.limits.max_body_bytes == 32 * 1024 * 1024
+    assert config.limits.rate_limit_per_org == 1000 and config.limits.max_body_bytes == 32 * 1024 * 1024
     assert config.store.synchronous == "FULL" and config.source is None
 
 

@@ -94,6 +94,62 @@ def test_partitions_are_isolated(open_client: ClientFactory, unique: Callable[[s
     assert one.get_record(two.list_records()[0].id) is None
 
 
+def test_save_stores_distinct_records_with_the_same_text_and_scope(
+    open_client: ClientFactory, unique: Callable[[str], str]
+) -> None:
+    """StorageBackend.save stores what it is given, keyed by id (LanceDB keeps both rows too)."""
+    storage = MemtraceStorage(open_client(), crew_id=unique("crew"))
+    first = record("deploys happen on tuesdays", "/ops", ["schedule"])
+    second = record("deploys happen on tuesdays", "/ops", ["policy"])
+    storage.save([first])
+    storage.save([second])
+
+    assert storage.count() == 2
+    got = storage.get_record(second.id)
+    assert got is not None and got.categories == ["policy"]
+    assert storage.delete(record_ids=[second.id]) == 1
+    assert [r.id for r in storage.list_records()] == [first.id]
+
+
+def test_saving_the_same_record_twice_keeps_one(client: Memtrace) -> None:
+    storage = MemtraceStorage(client)
+    same = record("one record, saved twice")
+    storage.save([same, same])
+    storage.save([same])
+    assert [r.id for r in storage.list_records()] == [same.id]
+
+
+def test_mixed_embedding_dimensions_are_refused_at_save_and_update(
+    open_client: ClientFactory, unique: Callable[[str], str]
+) -> None:
+    """As LanceDB and Qdrant-edge: the error comes at write time, and nothing is written."""
+    client = open_client()
+    crew = unique("crew")
+    storage = MemtraceStorage(client, crew_id=crew)
+    storage.save([record("sixty-four dimensions")])
+    small = MemoryRecord(content="three dimensions", embedding=[1.0, 0.0, 0.0])
+
+    with pytest.raises(EmbeddingDimensionMismatchError) as raised:
+        storage.save([small])
+    assert (raised.value.stored_dim, raised.value.new_dim) == (64, 3)
+    with pytest.raises(EmbeddingDimensionMismatchError):
+        MemtraceStorage(client, crew_id=crew).save([small])  # a fresh handle learns the size from the store
+    with pytest.raises(EmbeddingDimensionMismatchError):
+        storage.save(
+            [MemoryRecord(content="a", embedding=[1.0, 0.0]), MemoryRecord(content="b", embedding=[1.0])]
+        )
+    (stored,) = storage.list_records()
+    with pytest.raises(EmbeddingDimensionMismatchError):
+        storage.update(stored.model_copy(update={"embedding": [1.0, 0.0, 0.0]}))
+
+    assert [r.content for r in storage.list_records()] == ["sixty-four dimensions"]
+    assert storage.search(hash_embed(["sixty-four dimensions"])[0])[0][0].content == "sixty-four dimensions"
+    # After a reset the partition takes any size again, as a fresh LanceDB table does.
+    storage.reset()
+    storage.save([small])
+    assert storage.count() == 1
+
+
 # ---------------------------------------------------------------------------- process-wide default
 
 TASK = "Summarise what we know about the failover drill"

@@ -10,7 +10,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import create_retriever_tool
 
-from memtrace import AddMemoryRequest, AsyncMemtrace, Memtrace
+from memtrace import AddMemoryRequest, AsyncMemtrace, Memtrace, ValidationError
 from memtrace_langchain import MemtraceChatMessageHistory, MemtraceRetriever
 
 
@@ -39,6 +39,22 @@ def seed(client: Memtrace, agent: str) -> dict[str, str]:
         ),
     }
     return {name: client.add_memory(req).id for name, req in rows.items()}
+
+
+async def test_k_and_filters_given_at_invoke_time_apply_to_that_call(client: Memtrace, unique) -> None:
+    agent = unique("agent")
+    ids = seed(client, agent)
+    retriever = MemtraceRetriever(client=client, agent_id=agent, k=3)
+
+    assert [d.id for d in retriever.invoke("dark mode editor", k=1)] == [ids["dark"]]
+    assert len(await retriever.ainvoke("dark mode editor", k=1)) == 1
+    assert len(retriever.invoke("dark mode editor")) == 3  # the retriever's own k is untouched
+    assert {d.id for d in retriever.invoke("editor", memory_types=["decision"])} == {ids["choice"]}
+    with pytest.raises(ValidationError) as bad:
+        retriever.invoke("dark mode", k=0)
+    assert bad.value.field == "k"
+    with pytest.raises(TypeError, match="kk"):
+        retriever.invoke("dark mode", kk=1)
 
 
 def test_documents_are_ranked_and_carry_the_memory(client: Memtrace, unique) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -307,6 +308,37 @@ async def test_async_client_is_native_and_refuses_blocking_calls(
     assert [(h.key, h.value) for h in hits] == [("k", {"text": "async all the way"})]
     with pytest.raises(TypeError, match="AsyncMemtrace"):
         store.get(("a",), "k")
+    # As LangGraph's async stores: blocking calls inside the loop are an InvalidStateError...
+    with pytest.raises(asyncio.InvalidStateError):
+        store.put(("a",), "k2", {"text": "never"})
+
+
+async def test_an_async_client_serves_blocking_calls_from_threads_without_a_loop(
+    data_dir: Path, unique: Callable[[str], str]
+) -> None:
+    """As LangGraph's async stores: a sync tool node runs in a worker thread, and its store calls work.
+    (Embedded here; a remote AsyncMemtrace used across event loops is memtrace-core's HTTP backend's part.)"""
+    async with AsyncMemtrace.open(data_dir) as client:
+        store = MemtraceStore(client, agent_id=unique("store"))
+        await store.aput(("a",), "k", {"text": "async all the way"})
+        item = await asyncio.to_thread(store.get, ("a",), "k")
+        assert item is not None and item.value == {"text": "async all the way"}
+        await asyncio.to_thread(store.put, ("a",), "k2", {"text": "from a thread"})
+        again = await store.aget(("a",), "k2")
+        assert again is not None and again.value == {"text": "from a thread"}
+
+
+def test_a_dotted_filter_key_is_a_path_into_nested_values(store: BaseStore) -> None:
+    """LangGraph's SQLite and PostgreSQL stores read ``user.level`` as a path; a literal key still matches."""
+    store.put(("docs",), "nested", {"user": {"access-level": "admin", "123abc": 1}})
+    store.put(("docs",), "literal", {"user.access-level": "admin"})
+    found = {item.key for item in store.search(("docs",), filter={"user.access-level": "admin"})}
+    if isinstance(store, InMemoryStore):
+        assert found == {"literal"}  # the in-memory reference only knows literal keys
+    else:
+        assert found == {"nested", "literal"}
+        assert [i.key for i in store.search(("docs",), filter={"user.123abc": 1})] == ["nested"]
+        assert store.search(("docs",), filter={"user.missing.deeper": 1}) == []
 
 
 def test_bad_setup_is_rejected(embedded_client: Memtrace) -> None:

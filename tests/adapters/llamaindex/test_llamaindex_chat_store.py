@@ -7,11 +7,17 @@ the results item by item.
 from __future__ import annotations
 
 import copy
+import os
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import llama_index.core
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.storage.chat_store import BaseChatStore, SimpleChatStore
 from llamaindex_helpers import dump
 from llamaindex_messages import conversation
@@ -237,3 +243,55 @@ def test_copies_share_the_client(client: Memtrace) -> None:
     copy.deepcopy(store).add_message("k", msg("via the copy"))
     assert store.get_messages("k") == [msg("via the copy")]
     assert copy.deepcopy(store).client is client
+
+
+def test_a_pickled_chat_memory_buffer_keeps_its_client(client: Memtrace) -> None:
+    buffer = ChatMemoryBuffer.from_defaults(chat_store=MemtraceChatStore(client), chat_store_key="k")
+    buffer.put(msg("before pickling"))
+
+    restored = pickle.loads(pickle.dumps(buffer))
+
+    assert restored.chat_store.client is client
+    assert restored.get() == [msg("before pickling")]
+    restored.put(msg("after"))
+    assert [m.content for m in buffer.get_all()] == ["before pickling", "after"]
+
+
+def test_unpickled_where_its_client_does_not_exist_it_refuses_until_rebound(
+    client: Memtrace, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process cannot have the client; it must not quietly open ./data or MEMTRACE_DATA_DIR."""
+    buffer = ChatMemoryBuffer.from_defaults(chat_store=MemtraceChatStore(client), chat_store_key="k")
+    buffer.put(msg("stored once"))
+    blob = tmp_path / "buffer.pickle"
+    blob.write_bytes(pickle.dumps(buffer))
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    script = f"""
+import pickle, sys
+from memtrace import Memtrace
+from memtrace_llamaindex import ClientNotBoundError
+buffer = pickle.loads(open({str(blob)!r}, "rb").read())
+try:
+    buffer.get()
+except ClientNotBoundError as exc:
+    print("refused:", "bind" in str(exc))
+with Memtrace.open({str(data_dir)!r}) as mt:
+    buffer.chat_store.bind(mt)
+    print("rebound:", [m.content for m in buffer.get()])
+"""
+    # The buffer's tokenizer unpickles by name; point tiktoken at LlamaIndex's bundled files (no network).
+    tiktoken_cache = Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"
+    env = {
+        **os.environ,
+        "MEMTRACE_DATA_DIR": str(workdir / "env-data"),
+        "TIKTOKEN_CACHE_DIR": str(tiktoken_cache),
+    }
+    env.pop("MEMTRACE_URL", None)
+    client.close()  # the child opens the same data directory
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["refused: True", "rebound: ['stored once']"]
+    assert list(workdir.iterdir()) == []  # no ./data, no MEMTRACE_DATA_DIR

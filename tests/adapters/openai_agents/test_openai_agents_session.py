@@ -134,6 +134,29 @@ async def test_sqlite_session_reference_story(tmp_path: Path) -> None:
     check_story(await exercise(sqlite_factory(tmp_path), "conv-1", "conv-2"))
 
 
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"limitt": 1}, TypeError),  # a typo is an error, not a silently ignored setting
+        ({"limit": "two"}, Exception),
+    ],
+)
+def test_bad_session_settings_fail_as_in_sqlite_session(
+    settings: dict[str, Any], error: type[Exception], sync_client: Memtrace
+) -> None:
+    with pytest.raises(error) as expected:
+        SQLiteSession("conv", session_settings=settings)
+    with pytest.raises(type(expected.value)) as ours:
+        MemtraceSession("conv", client=sync_client, session_settings=settings)
+    assert str(ours.value) == str(expected.value)
+
+
+def test_session_settings_accepts_what_sqlite_session_accepts(sync_client: Memtrace) -> None:
+    for settings in ({"limit": 3}, SessionSettings(limit=3), {}):
+        ours = MemtraceSession("conv", client=sync_client, session_settings=settings)
+        assert ours.session_settings == SQLiteSession("conv", session_settings=settings).session_settings
+
+
 async def test_memtrace_session_matches_sqlite_session(
     open_client: Callable[[], AsyncMemtrace], tmp_path: Path, unique: Callable[[str], str]
 ) -> None:

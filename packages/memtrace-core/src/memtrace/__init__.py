@@ -9,6 +9,7 @@
 Every name memtrace-sdk 0.2.0 exports is exported here too, so code written for it runs unchanged.
 """
 
+from .bridge import ClientBridge
 from .client import AsyncMemtrace, Memtrace
 from .context import estimate_tokens, render_session_context
 from .dedup import dedup_key
@@ -44,6 +45,7 @@ from .models import (
     SessionList,
 )
 from .stores.arc.config import ArcConfig
+from .validation import check_id
 
 __version__ = "0.1.0"
 
@@ -56,6 +58,7 @@ __all__ = [
     "AsyncMemtrace",
     "AuthenticationError",
     "BatchResult",
+    "ClientBridge",
     "ConflictError",
     "ContextOptions",
     "CreateSessionRequest",
@@ -78,6 +81,7 @@ __all__ = [
     "SessionList",
     "ValidationError",
     "__version__",
+    "check_id",
     "dedup_key",
     "estimate_tokens",
     "id_for_key",

@@ -1,7 +1,12 @@
 """`Memtrace` and `AsyncMemtrace`: one client API, in-process or against a server.
 
 The method names and signatures are memtrace-sdk 0.2.0's, so code written for that SDK runs unchanged; the
-extensions (`get_memory`, `delete_memory`, `delete_memories`, `update_session`) are marked as such.
+extensions (`get_memory`, `delete_memory`, `delete_memories`, `update_session`, `iter_memories`,
+`create_session(..., exist_ok=True)`, `execute`) are marked as such.
+
+Every API method is written once, as ``name = client_method(SomeOperation)`` in `_ClientMethods`: calling it
+builds that `memtrace.operations.Operation` and hands it to the client's backend. `Memtrace` gets a method
+returning the result, `AsyncMemtrace` a coroutine method; the signature is the operation's fields.
 
     with Memtrace.open("./data") as mt:                      # embedded, no server
         mt.remember("agent_1", "User prefers dark mode")
@@ -12,31 +17,19 @@ extensions (`get_memory`, `delete_memory`, `delete_memories`, `update_session`) 
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from types import MethodType, TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, ParamSpec, Self, TypeVar, overload
 
+from . import operations as ops
 from .backends import AsyncBackend, AsyncLocalBackend, Backend, LocalBackend
 from .engine import Engine, EngineConfig
-from .models import (
-    AddMemoryRequest,
-    Agent,
-    AgentList,
-    AgentStats,
-    BatchResult,
-    ContextOptions,
-    CreateSessionRequest,
-    ListOptions,
-    Memory,
-    MemoryList,
-    RegisterAgentRequest,
-    SearchQuery,
-    SearchResult,
-    Session,
-    SessionContext,
-    SessionList,
-)
+from .models import ListOptions, Memory
+from .operations import Operation
+from .paging import MAX_PAGE_SIZE, MemoryPages
 
 if TYPE_CHECKING:
     from .stores.arc.config import ArcConfig
@@ -58,38 +51,41 @@ def open_engine(
     """An engine on the embedded SQLite store in directory `path` (default: $MEMTRACE_DATA_DIR, else ./data).
 
     With `arc`, memories live in that Arc instance instead, behind a durable spool in `path` (metadata stays
-    in `path` too); see docs/arc.md."""
-    from .stores.sqlite import SQLiteDatabase, SQLiteEventStore, SQLiteMetadataStore
-    from .timeparse import now_us
+    in `path` too); see docs/arc.md. The stores are built by `memtrace.stores.open_stores`, so `path` may also
+    be a store URL (``sqlite:///...``, ``postgresql://...``)."""
+    from .stores import open_stores
     from .validation import check_id
 
     check_id(org_id, "org_id")
-    directory = Path(
-        path if path is not None else os.environ.get("MEMTRACE_DATA_DIR") or "./data"
-    ).expanduser()
-    db = SQLiteDatabase(directory, synchronous=synchronous)
-    metadata = SQLiteMetadataStore(db)
-    metadata.ensure_org(org_id, "Default" if org_id == DEFAULT_ORG_ID else org_id, now_us())
+    location = path if path is not None else os.environ.get("MEMTRACE_DATA_DIR") or "./data"
+    if isinstance(location, str) and "://" not in location:
+        location = Path(location).expanduser()
+    options: dict[str, Any] = {}
+    if synchronous != "FULL":
+        options["synchronous"] = synchronous
+    if arc is not None:
+        options["arc"] = arc
     config = EngineConfig(
         dedup_enabled=dedup_enabled,
         dedup_window_hours=dedup_window_hours,
         max_content_length=max_content_length,
     )
-    if arc is not None:
-        from .stores.arc import SPOOL_FILENAME, ArcEventStore
+    engine = Engine.from_stores(open_stores(location, setting="path", **options), config)
+    try:
+        engine.ensure_org(org_id, "Default" if org_id == DEFAULT_ORG_ID else org_id)
+    except BaseException:
+        engine.close()
+        raise
+    return engine
 
-        spool = directory.with_name(SPOOL_FILENAME) if directory.suffix == ".db" else directory
-        return Engine(ArcEventStore(arc, spool, synchronous=synchronous), metadata, config)
-    return Engine(SQLiteEventStore(db), metadata, config)
 
-
-def _remote_backend(base_url: str, api_key: str, timeout: float) -> Any:
+def _remote_backend(base_url: str, api_key: str, timeout: float) -> Backend:
     from .backends.http import HttpBackend
 
     return HttpBackend(base_url, api_key, timeout=timeout)
 
 
-def _async_remote_backend(base_url: str, api_key: str, timeout: float) -> Any:
+def _async_remote_backend(base_url: str, api_key: str, timeout: float) -> AsyncBackend:
     from .backends.http import AsyncHttpBackend
 
     return AsyncHttpBackend(base_url, api_key, timeout=timeout)
@@ -100,13 +96,102 @@ def _env_remote() -> tuple[str, str] | None:
     return (url, key) if url and key else None
 
 
-class Memtrace:
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class client_method(Generic[P, R]):
+    """One client API method for both clients, from a function building its operation (often the operation's
+    dataclass itself, whose fields are then the parameters).
+
+    On a `Memtrace` it is ``(*P) -> R``, on an `AsyncMemtrace` ``async (*P) -> R``; a type checker sees exactly
+    that, so a client method cannot disagree with its operation.
+    """
+
+    def __init__(self, build: Callable[P, Operation[R]]) -> None:
+        self.build = build
+        signature = inspect.signature(build)
+        self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+        self.__signature__ = signature.replace(
+            parameters=[self_param, *signature.parameters.values()], return_annotation=inspect.Signature.empty
+        )
+
+        def sync_method(client: Memtrace, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            return client._backend.execute(build(*args, **kwargs))
+
+        async def async_method(client: AsyncMemtrace, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            return await client._backend.execute(build(*args, **kwargs))
+
+        for method in (sync_method, async_method):
+            method.__doc__ = build.__doc__
+            setattr(method, "__signature__", self.__signature__)  # noqa: B010 - no such attribute on Callable
+        self._sync: Callable[..., Any] = sync_method
+        self._async: Callable[..., Any] = async_method
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        for method in (self._sync, self._async):
+            method.__name__ = name
+            method.__qualname__ = f"{owner.__qualname__}.{name}"
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> Callable[..., Any]: ...
+
+    @overload
+    def __get__(self, client: Memtrace, owner: type[Any]) -> Callable[P, R]: ...
+
+    @overload
+    def __get__(self, client: AsyncMemtrace, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, R]]: ...
+
+    def __get__(self, client: _ClientMethods | None, owner: type[Any]) -> Callable[..., Any]:
+        method = self._async if owner._is_async else self._sync
+        return method if client is None else MethodType(method, client)
+
+
+class _ClientMethods:
+    """The API both clients share: each line is one method, defined by its operation."""
+
+    _is_async: ClassVar[bool]
+
+    # --- conveniences (memtrace-sdk 0.2.0)
+    remember = client_method(ops.remember)
+    recall = client_method(ops.recall)
+    decide = client_method(ops.decide)
+
+    # --- memories
+    add_memory = client_method(ops.AddMemory)
+    add_memories = client_method(ops.AddMemories)
+    list_memories = client_method(ops.ListMemories)
+    search_memories = client_method(ops.SearchMemories)
+    get_memory = client_method(ops.GetMemory)
+    delete_memory = client_method(ops.DeleteMemory)
+    delete_memories = client_method(ops.DeleteMemories)
+
+    # --- agents
+    register_agent = client_method(ops.RegisterAgent)
+    list_agents = client_method(ops.ListAgents)
+    get_agent = client_method(ops.GetAgent)
+    get_agent_stats = client_method(ops.GetAgentStats)
+    get_agent_memories = client_method(ops.GetAgentMemories)
+    delete_agent = client_method(ops.DeleteAgent)
+
+    # --- sessions
+    create_session = client_method(ops.CreateSession)
+    get_session = client_method(ops.GetSession)
+    get_session_context = client_method(ops.GetSessionContext)
+    get_session_memories = client_method(ops.GetSessionMemories)
+    list_sessions = client_method(ops.ListSessions)
+    update_session = client_method(ops.UpdateSession)
+    close_session = client_method(ops.CloseSession)
+
+
+class Memtrace(_ClientMethods):
     """The synchronous client.
 
     `Memtrace(base_url, api_key)` talks to a memtrace server; `Memtrace.open(path)` runs the engine in-process
     on the embedded store. Both have the same methods and raise the same errors.
     """
 
+    _is_async = False
     _backend: Backend
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -148,112 +233,18 @@ class Memtrace:
             return cls(*remote)
         return cls.open(org_id=os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID)
 
-    # --- conveniences (memtrace-sdk 0.2.0)
-    def remember(self, agent_id: str, content: str) -> Memory:
-        """Store an episodic memory."""
-        return self.add_memory(AddMemoryRequest(agent_id=agent_id, content=content))
+    def execute(self, op: Operation[R], /) -> R:
+        """(extension) Carry out one `memtrace.operations` operation and return its result."""
+        return self._backend.execute(op)
 
-    def recall(self, agent_id: str, since: str = "24h") -> MemoryList:
-        """The agent's memories since `since` (relative or ISO-8601), newest first, at most 100."""
-        return self.list_memories(ListOptions(agent_id=agent_id, since=since, limit=100, order="desc"))
-
-    def decide(self, agent_id: str, decision: str, reasoning: str) -> Memory:
-        """Record a decision with its reasoning."""
-        return self.add_memory(_decision(agent_id, decision, reasoning))
-
-    # --- memories
-    def add_memory(self, req: AddMemoryRequest) -> Memory:
-        """Store one memory; `ConflictError` if an identical one was stored within the dedup window."""
-        return self._backend.call("add_memory", req)  # type: ignore[no-any-return]
-
-    def add_memories(self, reqs: list[AddMemoryRequest]) -> BatchResult:
-        """Store a batch atomically; duplicates are skipped and counted in the result's `skipped`."""
-        return self._backend.call("add_memories", reqs)  # type: ignore[no-any-return]
-
-    def list_memories(self, opts: ListOptions | None = None) -> MemoryList:
-        return self._backend.call("list_memories", opts or ListOptions())  # type: ignore[no-any-return]
-
-    def search_memories(self, q: SearchQuery) -> SearchResult:
-        """Filtered search; ranked by keyword relevance when `q.query` is set."""
-        return self._backend.call("search_memories", q)  # type: ignore[no-any-return]
-
-    def get_memory(self, memory_id: str) -> Memory:
-        """(extension) A memory by id; `NotFoundError` if it does not exist."""
-        return self._backend.call("get_memory", memory_id)  # type: ignore[no-any-return]
-
-    def delete_memory(self, memory_id: str) -> None:
-        """(extension) Delete a memory by id; `NotFoundError` if it does not exist."""
-        self._backend.call("delete_memory", memory_id)
-
-    def delete_memories(
-        self,
-        *,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        memory_type: str | None = None,
-        event_type: str | None = None,
-        tags: str | list[str] | None = None,
-        memory_ids: list[str] | None = None,
-    ) -> int:
-        """(extension) Delete every memory matching all given filters, atomically; return how many.
-
-        At least one of agent_id, session_id, since, until or memory_ids is required; memory_type, event_type
-        and tags (whole tags, ANDed) narrow further. `memory_ids` deletes up to 1,000 memories by id at once.
-        """
-        return self._backend.call(  # type: ignore[no-any-return]
-            "delete_memories", **_delete_filters(locals())
-        )
-
-    # --- agents
-    def register_agent(self, req: RegisterAgentRequest) -> Agent:
-        return self._backend.call("register_agent", req)  # type: ignore[no-any-return]
-
-    def list_agents(self) -> AgentList:
-        return self._backend.call("list_agents")  # type: ignore[no-any-return]
-
-    def get_agent(self, agent_id: str) -> Agent:
-        """A registered agent by id or by name."""
-        return self._backend.call("get_agent", agent_id)  # type: ignore[no-any-return]
-
-    def get_agent_stats(self, agent_id: str) -> AgentStats:
-        return self._backend.call("get_agent_stats", agent_id)  # type: ignore[no-any-return]
-
-    def get_agent_memories(self, agent_id: str, opts: ListOptions | None = None) -> MemoryList:
-        """The agent's memories (last 24 h unless `opts.since` is given)."""
-        return self._backend.call("get_agent_memories", agent_id, opts)  # type: ignore[no-any-return]
-
-    def delete_agent(self, agent_id: str) -> None:
-        self._backend.call("delete_agent", agent_id)
-
-    # --- sessions
-    def create_session(self, req: CreateSessionRequest) -> Session:
-        return self._backend.call("create_session", req)  # type: ignore[no-any-return]
-
-    def get_session(self, session_id: str) -> Session:
-        return self._backend.call("get_session", session_id)  # type: ignore[no-any-return]
-
-    def get_session_context(self, session_id: str, opts: ContextOptions | None = None) -> SessionContext:
-        """The session as LLM-ready markdown, within `opts.max_tokens` when given."""
-        return self._backend.call("get_session_context", session_id, opts)  # type: ignore[no-any-return]
-
-    def get_session_memories(self, session_id: str, opts: ListOptions | None = None) -> MemoryList:
-        return self._backend.call("get_session_memories", session_id, opts)  # type: ignore[no-any-return]
-
-    def list_sessions(self, agent_id: str | None = None) -> SessionList:
-        return self._backend.call("list_sessions", agent_id)  # type: ignore[no-any-return]
-
-    def update_session(
-        self, session_id: str, *, status: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> Session:
-        """(extension) Set a session's status and/or replace its metadata."""
-        return self._backend.call(  # type: ignore[no-any-return]
-            "update_session", session_id, status=status, metadata=metadata
-        )
-
-    def close_session(self, session_id: str) -> Session:
-        return self._backend.call("close_session", session_id)  # type: ignore[no-any-return]
+    def iter_memories(
+        self, opts: ListOptions | None = None, *, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[Memory]:
+        """(extension) Every memory matching `opts` (its filters and order, from `opts.offset`, at most
+        `opts.limit` in total, else all), fetched `page_size` at a time."""
+        pages = MemoryPages(opts, page_size=page_size)
+        while (op := pages.next_page()) is not None:
+            yield from pages.take(self._backend.execute(op))
 
     # --- lifecycle
     def close(self) -> None:
@@ -268,10 +259,12 @@ class Memtrace:
         self.close()
 
 
-class AsyncMemtrace:
+class AsyncMemtrace(_ClientMethods):
     """The asynchronous client: `Memtrace`'s methods as coroutines. In-process work runs in a worker thread,
-    so the event loop is never blocked."""
+    so the event loop is never blocked. A remote client may be used from several event loops (one after
+    another, or in several threads at once)."""
 
+    _is_async = True
     _backend: AsyncBackend
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -279,6 +272,7 @@ class AsyncMemtrace:
 
     @classmethod
     def from_backend(cls, backend: AsyncBackend) -> Self:
+        """A client over any `AsyncBackend` (for tests and custom transports)."""
         client = cls.__new__(cls)
         client._backend = backend
         return client
@@ -307,93 +301,18 @@ class AsyncMemtrace:
             return cls(*remote)
         return cls.open(org_id=os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID)
 
-    async def remember(self, agent_id: str, content: str) -> Memory:
-        return await self.add_memory(AddMemoryRequest(agent_id=agent_id, content=content))
+    async def execute(self, op: Operation[R], /) -> R:
+        """(extension) Carry out one `memtrace.operations` operation and return its result."""
+        return await self._backend.execute(op)
 
-    async def recall(self, agent_id: str, since: str = "24h") -> MemoryList:
-        return await self.list_memories(ListOptions(agent_id=agent_id, since=since, limit=100, order="desc"))
-
-    async def decide(self, agent_id: str, decision: str, reasoning: str) -> Memory:
-        return await self.add_memory(_decision(agent_id, decision, reasoning))
-
-    async def add_memory(self, req: AddMemoryRequest) -> Memory:
-        return await self._backend.call("add_memory", req)  # type: ignore[no-any-return]
-
-    async def add_memories(self, reqs: list[AddMemoryRequest]) -> BatchResult:
-        return await self._backend.call("add_memories", reqs)  # type: ignore[no-any-return]
-
-    async def list_memories(self, opts: ListOptions | None = None) -> MemoryList:
-        return await self._backend.call("list_memories", opts or ListOptions())  # type: ignore[no-any-return]
-
-    async def search_memories(self, q: SearchQuery) -> SearchResult:
-        return await self._backend.call("search_memories", q)  # type: ignore[no-any-return]
-
-    async def get_memory(self, memory_id: str) -> Memory:
-        return await self._backend.call("get_memory", memory_id)  # type: ignore[no-any-return]
-
-    async def delete_memory(self, memory_id: str) -> None:
-        await self._backend.call("delete_memory", memory_id)
-
-    async def delete_memories(
-        self,
-        *,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        memory_type: str | None = None,
-        event_type: str | None = None,
-        tags: str | list[str] | None = None,
-        memory_ids: list[str] | None = None,
-    ) -> int:
-        return await self._backend.call(  # type: ignore[no-any-return]
-            "delete_memories", **_delete_filters(locals())
-        )
-
-    async def register_agent(self, req: RegisterAgentRequest) -> Agent:
-        return await self._backend.call("register_agent", req)  # type: ignore[no-any-return]
-
-    async def list_agents(self) -> AgentList:
-        return await self._backend.call("list_agents")  # type: ignore[no-any-return]
-
-    async def get_agent(self, agent_id: str) -> Agent:
-        return await self._backend.call("get_agent", agent_id)  # type: ignore[no-any-return]
-
-    async def get_agent_stats(self, agent_id: str) -> AgentStats:
-        return await self._backend.call("get_agent_stats", agent_id)  # type: ignore[no-any-return]
-
-    async def get_agent_memories(self, agent_id: str, opts: ListOptions | None = None) -> MemoryList:
-        return await self._backend.call("get_agent_memories", agent_id, opts)  # type: ignore[no-any-return]
-
-    async def delete_agent(self, agent_id: str) -> None:
-        await self._backend.call("delete_agent", agent_id)
-
-    async def create_session(self, req: CreateSessionRequest) -> Session:
-        return await self._backend.call("create_session", req)  # type: ignore[no-any-return]
-
-    async def get_session(self, session_id: str) -> Session:
-        return await self._backend.call("get_session", session_id)  # type: ignore[no-any-return]
-
-    async def get_session_context(
-        self, session_id: str, opts: ContextOptions | None = None
-    ) -> SessionContext:
-        return await self._backend.call("get_session_context", session_id, opts)  # type: ignore[no-any-return]
-
-    async def get_session_memories(self, session_id: str, opts: ListOptions | None = None) -> MemoryList:
-        return await self._backend.call("get_session_memories", session_id, opts)  # type: ignore[no-any-return]
-
-    async def list_sessions(self, agent_id: str | None = None) -> SessionList:
-        return await self._backend.call("list_sessions", agent_id)  # type: ignore[no-any-return]
-
-    async def update_session(
-        self, session_id: str, *, status: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> Session:
-        return await self._backend.call(  # type: ignore[no-any-return]
-            "update_session", session_id, status=status, metadata=metadata
-        )
-
-    async def close_session(self, session_id: str) -> Session:
-        return await self._backend.call("close_session", session_id)  # type: ignore[no-any-return]
+    async def iter_memories(
+        self, opts: ListOptions | None = None, *, page_size: int = MAX_PAGE_SIZE
+    ) -> AsyncIterator[Memory]:
+        """(extension) Every memory matching `opts`, fetched `page_size` at a time (see `Memtrace.iter_memories`)."""
+        pages = MemoryPages(opts, page_size=page_size)
+        while (op := pages.next_page()) is not None:
+            for memory in pages.take(await self._backend.execute(op)):
+                yield memory
 
     async def close(self) -> None:
         await self._backend.close()
@@ -407,30 +326,3 @@ class AsyncMemtrace:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
-
-
-def _decision(agent_id: str, decision: str, reasoning: str) -> AddMemoryRequest:
-    return AddMemoryRequest(
-        agent_id=agent_id,
-        content=decision,
-        memory_type="decision",
-        event_type="decision",
-        metadata={"reasoning": reasoning},
-    )
-
-
-_DELETE_FILTERS = (
-    "agent_id",
-    "session_id",
-    "since",
-    "until",
-    "memory_type",
-    "event_type",
-    "tags",
-    "memory_ids",
-)
-
-
-def _delete_filters(arguments: dict[str, Any]) -> dict[str, Any]:
-    # Only the filters actually given travel to the backend, so an older server sees the calls it knows.
-    return {name: arguments[name] for name in _DELETE_FILTERS if arguments[name] is not None}

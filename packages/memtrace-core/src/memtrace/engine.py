@@ -39,7 +39,8 @@ from .models import (
     SessionList,
 )
 from .records import MemoryFilter, MemoryRecord
-from .stores.base import AgentRow, EventStore, MetadataStore, SessionRow
+from .stores.base import AgentRow, EventStore, MetadataStore, OrgRow, SessionRow, StoreStats
+from .stores.bundle import StoreBundle
 from .timeparse import from_us, now_us, parse_time, to_us
 
 DEFAULT_LIST_LIMIT = 100
@@ -82,16 +83,26 @@ def _dt_us(value: int | None) -> Any:
 
 
 class Engine:
-    """memtrace's rules over a pair of stores. Thread-safe; share one per process."""
+    """memtrace's rules over a pair of stores. Thread-safe; share one per process.
+
+    Build it with `Engine.from_stores(open_stores(...))`; callers talk to the engine, never to its stores."""
 
     def __init__(
         self, events: EventStore, metadata: MetadataStore, config: EngineConfig | None = None
     ) -> None:
+        self.stores = StoreBundle(events, metadata, description=type(events).__name__)
         self.events = events
         self.metadata = metadata
         self.config = config or EngineConfig()
         self.clock = MonotonicClock()
         self._ids = MemoryIdGenerator()
+
+    @classmethod
+    def from_stores(cls, stores: StoreBundle, config: EngineConfig | None = None) -> Engine:
+        """An engine on `stores` (from `memtrace.stores.open_stores`); closing the engine closes them."""
+        engine = cls(stores.events, stores.metadata, config)
+        engine.stores = stores
+        return engine
 
     # ----------------------------------------------------------------- writes
 
@@ -532,9 +543,45 @@ class Engine:
             omitted=rendered.omitted,
         )
 
+    # ---------------------------------------------------------- organisations
+
+    def ensure_org(self, org_id: str, name: str) -> OrgRow:
+        """The organisation, created if absent (concurrent callers all get the one stored row)."""
+        return self.metadata.ensure_org(v.check_id(org_id, "org_id") or "", name, now_us())
+
+    def create_org(self, org_id: str, name: str) -> OrgRow:
+        """A new organisation; `ConflictError` if the id is taken."""
+        return self.metadata.create_org(v.check_id(org_id, "id") or "", name, now_us())
+
+    def get_org(self, org_id: str) -> OrgRow:
+        org = self.metadata.get_org(org_id)
+        if org is None:
+            raise NotFoundError(f"organization '{org_id}' not found")
+        return org
+
+    def list_orgs(self) -> list[OrgRow]:
+        return self.metadata.list_orgs()
+
+    def purge_org(self, org_id: str) -> int:
+        """Delete an organisation with everything in it: memories, agents, sessions, keys and its Arc settings,
+        so a later org with the same id starts empty. Returns the number of memories deleted."""
+        self.get_org(org_id)
+        # An empty filter means "every memory of this org"; `delete_memories` refuses one on purpose, and only
+        # this operator action needs it. Memories go first: an org row without memories is harmless, the reverse
+        # would leave memories nobody can reach.
+        deleted = self.events.delete(org_id, MemoryFilter())
+        self.metadata.delete_org(org_id)
+        return deleted
+
     # --------------------------------------------------------------- lifecycle
 
+    def ping(self) -> None:
+        """Raise if the stores do not answer (readiness)."""
+        self.stores.ping()
+
+    def stats(self) -> StoreStats:
+        """The stores' size figures, cheap enough for every metrics scrape."""
+        return self.stores.stats()
+
     def close(self) -> None:
-        # Closing a store twice is harmless (the two may share one database).
-        self.events.close()
-        self.metadata.close()
+        self.stores.close()

@@ -7,7 +7,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, overload
 
 from .errors import ValidationError
 from .ids import ID_PATTERN, MEMORY_ID_PATTERN
@@ -37,7 +37,18 @@ def _is_type(value: str) -> bool:
     return TYPE_PATTERN.fullmatch(value) is not None
 
 
-def check_id(value: Any, field: str, *, required: bool = True) -> str | None:
+@overload
+def check_id(value: Any, field: str = "id", *, required: Literal[True] = True) -> str: ...
+
+
+@overload
+def check_id(value: Any, field: str = "id", *, required: bool) -> str | None: ...
+
+
+def check_id(value: Any, field: str = "id", *, required: bool = True) -> str | None:
+    """`value` if it is a valid agent, session or org id (a letter, then up to 127 letters, digits, ``_`` or
+    ``-``); else a `ValidationError` naming `field`. An empty or missing value is an error when `required`,
+    else None. Adapters call it at construction, so a bad id fails there rather than on the first write."""
     if value is None or value == "":
         if required:
             raise ValidationError(f"{field} is required", field)

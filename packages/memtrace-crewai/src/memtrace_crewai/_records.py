@@ -15,7 +15,7 @@ from crewai.memory.types import MemoryRecord
 
 from memtrace import Memory
 
-from ._tags import category_tag, normalize_scope, record_id_tag, scope_tags
+from ._tags import EMBEDDED_TAG, category_tag, normalize_scope, record_id_tag, scope_tags
 
 RESERVED_KEY = "_crewai"
 """The metadata key that holds CrewAI's bookkeeping; user metadata may not use it."""
@@ -44,6 +44,8 @@ def record_tags(record: MemoryRecord, partition: list[str]) -> list[str]:
     tags.extend(scope_tags(record.scope))
     tags.extend(category_tag(c) for c in dict.fromkeys(record.categories))
     tags.append(record_id_tag(record.id))
+    if record.embedding:
+        tags.append(EMBEDDED_TAG)
     return list(dict.fromkeys(tags))
 
 

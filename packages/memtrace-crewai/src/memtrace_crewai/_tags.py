@@ -6,7 +6,8 @@ id. Each of these becomes a tag, so that the store does the filtering:
 
 - a record carries one tag per ancestor of its scope (``s.crew``, ``s.crew.research``, ...), so "everything
   under ``/crew/research``" is a single tag filter, and ``/crew/res`` never matches ``/crew/research``;
-- each category becomes ``c.<name>``, the record id ``id.<id>``.
+- each category becomes ``c.<name>``, the record id ``id.<id>``; a record saved with an embedding carries
+  ``emb.vector``.
 
 A value that does not fit the tag alphabet (spaces, dots, slashes, non-ASCII, too long) is hashed instead
 (``sh.``/``ch.``/``idh.`` + 32 hex). Readable and hashed tags use different prefixes, so they never collide.
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+
+EMBEDDED_TAG = "emb.vector"
+"""Carried by records saved with an embedding, so the partition's embedding size is one lookup away."""
 
 _TAG = re.compile(r"^[a-zA-Z0-9_.\-]{1,64}$")
 _SEGMENT = re.compile(r"^[a-zA-Z0-9_-]+$")

@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from crewai.memory.storage.backend import EmbeddingDimensionMismatchError
@@ -54,6 +54,7 @@ from ._records import (
     visible,
 )
 from ._tags import (
+    EMBEDDED_TAG,
     category_tag,
     normalize_scope,
     partition_tag,
@@ -112,6 +113,7 @@ class MemtraceStorage:
             self.agent_id = id_for_key(crew_id) if crew_id else self.namespace
         self.session_id = check_id(session_id, "session_id") if session_id is not None else None
         self._sessions_created: set[str] = set()
+        self._vector_dim: int | None = None  # the partition's embedding size, once seen
         self._lock = threading.Lock()
 
     @property
@@ -168,11 +170,39 @@ class MemtraceStorage:
                 return id_for_key(segments[i + 1])
         return self.agent_id
 
-    def _dedup_key(self, record: MemoryRecord, event_type: str) -> str:
-        # The same text in the same scope of the same partition is one memory (memtrace's 24 h window),
-        # which stands in for CrewAI's LLM consolidation of near-duplicates.
-        raw = "|".join([*self.partition, event_type, normalize_scope(record.scope), record.content])
+    def _dedup_key(self, record: MemoryRecord, event_type: str, dedup: Literal["content", "id"]) -> str:
+        if dedup == "id":
+            # StorageBackend semantics: records are keyed by id, so two records with the same text are two.
+            raw = "|".join([*self.partition, "id", record.id])
+        else:
+            # The same text in the same scope of the same partition is one memory (memtrace's 24 h window),
+            # which stands in for CrewAI's LLM consolidation of near-duplicates.
+            raw = "|".join([*self.partition, event_type, normalize_scope(record.scope), record.content])
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+    def _check_dimensions(self, records: list[MemoryRecord]) -> None:
+        """Raise CrewAI's `EmbeddingDimensionMismatchError` for a batch whose embeddings differ in size from
+        each other or from the partition's stored ones, as LanceDB and Qdrant-edge do: mixed sizes would
+        make every later search fail."""
+        batch_dim: int | None = None
+        for record in records:
+            if not record.embedding:
+                continue
+            if batch_dim is None:
+                batch_dim = len(record.embedding)
+            elif len(record.embedding) != batch_dim:
+                raise EmbeddingDimensionMismatchError(batch_dim, len(record.embedding))
+        if batch_dim is None or batch_dim == self._vector_dim:
+            return
+        # Unknown, or different from what we saw: ask the store (it may have been reset since).
+        page = self._client.list_memories(
+            ListOptions(tags=[*self.partition, EMBEDDED_TAG], limit=1, order="desc")
+        )
+        stored = [len(r.embedding) for r in map(memory_to_record, page.memories) if r.embedding]
+        if stored and stored[0] != batch_dim:
+            self._vector_dim = stored[0]
+            raise EmbeddingDimensionMismatchError(stored[0], batch_dim)
+        self._vector_dim = batch_dim
 
     # ------------------------------------------------------------------ reading helpers
 
@@ -234,14 +264,21 @@ class MemtraceStorage:
         session_id: str | None = None,
         memory_type: str = "episodic",
         event_type: str = EVENT_TYPE,
+        dedup: Literal["content", "id"] = "content",
     ) -> list[MemoryRecord]:
         """Write `records` in one batch (all or nothing) and return them as stored, in order.
 
-        A record whose text already exists in the same scope (within memtrace's 24 h dedup window) is not
-        written again; the stored one is returned in its place.
+        With ``dedup="content"`` (what `MemtraceMemory` and the tools use), a record whose text already exists
+        in the same scope (within memtrace's 24 h dedup window) is not written again; the stored one is
+        returned in its place. With ``dedup="id"`` (CrewAI's `StorageBackend.save`), only a record whose *id*
+        was already saved is skipped: every distinct record is stored, as LanceDB does.
+
+        Raises `EmbeddingDimensionMismatchError` if the records' embeddings differ in size from each other or
+        from the ones already stored.
         """
         if not records:
             return []
+        self._check_dimensions(records)
         session = session_id if session_id is not None else self.current_session()
         normalized = [
             r
@@ -259,7 +296,7 @@ class MemtraceStorage:
                 metadata=record_metadata(r, keep_embedding=True),
                 tags=record_tags(r, self.partition),
                 importance=r.importance,
-                dedup_key=self._dedup_key(r, event_type),
+                dedup_key=self._dedup_key(r, event_type, dedup),
             )
             for r in normalized
         ]
@@ -271,7 +308,10 @@ class MemtraceStorage:
         for i, (record, request) in enumerate(zip(normalized, requests, strict=True)):
             if i in skipped:
                 # A duplicate of an earlier item of this batch, or of a memory stored before it.
-                stored.append(first_stored.get(request.dedup_key) or self._find_duplicate(record) or record)
+                duplicate = first_stored.get(request.dedup_key)
+                if duplicate is None:
+                    duplicate = self.get_record(record.id) if dedup == "id" else self._find_duplicate(record)
+                stored.append(duplicate or record)
                 continue
             # As written, with memtrace's timestamp (no need to decode what we just encoded).
             created = to_naive_utc(next(written).time)
@@ -281,12 +321,13 @@ class MemtraceStorage:
         return stored
 
     def save(self, records: list[MemoryRecord]) -> None:
-        """`StorageBackend.save`: persist records (with their embeddings, if any)."""
-        self.save_records(records)
+        """`StorageBackend.save`: persist records (with their embeddings, if any), keyed by record id."""
+        self.save_records(records, dedup="id")
 
     def update(self, record: MemoryRecord) -> None:
         """Replace the record with the same id. memtrace memories are immutable, so the new version is written
         first (keeping the record's creation time, agent and session) and the old one then deleted."""
+        self._check_dimensions([record])
         existing = self._find_memory(record.id)
         record = record.model_copy(update={"scope": normalize_scope(record.scope)})
         self._client.add_memory(

@@ -83,16 +83,31 @@ async def run_async(client: AsyncMemtrace, plan: Plan[T]) -> T:
         plan.close()
 
 
+class BlockingCallInEventLoopError(asyncio.InvalidStateError, TypeError):
+    """A blocking method was called on an `AsyncMemtrace`-backed adapter from a thread running an event loop.
+
+    An `asyncio.InvalidStateError`, as LangGraph's async stores raise for the same mistake, and a `TypeError`
+    (what earlier versions raised)."""
+
+
 def run_blocking(client: MemtraceClient, plan: Plan[T], *, owner: str, async_hint: str) -> T:
-    """Run `plan` from sync code. An `AsyncMemtrace` cannot serve a blocking call (its connections belong to an
-    event loop we do not own), so that is a clear `TypeError` instead of a hang."""
-    if is_async_client(client):
-        plan.close()
-        raise TypeError(
-            f"{owner} was given an AsyncMemtrace, which only serves async calls: use {async_hint}, "
-            "or pass a sync memtrace.Memtrace (it serves both sync and async calls)."
-        )
-    return run_sync(client, plan)  # type: ignore[arg-type]
+    """Run `plan` from sync code.
+
+    With an `AsyncMemtrace`: in a thread that runs no event loop (a worker thread, a plain script) the plan runs
+    to completion on a private loop, as LangGraph's async stores serve sync calls from other threads; in a
+    thread that runs one, blocking would stall that loop (or deadlock), so that is a clear error instead."""
+    if not is_async_client(client):
+        return run_sync(client, plan)  # type: ignore[arg-type]
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run_async(client, plan))  # type: ignore[arg-type]
+    plan.close()
+    raise BlockingCallInEventLoopError(
+        f"{owner} was given an AsyncMemtrace and called synchronously inside a running event loop, which "
+        f"would block it: use {async_hint}, or pass a sync memtrace.Memtrace (it serves both sync and async "
+        "calls)."
+    )
 
 
 async def run_nonblocking(client: MemtraceClient, plan: Plan[T]) -> T:

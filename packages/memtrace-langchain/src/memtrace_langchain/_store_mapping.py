@@ -155,8 +155,20 @@ def item_from_memory(memory: Memory, data: dict[str, Any]) -> Item:
 def matches_filter(value: Mapping[str, Any], flt: Mapping[str, Any] | None) -> bool:
     """LangGraph's filter semantics (as its InMemoryStore and SQL stores apply them): every key must match;
     a value matches by equality, a nested dict recursively, and ``{"$eq"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": x}``
-    by comparison."""
-    return not flt or all(_compare(value.get(k), expected) for k, expected in flt.items())
+    by comparison. A dotted key that is not a key of the value is a path into nested dicts
+    (``{"user.level": 2}``), as in LangGraph's SQLite and PostgreSQL stores."""
+    return not flt or all(_compare(_lookup(value, k), expected) for k, expected in flt.items())
+
+
+def _lookup(value: Mapping[str, Any], key: str) -> Any:
+    if key in value or "." not in key:
+        return value.get(key)
+    found: Any = value
+    for part in key.split("."):
+        if not isinstance(found, Mapping) or part not in found:
+            return None
+        found = found[part]
+    return found
 
 
 def _compare(actual: Any, expected: Any) -> bool:

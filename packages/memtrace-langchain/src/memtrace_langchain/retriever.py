@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from memtrace import Memory, SearchQuery, id_for_key
+from memtrace import Memory, SearchQuery, ValidationError, id_for_key
 
 from ._driver import MemtraceClient, Plan, call, run_blocking, run_nonblocking
 
@@ -64,29 +66,46 @@ class MemtraceRetriever(BaseRetriever):
     )
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        return run_blocking(self.client, self._search(query), owner="MemtraceRetriever", async_hint="ainvoke")
+        search = self._search(self._query(query, kwargs))
+        return run_blocking(self.client, search, owner="MemtraceRetriever", async_hint="ainvoke")
 
     async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        return await run_nonblocking(self.client, self._search(query))
+        return await run_nonblocking(self.client, self._search(self._query(query, kwargs)))
 
-    def _search(self, query: str) -> Plan[list[Document]]:
-        result = yield call(
-            "search_memories",
-            SearchQuery(
-                query=query,
-                agent_id=self.agent_id,
-                session_id=id_for_key(self.session_id) if self.session_id else None,
-                memory_types=self.memory_types,
-                tags=self.tags,
-                since=self.since,
-                limit=self.k,
-            ),
+    def _query(self, query: str, overrides: dict[str, Any]) -> SearchQuery:
+        """The search for `query`; keyword arguments given to ``invoke`` (``k``, or any filter field) override
+        the retriever's own for this call, as they do for LangChain's vector-store retrievers."""
+        unknown = sorted(set(overrides) - _OVERRIDABLE)
+        if unknown:
+            raise TypeError(
+                f"MemtraceRetriever.invoke() got unexpected keyword arguments: {', '.join(unknown)}"
+            )
+        fields = {name: getattr(self, name) for name in _OVERRIDABLE} | overrides
+        k = fields["k"]
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
+            raise ValidationError(f"k must be an integer from 1 to 1000, got {k!r}", "k")
+        session_id = fields["session_id"]
+        return SearchQuery(
+            query=query,
+            agent_id=fields["agent_id"],
+            session_id=id_for_key(session_id) if session_id else None,
+            memory_types=fields["memory_types"],
+            tags=fields["tags"],
+            since=fields["since"],
+            limit=k,
         )
+
+    def _search(self, query: SearchQuery) -> Plan[list[Document]]:
+        result = yield call("search_memories", query)
         return [memory_to_document(m) for m in result.results]
+
+
+_OVERRIDABLE = frozenset({"k", "agent_id", "session_id", "memory_types", "tags", "since"})
+"""Fields a caller may override per call: ``retriever.invoke("dark mode", k=1)``."""
 
 
 __all__ = ["MemtraceRetriever", "memory_to_document"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -65,23 +67,52 @@ def sync_view(client: AnyClient, owner: str) -> Memtrace:
     )
 
 
+class ClientNotBoundError(RuntimeError):
+    """An adapter object was unpickled in a process where its memtrace client does not exist."""
+
+
+_LIVE_BINDINGS: weakref.WeakValueDictionary[str, ClientBinding] = weakref.WeakValueDictionary()
+"""Every binding alive in this process, by token, so an unpickled adapter finds its client again."""
+
+
 class ClientBinding:
     """The client an adapter object talks through, with its sync and async faces.
 
-    Resolved on first use, so an adapter rebuilt by pydantic without its constructor (`model_validate`, e.g. a
-    workflow restoring its context) still works: it falls back to `Memtrace.from_env()`. Copies share the
+    Without a client it resolves `Memtrace.from_env()` on first use, so an adapter rebuilt by pydantic without
+    its constructor (`model_validate`, e.g. a workflow restoring its context) still works. Copies share the
     binding: a client is a handle on a store, not a value to duplicate.
+
+    Pickling keeps the binding, never the client (a live connection): unpickled in the same process, the
+    adapter talks through the very same client; elsewhere, a binding that was given a client is *detached*
+    and raises `ClientNotBoundError` on use until the adapter is re-bound (``store.bind(client)``). It never
+    falls back to the environment, which could silently read and write another data directory or server.
     """
 
-    def __init__(self, client: AnyClient | None = None, async_client: AsyncMemtrace | None = None) -> None:
+    def __init__(
+        self,
+        client: AnyClient | None = None,
+        async_client: AsyncMemtrace | None = None,
+        *,
+        detached: bool = False,
+    ) -> None:
         if client is not None:
             client = resolve_client(client)
         self._client: AnyClient | None = client if client is not None else async_client
         self._async_client = async_client
+        self._from_env = self._client is None and not detached
+        self._detached = detached
+        self._token = uuid.uuid4().hex
+        _LIVE_BINDINGS[self._token] = self
 
     @property
     def client(self) -> AnyClient:
         if self._client is None:
+            if self._detached:
+                raise ClientNotBoundError(
+                    "this memtrace adapter was unpickled in a process where its memtrace client does not "
+                    "exist (a client is a live connection, so it is not pickled). Re-bind it before use, "
+                    "e.g. store.bind(Memtrace.open('./data')) or chat_memory.chat_store.bind(client)."
+                )
             self._client = resolve_client(None)
         return self._client
 
@@ -97,6 +128,39 @@ class ClientBinding:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ClientBinding:
         return self
+
+    def __reduce__(self) -> tuple[Callable[..., ClientBinding], tuple[str, bool]]:
+        return _restore_binding, (self._token, self._from_env)
+
+
+def _restore_binding(token: str, from_env: bool) -> ClientBinding:
+    """Unpickling: the same binding if it is alive in this process; else the environment for a binding that
+    came from it, and a detached binding for one that was given a client."""
+    live = _LIVE_BINDINGS.get(token)
+    if live is not None:
+        return live
+    return ClientBinding() if from_env else ClientBinding(detached=True)
+
+
+class ClientBound:
+    """Pickling and re-binding for LlamaIndex components that hold a `ClientBinding` as ``_binding``.
+
+    LlamaIndex's `BaseComponent` unpickles by re-running ``__init__`` with the pickled fields only, which
+    would give the component a fresh binding (and so the environment's client); the pickled binding is put
+    back afterwards.
+    """
+
+    _binding: ClientBinding
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)  # type: ignore[misc]
+        binding = (state.get("__pydantic_private__") or {}).get("_binding")
+        self._binding = binding if isinstance(binding, ClientBinding) else ClientBinding(detached=True)
+
+    def bind(self, client: AnyClient, *, async_client: AsyncMemtrace | None = None) -> None:
+        """Talk through `client` (and `async_client` for native async) from now on, e.g. after unpickling
+        in another process."""
+        self._binding = ClientBinding(client, async_client)
 
 
 def check_agent_id(agent_id: str, field: str = "agent_id") -> str:

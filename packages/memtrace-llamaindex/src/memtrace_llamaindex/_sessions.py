@@ -35,6 +35,12 @@ class SessionRegistry:
     def __deepcopy__(self, memo: dict[int, Any]) -> SessionRegistry:
         return self  # shared by copies of a store, like its client
 
+    def __reduce__(self) -> tuple[type[SessionRegistry], tuple[()]]:
+        return (
+            SessionRegistry,
+            (),
+        )  # a cache: an unpickled store starts afresh (rows are created idempotently)
+
     @staticmethod
     def _request(agent_id: str, key: str, session_id: str) -> CreateSessionRequest:
         return CreateSessionRequest(id=session_id, agent_id=agent_id, metadata={KEY_FIELD: key})

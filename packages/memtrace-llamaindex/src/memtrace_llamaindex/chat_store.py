@@ -11,7 +11,7 @@ from llama_index.core.storage.chat_store.base import BaseChatStore
 from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memory, Memtrace
 from memtrace.models import Order
 
-from ._client import AnyClient, ClientBinding, check_agent_id, session_for_key
+from ._client import AnyClient, ClientBinding, ClientBound, check_agent_id, session_for_key
 from ._messages import memory_message, message_request
 from ._session_io import OptionsFor, adelete_ids, aread_memories, delete_ids, read_memories
 from ._sessions import SessionRegistry, alist_keys, list_keys
@@ -21,7 +21,7 @@ CHAT_EVENT_TYPE = "llamaindex_chat"
 """Event type of the messages this store writes; it keeps them apart from other memories in the session."""
 
 
-class MemtraceChatStore(BaseChatStore):
+class MemtraceChatStore(ClientBound, BaseChatStore):
     """A LlamaIndex chat store that keeps every chat key's messages as a memtrace session.
 
     Use it wherever LlamaIndex takes a `BaseChatStore`, e.g.

@@ -21,7 +21,7 @@ from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, Messag
 from memtrace import AddMemoryRequest, ListOptions, Memory
 from memtrace.models import Order
 
-from ._client import AnyClient, ClientBinding, check_agent_id, session_for_key
+from ._client import AnyClient, ClientBinding, ClientBound, check_agent_id, session_for_key
 from ._messages import memory_message, message_request
 from ._session_io import OptionsFor, adelete_ids, aread_memories
 from ._sessions import SessionRegistry, alist_keys
@@ -36,7 +36,7 @@ def status_tag(status: MessageStatus) -> str:
     return MessageStatus(status).value
 
 
-class MemtraceDBChatStore(AsyncDBChatStore):
+class MemtraceDBChatStore(ClientBound, AsyncDBChatStore):
     """LlamaIndex's `AsyncDBChatStore` on memtrace, for ``Memory.from_defaults(chat_store=...)``.
 
     - `key` (Memory's ``session_id``) maps deterministically onto the memtrace session ``id_for_key(key)``.

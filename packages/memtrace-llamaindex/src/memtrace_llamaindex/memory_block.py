@@ -17,7 +17,7 @@ from llama_index.core.memory.memory import BaseMemoryBlock
 
 from memtrace import AddMemoryRequest, Memory, SearchQuery
 
-from ._client import AnyClient, ClientBinding, check_agent_id, session_for_key
+from ._client import AnyClient, ClientBinding, ClientBound, check_agent_id, session_for_key
 from ._messages import message_text
 
 DEFAULT_AGENT_ID = "llamaindex"
@@ -30,7 +30,7 @@ DEFAULT_RECALL_TYPES = ["episodic", "decision", "entity"]
 turns (the chat stores' messages), already in the context as chat history."""
 
 
-class MemtraceMemoryBlock(BaseMemoryBlock[str]):
+class MemtraceMemoryBlock(ClientBound, BaseMemoryBlock[str]):
     """A `BaseMemoryBlock` that recalls the `k` most relevant long-term memories from memtrace.
 
     ``Memory.from_defaults(session_id=..., memory_blocks=[MemtraceMemoryBlock(client)], ...)``

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from agents.items import TResponseInputItem
 from agents.memory import SessionSettings
+from agents.memory.session_settings import coerce_session_settings
 
 from memtrace import AsyncMemtrace, ListOptions, Memory, NotFoundError, ValidationError, id_for_key
 from memtrace.ids import ID_PATTERN
@@ -87,12 +88,14 @@ class MemtraceSession:
         self.memtrace_session_id = id_for_key(session_id)
         """The memtrace session id the items are stored under."""
         self.agent_id = agent_id
-        if session_settings is None:
-            self.session_settings = SessionSettings()
-        elif isinstance(session_settings, SessionSettings):
-            self.session_settings = session_settings
-        else:
-            self.session_settings = SessionSettings(**dict(session_settings))
+        # The SDK's own coercion, so an unknown key ("limitt") is a TypeError exactly as in SQLiteSession.
+        self.session_settings = (
+            SessionSettings()
+            if session_settings is None
+            else coerce_session_settings(
+                session_settings if isinstance(session_settings, SessionSettings) else dict(session_settings)
+            )
+        )
         self._caller = ClientCaller(client) if client is not None else None
         self._owns_client = client is None
         self._session_row_ready = False

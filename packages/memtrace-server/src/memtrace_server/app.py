@@ -10,10 +10,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic.json_schema import models_json_schema
+from starlette.types import Scope
 
 from memtrace.models import AddMemoryRequest
 
 from . import __version__, arc_routes, errors, ui
+from .auth import authenticate_request
 from .fastpath import direct_routes
 from .middleware import ServerMiddleware
 from .routes import admin, agents, memories, ops, sessions
@@ -74,11 +76,17 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
         ServerMiddleware,
         metrics=state.metrics,
         max_body_bytes=state.config.limits.max_body_bytes,
+        authenticate=lambda scope: authenticate_request(state, scope["headers"], _client_host(scope)),
         # CORS wraps the app inside this middleware, so with CORS on, every route goes through the app.
         direct=None if state.config.server.cors_allow_origins else direct_routes(state),
     )
     _document_manual_bodies(app)
     return app
+
+
+def _client_host(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
 
 
 def _document_manual_bodies(app: FastAPI) -> None:

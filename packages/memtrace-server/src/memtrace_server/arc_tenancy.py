@@ -30,7 +30,7 @@ from memtrace.errors import ServiceUnavailableError, ValidationError
 from memtrace.ids import new_entity_id
 from memtrace.records import MemoryFilter, MemoryRecord
 from memtrace.stores.arc.config import ArcConfig
-from memtrace.stores.base import EventStore, Order
+from memtrace.stores.base import EventStore, Order, StoreStats
 from memtrace.timeparse import now_us
 
 from .config import ConfigError, ServerConfig
@@ -477,10 +477,9 @@ class OrgRoutedEventStore:
     def count_by_type(self, org_id: str, flt: MemoryFilter) -> dict[str, int]:
         return self.stores.store_for(org_id).count_by_type(org_id, flt)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> StoreStats:
         """The embedded store's figures (for the server's store gauges)."""
-        stats = getattr(self.stores.fallback, "stats", None)
-        return stats() if callable(stats) else {"memories": 0, "bytes": 0}
+        return self.stores.fallback.stats()
 
     def close(self) -> None:
         self.stores.close()

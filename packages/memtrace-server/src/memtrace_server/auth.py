@@ -5,6 +5,10 @@
   one revoked elsewhere (the CLI, another node on the same store) is evicted by the revocation poll within
   ``auth.revocation_poll_seconds``.
 - Concurrent first requests with the same cold key share one bcrypt check.
+- Failures are cheap to repeat for the caller, not for the server: a malformed key is refused without a lookup,
+  a key that failed recently is refused from a cache of recent failures (until the revocation poll sees a new
+  key, or `FAILURE_TTL_SECONDS`), and a client address whose failures exceed its budget gets 429 before any
+  lookup or bcrypt (``limits.auth_failures_per_address``).
 
 The FastAPI dependencies that use it (`require_read`...) are in `routes.common`.
 """
@@ -13,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from memtrace.errors import AuthenticationError, PermissionDeniedError
 from memtrace.timeparse import now_us
 
-from .keys import BOOTSTRAP_ORG_ID, KeyStore, Principal, key_digest
+from .keys import BOOTSTRAP_ORG_ID, KeyStore, Principal, is_well_formed, key_digest
+from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -31,23 +36,36 @@ ANONYMOUS_ADMIN = Principal(
 )
 """Who every request is when auth is disabled."""
 
+FAILURE_TTL_SECONDS = 60.0
+"""How long a key that failed is refused without a lookup (unless a new key appears sooner)."""
+MAX_REMEMBERED_FAILURES = 10_000
+
 
 class Authenticator:
     """Verifies keys against a `KeyStore`, caching the answers."""
 
-    def __init__(self, keys: KeyStore, *, run_sync: RunSync, ttl_seconds: float = 300.0) -> None:
+    def __init__(
+        self,
+        keys: KeyStore,
+        *,
+        run_sync: RunSync,
+        ttl_seconds: float = 300.0,
+        failures_per_address: RateLimiter | None = None,
+    ) -> None:
         self.keys = keys
         self.ttl = ttl_seconds
+        self.failures_per_address = failures_per_address
         self._run_sync = run_sync
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._pending: dict[str, asyncio.Future[Principal | None]] = {}
+        self._failures: dict[str, float] = {}
+        self._known_ids: set[int] | None = None
 
-    async def authenticate(self, key: str | None) -> Principal:
-        """The principal for `key`, or `AuthenticationError` (401)."""
-        if not key:
-            raise AuthenticationError("missing API key")
-        digest = key_digest(key)
-        entry = self._cache.get(digest)
+    async def authenticate(self, key: str | None, client: str | None = None) -> Principal:
+        """The principal for `key`, or `AuthenticationError` (401); `RateLimitedError` (429) when `client` (an
+        address) has failed too often lately."""
+        digest = key_digest(key) if key else ""
+        entry = self._cache.get(digest) if key else None
         if entry is not None:
             principal, cached_at = entry
             if time.monotonic() - cached_at <= self.ttl and (
@@ -55,10 +73,35 @@ class Authenticator:
             ):
                 return principal
             self._cache.pop(digest, None)
-        principal = await self._verify_once(digest, key)
-        if principal is None:
-            raise AuthenticationError("invalid API key")
+        limiter = self.failures_per_address if client else None
+        if limiter is not None:
+            limiter.ensure_available(client)  # type: ignore[arg-type]
+        try:
+            if not key:
+                raise AuthenticationError("missing API key")
+            failed_at = self._failures.get(digest)
+            if failed_at is not None and time.monotonic() - failed_at <= FAILURE_TTL_SECONDS:
+                raise AuthenticationError("invalid API key")
+            principal = await self._verify_once(digest, key) if is_well_formed(key) else None
+            if principal is None:
+                self._remember_failure(digest)
+                raise AuthenticationError("invalid API key")
+        except AuthenticationError:
+            if limiter is not None:
+                limiter.charge(client)  # type: ignore[arg-type]
+            raise
+        self._failures.pop(digest, None)
         return principal
+
+    def _remember_failure(self, digest: str) -> None:
+        self._failures.pop(digest, None)
+        self._failures[digest] = time.monotonic()
+        while len(self._failures) > MAX_REMEMBERED_FAILURES:
+            del self._failures[next(iter(self._failures))]  # the oldest
+
+    def forget_failures(self) -> None:
+        """A key was created: a key that failed before may be valid now."""
+        self._failures.clear()
 
     async def _verify_once(self, digest: str, key: str) -> Principal | None:
         pending = self._pending.get(digest)
@@ -88,7 +131,11 @@ class Authenticator:
                 self._cache.pop(digest, None)
 
     def retain(self, enabled_ids: set[int]) -> None:
-        """Drop cached keys that are no longer enabled (the revocation poll's result)."""
+        """Drop cached keys that are no longer enabled (the revocation poll's result), and forget recent
+        failures when a key appeared (created elsewhere, e.g. with the CLI)."""
+        if self._known_ids is not None and not enabled_ids <= self._known_ids:
+            self.forget_failures()
+        self._known_ids = enabled_ids
         for digest, (principal, _) in list(self._cache.items()):
             if principal.key_id is not None and principal.key_id not in enabled_ids:
                 self._cache.pop(digest, None)
@@ -97,7 +144,7 @@ class Authenticator:
         """Run forever: every `interval` seconds, evict keys revoked by anyone."""
         while True:
             await asyncio.sleep(interval)
-            if not self._cache:
+            if not self._cache and not self._failures:
                 continue
             try:
                 enabled = await self._run_sync(self.keys.enabled_ids)
@@ -106,29 +153,61 @@ class Authenticator:
             self.retain(enabled)
 
 
-async def authorize(
-    state: ServerState, api_key: str | None, authorization: str | None, permission: str
+PRINCIPAL_SCOPE_KEY = "memtrace.principal"
+"""Where `ServerMiddleware` leaves the authenticated caller in the ASGI scope for the routes."""
+
+
+async def authenticate_request(
+    state: ServerState, headers: Iterable[tuple[bytes, bytes]], client: str | None = None
 ) -> Principal:
-    """The caller of a request, which must hold `permission` (else 403); charges the org's rate limit."""
+    """The caller of a request, from its raw headers, before its body is read; charges the org's rate limit.
+
+    Every ``/api/`` request goes through here once, in `ServerMiddleware` (the fast path included), so
+    credentials are read by one rule everywhere; routes only check permissions (`require_permission`).
+    """
     if state.authenticator is None:
         principal = ANONYMOUS_ADMIN
     else:
-        principal = await state.authenticator.authenticate(key_from_headers(api_key, authorization))
+        principal = await state.authenticator.authenticate(credential_from_headers(headers), client)
     if state.rate_limiter is not None:
         state.rate_limiter.check(principal.org_id)
+    return principal
+
+
+def require_permission(principal: Principal, permission: str) -> Principal:
+    """`principal`, if it holds `permission`; else `PermissionDeniedError` (403)."""
     if not principal.allows(permission):
         raise PermissionDeniedError(f"this API key lacks the '{permission}' permission")
     return principal
 
 
-def key_from_headers(api_key: str | None, authorization: str | None) -> str | None:
-    """``x-api-key`` wins; else ``Authorization: Bearer <key>`` (a raw value without the scheme is accepted,
-    as the original did)."""
-    if api_key:
-        return api_key.strip()
-    if authorization:
-        value = authorization.strip()
-        if value[:7].lower() == "bearer ":
-            return value[7:].strip()
-        return value
-    return None
+def credential_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The API key a request presents: ``x-api-key``, or ``Authorization: Bearer <key>`` (a raw value without
+    the scheme is accepted, as the original did). Both may be sent if they name the same key.
+
+    Ambiguous credentials are refused with 401 rather than resolved: two ``x-api-key`` headers, two
+    ``Authorization`` headers, or the two forms naming different keys. Picking one (the first, the last) is how
+    a proxy and the server end up disagreeing about who is calling.
+    """
+    api_keys: list[bytes] = []
+    authorizations: list[bytes] = []
+    for name, value in headers:
+        if name == b"x-api-key":
+            api_keys.append(value)
+        elif name == b"authorization":
+            authorizations.append(value)
+    if len(api_keys) > 1 or len(authorizations) > 1:
+        header = "x-api-key" if len(api_keys) > 1 else "Authorization"
+        raise AuthenticationError(
+            f"ambiguous credentials: more than one {header} header; send exactly one key"
+        )
+    api_key = api_keys[0].decode("latin-1").strip() if api_keys else ""
+    bearer = ""
+    if authorizations:
+        value = authorizations[0].decode("latin-1").strip()
+        bearer = value[7:].strip() if value[:7].lower() == "bearer " else value
+    if api_key and bearer and api_key != bearer:
+        raise AuthenticationError(
+            "ambiguous credentials: x-api-key and Authorization name different keys; send one key"
+        )
+    return api_key or bearer or None

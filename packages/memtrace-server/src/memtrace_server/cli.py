@@ -130,6 +130,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .connections import ConnectionLimits, bounded_protocol, connection_bound
     from .logs import configure_logging
 
     config = _config(
@@ -154,16 +155,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         state.close()
         raise
     app = create_app(state)
+    limits = ConnectionLimits(
+        max_header_bytes=config.server.max_header_bytes,
+        header_timeout=config.server.header_timeout,
+        body_timeout=config.server.body_timeout,
+        max_connections=connection_bound(config.server.max_connections),
+    )
     log.info(
-        "memtrace %s serving %s on http://%s:%d",
+        "memtrace %s serving %s on http://%s:%d (at most %d connections)",
         __version__,
         config.data_dir,
         config.server.host,
         config.server.port,
+        limits.max_connections,
     )
     server = uvicorn.Server(
         uvicorn.Config(
             app,
+            http=bounded_protocol(limits),
+            h11_max_incomplete_event_size=config.server.max_header_bytes,
             host=config.server.host,
             port=config.server.port,
             lifespan="on",

@@ -36,6 +36,18 @@ class ServerSection:
     shutdown_timeout: float = 30.0
     """Seconds in-flight requests get to finish after SIGTERM/SIGINT before connections are closed."""
     keep_alive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection is kept open between requests."""
+    header_timeout: float = 10.0
+    """Seconds a connection gets to send a request's headers, counted from when it starts waiting for one
+    (opened, or its previous response sent); then 408 and the connection is closed (slow-header clients)."""
+    body_timeout: float = 60.0
+    """Seconds a request gets to send its whole body once its headers are in; then 408 (slow-body clients).
+    At the default body limit (32 MiB) this asks for about 4 Mbit/s; raise it for slow links."""
+    max_header_bytes: int = 64 * 1024
+    """Largest request head (request line and headers); larger gets 431 and the connection is closed."""
+    max_connections: int = 0
+    """Open connections at most; at the bound, the connection idle the longest is closed for a new one.
+    0 (default): derived from the process's open-file limit, leaving room for the store."""
     worker_threads: int = 8
     """Threads that run store calls (SQLite blocks; the event loop must not)."""
     cors_allow_origins: list[str] = field(default_factory=list)
@@ -75,10 +87,15 @@ class LimitsSection:
     """Largest accepted request body; larger ones get 413."""
     max_content_length: int = 1_000_000
     """Longest accepted memory content, in characters; longer gets 400 naming the field."""
-    rate_limit_per_org: float = 0.0
-    """Requests per second per organisation; 0 disables. Over the limit: 429 with Retry-After."""
+    rate_limit_per_org: float = 1000.0
+    """Requests per second per organisation; 0 disables. Over the limit: 429 with Retry-After, answered before
+    the request's body is read."""
     rate_limit_burst: int = 0
     """Bucket size; 0 means one second's worth of requests."""
+    auth_failures_per_address: float = 10.0
+    """Failed authentications (missing, malformed, unknown or revoked key) per second per client address; past
+    it (and the burst), that address gets 429 with Retry-After before any key lookup. 0 disables."""
+    auth_failures_burst: int = 100
 
 
 @dataclass
@@ -120,6 +137,12 @@ class ServerConfig:
         problems = []
         if not 0 < self.server.port < 65536:
             problems.append("server.port must be between 1 and 65535")
+        if self.server.header_timeout <= 0 or self.server.body_timeout <= 0:
+            problems.append("server.header_timeout and server.body_timeout must be positive")
+        if self.server.max_header_bytes < 1024:
+            problems.append("server.max_header_bytes must be at least 1024")
+        if self.server.max_connections < 0:
+            problems.append("server.max_connections must not be negative (0 = from the open-file limit)")
         if self.server.worker_threads < 1:
             problems.append("server.worker_threads must be at least 1")
         if self.log.format not in ("console", "json"):
@@ -134,6 +157,8 @@ class ServerConfig:
             problems.append("limits.max_content_length must be at least 1")
         if self.limits.rate_limit_per_org < 0 or self.limits.rate_limit_burst < 0:
             problems.append("limits.rate_limit_per_org and rate_limit_burst must not be negative")
+        if self.limits.auth_failures_per_address < 0 or self.limits.auth_failures_burst < 0:
+            problems.append("limits.auth_failures_per_address and auth_failures_burst must not be negative")
         if self.store.backend != "sqlite":
             problems.append("store.backend: only 'sqlite' is available in this build")
         if self.store.synchronous.upper() not in ("FULL", "NORMAL"):

@@ -2,7 +2,8 @@
 
 Only ``POST /api/v1/memories``: every agent step writes, so it is the hottest route, and FastAPI's routing,
 dependency solving and exception layers cost about as much CPU as the rest of a single write together. The
-handler does exactly what the FastAPI route does (same auth, same `store_memories`, same error replies); the
+handler does exactly what the FastAPI route does (same permission check, same `store_memories`, same error
+replies); the caller was authenticated by `ServerMiddleware` before the body was read, as for every route. The
 FastAPI route stays for the OpenAPI document and serves the request whenever the fast path is off (with CORS).
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import Scope
 
-from .auth import authorize
+from .auth import PRINCIPAL_SCOPE_KEY, require_permission
 from .errors import describe
 from .routes.memories import store_memories
 from .state import ServerState
@@ -24,20 +25,10 @@ Reply = tuple[int, bytes, dict[str, str]]
 DirectHandler = Callable[[Scope, bytes], Awaitable[Reply]]
 
 
-def _auth_headers(scope: Scope) -> tuple[str | None, str | None]:
-    api_key = authorization = None
-    for name, value in scope["headers"]:
-        if name == b"x-api-key":
-            api_key = value.decode("latin-1")
-        elif name == b"authorization":
-            authorization = value.decode("latin-1")
-    return api_key, authorization
-
-
 def create_memories_handler(state: ServerState) -> DirectHandler:
     async def handle(scope: Scope, body: bytes) -> Reply:
         try:
-            principal = await authorize(state, *_auth_headers(scope), "write")
+            principal = require_permission(scope[PRINCIPAL_SCOPE_KEY], "write")
             return 201, await store_memories(state, principal, body), {}
         except Exception as exc:
             reply = describe(exc)

@@ -8,13 +8,15 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from memtrace.stores.base import StoreStats
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class _StoreCollector(Collector):
     """Store size gauges, read when scraped."""
 
-    def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, stats: Callable[[], StoreStats]) -> None:
         self._stats = stats
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -22,10 +24,11 @@ class _StoreCollector(Collector):
             stats = self._stats()
         except Exception:  # a scrape must not fail because the store is busy or closing
             return
-        yield GaugeMetricFamily(
-            "memtrace_store_memories", "Memories stored, all organisations.", stats["memories"]
-        )
-        yield GaugeMetricFamily("memtrace_store_bytes", "Size of the store's database file.", stats["bytes"])
+        if stats.memories is not None:  # Arc cannot say without a query
+            yield GaugeMetricFamily(
+                "memtrace_store_memories", "Memories stored, all organisations.", stats.memories
+            )
+        yield GaugeMetricFamily("memtrace_store_bytes", "Size of the store's database file.", stats.bytes)
 
 
 class Metrics:
@@ -40,7 +43,7 @@ class Metrics:
     - ``memtrace_store_memories`` / ``memtrace_store_bytes``: store size, read at scrape time.
     """
 
-    def __init__(self, store_stats: Callable[[], dict[str, int]] | None = None) -> None:
+    def __init__(self, store_stats: Callable[[], StoreStats] | None = None) -> None:
         disable_created_metrics()  # the *_created series double the output and nobody graphs them
         self.registry = CollectorRegistry(auto_describe=True)
         self.writes = Counter("memtrace_writes", "Memories written.", ["kind"], registry=self.registry)

@@ -1,5 +1,11 @@
-"""One pure-ASGI middleware for what every request needs: latency metrics, the body size limit, ids
-containing ``/``, and the routes served without the app (`memtrace_server.fastpath`).
+"""One pure-ASGI middleware for what every request needs: latency metrics, authentication, the body size
+limit, ids containing ``/``, and the routes served without the app (`memtrace_server.fastpath`).
+
+Order matters, and nothing reads a body before the caller is known: a body larger than the limit is refused
+from its ``Content-Length``; then every ``/api/`` request is authenticated from its headers (bad key, ambiguous
+credentials, rate limit: answered here, body unread); only then is a body read, with the limit enforced while
+streaming when there is no ``Content-Length``. An answer that leaves a large or chunked body unread closes the
+connection, so the server never drains what it refused.
 
 It is a single layer on purpose: each Starlette ``BaseHTTPMiddleware`` costs tens of microseconds per request,
 a plain ASGI callable almost nothing.
@@ -14,9 +20,18 @@ from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .auth import PRINCIPAL_SCOPE_KEY
+from .errors import describe
+from .keys import Principal
 from .metrics import Metrics
 
 DirectHandler = Callable[[Scope, bytes], Awaitable[tuple[int, bytes, dict[str, str]]]]
+Authenticate = Callable[[Scope], Awaitable[Principal]]
+
+DRAIN_LIMIT = 1024 * 1024
+"""An unread body up to this size (declared by ``Content-Length``) is drained and dropped by the HTTP server
+after an early answer, so the client reads that answer on a kept-alive connection; a larger or chunked one
+closes the connection instead."""
 
 ENCODED_SLASH = "\ue000"
 """Stands for ``%2F`` inside a path segment while routing (a private-use character no id contains)."""
@@ -35,7 +50,8 @@ def _path_keeping_encoded_slashes(raw_path: bytes) -> str:
 
 
 class ServerMiddleware:
-    """`direct` maps (method, path) to handlers served here without the app (see `memtrace_server.fastpath`)."""
+    """`authenticate` turns an ``/api/`` request's scope into its caller, or raises (401, 429...);
+    `direct` maps (method, path) to handlers served here without the app (see `memtrace_server.fastpath`)."""
 
     def __init__(
         self,
@@ -43,11 +59,13 @@ class ServerMiddleware:
         *,
         metrics: Metrics,
         max_body_bytes: int,
+        authenticate: Authenticate | None = None,
         direct: Mapping[tuple[str, str], DirectHandler] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        self.authenticate = authenticate
         self.direct = dict(direct or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,14 +90,27 @@ class ServerMiddleware:
         try:
             length = _content_length(scope)
             if length is not None and length > self.max_body:
-                await self._too_large(send_wrapper)
+                await self._too_large(send_wrapper, scope, length)
                 return
+            if (
+                self.authenticate is not None
+                and scope["path"].startswith("/api/")
+                and scope["method"] != "OPTIONS"  # CORS preflights carry no credentials
+            ):
+                try:
+                    scope[PRINCIPAL_SCOPE_KEY] = await self.authenticate(scope)
+                except Exception as exc:
+                    reply = describe(exc)
+                    self.metrics.errors.labels(reply.kind).inc()
+                    headers = {**reply.headers, **_close_if_body_unread(scope, length)}
+                    await _send(send_wrapper, reply.status, reply.body, headers)
+                    return
             handler = self.direct.get((scope["method"], scope["path"])) if self.direct else None
             if handler is not None:
                 label = scope["path"]
                 body, too_large = await _read_limited(receive, self.max_body)
                 if too_large:
-                    await self._too_large(send_wrapper)
+                    await self._too_large(send_wrapper, scope, length)
                     return
                 status_code, content, headers = await handler(scope, body)
                 await _send(send_wrapper, status_code, content, headers)
@@ -88,7 +119,7 @@ class ServerMiddleware:
                 # Chunked body: read it here, within the limit, and replay it.
                 body, too_large = await _read_limited(receive, self.max_body)
                 if too_large:
-                    await self._too_large(send_wrapper)
+                    await self._too_large(send_wrapper, scope, length)
                     return
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
@@ -98,12 +129,22 @@ class ServerMiddleware:
                 time.perf_counter() - started
             )
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, scope: Scope, length: int | None) -> None:
         self.metrics.errors.labels("body_too_large").inc()
         body = json.dumps(
             {"error": f"request body too large: the limit is {self.max_body} bytes", "field": "body"}
         ).encode()
-        await _send(send, 413, body, {})
+        await _send(send, 413, body, _close_if_body_unread(scope, length))
+
+
+def _close_if_body_unread(scope: Scope, length: int | None) -> dict[str, str]:
+    """``Connection: close`` for an answer sent before a large or chunked body was read (see DRAIN_LIMIT)."""
+    if length is not None:
+        return {"Connection": "close"} if length > DRAIN_LIMIT else {}
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" and b"chunked" in value.lower():
+            return {"Connection": "close"}
+    return {}
 
 
 async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:

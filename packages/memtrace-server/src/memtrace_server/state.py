@@ -52,9 +52,6 @@ class ServerState:
         call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
         return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
-    def store_stats(self) -> dict[str, int]:
-        return self.engine.events.stats()  # type: ignore[attr-defined,no-any-return]
-
     def close(self) -> None:
         self.keys.metadata.close()
         self.engine.close()
@@ -79,7 +76,7 @@ def open_state(config: ServerConfig) -> ServerState:
         engine=engine,
         keys=keys,
         admin=Admin(keys, engine.events),
-        metrics=Metrics(engine.events.stats),  # type: ignore[attr-defined]
+        metrics=Metrics(engine.stats),
         authenticator=None,
         rate_limiter=(
             RateLimiter(config.limits.rate_limit_per_org, config.limits.rate_limit_burst)
@@ -89,7 +86,20 @@ def open_state(config: ServerConfig) -> ServerState:
     )
     state.coalescer = SingleWriteCoalescer(state)
     if config.auth.enabled:
+        limits = config.limits
         state.authenticator = Authenticator(
-            keys, run_sync=state.run, ttl_seconds=config.auth.cache_ttl_seconds
+            keys,
+            run_sync=state.run,
+            ttl_seconds=config.auth.cache_ttl_seconds,
+            failures_per_address=(
+                RateLimiter(
+                    limits.auth_failures_per_address,
+                    limits.auth_failures_burst,
+                    what="failed authentications",
+                    per="client address",
+                )
+                if limits.auth_failures_per_address > 0
+                else None
+            ),
         )
     return state

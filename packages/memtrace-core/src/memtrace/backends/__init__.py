@@ -1,8 +1,8 @@
 """How a client reaches an engine: in-process (`LocalBackend`) or over HTTP (`HttpBackend`).
 
-A backend exposes one operation, ``call(method, *args, **kwargs)``, where `method` is a client method name
-(``"add_memory"``, ``"list_memories"``…) and the arguments are the client's. The clients stay one typed surface;
-backends stay small and swappable, like httpx's transports.
+A backend has one operation, ``execute(op)``: `op` is a typed `memtrace.operations.Operation[R]` (one dataclass
+per client method) and the backend returns its ``R``. The clients stay one typed surface; backends stay small
+and swappable, like httpx's transports.
 """
 
 from .base import AsyncBackend, Backend

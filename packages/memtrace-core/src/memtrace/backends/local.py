@@ -3,49 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from ..engine import Engine
 
-# The engine methods a client may call; anything else is a programming error, not a remote call.
-CLIENT_METHODS = frozenset(
-    {
-        "add_memory",
-        "add_memories",
-        "list_memories",
-        "search_memories",
-        "get_memory",
-        "delete_memory",
-        "delete_memories",
-        "register_agent",
-        "list_agents",
-        "get_agent",
-        "get_agent_stats",
-        "get_agent_memories",
-        "delete_agent",
-        "create_session",
-        "get_session",
-        "update_session",
-        "close_session",
-        "list_sessions",
-        "get_session_memories",
-        "get_session_context",
-    }
-)
+if TYPE_CHECKING:
+    from ..operations import Operation
+
+R = TypeVar("R")
 
 
 class LocalBackend:
-    """Calls the engine directly, scoped to `org_id` (the client's configuration, never the caller's input)."""
+    """Runs operations on the engine, scoped to `org_id` (the client's configuration, never the caller's input)."""
 
     def __init__(self, engine: Engine, org_id: str, *, owns_engine: bool = True) -> None:
         self.engine = engine
         self.org_id = org_id
         self._owns_engine = owns_engine
 
-    def call(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
-        if method not in CLIENT_METHODS:
-            raise AttributeError(method)
-        return getattr(self.engine, method)(self.org_id, *args, **kwargs)
+    def execute(self, op: Operation[R], /) -> R:
+        return op.run(self.engine, self.org_id)
 
     def close(self) -> None:
         if self._owns_engine:
@@ -58,8 +35,12 @@ class AsyncLocalBackend:
     def __init__(self, local: LocalBackend) -> None:
         self.local = local
 
-    async def call(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.local.call, method, *args, **kwargs)
+    @property
+    def engine(self) -> Engine:
+        return self.local.engine
+
+    async def execute(self, op: Operation[R], /) -> R:
+        return await asyncio.to_thread(op.run, self.local.engine, self.local.org_id)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.local.close)

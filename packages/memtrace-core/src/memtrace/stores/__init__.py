@@ -1,5 +1,30 @@
-"""Storage: the protocols every store implements, and the stores themselves."""
+"""Storage: the protocols every store implements, the stores themselves, and `open_stores`, which picks them.
 
-from .base import AgentRow, ApiKeyRow, EventStore, MetadataStore, OrgRow, SessionRow
+`open_stores(url_or_path)` returns a `StoreBundle` (an `EventStore` and a `MetadataStore`); the engine runs on it.
+"""
 
-__all__ = ["AgentRow", "ApiKeyRow", "EventStore", "MetadataStore", "OrgRow", "SessionRow"]
+from .base import (
+    AgentRow,
+    ApiKeyRow,
+    ArcInstanceRow,
+    EventStore,
+    MetadataStore,
+    OrgRow,
+    SessionRow,
+    StoreStats,
+)
+from .bundle import StoreBundle
+from .composition import open_stores
+
+__all__ = [
+    "AgentRow",
+    "ApiKeyRow",
+    "ArcInstanceRow",
+    "EventStore",
+    "MetadataStore",
+    "OrgRow",
+    "SessionRow",
+    "StoreBundle",
+    "StoreStats",
+    "open_stores",
+]

@@ -2,6 +2,10 @@
 
 The engine owns the rules (validation, ids, time, dedup keys, context); a store owns durability and querying.
 `tests/conformance/` is the executable definition of these protocols: a new store is done when it passes.
+
+Several server replicas may share one store (PostgreSQL), so every metadata write that two replicas could race
+is one atomic step: create-if-absent returns the row that is stored (whoever created it), and an update returns
+the row as updated, never a separate read that another writer could slip in front of.
 """
 
 from __future__ import annotations
@@ -48,7 +52,21 @@ class EventStore(Protocol):
 
     def count_by_type(self, org_id: str, flt: MemoryFilter) -> dict[str, int]: ...
 
+    def stats(self) -> StoreStats:
+        """Cheap figures for the server's gauges, read at scrape time (no scan of every memory)."""
+        ...
+
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """What an event store can say about its size without a scan."""
+
+    memories: int | None
+    """Memories held, all organisations; None when the store cannot tell cheaply (Arc: only Arc knows)."""
+    bytes: int
+    """Bytes the store occupies on this machine's disk (database file, or the write spool)."""
 
 
 @dataclass(frozen=True)
@@ -94,14 +112,42 @@ class ApiKeyRow:
     enabled: bool
 
 
+@dataclass(frozen=True)
+class ArcInstanceRow:
+    """An organisation's own Arc instance. The tokens are stored encrypted (the server encrypts them under its
+    master key, AES-256-GCM); the store keeps the bytes and never sees a token."""
+
+    id: str
+    org_id: str
+    url: str
+    database: str
+    measurement: str
+    token_cipher: bytes
+    token_nonce: bytes
+    admin_cipher: bytes | None
+    admin_nonce: bytes | None
+    created_us: int
+    updated_us: int
+
+
 class MetadataStore(Protocol):
-    """Organisations, agents, sessions and API keys."""
+    """Organisations, agents, sessions, API keys and the organisations' Arc instances."""
 
     # organisations
-    def create_org(self, org_id: str, name: str, now_us: int) -> OrgRow: ...
+    def create_org(self, org_id: str, name: str, now_us: int) -> OrgRow:
+        """A new organisation; `ConflictError` if the id is taken."""
+        ...
+
+    def ensure_org(self, org_id: str, name: str, now_us: int) -> OrgRow:
+        """The organisation, created if absent (atomically: concurrent callers all get the one stored row)."""
+        ...
+
     def get_org(self, org_id: str) -> OrgRow | None: ...
     def list_orgs(self) -> list[OrgRow]: ...
-    def delete_org(self, org_id: str) -> bool: ...
+    def delete_org(self, org_id: str) -> bool:
+        """Delete the organisation with its agents, sessions, API keys and Arc instance (not its memories: those
+        are the event store's). True if it existed."""
+        ...
 
     # agents
     def create_agent(self, row: AgentRow) -> AgentRow: ...
@@ -110,7 +156,11 @@ class MetadataStore(Protocol):
     def delete_agent(self, org_id: str, agent_id: str) -> bool: ...
 
     # sessions
-    def create_session(self, row: SessionRow) -> SessionRow: ...
+    def create_session(self, row: SessionRow, *, exist_ok: bool = False) -> SessionRow:
+        """Store a new session; if its id is taken in the org: `ConflictError`, or with `exist_ok` the stored
+        row (atomically, whoever created it)."""
+        ...
+
     def get_session(self, org_id: str, session_id: str) -> SessionRow | None: ...
     def list_sessions(self, org_id: str, agent_id: str | None) -> list[SessionRow]: ...
     def update_session(
@@ -122,7 +172,11 @@ class MetadataStore(Protocol):
         metadata_json: str | None,
         replace_metadata: bool,
         now_us: int,
-    ) -> SessionRow | None: ...
+    ) -> SessionRow | None:
+        """Set `status` (``closed`` also sets `closed_us`) and/or replace the metadata; the updated row, or None
+        if there is no such session."""
+        ...
+
     def count_sessions(self, org_id: str, agent_id: str, *, status: str | None = None) -> int: ...
 
     # API keys
@@ -135,9 +189,49 @@ class MetadataStore(Protocol):
         permissions: str,
         now_us: int,
         expires_us: int | None = None,
-    ) -> ApiKeyRow: ...
-    def find_api_keys(self, key_prefix: str) -> list[ApiKeyRow]: ...
-    def list_api_keys(self, org_id: str | None = None) -> list[ApiKeyRow]: ...
-    def revoke_api_key(self, key_id: int) -> bool: ...
+    ) -> ApiKeyRow:
+        """A new enabled key; `ConflictError` if the org already has a key with this name."""
+        ...
+
+    def find_api_keys(self, key_prefix: str) -> list[ApiKeyRow]:
+        """The enabled keys with this lookup prefix (expired ones included: the caller checks the time)."""
+        ...
+
+    def get_api_key(self, key_id: int) -> ApiKeyRow | None:
+        """A key by id, enabled or revoked."""
+        ...
+
+    def list_api_keys(self, org_id: str | None = None) -> list[ApiKeyRow]:
+        """Keys (enabled and revoked) of one organisation, or of all; oldest first."""
+        ...
+
+    def revoke_api_key(self, key_id: int) -> bool:
+        """Disable a key; True if it was enabled."""
+        ...
+
+    def keys_version(self) -> int:
+        """A number that changes whenever a key is created or revoked or an organisation deleted. One cheap
+        read: a server's auth cache polls it and re-reads the key table only when it changed."""
+        ...
+
+    # organisations' Arc instances
+    def put_arc_instance(self, row: ArcInstanceRow) -> ArcInstanceRow:
+        """Set the org's Arc instance, replacing any (atomically). A replacement keeps the stored `id` and
+        `created_us`; the stored row is returned."""
+        ...
+
+    def get_arc_instance(self, org_id: str) -> ArcInstanceRow | None: ...
+    def list_arc_instances(self) -> list[ArcInstanceRow]:
+        """Every organisation's Arc instance, by org id."""
+        ...
+
+    def delete_arc_instance(self, org_id: str) -> bool: ...
+    def arc_instances_version(self) -> int:
+        """A number that changes whenever an Arc instance is put or deleted (cheap to poll)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise if the store cannot answer a trivial query (readiness)."""
+        ...
 
     def close(self) -> None: ...

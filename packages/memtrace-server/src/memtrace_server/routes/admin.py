@@ -86,6 +86,8 @@ async def create_key(request: Request, principal: AdminCaller, req: CreateKeyReq
     state = state_of(request)
     expires_us = to_us(req.expires_at) if req.expires_at is not None else None
     row, key = await state.run(state.keys.create, org_id, req.name, req.permissions, expires_us=expires_us)
+    if state.authenticator is not None:
+        state.authenticator.forget_failures()
     return wire.json_response(wire.key_view(row, key), CreatedApiKey, 201)
 
 

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 
+from memtrace.errors import AuthenticationError
 from memtrace.ids import ID_PATTERN, MEMORY_ID_PATTERN
 from memtrace.models import ListOptions
 from memtrace.validation import MEMORY_TYPES, TYPE_PATTERN
 
-from ..auth import authorize
+from ..auth import PRINCIPAL_SCOPE_KEY, require_permission
 from ..keys import Principal
 from ..state import ServerState
 from ..wire import ErrorResponse
@@ -27,13 +28,15 @@ security classes cost a sub-dependency each on every request."""
 
 def require(permission: str) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency: the caller's `Principal`, which must hold `permission` (else 403).
-    The org's rate limit is charged here too."""
+
+    `ServerMiddleware` has already authenticated the request (and charged the rate limit) before its body was
+    read; this only checks the permission. Async on purpose: FastAPI runs plain functions in a thread."""
 
     async def dependency(request: Request) -> Principal:
-        headers = request.headers
-        return await authorize(
-            request.app.state.memtrace, headers.get("x-api-key"), headers.get("authorization"), permission
-        )
+        principal: Principal | None = request.scope.get(PRINCIPAL_SCOPE_KEY)
+        if principal is None:  # only if the app runs without its middleware
+            raise AuthenticationError("missing API key")
+        return require_permission(principal, permission)
 
     dependency.__name__ = f"require_{permission}"
     return dependency

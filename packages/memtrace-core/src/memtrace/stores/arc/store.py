@@ -23,7 +23,7 @@ import httpx
 
 from ...errors import MemtraceError, PermissionDeniedError, ServiceUnavailableError, ValidationError
 from ...records import MemoryFilter, MemoryRecord
-from ..base import Order
+from ..base import Order, StoreStats
 from . import queries, sql
 from .client import (
     ArcAmbiguous,
@@ -481,6 +481,14 @@ class ArcEventStore:
             "rows_confirmed": stats.rows_confirmed,
             "rows_resent": stats.rows_resent,
         }
+
+    def stats(self) -> StoreStats:
+        """How many memories Arc holds only Arc knows (asking costs a query); locally there is the spool."""
+        try:
+            size = self.spool.path.stat().st_size
+        except OSError:
+            size = 0
+        return StoreStats(memories=None, bytes=size)
 
     def close(self) -> None:
         if self._closed:

@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from ...records import MemoryFilter, MemoryRecord
-from ..base import Order
+from ..base import Order, StoreStats
 from .database import SQLiteDatabase
 
 _COLUMNS = (
@@ -488,13 +488,13 @@ class SQLiteEventStore:
         with self.db.read() as conn:
             return {t: int(n) for t, n in conn.execute(sql, params).fetchall()}
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> StoreStats:
         """Store-wide figures for metrics: memory rows and database bytes."""
         with self.db.read() as conn:
             rows = conn.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        return {"memories": int(rows), "bytes": int(pages * page_size)}
+        return StoreStats(memories=int(rows), bytes=int(pages * page_size))
 
     def close(self) -> None:
         self.db.close()

@@ -1,4 +1,8 @@
-"""`SQLiteMetadataStore`: organisations, agents, sessions and API keys. Bound parameters only."""
+"""`SQLiteMetadataStore`: organisations, agents, sessions, API keys and Arc instances. Bound parameters only.
+
+Every write is one transaction taken with SQLite's write lock (`SQLiteDatabase.write`), so a read inside it (the
+row an insert-if-absent found) is the stored truth, whichever process wrote it.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,30 @@ import sqlite3
 from typing import Any
 
 from ...errors import ConflictError
-from ..base import AgentRow, ApiKeyRow, OrgRow, SessionRow
+from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, OrgRow, SessionRow
 from .database import SQLiteDatabase
 
 _AGENT_COLS = "id, org_id, name, description, config_json, created_us, last_active_us"
 _SESSION_COLS = "id, org_id, agent_id, status, metadata_json, created_us, updated_us, closed_us"
 _KEY_COLS = "id, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, enabled"
+_ARC_COLS = (
+    "id, org_id, url, database, measurement, token_cipher, token_nonce, admin_cipher, admin_nonce, "
+    "created_us, updated_us"
+)
+_KEYS_COUNTER = "api_keys"
+_ARC_COUNTER = "arc_instances"
 
 
 def _key(row: tuple[Any, ...]) -> ApiKeyRow:
     return ApiKeyRow(*row[:8], enabled=bool(row[8]))
+
+
+def _arc(row: tuple[Any, ...]) -> ArcInstanceRow:
+    return ArcInstanceRow(*row)
+
+
+def _bump(conn: sqlite3.Connection, counter: str) -> None:
+    conn.execute("UPDATE change_counters SET version = version + 1 WHERE name = ?", (counter,))
 
 
 class SQLiteMetadataStore:
@@ -38,11 +56,11 @@ class SQLiteMetadataStore:
     def ensure_org(self, org_id: str, name: str, now_us: int) -> OrgRow:
         with self.db.write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO orgs (id, name, created_us) VALUES (?, ?, ?)", (org_id, name, now_us)
+                "INSERT INTO orgs (id, name, created_us) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (org_id, name, now_us),
             )
-        org = self.get_org(org_id)
-        assert org is not None
-        return org
+            row = conn.execute("SELECT id, name, created_us FROM orgs WHERE id = ?", (org_id,)).fetchone()
+        return OrgRow(*row)
 
     def get_org(self, org_id: str) -> OrgRow | None:
         with self.db.read() as conn:
@@ -55,10 +73,12 @@ class SQLiteMetadataStore:
         return [OrgRow(*r) for r in rows]
 
     def delete_org(self, org_id: str) -> bool:
-        """Delete the org with its agents, sessions and keys (memories are the event store's)."""
+        """Delete the org with its agents, sessions, keys and Arc instance (memories are the event store's)."""
         with self.db.write() as conn:
-            for table in ("agents", "sessions", "api_keys"):
+            for table in ("agents", "sessions", "api_keys", "arc_instances"):
                 conn.execute(f"DELETE FROM {table} WHERE org_id = ?", (org_id,))
+            _bump(conn, _KEYS_COUNTER)
+            _bump(conn, _ARC_COUNTER)
             return conn.execute("DELETE FROM orgs WHERE id = ?", (org_id,)).rowcount > 0
 
     # agents
@@ -106,11 +126,12 @@ class SQLiteMetadataStore:
             )
 
     # sessions
-    def create_session(self, row: SessionRow) -> SessionRow:
+    def create_session(self, row: SessionRow, *, exist_ok: bool = False) -> SessionRow:
         try:
             with self.db.write() as conn:
-                conn.execute(
-                    f"INSERT INTO sessions ({_SESSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                inserted = conn.execute(
+                    f"INSERT INTO sessions ({_SESSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    + (" ON CONFLICT (org_id, id) DO NOTHING" if exist_ok else ""),
                     (
                         row.id,
                         row.org_id,
@@ -121,7 +142,13 @@ class SQLiteMetadataStore:
                         row.updated_us,
                         row.closed_us,
                     ),
-                )
+                ).rowcount
+                if not inserted:
+                    stored = conn.execute(
+                        f"SELECT {_SESSION_COLS} FROM sessions WHERE org_id = ? AND id = ?",
+                        (row.org_id, row.id),
+                    ).fetchone()
+                    return SessionRow(*stored)
         except sqlite3.IntegrityError:
             raise ConflictError(f"session '{row.id}' already exists") from None
         return row
@@ -164,13 +191,11 @@ class SQLiteMetadataStore:
             sets.append("metadata_json = ?")
             params.append(metadata_json)
         with self.db.write() as conn:
-            cur = conn.execute(
-                f"UPDATE sessions SET {', '.join(sets)} WHERE org_id = ? AND id = ?",
+            row = conn.execute(
+                f"UPDATE sessions SET {', '.join(sets)} WHERE org_id = ? AND id = ? RETURNING {_SESSION_COLS}",
                 [*params, org_id, session_id],
-            )
-            if cur.rowcount == 0:
-                return None
-        return self.get_session(org_id, session_id)
+            ).fetchone()
+        return SessionRow(*row) if row else None
 
     def count_sessions(self, org_id: str, agent_id: str, *, status: str | None = None) -> int:
         sql = "SELECT COUNT(*) FROM sessions WHERE org_id = ? AND agent_id = ?"
@@ -200,6 +225,7 @@ class SQLiteMetadataStore:
                     (org_id, name, key_hash, key_prefix, permissions, now_us, expires_us),
                 )
                 key_id = int(cur.lastrowid or 0)
+                _bump(conn, _KEYS_COUNTER)
         except sqlite3.IntegrityError:
             raise ConflictError(f"an API key named '{name}' already exists in '{org_id}'") from None
         return ApiKeyRow(key_id, org_id, name, key_hash, key_prefix, permissions, now_us, expires_us, True)
@@ -227,12 +253,77 @@ class SQLiteMetadataStore:
 
     def revoke_api_key(self, key_id: int) -> bool:
         with self.db.write() as conn:
-            return (
+            revoked = (
                 conn.execute(
                     "UPDATE api_keys SET enabled = 0 WHERE id = ? AND enabled = 1", (key_id,)
                 ).rowcount
                 > 0
             )
+            if revoked:
+                _bump(conn, _KEYS_COUNTER)
+            return revoked
+
+    def keys_version(self) -> int:
+        return self._counter(_KEYS_COUNTER)
+
+    def _counter(self, name: str) -> int:
+        with self.db.read() as conn:
+            return int(
+                conn.execute("SELECT version FROM change_counters WHERE name = ?", (name,)).fetchone()[0]
+            )
+
+    # Arc instances
+    def put_arc_instance(self, row: ArcInstanceRow) -> ArcInstanceRow:
+        with self.db.write() as conn:
+            stored = conn.execute(
+                f"INSERT INTO arc_instances ({_ARC_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (org_id) DO UPDATE SET url = excluded.url, database = excluded.database, "
+                "measurement = excluded.measurement, token_cipher = excluded.token_cipher, "
+                "token_nonce = excluded.token_nonce, admin_cipher = excluded.admin_cipher, "
+                "admin_nonce = excluded.admin_nonce, updated_us = excluded.updated_us "
+                f"RETURNING {_ARC_COLS}",
+                (
+                    row.id,
+                    row.org_id,
+                    row.url,
+                    row.database,
+                    row.measurement,
+                    row.token_cipher,
+                    row.token_nonce,
+                    row.admin_cipher,
+                    row.admin_nonce,
+                    row.created_us,
+                    row.updated_us,
+                ),
+            ).fetchone()
+            _bump(conn, _ARC_COUNTER)
+        return _arc(stored)
+
+    def get_arc_instance(self, org_id: str) -> ArcInstanceRow | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                f"SELECT {_ARC_COLS} FROM arc_instances WHERE org_id = ?", (org_id,)
+            ).fetchone()
+        return _arc(row) if row else None
+
+    def list_arc_instances(self) -> list[ArcInstanceRow]:
+        with self.db.read() as conn:
+            rows = conn.execute(f"SELECT {_ARC_COLS} FROM arc_instances ORDER BY org_id").fetchall()
+        return [_arc(r) for r in rows]
+
+    def delete_arc_instance(self, org_id: str) -> bool:
+        with self.db.write() as conn:
+            deleted = conn.execute("DELETE FROM arc_instances WHERE org_id = ?", (org_id,)).rowcount > 0
+            if deleted:
+                _bump(conn, _ARC_COUNTER)
+            return deleted
+
+    def arc_instances_version(self) -> int:
+        return self._counter(_ARC_COUNTER)
+
+    def ping(self) -> None:
+        with self.db.read() as conn:
+            conn.execute("SELECT 1 FROM orgs LIMIT 1").fetchall()
 
     def close(self) -> None:
         self.db.close()

@@ -85,4 +85,23 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX api_keys_prefix ON api_keys(key_prefix)",
     ],
+    # 2: the organisations' Arc instances (before: a separate arc.db beside the data), and change counters the
+    # server polls instead of re-reading whole tables.
+    [
+        """CREATE TABLE arc_instances (
+            org_id TEXT PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            url TEXT NOT NULL,
+            database TEXT NOT NULL,
+            measurement TEXT NOT NULL,
+            token_cipher BLOB NOT NULL,
+            token_nonce BLOB NOT NULL,
+            admin_cipher BLOB,
+            admin_nonce BLOB,
+            created_us INTEGER NOT NULL,
+            updated_us INTEGER NOT NULL
+        )""",
+        "CREATE TABLE change_counters (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+        "INSERT INTO change_counters (name, version) VALUES ('api_keys', 0), ('arc_instances', 0)",
+    ],
 ]

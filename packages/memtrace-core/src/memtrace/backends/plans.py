@@ -1,0 +1,214 @@
+"""HTTP request plans: what an operation sends to a memtrace server and how it reads the answers, without I/O.
+
+An operation's ``http()`` is a generator, a *plan*: it yields `HttpRequest` values and is sent back an `HttpReply`
+for each, then returns the operation's result. Most plans send one request; ``create_session(exist_ok=True)``
+sends a second (GET the row) when the first answers 409. The sync and async transports in `.http` drive the same
+plans (`drive` / `adrive`), so they differ only where the bytes move. Nothing here imports httpx.
+
+Error replies become the exceptions the embedded engine raises:
+
+=========  ==================================================================
+400, 422   `ValidationError`, with ``field`` from the error body
+401        `AuthenticationError`
+403        `PermissionDeniedError`
+404        `NotFoundError`
+409        `ConflictError`
+413        `ValidationError` (``field="body"``): the request is over the server's size limit
+429        `RateLimitedError`, with ``retry_after`` from the Retry-After header
+503        `NoArcInstanceError` when the message mentions an "arc instance", else `ServiceUnavailableError`
+other      `MemtraceError` with the status code
+=========  ==================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from pydantic import BaseModel
+
+from ..errors import (
+    AuthenticationError,
+    ConflictError,
+    MemtraceError,
+    NoArcInstanceError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    ValidationError,
+)
+from ..models import ListOptions
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One request to send. `content`, when set, is a JSON body."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    content: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """A server's answer to one `HttpRequest`."""
+
+    request: HttpRequest
+    status: int
+    content: bytes
+    retry_after: str | None = None
+
+    def raise_for_status(self) -> None:
+        if self.status >= 400:
+            raise error_for_status(self.status, self.content, self.retry_after)
+
+    def model(self, kind: type[M]) -> M:
+        """The successful body as `kind`; the mapped exception for an error status."""
+        self.raise_for_status()
+        try:
+            return kind.model_validate_json(self.content)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise MemtraceError(
+                f"unexpected response from the server for {self.request.method} {self.request.path}: {exc}",
+                status_code=self.status,
+            ) from None
+
+
+HttpPlan = Generator[HttpRequest, HttpReply, T]
+"""A request plan returning `T`: yields requests, is sent their replies."""
+
+
+def drive(plan: HttpPlan[T], send: Callable[[HttpRequest], HttpReply]) -> T:
+    """Run `plan` with a blocking `send`."""
+    try:
+        request = next(plan)
+        while True:
+            request = plan.send(send(request))
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+async def adrive(plan: HttpPlan[T], send: Callable[[HttpRequest], Awaitable[HttpReply]]) -> T:
+    """Run `plan` with an awaitable `send`."""
+    try:
+        request = next(plan)
+        while True:
+            request = plan.send(await send(request))
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+# ------------------------------------------------------------------ building requests
+
+
+def segment(value: object, field: str) -> str:
+    """A path parameter, percent-encoded (``/`` included, as memtrace-sdk does)."""
+    if not isinstance(value, str) or value == "":
+        if field == "memory_id":
+            raise ValidationError(f"invalid {field}: expected 'mem_' followed by 26 base32 characters", field)
+        raise ValidationError(f"{field} is required", field)
+    return quote(value, safe="")
+
+
+def require(value: object, kind: type[BaseModel], field: str) -> None:
+    """Fail before sending when a model argument is not that model (a dict, say)."""
+    if not isinstance(value, kind):
+        raise ValidationError(f"{field}: expected {kind.__name__}", field)
+
+
+def body(model: BaseModel) -> bytes:
+    return model.model_dump_json(exclude_none=True).encode()
+
+
+def json_body(data: Mapping[str, Any], field: str) -> bytes:
+    try:
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"invalid {field}: not JSON-serialisable ({exc})", field) from None
+
+
+def list_params(opts: ListOptions | None, *, drop: str | None = None) -> dict[str, Any]:
+    """List filters as query parameters (tags comma-joined)."""
+    if opts is None:
+        return {}
+    require(opts, ListOptions, "opts")
+    params = opts.model_dump(exclude_none=True)
+    if isinstance(params.get("tags"), list):
+        params["tags"] = ",".join(params["tags"])
+    if drop:
+        params.pop(drop, None)
+    return params
+
+
+# ------------------------------------------------------------------ reading errors
+
+
+def error_for_status(status: int, content: bytes, retry_after: str | None = None) -> MemtraceError:
+    """The memtrace exception for an error answer (the table in the module docstring)."""
+    text = content.decode("utf-8", "replace").strip()
+    message, field = "", None
+    try:
+        data = json.loads(content)
+    except ValueError:
+        message = text
+    else:
+        if isinstance(data, dict):
+            message = str(data.get("error") or "")
+            field = data.get("field") if isinstance(data.get("field"), str) else None
+        else:
+            message = text
+    message = message or f"HTTP {status}"
+    delay = _seconds(retry_after)
+    if status in (400, 422):
+        return ValidationError(message, field, status_code=status)
+    if status == 413:
+        return ValidationError(message, field or "body", status_code=status)
+    if status == 401:
+        return AuthenticationError(message)
+    if status == 403:
+        return PermissionDeniedError(message)
+    if status == 404:
+        return NotFoundError(message)
+    if status == 409:
+        return ConflictError(message)
+    if status == 429:
+        return RateLimitedError(message, retry_after=delay)
+    if status == 503:
+        if "arc instance" in message.lower():
+            return NoArcInstanceError(message, retry_after=delay)
+        return ServiceUnavailableError(message, retry_after=delay)
+    return MemtraceError(message, status_code=status)
+
+
+def _seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+__all__ = [
+    "HttpPlan",
+    "HttpReply",
+    "HttpRequest",
+    "adrive",
+    "body",
+    "drive",
+    "error_for_status",
+    "json_body",
+    "list_params",
+    "require",
+    "segment",
+]

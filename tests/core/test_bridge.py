@@ -1,0 +1,105 @@
+"""`ClientBridge`: one client of either kind, run from sync code and from async code.
+
+Every combination adapters meet is here, on real clients (embedded and against a live server): a sync client
+from async code, an async client from sync code (also from inside a running event loop, and across
+`asyncio.run` calls), and plans that catch an operation's error."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from memtrace import (
+    AddMemoryRequest,
+    AsyncMemtrace,
+    ClientBridge,
+    ConflictError,
+    ListOptions,
+    Memory,
+    Memtrace,
+)
+from memtrace.bridge import Plan, check_client
+from memtrace.operations import AddMemory, ListMemories, remember
+from memtrace.paging import read_memories
+
+AnyFactory = Callable[[], Memtrace | AsyncMemtrace]
+
+
+@pytest.fixture(params=["sync-embedded", "sync-remote", "async-embedded", "async-remote"])
+def make_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnyFactory]:
+    kind, where = request.param.split("-")
+    opened: list[Memtrace | AsyncMemtrace] = []
+
+    def make() -> Memtrace | AsyncMemtrace:
+        cls = Memtrace if kind == "sync" else AsyncMemtrace
+        if where == "embedded":
+            client: Memtrace | AsyncMemtrace = cls.open(tmp_path / "data")
+        else:
+            server = request.getfixturevalue("live_server")
+            client = cls(server.base_url, server.api_key)
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        ClientBridge(client).close()
+
+
+def _uid() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+def remember_once(agent_id: str, content: str) -> Plan[Memory | None]:
+    """A plan: store a memory, or None when it is a duplicate."""
+    try:
+        memory: Memory = yield remember(agent_id, content)
+    except ConflictError:
+        return None
+    return memory
+
+
+def test_from_sync_code(make_client: AnyFactory) -> None:
+    bridge, uid = ClientBridge(make_client()), _uid()
+    memory = bridge.execute(AddMemory(AddMemoryRequest(agent_id=uid, content="one")))
+    assert bridge.run(remember_once(uid, "one")) is None  # the ConflictError reached the plan
+    assert bridge.run(remember_once(uid, "two")) is not None
+    listed = bridge.execute(ListMemories(ListOptions(agent_id=uid, order="asc")))
+    assert listed.memories[0].id == memory.id and listed.count == 2
+
+
+def test_from_sync_code_across_event_loops(make_client: AnyFactory) -> None:
+    """Sync calls between and inside `asyncio.run` calls (a sync framework API called from async code)."""
+    bridge, uid = ClientBridge(make_client()), _uid()
+
+    async def inside_a_running_loop(content: str) -> Memory | None:
+        return bridge.run(remember_once(uid, content))
+
+    assert asyncio.run(inside_a_running_loop("a")) is not None
+    assert bridge.run(remember_once(uid, "b")) is not None
+    assert asyncio.run(inside_a_running_loop("c")) is not None
+    assert [m.content for m in bridge.run(read_memories(ListOptions(agent_id=uid, order="asc")))] == [
+        "a",
+        "b",
+        "c",
+    ]
+
+
+async def test_from_async_code(make_client: AnyFactory) -> None:
+    bridge, uid = ClientBridge(make_client()), _uid()
+    written = await asyncio.gather(*(bridge.arun(remember_once(uid, f"m{i % 5}")) for i in range(10)))
+    assert sum(m is not None for m in written) == 5  # each content once; duplicates came back as None
+    pages = await bridge.arun(read_memories(ListOptions(agent_id=uid), page_size=2))
+    assert sorted(m.content for m in pages) == [f"m{i}" for i in range(5)]
+    one = await bridge.aexecute(ListMemories(ListOptions(agent_id=uid, limit=1)))
+    assert one.count == 1 and one.has_more
+
+
+def test_rejects_other_clients() -> None:
+    with pytest.raises(TypeError, match=r"MyStore: client must be a memtrace\.Memtrace"):
+        check_client(object(), "MyStore")
+    with pytest.raises(TypeError):
+        ClientBridge("http://localhost:9100")  # type: ignore[arg-type]
