@@ -23,7 +23,7 @@ from memtrace.errors import (
     ValidationError,
 )
 
-from ..auth import authorize
+from ..auth import authenticate_request, require_permission
 from ..keys import Principal
 from ..state import ServerState
 from .render import page, secure
@@ -76,10 +76,20 @@ async def current_viewer(request: Request) -> Viewer:
     if session is None:
         raise SignInRequired
     try:
-        principal = await authorize(ui.state, session.api_key, None, "read")
+        principal = await verify_key(request, session.api_key)
     except AuthenticationError:
         raise SignInRequired from None
     return Viewer(principal, session, ui.sealer.csrf_token(session.session_id))
+
+
+async def verify_key(request: Request, api_key: str) -> Principal:
+    """The principal of `api_key`, by the rule every ``/api/`` request goes through (the authenticator's cache,
+    revocations, the per-address failure budget, the org's rate limit); it must hold ``read``."""
+    state = ui_of(request).state
+    client = request.client.host if request.client is not None else None
+    headers = [(b"x-api-key", api_key.encode("utf-8", "replace"))] if api_key else []
+    principal = await authenticate_request(state, headers, client)
+    return require_permission(principal, "read")
 
 
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]

@@ -17,12 +17,11 @@ from memtrace.models import ContextOptions, ListOptions, Memory, SearchQuery
 from memtrace.timeparse import now_us
 from memtrace.validation import MEMORY_TYPES
 
-from ..auth import authorize
 from ..keys import PERMISSIONS
 from ..middleware import decode_segment
 from ..routes.admin import _org_scope, _server_admin
 from ..wire import key_view, org_view
-from .access import UIRoute, ViewerDep, checked_form, read_form, ui_of
+from .access import UIRoute, ViewerDep, checked_form, read_form, ui_of, verify_key
 from .chart import build_chart
 from .highlight import highlight
 from .paging import Cursor, next_cursor
@@ -101,7 +100,7 @@ async def login(request: Request) -> Response:
     else:
         key = form.get("api_key", "").strip()
         try:
-            await authorize(ui.state, key, None, "read")
+            await verify_key(request, key)
         except AuthenticationError:
             error = "That API key is not valid (or has been revoked or has expired)."
         except PermissionDeniedError:
