@@ -20,6 +20,7 @@ from memtrace.validation import MEMORY_TYPES
 from ..keys import PERMISSIONS
 from ..middleware import decode_segment
 from ..routes.admin import _org_scope, _server_admin
+from ..state import ServerState
 from ..wire import key_view, org_view
 from .access import UIRoute, ViewerDep, checked_form, read_form, ui_of, verify_key
 from .chart import build_chart
@@ -43,7 +44,7 @@ RANGES = {"24h": (HOUR_US, 24, 3), "7d": (DAY_US, 7, 1), "30d": (DAY_US, 30, 5)}
 Text = Annotated[str | None, Query(max_length=1000)]
 
 
-def _state(request: Request) -> Any:
+def _state(request: Request) -> ServerState:
     return ui_of(request).state
 
 
@@ -160,7 +161,7 @@ async def asset(name: str) -> Response:
 # ---------------------------------------------------------------- overview
 
 
-async def _active_agents(state: Any, org_id: str, limit: int) -> list[tuple[str, int]]:
+async def _active_agents(state: ServerState, org_id: str, limit: int) -> list[tuple[str, int]]:
     """The agents behind the most recent memories, busiest first (agent ids are free-form: any memory may
     name a new one, so "who is active" is read from the memories themselves)."""
     recent = await state.run(state.engine.list_memories, org_id, ListOptions(limit=RECENT_FOR_AGENTS))
@@ -432,7 +433,9 @@ async def agents(
     )
 
 
-async def _agent_row(state: Any, org: str, agent_id: str, name: str, day_start: int) -> dict[str, Any]:
+async def _agent_row(
+    state: ServerState, org: str, agent_id: str, name: str, day_start: int
+) -> dict[str, Any]:
     engine = state.engine
     total = await state.run(engine.count_memories, org, agent_id=agent_id)
     (last_day,) = await state.run(
