@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import httpx
-from conftest import XSS_CONTENT, XSS_PARENT, Dashboard, Tab, screenshot
+from ui_helpers import XSS_CONTENT, XSS_PARENT, Dashboard, Tab, screenshot
 
 from memtrace_server.ui.sessions import PRE_SESSION_COOKIE, SESSION_COOKIE, SessionSealer
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -176,23 +177,28 @@ async def overview(request: Request, viewer: ViewerDep, range: Text = None) -> R
     bucket_us, buckets, label_every = RANGES[key]
     now = now_us()
     start = (now // bucket_us + 1 - buckets) * bucket_us
-    by_type = await state.run(state.engine.count_memories_by_type, org, since=key)
-    sessions = await state.run(state.engine.list_sessions, org, None)
-    agents = await _active_agents(state, org, CHART_AGENTS)
-    total = await state.run(
-        state.engine.memory_histogram, org, start_us=start, bucket_us=bucket_us, buckets=buckets
-    )
-    series: list[tuple[str, list[int]]] = []
-    for agent_id, _ in agents:
-        counts = await state.run(
-            state.engine.memory_histogram,
+    engine = state.engine
+    active = await _active_agents(state, org, RECENT_FOR_AGENTS)
+    charted = [agent_id for agent_id, _ in active[:CHART_AGENTS]]
+
+    def histogram(agent_id: str | None) -> Awaitable[list[int]]:
+        return state.run(
+            engine.memory_histogram,
             org,
             start_us=start,
             bucket_us=bucket_us,
             buckets=buckets,
             agent_id=agent_id,
         )
-        series.append((agent_id, counts))
+
+    # Independent store reads: side by side in the worker threads (SQLite readers run in parallel).
+    by_type, sessions, total, *per_agent = await asyncio.gather(
+        state.run(engine.count_memories_by_type, org, since=key),
+        state.run(engine.list_sessions, org, None),
+        histogram(None),
+        *(histogram(agent_id) for agent_id in charted),
+    )
+    series: list[tuple[str, list[int]]] = list(zip(charted, per_agent, strict=True))
     others = [t - sum(s[1][i] for s in series) for i, t in enumerate(total)]
     if any(others):
         series.append(("other agents", others))
@@ -209,7 +215,7 @@ async def overview(request: Request, viewer: ViewerDep, range: Text = None) -> R
         chart=chart,
         open_sessions=len(open_sessions),
         recent_sessions=open_sessions[:8],
-        agent_count=len(agents),
+        agent_count=len(active),
     )
 
 
@@ -452,14 +458,21 @@ async def agent_detail(request: Request, viewer: ViewerDep, agent_id: str) -> Re
     state = _state(request)
     org = viewer.principal.org_id
     aid = decode_segment(agent_id)
-    stats = await state.run(state.engine.get_agent_stats, org, aid)
-    if stats.memory_count == 0 and stats.session_count == 0:
-        raise NotFoundError("agent not found")
     bucket_us, buckets, label_every = RANGES["30d"]
     start = (now_us() // bucket_us + 1 - buckets) * bucket_us
-    counts = await state.run(
-        state.engine.memory_histogram, org, start_us=start, bucket_us=bucket_us, buckets=buckets, agent_id=aid
+    stats, counts = await asyncio.gather(
+        state.run(state.engine.get_agent_stats, org, aid),
+        state.run(
+            state.engine.memory_histogram,
+            org,
+            start_us=start,
+            bucket_us=bucket_us,
+            buckets=buckets,
+            agent_id=aid,
+        ),
     )
+    if stats.memory_count == 0 and stats.session_count == 0:
+        raise NotFoundError("agent not found")
     chart = build_chart([(aid, counts)], start, bucket_us, label_every=label_every)
     return page("agent.html", viewer=viewer, nav="agents", aid=aid, stats=stats, chart=chart)
 
