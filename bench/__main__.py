@@ -36,6 +36,7 @@ BUILTIN = (
     ("reads", "bench.reads"),
     ("scaling", "bench.scaling"),
     ("footprint", "bench.footprint"),
+    ("postgres", "bench.postgres_store"),
     ("ui", "bench.ui_pages"),
 )
 # The adapter issues each add bench/adapter_<name>.py; arc_ingest.py is the Arc store's. Those expected here

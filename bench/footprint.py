@@ -18,12 +18,14 @@ import textwrap
 import time
 from pathlib import Path
 
+from memtrace_server.testing import free_port
+
 from .bulk_load import load_store
 from .common import Row, check, latency_row, log, median, percentile, temp_dir
 from .loadgen import run_job
 from .read_ops import OPS, http_request, plan
 from .reads import truth_of
-from .server import RssSampler, api_key_for, free_port, running_server, tail
+from .server import RssSampler, api_key_for, running_server, tail
 
 IMPORT_TARGET_MS = 500.0
 IMPORT_RUNS = 7

@@ -1,4 +1,5 @@
-"""A real `memtrace serve` subprocess for the HTTP benchmarks, and the memory it uses.
+"""A real `memtrace serve` subprocess for the HTTP benchmarks (started by the one launcher,
+`memtrace_server.testing`), and the memory it uses.
 
 The server runs as its own process on a free loopback port, like a deployment would; the load generator
 (`bench.loadgen`) is a third process, so neither the benchmark driver nor the load competes with the server
@@ -10,17 +11,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from memtrace_server.testing import ServerProcess
+from memtrace_server.testing import start_server as launch_server
 
 from .common import CorrectnessError
 
@@ -28,12 +25,6 @@ from .common import CorrectnessError
 def api_key_for(seed: str) -> str:
     """A well-formed `mtk_` key (spec §6.1): 32 bytes, URL-safe base64 (43 characters and one '=')."""
     return "mtk_" + base64.urlsafe_b64encode(hashlib.sha256(seed.encode()).digest()).decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_available() -> str | None:
@@ -50,69 +41,28 @@ def server_available() -> str | None:
     return None
 
 
-@dataclass
-class RunningServer:
-    base_url: str
-    api_key: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def port(self) -> int:
-        return int(self.base_url.rsplit(":", 1)[1])
-
-
-def _get(url: str, timeout: float = 1.0) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
+RunningServer = ServerProcess
 
 
 def start_server(data_dir: Path, log_dir: Path, *, api_key: str | None = None) -> RunningServer:
-    """Start `memtrace serve` on `data_dir` with a known admin key; wait until /ready says 200."""
+    """Start `memtrace serve` on `data_dir` with a known admin key; wait until /ready says 200 (the one
+    launcher, `memtrace_server.testing`: the shell's MEMTRACE_* settings do not reach the server)."""
     reason = server_available()
     if reason:
         raise RuntimeError(reason)
-    api_key = api_key or api_key_for("memtrace-bench-admin")
-    port = free_port()
-    log_path = log_dir / f"server-{port}.log"
-    env = {
-        **os.environ,
-        "MEMTRACE_ADMIN_KEY": api_key,
+    return launch_server(
+        data_dir,
+        api_key=api_key or api_key_for("memtrace-bench-admin"),
         # The defaults otherwise; the per-org rate limit (off by default) is pinned off, since a benchmark
         # measures the server, not its abuse protection.
-        "MEMTRACE_LIMITS_RATE_LIMIT_PER_ORG": "0",
-    }
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "memtrace_server", "serve", "--host", "127.0.0.1", "--port", str(port),
-                "--data-dir", str(data_dir),
-            ],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"memtrace serve exited with {proc.returncode}: {tail(log_path)}")
-        with contextlib.suppress(OSError):
-            if _get(base_url + "/ready") == 200:
-                return RunningServer(base_url, api_key, proc, log_path)
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"memtrace serve did not become ready in 60 s: {tail(log_path)}")
+        env={"MEMTRACE_LIMITS_RATE_LIMIT_PER_ORG": "0"},
+        log_dir=log_dir,
+        ready_timeout=60,
+    )
 
 
 def stop_server(server: RunningServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    server.stop(timeout=15)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Callable
@@ -17,6 +18,11 @@ def arc_config(standin: ArcStandIn, *, database: str | None = None, **overrides:
     token = overrides.pop("token", None) or standin.create_token(["read", "write"])
     admin = overrides.pop("admin_token", standin.admin_token)
     return fast_config(standin.url, token, admin, database or "t_" + secrets.token_hex(6), **overrides)
+
+
+def new_master_key() -> str:
+    """A ``MEMTRACE_MASTER_KEY``: the base64 of 32 random bytes."""
+    return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memtrace.stores.arc.porter import stem
+from memtrace.keywords import stem
 from memtrace.stores.arc.ranking import CorpusStats, score, weights
 from memtrace.stores.arc.terms import query_terms, search_terms, term_frequency
 

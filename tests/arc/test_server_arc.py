@@ -5,14 +5,23 @@ remote client, the Arc stand-in."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
+from support.server import ServerProcess, new_key, run_cli, start_server
 
 from memtrace import AddMemoryRequest, Memtrace, SearchQuery
 
-from .helpers import wait_until
-from .server_process import memtrace_cli, new_master_key, serve
+from .helpers import new_master_key, wait_until
+
+
+def serve(data_dir: Path, env: dict[str, str], *, config: Path | None = None) -> ServerProcess:
+    return start_server(data_dir, api_key=new_key(), env=env, config=config)
+
+
+def memtrace_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run_cli(args, env, timeout=60)
 
 
 def arc_rows(standin, database: str) -> list[dict]:
@@ -42,8 +51,9 @@ def test_org_add_arc_from_the_cli(standin, tmp_path: Path) -> None:
     missing_org = memtrace_cli([*add_arc[:2], "org_nobody", *add_arc[3:]], master)
     assert missing_org.returncode == 1 and "not found" in missing_org.stderr
 
-    # Encrypted at rest: neither token is anywhere in the file, and listing never shows them.
-    stored = b"".join(f.read_bytes() for f in data.glob("arc.db*"))
+    # Encrypted at rest: neither token is anywhere in the data directory, and listing never shows them.
+    stored = b"".join(f.read_bytes() for f in data.rglob("*") if f.is_file())
+    assert b"arc_instances" in stored  # the metadata store holds the instance
     assert token.encode() not in stored and standin.admin_token.encode() not in stored
     shown = memtrace_cli(["org", "arc", "--json", "--data-dir", str(data)], master)
     assert token not in shown.stdout and standin.admin_token not in shown.stdout
@@ -65,7 +75,7 @@ def test_org_add_arc_from_the_cli(standin, tmp_path: Path) -> None:
     try:
         with (
             Memtrace(server.base_url, acme_key) as acme,
-            Memtrace(server.base_url, server.admin_key) as default,
+            Memtrace(server.base_url, server.api_key) as default,
         ):
             mine = acme.remember("agent_1", "Acme prefers dark mode")
             default.remember("agent_1", "org_default stays in SQLite")
@@ -148,7 +158,7 @@ def test_server_wide_default_arc_from_memtrace_toml(standin, tmp_path: Path) -> 
     )
     server = serve(tmp_path / "data", {}, config=config)
     try:
-        with Memtrace(server.base_url, server.admin_key) as mt:
+        with Memtrace(server.base_url, server.api_key) as mt:
             m = mt.remember("agent_1", "into the server-wide Arc")
             wait_until(
                 lambda: standin.query("SELECT id FROM memories ORDER BY time", "shared")["data"] == [[m.id]],

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from arc.stores import ARC_STORES
+from postgres.stores import POSTGRES_STORES
 from support.stores import StoreLocation, StoreTarget
 
 from memtrace.engine import Engine, EngineConfig
@@ -28,6 +29,7 @@ def sqlite_location(directory: Path) -> Iterator[StoreLocation]:
 STORES: dict[str, StoreTarget] = {
     "sqlite": StoreTarget(sqlite_location, shared=True),
     **ARC_STORES,  # arc-standin, arc-real (tests/arc/stores.py)
+    **POSTGRES_STORES,  # postgres (tests/postgres/stores.py)
 }
 
 StoreFactory = Callable[[Path], AbstractContextManager[StoreBundle]]

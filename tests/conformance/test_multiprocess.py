@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from support.stores import StoreTarget
 
-from memtrace import ListOptions, Memtrace
+from memtrace import AddMemoryRequest, ConflictError, ListOptions, Memtrace
+from memtrace.engine import Engine
 
 WRITER = r"""
 import sys
@@ -60,3 +63,41 @@ def _write_from_two_processes(url: str) -> None:
             assert len({m.id for m in got}) == n
         contended = mt.list_memories(ListOptions(agent_id="both", limit=1000)).memories
         assert sorted(m.content for m in contended) == sorted(f"contended {i}" for i in range(20))
+
+
+def test_replicas_racing_one_identical_write_store_exactly_one(
+    shared_target: StoreTarget, tmp_path: Path
+) -> None:
+    """N handles on one store (N server replicas) write the same memory at the same instant: one is stored, the
+    others hear ConflictError; a batch racing the same way is stored once too."""
+    n = 6
+    with shared_target.locate(tmp_path) as location:
+        engines = [Engine.from_stores(location.open()) for _ in range(n)]
+        try:
+            barrier = threading.Barrier(n)
+
+            def write(engine: Engine) -> str:
+                barrier.wait()
+                try:
+                    engine.add_memory("org_r", AddMemoryRequest(agent_id="a", content="the same fact"))
+                    return "stored"
+                except ConflictError:
+                    return "conflict"
+
+            def write_batch(engine: Engine) -> int:
+                barrier.wait()
+                batch = [AddMemoryRequest(agent_id="b", content=f"batch item {i}") for i in range(5)]
+                return len(engine.add_memories("org_r", batch))
+
+            with ThreadPoolExecutor(n) as pool:
+                outcomes = list(pool.map(write, engines))
+                written = list(pool.map(write_batch, engines))
+            assert sorted(outcomes) == ["conflict"] * (n - 1) + ["stored"]
+            assert sum(written) == 5
+            listed = engines[0].list_memories("org_r", ListOptions(limit=100)).memories
+            assert sorted(m.content for m in listed) == sorted(
+                ["the same fact"] + [f"batch item {i}" for i in range(5)]
+            )
+        finally:
+            for engine in engines:
+                engine.close()

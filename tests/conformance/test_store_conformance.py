@@ -102,6 +102,12 @@ def test_content_contains_is_case_insensitive_including_non_ascii(engine: Engine
     assert contents(engine.search_memories(ORG, SearchQuery(content_contains="äpfel")).results) == [
         "ÄPFEL und Birnen"
     ]
+    # Unicode case folding, both ways: "STRASSE" is in "straße", and "straße" in "STRASSE".
+    add(engine, "Hauptstraße 5")
+    add(engine, "NEBENSTRASSE 7")
+    for needle in ("strasse", "STRASSE", "straße"):
+        found = engine.search_memories(ORG, SearchQuery(content_contains=needle, order="asc")).results
+        assert contents(found) == ["Hauptstraße 5", "NEBENSTRASSE 7"], needle
     # LIKE wildcards in the needle are literal characters.
     assert contents(engine.search_memories(ORG, SearchQuery(content_contains="0% s")).results) == [
         "100% sure_thing"

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import Api, SpawnedServer, launch, new_key, stop
+from support.server import Api, ServerProcess, launch, new_key, stop
 
 from memtrace_server.app import create_app
 from memtrace_server.config import load_config
@@ -41,8 +41,8 @@ def uid() -> str:
 
 
 @pytest.fixture
-def spawn_server(tmp_path: Path) -> Iterator[Callable[..., SpawnedServer]]:
-    started: list[SpawnedServer] = []
+def spawn_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
 
     def spawn(
         env: dict[str, str] | None = None,
@@ -51,7 +51,7 @@ def spawn_server(tmp_path: Path) -> Iterator[Callable[..., SpawnedServer]]:
         api_key: str | None = None,
         args: list[str] | None = None,
         fd_limit: int | None = None,
-    ) -> SpawnedServer:
+    ) -> ServerProcess:
         server = launch(
             data_dir or tmp_path / f"data{len(started)}", api_key or new_key(), env, args, fd_limit=fd_limit
         )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from server_helpers import new_key
+from support.server import new_key
 
 Tenant = Callable[..., tuple[str, str, int]]
 

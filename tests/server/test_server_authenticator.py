@@ -142,3 +142,35 @@ async def test_recent_failures_are_refused_without_a_lookup_until_a_key_appears(
     with pytest.raises(AuthenticationError):
         await auth.authenticate(revoked)
     assert server.verifications == 2
+
+
+async def test_the_revocation_poll_reads_the_key_table_only_when_the_keys_version_changed(
+    stores: tuple[CountingKeyStore, KeyStore],
+) -> None:
+    server, other = stores
+    reads = 0
+    enabled_ids = server.enabled_ids
+
+    def counted() -> set[int]:
+        nonlocal reads
+        reads += 1
+        return enabled_ids()
+
+    server.enabled_ids = counted  # type: ignore[method-assign]
+    row, key = server.create("org_default", "app", "read")
+    auth = Authenticator(server, run_sync=run_sync)
+    await auth.authenticate(key)
+    poll = asyncio.create_task(auth.poll_revocations(0.01))
+    try:
+        await asyncio.sleep(0.3)
+        assert reads == 1  # the first tick; the version has not changed since
+        other.revoke(row.id)  # revoked by another process
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if reads == 2:
+                break
+        with pytest.raises(AuthenticationError):  # the poll evicted it: the key is checked again, and refused
+            await auth.authenticate(key)
+        assert reads == 2
+    finally:
+        poll.cancel()

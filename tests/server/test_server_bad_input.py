@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import Api, new_key
+from support.server import Api, new_key
 
 from memtrace_server.app import create_app
 from memtrace_server.config import load_config

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from server_helpers import SpawnedServer, launch, new_key, stop
-
-
-def memtrace(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "memtrace_server", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd, env=full_env,
-    )  # fmt: skip
+from support.server import ServerProcess, launch, memtrace, new_key, stop
 
 
 def test_first_run_prints_an_admin_key_once(tmp_path: Path) -> None:
@@ -46,7 +32,7 @@ def test_first_run_prints_an_admin_key_once(tmp_path: Path) -> None:
         stop(second)
 
 
-def test_an_env_admin_key_replaces_the_generated_one(spawn_server: Callable[..., SpawnedServer]) -> None:
+def test_an_env_admin_key_replaces_the_generated_one(spawn_server: Callable[..., ServerProcess]) -> None:
     key = new_key()
     server = spawn_server(api_key=key)
     assert "FIRST RUN" not in server.log()
@@ -63,7 +49,7 @@ def test_a_malformed_env_admin_key_stops_the_server(tmp_path: Path) -> None:
 
 
 def test_org_and_key_commands_work_on_the_data_directory(
-    tmp_path: Path, spawn_server: Callable[..., SpawnedServer]
+    tmp_path: Path, spawn_server: Callable[..., ServerProcess]
 ) -> None:
     data = ["--data-dir", str(tmp_path / "data")]
     made = memtrace("org", "create", "Acme Corp", "--id", "org_acme", *data)
@@ -112,7 +98,7 @@ def test_org_and_key_commands_work_on_the_data_directory(
 
 
 def test_memtrace_toml_and_env_configure_the_server(
-    tmp_path: Path, spawn_server: Callable[..., SpawnedServer]
+    tmp_path: Path, spawn_server: Callable[..., ServerProcess]
 ) -> None:
     config = tmp_path / "memtrace.toml"
     config.write_text(
@@ -143,7 +129,7 @@ url = "http://ignored:8000"  # the original's keys still load
         assert r.status_code == 400 and r.json()["field"] == "content"
 
 
-def test_json_logs_are_one_object_per_line(spawn_server: Callable[..., SpawnedServer]) -> None:
+def test_json_logs_are_one_object_per_line(spawn_server: Callable[..., ServerProcess]) -> None:
     server = spawn_server({"MEMTRACE_LOG_FORMAT": "json"})
     stop(server)
     records = [json.loads(line) for line in server.log().splitlines() if line.strip()]
@@ -152,7 +138,7 @@ def test_json_logs_are_one_object_per_line(spawn_server: Callable[..., SpawnedSe
 
 
 def test_sigterm_finishes_in_flight_writes_and_exits_cleanly(
-    tmp_path: Path, spawn_server: Callable[..., SpawnedServer]
+    tmp_path: Path, spawn_server: Callable[..., ServerProcess]
 ) -> None:
     key = new_key()
     server = spawn_server(api_key=key, data_dir=tmp_path / "data")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_helpers import SpawnedServer
+from support.server import ServerProcess
 
 MiB = 1024 * 1024
 
@@ -26,7 +26,7 @@ def rss_figures(pid: int) -> dict[str, int]:
     return figures
 
 
-def address(server: SpawnedServer) -> tuple[str, int]:
+def address(server: ServerProcess) -> tuple[str, int]:
     host, port = server.base_url.removeprefix("http://").split(":")
     return host, int(port)
 
@@ -46,7 +46,7 @@ def read_status(sock: socket.socket, timeout: float) -> int | None:
     return int(data.split(b" ", 2)[1])
 
 
-def post_large_body(server: SpawnedServer, path: str, headers: str, size: int) -> int | None:
+def post_large_body(server: ServerProcess, path: str, headers: str, size: int) -> int | None:
     """POST `size` bytes to `path` as a client that keeps sending while the server may already have answered;
     returns the answer's status."""
     sock = socket.create_connection(address(server))
@@ -74,7 +74,7 @@ def post_large_body(server: SpawnedServer, path: str, headers: str, size: int) -
 
 
 def test_unauthenticated_bodies_are_refused_without_being_read(
-    spawn_server: Callable[..., SpawnedServer],
+    spawn_server: Callable[..., ServerProcess],
 ) -> None:
     # 8 concurrent 30 MiB POSTs without a valid key, to the fast path and to a FastAPI route: before the fix the
     # server read every body (in full) before checking the key, and grew by the sum of them.
@@ -112,7 +112,7 @@ def test_unauthenticated_bodies_are_refused_without_being_read(
 
 
 def test_an_oversize_body_is_refused_from_its_length_or_while_streaming(
-    spawn_server: Callable[..., SpawnedServer],
+    spawn_server: Callable[..., ServerProcess],
 ) -> None:
     server = spawn_server({"MEMTRACE_LIMITS_MAX_BODY_BYTES": str(64 * 1024)})
     key = f"x-api-key: {server.api_key}\r\n"
@@ -180,7 +180,7 @@ def test_the_same_key_in_both_headers_is_accepted(live_server, uid: str) -> None
 
 
 def test_bad_key_floods_are_limited_per_address_by_default(
-    spawn_server: Callable[..., SpawnedServer],
+    spawn_server: Callable[..., ServerProcess],
 ) -> None:
     server = spawn_server()  # the defaults
     with server.client() as admin:
@@ -199,7 +199,7 @@ def test_bad_key_floods_are_limited_per_address_by_default(
         assert admin.get("/api/v1/memories").status_code == 200
 
 
-def test_429_is_answered_without_reading_the_body(spawn_server: Callable[..., SpawnedServer]) -> None:
+def test_429_is_answered_without_reading_the_body(spawn_server: Callable[..., ServerProcess]) -> None:
     server = spawn_server(
         {"MEMTRACE_LIMITS_RATE_LIMIT_PER_ORG": "0.01", "MEMTRACE_LIMITS_RATE_LIMIT_BURST": "1"}
     )
@@ -239,7 +239,7 @@ def closed_within(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
     return False, received
 
 
-def test_a_64_mib_header_is_refused(spawn_server: Callable[..., SpawnedServer]) -> None:
+def test_a_64_mib_header_is_refused(spawn_server: Callable[..., ServerProcess]) -> None:
     server = spawn_server()
     before = rss_figures(server.process.pid)
     sock = socket.create_connection(address(server))
@@ -261,7 +261,7 @@ def test_a_64_mib_header_is_refused(spawn_server: Callable[..., SpawnedServer]) 
 
 
 def test_slow_headers_and_slow_bodies_are_cut_at_their_deadlines(
-    spawn_server: Callable[..., SpawnedServer],
+    spawn_server: Callable[..., ServerProcess],
 ) -> None:
     server = spawn_server({"MEMTRACE_SERVER_HEADER_TIMEOUT": "1", "MEMTRACE_SERVER_BODY_TIMEOUT": "1"})
     # Headers one byte at a time, each well within any per-read timeout: the whole head has a deadline.
@@ -300,7 +300,7 @@ def test_slow_headers_and_slow_bodies_are_cut_at_their_deadlines(
 
 
 def test_half_open_connections_do_not_fail_normal_requests(
-    spawn_server: Callable[..., SpawnedServer],
+    spawn_server: Callable[..., ServerProcess],
 ) -> None:
     # 256 descriptors, 300 clients that open a connection, send half a request and wait: before, the server
     # ran out of descriptors and normal requests failed until the flood went away.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from server_helpers import SpawnedServer
+from support.server import ServerProcess
 
 from memtrace import AddMemoryRequest, Memtrace, RateLimitedError, ValidationError
 from memtrace_server.ratelimit import RateLimiter
@@ -26,7 +26,7 @@ def test_token_bucket_refills_over_time() -> None:
         limiter.check("org_a", now=100.5)
 
 
-def test_an_org_over_its_rate_gets_429_and_others_do_not(spawn_server: Callable[..., SpawnedServer]) -> None:
+def test_an_org_over_its_rate_gets_429_and_others_do_not(spawn_server: Callable[..., ServerProcess]) -> None:
     server = spawn_server(
         {"MEMTRACE_LIMITS_RATE_LIMIT_PER_ORG": "0.05", "MEMTRACE_LIMITS_RATE_LIMIT_BURST": "3"}
     )
@@ -48,7 +48,7 @@ def test_an_org_over_its_rate_gets_429_and_others_do_not(spawn_server: Callable[
 
 
 def test_an_oversize_batch_is_a_validation_error_in_the_client(
-    spawn_server: Callable[..., SpawnedServer],
+    spawn_server: Callable[..., ServerProcess],
 ) -> None:
     server = spawn_server(
         {"MEMTRACE_LIMITS_MAX_BODY_BYTES": "2048", "MEMTRACE_LIMITS_MAX_CONTENT_LENGTH": "50"}

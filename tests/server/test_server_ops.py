@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from server_helpers import Api
+from support.server import Api
 
 from memtrace_server.routes.ops import go_duration
 

@@ -15,13 +15,13 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from server_helpers import SpawnedServer, launch, new_key, stop
+from support.server import ServerProcess, launch, new_key, stop
 
 EXAMPLES_PER_MODE = 250
 
 
 @pytest.fixture(scope="module")
-def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SpawnedServer, str, set[int]]]:
+def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str, set[int]]]:
     server = launch(tmp_path_factory.mktemp("fuzz") / "data", new_key())
     try:
         with server.client() as admin:
@@ -50,7 +50,7 @@ def _check(
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 def test_no_request_gets_a_server_error(
-    fuzz_target: tuple[SpawnedServer, str, set[int]], mode: GenerationMode
+    fuzz_target: tuple[ServerProcess, str, set[int]], mode: GenerationMode
 ) -> None:
     server, key, protected = fuzz_target
     schema = schemathesis.openapi.from_url(server.base_url + "/openapi.json")

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from server_helpers import Api, new_key
+from support.server import Api, new_key
 
 from memtrace_server.app import create_app
 from memtrace_server.config import load_config

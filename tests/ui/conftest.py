@@ -15,14 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
+from support.server import make_api_key, start_server
 from ui_helpers import CHROMIUM, GUARD_SCRIPT, Dashboard, Tab, _create_key, seed
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory, server_launcher: Any) -> Iterator[Dashboard]:
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     root = tmp_path_factory.mktemp("ui")
-    admin_key = server_launcher.make_key(b"memtrace-ui-admin-" + uuid.uuid4().bytes[:8])
-    server = server_launcher.start(root / "data", admin_key)
+    admin_key = make_api_key(b"memtrace-ui-admin-" + uuid.uuid4().bytes[:8])
+    server = start_server(root / "data", api_key=admin_key)
     try:
         with httpx.Client(base_url=server.base_url, headers={"x-api-key": admin_key}, timeout=30) as admin:
             admin.post("/api/v1/orgs", json={"name": "Other tenant", "id": "org_other"}).raise_for_status()
@@ -42,7 +43,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory, server_launcher: Any) ->
         board.secret = (root / "data" / "ui_session_secret").read_bytes().strip()
         yield board
     finally:
-        server_launcher.stop(server)
+        server.stop(timeout=15)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from support.server import ServerProcess
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -29,7 +30,7 @@ XSS_PARENT = "javascript:alert('parent')"
 class Dashboard:
     """The seeded server: keys per role and what was stored, for the tests to compare against."""
 
-    server: Any  # tests/conftest.py's LiveServer
+    server: ServerProcess
     admin_key: str
     write_key: str
     read_key: str

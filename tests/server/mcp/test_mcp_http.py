@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from mcp_test_helpers import (
+from support.mcp_session import (
     MODULE_COMMAND,
     call,
     exercise_bad_calls,

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import ClientSession
-from mcp_test_helpers import (
+from support.mcp_session import (
     exercise_bad_calls,
     exercise_round_trip,
     free_port,

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp_test_helpers import (
+from support.mcp_session import (
     CLI_COMMAND,
     MODULE_COMMAND,
     call,

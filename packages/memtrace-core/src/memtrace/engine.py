@@ -196,7 +196,7 @@ class Engine:
         limit = v.check_limit(opts.limit, "limit", DEFAULT_LIST_LIMIT)
         offset = v.check_offset(opts.offset)
         order = v.check_order(opts.order)
-        rows = self.events.query(org_id, flt, order=order, limit=limit + 1, offset=offset)  # type: ignore[arg-type]
+        rows = self.events.query(org_id, flt, order=order, limit=limit + 1, offset=offset)
         memories = [r.to_memory() for r in rows[:limit]]
         return MemoryList.model_construct(memories=memories, count=len(memories), has_more=len(rows) > limit)
 
@@ -232,7 +232,7 @@ class Engine:
             rows = self.events.search(org_id, flt, text, limit=limit, offset=offset)
         else:
             order = v.check_order(q.order)
-            rows = self.events.query(org_id, flt, order=order, limit=limit, offset=offset)  # type: ignore[arg-type]
+            rows = self.events.query(org_id, flt, order=order, limit=limit, offset=offset)
         results = [r.to_memory() for r in rows]
         elapsed_ms = int((time.perf_counter() - started) * 1000)
         return SearchResult.model_construct(results=results, count=len(results), query_time_ms=elapsed_ms)

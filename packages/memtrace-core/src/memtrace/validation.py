@@ -173,12 +173,14 @@ def check_offset(value: Any, field: str = "offset") -> int:
     return value
 
 
-def check_order(value: Any, field: str = "order") -> str:
+def check_order(value: Any, field: str = "order") -> Literal["asc", "desc"]:
     if value is None or value == "":
         return "desc"
-    if value not in ("asc", "desc"):
-        raise ValidationError(f"invalid {field}: must be 'asc' or 'desc'", field)
-    return str(value)
+    if value == "asc":
+        return "asc"
+    if value == "desc":
+        return "desc"
+    raise ValidationError(f"invalid {field}: must be 'asc' or 'desc'", field)
 
 
 def check_text(value: Any, field: str, *, max_length: int = 10_000) -> str | None:

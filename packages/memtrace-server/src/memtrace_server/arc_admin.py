@@ -18,9 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from memtrace.errors import NotFoundError
+from memtrace.stores.base import ArcInstanceRow
 from memtrace.timeparse import from_us
 
-from .arc_tenancy import ArcInstance, arc_stores, require_master_key
+from .arc import new_instance, public_view, require_master_key
 from .state import ServerState
 
 # --------------------------------------------------------------------------------------------- logic
@@ -35,12 +36,11 @@ def set_org_arc(
     database: str,
     measurement: str = "events",
     admin_token: str | None = None,
-) -> ArcInstance:
+) -> ArcInstanceRow:
     """Point `org_id`'s memories at an Arc instance (the organisation must exist)."""
     state.admin.get_org(org_id)
-    stores = arc_stores(state.engine.events)
-    instance = stores.instances.put(
-        require_master_key(stores.master),
+    row = new_instance(
+        require_master_key(state.arc.master),
         org_id,
         url=url,
         token=token,
@@ -48,26 +48,30 @@ def set_org_arc(
         measurement=measurement,
         admin_token=admin_token,
     )
-    stores.refresh(force=True)
-    return instance
+    stored = state.arc.metadata.put_arc_instance(row)
+    state.arc.refresh(force=True)
+    return stored
 
 
 def remove_org_arc(state: ServerState, org_id: str) -> None:
-    stores = arc_stores(state.engine.events)
-    if not stores.instances.remove(org_id):
+    if not state.arc.metadata.delete_arc_instance(org_id):
         raise NotFoundError(f"organization '{org_id}' has no Arc instance")
-    stores.refresh(force=True)
+    state.arc.refresh(force=True)
 
 
-def get_org_arc(state: ServerState, org_id: str) -> ArcInstance:
-    instance = arc_stores(state.engine.events).instances.get(org_id)
+def get_org_arc(state: ServerState, org_id: str) -> ArcInstanceRow:
+    instance = state.arc.metadata.get_arc_instance(org_id)
     if instance is None:
         raise NotFoundError(f"organization '{org_id}' has no Arc instance")
     return instance
 
 
-def view(instance: ArcInstance, status: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = instance.public()
+def list_org_arcs(state: ServerState) -> list[ArcInstanceRow]:
+    return state.arc.metadata.list_arc_instances()
+
+
+def view(instance: ArcInstanceRow, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = public_view(instance)
     body["created_at"] = from_us(body.pop("created_us")).isoformat()
     body["updated_at"] = from_us(body.pop("updated_us")).isoformat()
     if status is not None:
@@ -135,10 +139,7 @@ def add_org_commands(
 
     def cmd_show(args: argparse.Namespace) -> int:
         def run(state: ServerState) -> int:
-            if args.org_id:
-                instances = [get_org_arc(state, args.org_id)]
-            else:
-                instances = arc_stores(state.engine.events).instances.list()
+            instances = [get_org_arc(state, args.org_id)] if args.org_id else list_org_arcs(state)
             views = [view(i) for i in instances]
             if args.json:
                 print(json.dumps(views, indent=2))
@@ -165,4 +166,4 @@ def _print(args: argparse.Namespace, body: dict[str, Any], text: str) -> None:
     print(json.dumps(body, indent=2) if args.json else text)
 
 
-__all__ = ["add_org_commands", "get_org_arc", "remove_org_arc", "set_org_arc", "view"]
+__all__ = ["add_org_commands", "get_org_arc", "list_org_arcs", "remove_org_arc", "set_org_arc", "view"]

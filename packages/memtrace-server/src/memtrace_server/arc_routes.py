@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memtrace.errors import PermissionDeniedError
 
-from .arc_admin import get_org_arc, remove_org_arc, set_org_arc, view
-from .arc_tenancy import arc_stores
+from .arc_admin import get_org_arc, list_org_arcs, remove_org_arc, set_org_arc, view
 from .keys import Principal
 from .middleware import decode_segment
 from .routes.common import ERRORS, AdminCaller, state_of
@@ -75,7 +74,7 @@ async def read_org_arc(request: Request, principal: AdminCaller, org_id: str) ->
     state = state_of(request)
     org_id = decode_segment(org_id)
     instance = await state.run(get_org_arc, state, org_id)
-    status = arc_stores(state.engine.events).status().get(org_id)
+    status = state.arc.status().get(org_id)
     return _json(view(instance, status))
 
 
@@ -93,9 +92,8 @@ async def delete_org_arc(request: Request, principal: AdminCaller, org_id: str) 
 async def list_arc(request: Request, principal: AdminCaller) -> Response:
     _server_admin(principal)
     state = state_of(request)
-    stores = arc_stores(state.engine.events)
-    instances = await state.run(stores.instances.list)
-    status = stores.status()
+    instances = await state.run(list_org_arcs, state)
+    status = state.arc.status()
     body = {"instances": [view(i, status.get(i.org_id)) for i in instances], "default": status.get("*")}
     return _json(body)
 

@@ -141,16 +141,22 @@ class Authenticator:
                 self._cache.pop(digest, None)
 
     async def poll_revocations(self, interval: float) -> None:
-        """Run forever: every `interval` seconds, evict keys revoked by anyone."""
+        """Run forever: every `interval` seconds, evict keys revoked by anyone. Each tick reads the store's
+        keys version; the key table is read only when that changed."""
+        seen: int | None = None
         while True:
             await asyncio.sleep(interval)
             if not self._cache and not self._failures:
                 continue
             try:
+                version = await self._run_sync(self.keys.version)
+                if version == seen:
+                    continue
                 enabled = await self._run_sync(self.keys.enabled_ids)
             except Exception:  # the store may be busy or closing; try again next tick
                 continue
             self.retain(enabled)
+            seen = version
 
 
 PRINCIPAL_SCOPE_KEY = "memtrace.principal"
@@ -165,10 +171,16 @@ async def authenticate_request(
     Every ``/api/`` request goes through here once, in `ServerMiddleware` (the fast path included), so
     credentials are read by one rule everywhere; routes only check permissions (`require_permission`).
     """
+    return await authenticate_key(state, credential_from_headers(headers), client)
+
+
+async def authenticate_key(state: ServerState, key: str | None, client: str | None = None) -> Principal:
+    """The caller presenting `key` (as `authenticate_request`, for a key that did not come in headers: the
+    dashboard's session); charges the org's rate limit."""
     if state.authenticator is None:
         principal = ANONYMOUS_ADMIN
     else:
-        principal = await state.authenticator.authenticate(credential_from_headers(headers), client)
+        principal = await state.authenticator.authenticate(key, client)
     if state.rate_limiter is not None:
         state.rate_limiter.check(principal.org_id)
     return principal

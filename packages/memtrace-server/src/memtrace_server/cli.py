@@ -1,6 +1,6 @@
 """The ``memtrace`` command: run the server, manage organisations and keys on a data directory, run MCP.
 
-    memtrace serve [--host 127.0.0.1] [--port 9100] [--data-dir ./data] [--config memtrace.toml]
+    memtrace serve [--host 127.0.0.1] [--port 9100] [--data-dir ./data] [--store-url URL] [--config memtrace.toml]
     memtrace org create NAME [--id ID] | org list | org delete ORG_ID
     memtrace key create --org ID --name NAME [--permissions read,write] | key list [--org ID] | key revoke ID
     memtrace config                       # the effective configuration, as TOML
@@ -40,6 +40,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--data-dir", metavar="DIR", help="data directory (default ./data, or MEMTRACE_DATA_DIR)"
+    )
+    parser.add_argument(
+        "--store-url",
+        metavar="URL",
+        help="where memories and metadata live: a directory, sqlite:///path or postgresql://... "
+        "(default: the data directory, or MEMTRACE_STORE_URL)",
     )
 
 
@@ -120,7 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _config(args: argparse.Namespace, **overrides: Any) -> ServerConfig:
-    return load_config(args.config, overrides={"server.data_dir": args.data_dir, **overrides})
+    return load_config(
+        args.config,
+        overrides={"server.data_dir": args.data_dir, "store.url": args.store_url, **overrides},
+    )
 
 
 # ------------------------------------------------------------------ serve

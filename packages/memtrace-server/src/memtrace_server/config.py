@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 CONFIG_FILENAME = "memtrace.toml"
 SEARCH_DIRS = (Path("."), Path("/etc/memtrace"), Path.home() / ".memtrace")
@@ -100,10 +100,18 @@ class LimitsSection:
 
 @dataclass
 class StoreSection:
+    url: str | None = None
+    """Where memories and metadata live: a directory or ``sqlite:///path`` (the embedded store), or
+    ``postgresql://...``. Default: the data directory (``server.data_dir``). ``--store-url`` /
+    ``MEMTRACE_STORE_URL``."""
     backend: str = "sqlite"
     synchronous: str = "FULL"
     """SQLite durability: FULL (every acknowledged write is on disk) or NORMAL (survives a process crash,
     may lose the last commits on power loss)."""
+
+    @property
+    def sqlite_synchronous(self) -> Literal["FULL", "NORMAL"]:
+        return "NORMAL" if self.synchronous.upper() == "NORMAL" else "FULL"
 
 
 @dataclass
@@ -157,6 +165,8 @@ class ServerConfig:
             problems.append("limits.max_content_length must be at least 1")
         if self.limits.rate_limit_per_org < 0 or self.limits.rate_limit_burst < 0:
             problems.append("limits.rate_limit_per_org and rate_limit_burst must not be negative")
+        if self.store.url is not None and not self.store.url.strip():
+            problems.append("store.url must not be empty (leave it out to use the data directory)")
         if self.limits.auth_failures_per_address < 0 or self.limits.auth_failures_burst < 0:
             problems.append("limits.auth_failures_per_address and auth_failures_burst must not be negative")
         if self.store.backend != "sqlite":

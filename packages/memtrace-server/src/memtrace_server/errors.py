@@ -48,8 +48,10 @@ def error_body(message: str, **extra: Any) -> bytes:
 
 
 def error_response(
-    status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    status: int, message: str, /, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:
+    """An error reply. `status` and `message` are positional-only, so a body field may be called ``status``
+    (/ready's ``"status": "not ready"``)."""
     return Response(error_body(message, **extra), status_code=status, media_type=JSON, headers=headers)
 
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import bcrypt
 
 from memtrace.errors import ConflictError, NotFoundError, ValidationError
-from memtrace.stores.base import ApiKeyRow
-from memtrace.stores.sqlite import SQLiteMetadataStore
+from memtrace.stores.base import ApiKeyRow, MetadataStore
 from memtrace.timeparse import now_us
 
 log = logging.getLogger("memtrace_server.keys")
@@ -108,7 +107,7 @@ class Principal:
 class KeyStore:
     """Creates, verifies, lists and revokes keys in a metadata store."""
 
-    def __init__(self, metadata: SQLiteMetadataStore, *, bcrypt_cost: int = 10) -> None:
+    def __init__(self, metadata: MetadataStore, *, bcrypt_cost: int = 10) -> None:
         if bcrypt_cost < 10:
             raise ValueError("bcrypt cost must be at least 10")
         self.metadata = metadata
@@ -163,6 +162,10 @@ class KeyStore:
 
     def revoke(self, key_id: int) -> bool:
         return self.metadata.revoke_api_key(key_id)
+
+    def version(self) -> int:
+        """Changes whenever a key is created or revoked or an org deleted (one cheap read)."""
+        return self.metadata.keys_version()
 
     def enabled_ids(self) -> set[int]:
         now = now_us()

@@ -1,7 +1,11 @@
 """Everything a running server holds: the engine, the key store, the authenticator, metrics, limits.
 
-Store calls block on SQLite, so handlers run them through `ServerState.run`, in a bounded pool of worker
-threads, never on the event loop.
+The stores come from `memtrace.stores.open_stores` (``store.url``, default the data directory); the Arc routing
+goes in front of their event store before the engine is built, and from then on the server talks to the engine
+(memories, orgs, readiness, figures) and to the metadata store's key methods (`KeyStore`), never to a store class.
+
+Store calls block, so handlers run them through `ServerState.run`, in a bounded pool of worker threads, never on
+the event loop.
 """
 
 from __future__ import annotations
@@ -15,16 +19,16 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from memtrace.client import open_engine
-from memtrace.engine import Engine
-from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
+from memtrace.engine import Engine, EngineConfig
+from memtrace.errors import ValidationError
+from memtrace.stores import StoreBundle, open_stores
 
 from .admin import Admin
-from .arc_tenancy import route_by_org
+from .arc import OrgArcStores, route_by_org
 from .auth import Authenticator
 from .coalesce import SingleWriteCoalescer
-from .config import ServerConfig
-from .keys import BOOTSTRAP_ORG_ID, KeyStore
+from .config import ConfigError, ServerConfig
+from .keys import BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME, KeyStore
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 
@@ -37,6 +41,7 @@ class ServerState:
     engine: Engine
     keys: KeyStore
     admin: Admin
+    arc: OrgArcStores
     metrics: Metrics
     authenticator: Authenticator | None
     rate_limiter: RateLimiter | None
@@ -53,29 +58,52 @@ class ServerState:
         return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
     def close(self) -> None:
-        self.keys.metadata.close()
         self.engine.close()
 
 
+def open_stores_of(config: ServerConfig) -> StoreBundle:
+    """The stores ``store.url`` names (default: the data directory, created on first run). A URL that cannot be
+    opened is a configuration error naming ``store.url``."""
+    try:
+        return open_stores(
+            config.store.url or str(config.data_dir),
+            setting="store.url",
+            synchronous=config.store.sqlite_synchronous,
+            # Metadata on a connection of its own, so a key lookup never queues behind a large batch write.
+            separate_metadata_connection=True,
+        )
+    except ValidationError as exc:
+        raise ConfigError(exc.message) from None
+
+
 def open_state(config: ServerConfig) -> ServerState:
-    """Open the data directory (creating it on first run) and build the server's state."""
-    engine = open_engine(
-        config.data_dir,
-        org_id=BOOTSTRAP_ORG_ID,
-        dedup_enabled=config.dedup.enabled,
-        dedup_window_hours=config.dedup.window_hours,
-        synchronous=config.store.synchronous.upper(),  # type: ignore[arg-type]
-        max_content_length=config.limits.max_content_length,
+    """Open the stores and build the server's state."""
+    stores = open_stores_of(config)
+    try:
+        routed, arc = route_by_org(config, stores)  # organisations with their own Arc (arc/)
+    except BaseException:
+        stores.close()
+        raise
+    engine = Engine.from_stores(
+        routed,
+        EngineConfig(
+            dedup_enabled=config.dedup.enabled,
+            dedup_window_hours=config.dedup.window_hours,
+            max_content_length=config.limits.max_content_length,
+        ),
     )
-    engine.events = route_by_org(config, engine.events)  # organisations with their own Arc (arc_tenancy.py)
-    # Keys and admin get a connection of their own, so a key lookup never queues behind a large batch write.
-    key_db = SQLiteDatabase(config.data_dir, synchronous=config.store.synchronous.upper())  # type: ignore[arg-type]
-    keys = KeyStore(SQLiteMetadataStore(key_db), bcrypt_cost=config.auth.bcrypt_cost)
+    try:
+        engine.ensure_org(BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME)
+    except BaseException:
+        engine.close()
+        raise
+    keys = KeyStore(routed.metadata, bcrypt_cost=config.auth.bcrypt_cost)
     state = ServerState(
         config=config,
         engine=engine,
         keys=keys,
-        admin=Admin(keys, engine.events),
+        admin=Admin(engine),
+        arc=arc,
         metrics=Metrics(engine.stats),
         authenticator=None,
         rate_limiter=(

@@ -24,6 +24,7 @@ from .bundle import StoreBundle
 
 if TYPE_CHECKING:
     from .arc.config import ArcConfig
+    from .arc.store import ArcEventStore
 
 Synchronous = Literal["FULL", "NORMAL"]
 Opener = Callable[..., StoreBundle]
@@ -80,16 +81,26 @@ def open_sqlite_stores(
     metadata = SQLiteMetadataStore(metadata_db)
     if arc is None:
         return StoreBundle(SQLiteEventStore(db), metadata, description=f"embedded store in {db.path}")
-    from .arc import SPOOL_FILENAME, ArcEventStore
+    from .arc import SPOOL_FILENAME
 
     spool = path.with_name(SPOOL_FILENAME) if path.suffix == ".db" else path
-    events = ArcEventStore(arc, spool, synchronous=synchronous)
+    events = open_arc_event_store(arc, spool, synchronous=synchronous)
     return StoreBundle(
         events,
         metadata,
         description=f"Arc {arc.redacted()} (metadata and spool in {path})",
         on_close=[db.close],  # the event store does not use the SQLite database
     )
+
+
+def open_arc_event_store(
+    config: ArcConfig, spool: Path, *, synchronous: Synchronous = "FULL"
+) -> ArcEventStore:
+    """An Arc event store alone, its durable spool in directory (or ``.db`` file) `spool`: for a server that
+    routes organisations to Arc instances of their own, beside one metadata store."""
+    from .arc import ArcEventStore
+
+    return ArcEventStore(config, spool, synchronous=synchronous)
 
 
 def _open_sqlite_url(url: str, *, setting: str = "url", **options: Any) -> StoreBundle:
@@ -130,4 +141,4 @@ _SCHEMES: dict[str, Opener] = {
 """Store URL schemes and their openers (a ``scheme+driver://`` URL is looked up by ``scheme``)."""
 
 
-__all__ = ["SQLITE_TUNING", "open_sqlite_stores", "open_stores"]
+__all__ = ["SQLITE_TUNING", "open_arc_event_store", "open_sqlite_stores", "open_stores"]

@@ -57,9 +57,7 @@ async def health(request: Request) -> Response:
 async def ready(request: Request) -> Response:
     state = state_of(request)
     try:
-        await asyncio.wait_for(
-            state.run(state.engine.metadata.get_org, "org_default"), timeout=READY_TIMEOUT_SECONDS
-        )
+        await asyncio.wait_for(state.run(state.engine.ping), timeout=READY_TIMEOUT_SECONDS)
     except Exception as exc:
         reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
         return error_response(

@@ -23,7 +23,7 @@ from memtrace.errors import (
     ValidationError,
 )
 
-from ..auth import authenticate_request, require_permission
+from ..auth import authenticate_key, require_permission
 from ..keys import Principal
 from ..state import ServerState
 from .render import page, secure
@@ -87,8 +87,7 @@ async def verify_key(request: Request, api_key: str) -> Principal:
     revocations, the per-address failure budget, the org's rate limit); it must hold ``read``."""
     state = ui_of(request).state
     client = request.client.host if request.client is not None else None
-    headers = [(b"x-api-key", api_key.encode("utf-8", "replace"))] if api_key else []
-    principal = await authenticate_request(state, headers, client)
+    principal = await authenticate_key(state, api_key or None, client)
     return require_permission(principal, "read")
 
 

@@ -7,22 +7,21 @@ import re
 
 from markupsafe import Markup, escape
 
-from memtrace.stores.arc.porter import stem
-from memtrace.stores.arc.terms import normalize
-from memtrace.stores.sqlite.events import _loose_prefix, query_keywords
+from memtrace.keywords import loose_prefix, normalize, query_keywords, stem
 
 # Words as the search indexes split them: runs of letters or digits in any script.
 _WORD = re.compile(r"([^\W_]+)")
 
 
 def _matchers(query: str) -> tuple[set[str], tuple[str, ...]]:
-    """The stems and loose prefixes a word of the content is matched against (what the stores match)."""
+    """The stems and loose prefixes a word of the content is matched against (what every store matches: see
+    `memtrace.keywords`)."""
     stems: set[str] = set()
     prefixes: list[str] = []
     for keyword in query_keywords(query):
         for part in keyword.split():
             stems.add(stem(normalize(part)))
-        prefix = _loose_prefix(keyword)
+        prefix = loose_prefix(keyword)
         if prefix:
             prefixes.append(normalize(prefix))
     return stems, tuple(prefixes)

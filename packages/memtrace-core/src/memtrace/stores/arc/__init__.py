@@ -5,7 +5,7 @@
     mt = Memtrace.open("./data", arc=ArcConfig(url="http://localhost:8000", token="...", database="memory"))
 
 Modules: `config` (ArcConfig), `client` (Arc's HTTP API), `sql` (the one escaping module) and `queries` (every
-statement sent), `wire` (msgpack writes, RFC3339 reads), `terms`/`porter`/`ranking` (keyword search without an
+statement sent), `wire` (msgpack writes, RFC3339 reads), `terms`/`ranking` (keyword search without an
 index), `spool` and `flusher` (durability), `store` (the EventStore). See docs/arc.md.
 
 Only `ArcConfig` is imported eagerly (``import memtrace`` exports it); the store and its HTTP client load on use.

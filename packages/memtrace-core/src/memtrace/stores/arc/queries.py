@@ -13,6 +13,7 @@ Shape rules, each from spec/arc-api.md:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from ...records import MemoryFilter
@@ -67,7 +68,9 @@ def where(org_id: str, flt: MemoryFilter) -> str:
         clauses.append(f"time < {sql.timestamp(flt.until_us)}")
     if flt.content_contains:
         # instr, not LIKE: "%" and "_" in the needle are ordinary characters.
-        clauses.append(f"instr(lower(content), {sql.string(flt.content_contains.lower())}) > 0")
+        clauses.append(
+            f"instr({casefolded_content(flt.content_contains)}, {sql.string(flt.content_contains.casefold())}) > 0"
+        )
     if flt.min_importance is not None:
         clauses.append(f"importance >= {sql.number(flt.min_importance)} AND NOT isnan(importance)")
     if flt.ids:
@@ -76,6 +79,37 @@ def where(org_id: str, flt: MemoryFilter) -> str:
         if low is not None and high is not None:
             clauses.append(f"time >= {sql.timestamp(low)} AND time <= {sql.timestamp(high)}")
     return " AND ".join(clauses)
+
+
+FOLDING_BLOCKS = (0x00, 0x01, 0x03, 0x05, 0x13, 0x1C, 0x1E, 0x1F, 0xAB, 0xFB)
+"""The 256-code-point blocks holding every character `_folds` finds (a scan of all of Unicode takes seconds;
+tests/arc/test_content_contains.py pins that these blocks are all of them)."""
+
+
+@functools.cache
+def _folds() -> tuple[tuple[str, str], ...]:
+    """Lower-case characters whose case folding is not themselves ("ß" -> "ss", "ς" -> "σ"): what Python's
+    `str.casefold` does beyond `lower()`. Computed once, on the first content filter sent to Arc."""
+    out = []
+    for block in FOLDING_BLOCKS:
+        for code in range(block << 8, (block + 1) << 8):
+            ch = chr(code)
+            if ch.lower() == ch and ch.casefold() != ch:
+                out.append((ch, ch.casefold()))
+    return tuple(out)
+
+
+def casefolded_content(needle: str) -> str:
+    """``content`` case-folded as `str.casefold` would, as far as matching `needle` can tell: DuckDB's
+    ``lower()``, then a ``replace`` for each character whose folding shares a character with the folded needle
+    (the others cannot take part in a match). So Arc agrees with the spool and the embedded store that
+    "STRASSE" is in "straße"."""
+    folded = set(needle.casefold())
+    expression = "lower(content)"
+    for ch, fold in _folds():
+        if folded.intersection(fold):
+            expression = f"replace({expression}, {sql.string(ch)}, {sql.string(fold)})"
+    return expression
 
 
 def id_time_window(ids: Sequence[str]) -> tuple[int | None, int | None]:

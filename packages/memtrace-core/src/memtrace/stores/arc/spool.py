@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order
+from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .queries import id_time_window
 from .terms import QueryTerm
 from .wire import SpoolRow, record_from_spool
@@ -130,49 +131,11 @@ class DeleteCandidate:
     state: int
 
 
+_SPOOL_COLUMNS = MemoryColumns(tags_csv="',' || tags_csv || ','", id_time_bounds=id_time_window)
+
+
 def _where(org_id: str, flt: MemoryFilter) -> tuple[str, list[Any]]:
-    clauses = ["org_id = ?"]
-    params: list[Any] = [org_id]
-    if flt.agent_id:
-        clauses.append("agent_id = ?")
-        params.append(flt.agent_id)
-    if flt.session_id:
-        clauses.append("session_id = ?")
-        params.append(flt.session_id)
-    if flt.memory_types:
-        clauses.append(f"memory_type IN ({','.join('?' * len(flt.memory_types))})")
-        params.extend(flt.memory_types)
-    if flt.event_types:
-        clauses.append(f"event_type IN ({','.join('?' * len(flt.event_types))})")
-        params.extend(flt.event_types)
-    for tag in flt.tags:
-        clauses.append("instr(',' || tags_csv || ',', ?) > 0")
-        params.append(f",{tag},")
-    if flt.since_us is not None:
-        clauses.append("time_us > ?")
-        params.append(flt.since_us)
-    if flt.until_us is not None:
-        clauses.append("time_us < ?")
-        params.append(flt.until_us)
-    if flt.content_contains:
-        # Python's lower(), as DuckDB's lower() in the Arc query is Unicode-aware (SQLite's is ASCII-only).
-        clauses.append("instr(mt_lower(content), ?) > 0")
-        params.append(flt.content_contains.lower())
-    if flt.min_importance is not None:
-        clauses.append("importance >= ?")
-        params.append(flt.min_importance)
-    if flt.ids:
-        clauses.append(f"id IN ({','.join('?' * len(flt.ids))})")
-        params.extend(flt.ids)
-        low, high = id_time_window(flt.ids)
-        if low is not None and high is not None:
-            clauses.append("time_us BETWEEN ? AND ?")
-            params.extend((low, high))
-    return " AND ".join(clauses), params
-
-
-def _lower(value: str | None) -> str | None:
-    return value.lower() if isinstance(value, str) else None
+    return compile_filter(org_id, flt, _SPOOL_COLUMNS)
 
 
 class ArcSpool:
@@ -215,7 +178,7 @@ class ArcSpool:
         conn.execute(f"PRAGMA synchronous={synchronous}")
         # Rows come and go within seconds: a larger WAL lets SQLite write a page once for many commits.
         conn.execute("PRAGMA wal_autocheckpoint=10000")
-        conn.create_function("mt_lower", 1, _lower, deterministic=True)
+        register_functions(conn)
         return conn
 
     @contextmanager

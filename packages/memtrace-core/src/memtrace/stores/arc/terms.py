@@ -12,60 +12,10 @@ with nothing but ``length``, ``replace`` and ``instr``, which DuckDB and SQLite 
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..sqlite.events import _loose_prefix, query_keywords
-from .porter import stem
-
-# A token is a run of letters or digits in any script; "_" separates, as in FTS5's unicode61 tokenizer.
-_TOKEN = re.compile(r"[^\W_]+")
-
-
-def normalize(text: str) -> str:
-    """Lower-case, without diacritics (FTS5's ``remove_diacritics 2``)."""
-    text = text.lower()
-    if text.isascii():
-        return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-_STEMS: dict[str, str] = {}
-_STEM_CACHE_LIMIT = 200_000
-
-
-# ASCII text, the common case, is split in C: a byte table lower-cases letters and turns everything but
-# letters and digits into spaces.
-_ASCII_WORDS = bytes(ord(chr(c).lower()) if c < 128 and chr(c).isalnum() else ord(" ") for c in range(256))
-
-
-def _words(text: str) -> list[str]:
-    if text.isascii():
-        return text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
-    return _TOKEN.findall(normalize(text))
-
-
-def tokens(text: str) -> list[str]:
-    """The stemmed words of `text`, in order."""
-    words = _words(text)
-    stems = _STEMS
-    try:
-        # A dict lookup per word is the fast path: vocabularies repeat, so nearly every word is cached.
-        return list(map(stems.__getitem__, words))
-    except KeyError:
-        if len(stems) > _STEM_CACHE_LIMIT:
-            stems.clear()
-        # Look each word up once: another thread may clear the shared cache between two lookups.
-        out = []
-        for w in words:
-            s = stems.get(w)
-            if s is None:
-                s = stems[w] = stem(w)
-            out.append(s)
-        return out
+from ...keywords import loose_prefix, normalize, query_keywords, tokens
 
 
 def search_terms(content: str) -> tuple[str, int]:
@@ -100,7 +50,7 @@ def query_terms(text: str) -> list[QueryTerm]:
         phrase = tokens(w)
         if phrase:
             add(" " + "  ".join(phrase) + " ", group)
-        prefix = _loose_prefix(w)
+        prefix = loose_prefix(w)
         if prefix:
             add(" " + normalize(prefix), group)
     return terms

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from typing import Any
 
+from ...keywords import loose_prefix, query_keywords
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
+from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
 
 _COLUMNS = (
@@ -24,139 +25,13 @@ _DEDUP_HITS = (
 )
 _DEDUP_CHUNK = 500
 
-# A keyword: a run of letters/digits (any script). Everything else in a query is a separator, which is what
-# makes any user text a safe FTS5 expression: each keyword is double-quoted, so no operator can be injected.
-_KEYWORD = re.compile(r"\w+", re.UNICODE)
-MAX_QUERY_KEYWORDS = 32
-# Words too common to say anything about relevance. Only the query drops them (the index keeps every word), and
-# only when something else is left: a query of nothing but stop words still searches for them.
-STOP_WORDS = frozenset(
-    [
-        "a",
-        "about",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "should",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
-)
-
-
-_SUFFIXES = (
-    "ations",
-    "ation",
-    "ments",
-    "ment",
-    "ings",
-    "ing",
-    "ures",
-    "ure",
-    "ions",
-    "ion",
-    "ness",
-    "edly",
-    "ed",
-    "es",
-    "ly",
-    "er",
-    "s",
-)
-
-
-def _loose_prefix(word: str) -> str | None:
-    """A prefix that catches the word's other forms where the porter stemmer does not: it stems "deployed" to
-    ``deploi`` but "deployment" to ``deploy``, "failed" to ``fail`` but "failure" to ``failur``. Trim one common
-    suffix, then one more letter, never below four letters."""
-    if len(word) < 5 or not word.isalpha():
-        return None
-    stem = word
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            stem = word[: -len(suffix)]
-            break
-    prefix = stem[: max(4, len(stem) - 1)]
-    return prefix if prefix != word else None
-
-
-def query_keywords(text: str) -> list[str]:
-    """The keywords of a free-text query, lower-cased, first occurrence first, at most `MAX_QUERY_KEYWORDS`;
-    stop words are dropped when any other word is left. Every store ranks by these."""
-    words: list[str] = []
-    seen = set()
-    for w in _KEYWORD.findall(text.lower()):
-        w = w.replace("_", " ").strip()
-        if w and w not in seen:
-            seen.add(w)
-            words.append(w)
-        if len(words) >= MAX_QUERY_KEYWORDS:
-            break
-    meaningful = [w for w in words if w not in STOP_WORDS]
-    return meaningful or words
-
 
 def _word_groups(text: str) -> list[str]:
     """The query's keywords as FTS5 groups: each word quoted, ORed with its loose prefix when it has one."""
     groups = []
     for w in query_keywords(text):
         quoted = '"' + w.replace('"', '""') + '"'
-        prefix = _loose_prefix(w)
+        prefix = loose_prefix(w)
         groups.append(f'{quoted} OR "{prefix}"*' if prefix else quoted)
     return groups
 
@@ -200,12 +75,6 @@ def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRe
     )
 
 
-def _icontains(haystack: str | None, needle: str | None) -> int:
-    if haystack is None or needle is None:
-        return 0
-    return int(needle.casefold() in haystack.casefold())
-
-
 def _only_scope_filters(flt: MemoryFilter) -> bool:
     """True when `flt` filters on nothing the scope tokens do not already cover (org, agent, session)."""
     return not (
@@ -220,47 +89,12 @@ def _only_scope_filters(flt: MemoryFilter) -> bool:
     )
 
 
+_COLUMNS_OF_M = MemoryColumns(prefix="m.", tags_csv="m.tags")
+
+
 def _where(org_id: str, flt: MemoryFilter) -> tuple[str, list[Any]]:
-    """The WHERE clause for `flt`, always starting with the org."""
-    clauses = ["m.org_id = ?"]
-    params: list[Any] = [org_id]
-    if flt.agent_id:
-        clauses.append("m.agent_id = ?")
-        params.append(flt.agent_id)
-    if flt.session_id:
-        clauses.append("m.session_id = ?")
-        params.append(flt.session_id)
-    if flt.memory_types:
-        clauses.append(f"m.memory_type IN ({','.join('?' * len(flt.memory_types))})")
-        params.extend(flt.memory_types)
-    if flt.event_types:
-        clauses.append(f"m.event_type IN ({','.join('?' * len(flt.event_types))})")
-        params.extend(flt.event_types)
-    for tag in flt.tags:
-        clauses.append("instr(m.tags, ?) > 0")
-        params.append(f",{tag},")
-    if flt.since_us is not None:
-        clauses.append("m.time_us > ?")
-        params.append(flt.since_us)
-    if flt.until_us is not None:
-        clauses.append("m.time_us < ?")
-        params.append(flt.until_us)
-    if flt.content_contains:
-        if flt.content_contains.isascii():
-            # LIKE is case-insensitive for ASCII and runs in C; escape its wildcards.
-            escaped = flt.content_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            clauses.append("m.content LIKE ? ESCAPE '\\'")
-            params.append(f"%{escaped}%")
-        else:
-            clauses.append("mt_icontains(m.content, ?)")
-            params.append(flt.content_contains)
-    if flt.min_importance is not None:
-        clauses.append("COALESCE(m.importance, 0) >= ?")
-        params.append(flt.min_importance)
-    if flt.ids:
-        clauses.append(f"m.id IN ({','.join('?' * len(flt.ids))})")
-        params.extend(flt.ids)
-    return " AND ".join(clauses), params
+    """The WHERE clause for `flt` over ``memories m``, always starting with the org."""
+    return compile_filter(org_id, flt, _COLUMNS_OF_M)
 
 
 class SQLiteEventStore:
@@ -271,7 +105,7 @@ class SQLiteEventStore:
         self.index_backlog = index_backlog
         self.rank_limit = rank_limit
         with db.read() as conn:
-            conn.create_function("mt_icontains", 2, _icontains, deterministic=True)
+            register_functions(conn)
 
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
         skipped: list[int] = []

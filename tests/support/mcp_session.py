@@ -7,7 +7,6 @@ same ones, so every transport and store is held to the same behaviour.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
+from memtrace_server.testing import child_env, free_port
+
 MODULE_COMMAND = [sys.executable, "-m", "memtrace_server.mcp_server"]
 """The server without the CLI (`python -m memtrace_server.mcp_server`)."""
 
@@ -32,8 +33,7 @@ CLI_COMMAND = [sys.executable, "-m", "memtrace_server", "mcp"]
 
 def server_env(data_dir: Path, *, url: str | None = None, api_key: str | None = None) -> dict[str, str]:
     """The spawned server's environment: ours minus any MEMTRACE_* setting, plus the store to use."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_")}
-    env["MEMTRACE_DATA_DIR"] = str(data_dir)
+    env = child_env({"MEMTRACE_DATA_DIR": str(data_dir)})
     if url is not None:
         env["MEMTRACE_URL"] = url
     if api_key is not None:
@@ -53,12 +53,6 @@ async def stdio_session(
     ):
         await session.initialize()
         yield session
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

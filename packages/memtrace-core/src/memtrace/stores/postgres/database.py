@@ -1,0 +1,172 @@
+"""`PostgresDatabase`: one connection pool to a PostgreSQL database, shared by the event and metadata stores.
+
+Driver settings, each for a reason:
+
+- ``psycopg_pool.ConnectionPool`` with explicit ``min_size``/``max_size`` (``max_size=None`` would silently mean
+  "fixed at min_size") and ``check=ConnectionPool.check_connection``, so a connection the server or a proxy
+  dropped while idle is replaced on checkout instead of failing the caller's statement.
+- TCP keepalives, so a dead peer (failover, a vanished NAT entry) is noticed in about a minute rather than hours.
+- ``prepare_threshold=None``: no server-side prepared statements, which PgBouncer in transaction mode cannot
+  route. No pipeline mode either: it has bitten other projects on shared pooled connections.
+- ``autocommit=True``: a read is one statement and needs no transaction; every write opens one explicitly
+  (`transaction`), commits before the caller hears success (invariant 1) and rolls back on any exception.
+
+Every read goes to the one database the URL names (the primary), so a caller always sees its own acknowledged
+writes (invariant 4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ...errors import ServiceUnavailableError
+
+
+class PostgresUnavailableError(ServiceUnavailableError):
+    """PostgreSQL cannot be reached or refused the connection. The message names the server (never a password)
+    and PostgreSQL's own reason."""
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """Connection pool sizes and timeouts (seconds)."""
+
+    min_size: int = 1
+    max_size: int = 8
+    connect_timeout: float = 10.0
+    """How long opening the store waits for the first connection before it gives up with a clear error."""
+    checkout_timeout: float = 30.0
+    """How long a statement waits for a free pooled connection before `PostgresUnavailableError`."""
+    max_idle: float = 300.0
+    keepalives_idle: int = 30
+
+
+def describe_url(url: str) -> str:
+    """``host:port/database`` of a libpq URL, without user or password: safe in logs and errors."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = parts.port or 5432
+    return f"postgresql://{host}:{port}{parts.path or '/'}"
+
+
+def connection_kwargs(options: PoolOptions) -> dict[str, Any]:
+    """What every connection is opened with (see the module docstring)."""
+    return {
+        "autocommit": True,
+        "prepare_threshold": None,
+        "connect_timeout": max(1, round(options.connect_timeout)),
+        "keepalives": 1,
+        "keepalives_idle": options.keepalives_idle,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "application_name": "memtrace",
+    }
+
+
+def connect(url: str, options: PoolOptions | None = None) -> psycopg.Connection[Any]:
+    """One dedicated connection (migrations, leader locks), outside the pool; a clear error if refused."""
+    options = options or PoolOptions()
+    try:
+        return psycopg.connect(url, **connection_kwargs(options))
+    except psycopg.OperationalError as exc:
+        raise PostgresUnavailableError(
+            f"cannot connect to PostgreSQL at {describe_url(url)}: {str(exc).strip()}", retry_after=1.0
+        ) from exc
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for `name` (the single-bigint key space; dedup locks use the
+    two-int4 space, which never overlaps it)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class PostgresDatabase:
+    """A connection pool to one PostgreSQL database (whose schema the caller has migrated)."""
+
+    def __init__(self, url: str, options: PoolOptions | None = None) -> None:
+        self.url = url
+        self.options = options = options or PoolOptions()
+        self.description = describe_url(url)
+        self.pool = ConnectionPool(
+            url,
+            min_size=options.min_size,
+            max_size=options.max_size,
+            kwargs=connection_kwargs(options),
+            check=ConnectionPool.check_connection,
+            timeout=options.checkout_timeout,
+            max_idle=options.max_idle,
+            name="memtrace",
+            open=False,
+        )
+        self.pool.open(wait=False)
+        try:
+            self.pool.wait(timeout=options.connect_timeout)
+        except PoolTimeout as exc:
+            self.pool.close()
+            # The pool swallows the driver's reason; one direct attempt reports it.
+            connect(url, options).close()
+            raise PostgresUnavailableError(
+                f"cannot connect to PostgreSQL at {self.description} within {options.connect_timeout:g}s",
+                retry_after=1.0,
+            ) from exc
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in autocommit mode, for reads."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise PostgresUnavailableError(
+                f"no PostgreSQL connection free at {self.description} within "
+                f"{self.options.checkout_timeout:g}s (pool max_size={self.options.max_size})",
+                retry_after=1.0,
+            ) from exc
+        except psycopg.OperationalError as exc:
+            raise PostgresUnavailableError(
+                f"PostgreSQL at {self.description} failed: {str(exc).strip()}", retry_after=1.0
+            ) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection inside one transaction: committed when the block ends, rolled back on error."""
+        with self.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextmanager
+    def leader_lock(self, name: str) -> Iterator[bool]:
+        """Try to become the one holder of `name` across every process on this database (e.g. the replica that
+        runs a background job): yields True while held, False if another session holds it. The lock lives on a
+        dedicated session and ends with the block, or when this process dies (PostgreSQL drops the session)."""
+        conn = connect(self.url, self.options)
+        try:
+            key = lock_key("memtrace.leader." + name)
+            got = bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])  # type: ignore[index]
+            try:
+                yield got
+            finally:
+                if got and not conn.closed:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+__all__ = [
+    "PoolOptions",
+    "PostgresDatabase",
+    "PostgresUnavailableError",
+    "connect",
+    "describe_url",
+    "lock_key",
+]

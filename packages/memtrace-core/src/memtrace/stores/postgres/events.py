@@ -1,0 +1,485 @@
+"""`PostgresEventStore`: memories in PostgreSQL (schema in `schema.py`, keyword search in `search.py`).
+
+Bound parameters only; the only SQL made from values is partition DDL from integers (`schema.py`) and tsquery
+text from quoted lexemes, which is itself passed as a bound parameter (`search.py`).
+
+Dedup without a race across processes and replicas: a write transaction first takes transaction-scoped advisory
+locks on its (org, dedup key) pairs, then looks for stored duplicates, then inserts. Under READ COMMITTED each
+statement sees what committed before it started, so a second writer of the same key waits for the lock, then
+sees the first writer's row. Keys are hashed into `DEDUP_LOCK_BUCKETS` buckets per org and the buckets locked in
+ascending order: a batch of 1,000 takes at most that many locks (the shared lock table holds
+``max_locks_per_transaction * max_connections``, 6,400 by default) and two batches can never deadlock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import psycopg.errors
+
+from ...records import MemoryFilter, MemoryRecord
+from ..arc.ranking import CorpusStats, rounded, weights
+from ..base import Order, StoreStats
+from .database import PostgresDatabase, lock_key
+from .filters import Where, where
+from .schema import ensure_partitions, month_of
+from .search import (
+    SCOPE_AGENT,
+    SCOPE_ORG,
+    SCOPE_SESSION,
+    all_query,
+    any_query,
+    document_terms,
+    is_phrase,
+    query_terms,
+    score_sql,
+    term_query,
+    tf_sql,
+    tier_condition,
+    weight_params,
+)
+from .term_counts import TermCountCache
+
+DEDUP_LOCK_BUCKETS = 256
+_COLUMNS = (
+    "id",
+    "org_id",
+    "time_us",
+    "agent_id",
+    "session_id",
+    "memory_type",
+    "event_type",
+    "content",
+    "metadata_json",
+    "tags",
+    "dedup_key",
+    "importance",
+    "parent_id",
+)
+_M_COLUMNS = ", ".join("m." + c for c in _COLUMNS)
+_C_COLUMNS = ", ".join("c." + c for c in _COLUMNS)
+_COPY = (
+    f"COPY memories ({', '.join(_COLUMNS)}, search_terms, n_terms, tsv) FROM STDIN"  # literal column names
+)
+_CONTENT = _COLUMNS.index("content")
+_STATS_UPSERT = (
+    "INSERT INTO corpus_stats (org_id, shard, documents, total_terms, writes) "
+    "VALUES (%s, pg_backend_pid() %% 16, %s, %s, 1) ON CONFLICT (org_id, shard) DO UPDATE SET "
+    "documents = corpus_stats.documents + EXCLUDED.documents, "
+    "total_terms = corpus_stats.total_terms + EXCLUDED.total_terms, writes = corpus_stats.writes + 1"
+)
+
+
+def _row_to_record(row: tuple[Any, ...] | Any, score: float | None = None) -> MemoryRecord:
+    return MemoryRecord(
+        id=row[0],
+        org_id=row[1],
+        time_us=row[2],
+        agent_id=row[3],
+        session_id=row[4],
+        memory_type=row[5],
+        event_type=row[6],
+        content=row[7],
+        metadata_json=row[8],
+        tags=tuple(row[9]),
+        dedup_key=row[10],
+        importance=row[11],
+        parent_id=row[12],
+        score=score,
+    )
+
+
+def _org_lock_class(org_id: str) -> int:
+    return lock_key("memtrace.dedup." + org_id) >> 32  # a signed int4
+
+
+def dedup_bucket(org_id: str, dedup_key: str) -> int:
+    digest = hashlib.blake2b(f"{org_id}\x00{dedup_key}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % DEDUP_LOCK_BUCKETS
+
+
+class PostgresEventStore:
+    """Memories in a `PostgresDatabase`. `rank_limit` bounds the candidates one ranked search scores per tier
+    (the most recently written ones), so a query of very common words stays fast in a large store;
+    `df_exact_limit` and `df_sample` bound the counting of a term's memories (see `_count_terms`)."""
+
+    def __init__(
+        self,
+        db: PostgresDatabase,
+        *,
+        rank_limit: int = 20_000,
+        df_exact_limit: int = 2_000,
+        df_sample: int = 2_000,
+        owns_db: bool = False,
+    ) -> None:
+        self.db = db
+        self.rank_limit = rank_limit
+        self.df_exact_limit = df_exact_limit
+        self.df_sample = df_sample
+        self._owns_db = owns_db
+        self._partitions: set[tuple[int, int]] = set()
+        self._term_counts = TermCountCache()
+
+    # ------------------------------------------------------------------------------------------------ writes
+
+    def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
+        if not records:
+            return []
+        # Tokenising is the CPU part of a write: done before the transaction, so no lock waits on it.
+        terms = [document_terms(r.content, org_id, r.agent_id, r.session_id) for r in records]
+        months = {month_of(r.time_us) for r in records}
+        for attempt in (1, 2):
+            self._ensure_partitions(months)
+            try:
+                return self._append(org_id, records, terms, dedup_since_us)
+            except psycopg.errors.CheckViolation:
+                # "no partition for row": someone dropped a partition this process thought existed.
+                if attempt == 2:
+                    raise
+                self._partitions.clear()
+        raise AssertionError("unreachable")
+
+    def _ensure_partitions(self, months: set[tuple[int, int]]) -> None:
+        missing = months - self._partitions
+        if missing:
+            with self.db.connection() as conn:
+                ensure_partitions(conn, missing)
+            self._partitions |= missing
+
+    def _append(
+        self, org_id: str, records: list[MemoryRecord], terms: list[Any], dedup_since_us: int | None
+    ) -> list[int]:
+        skipped: list[int] = []
+        with self.db.transaction() as conn:
+            seen: set[str] = set()
+            if dedup_since_us is not None:
+                seen = self._lock_and_probe(conn, org_id, records, dedup_since_us)
+            rows = []
+            total_terms = 0
+            for i, (r, t) in enumerate(zip(records, terms, strict=True)):
+                if dedup_since_us is not None and r.dedup_key is not None:
+                    if r.dedup_key in seen:
+                        skipped.append(i)
+                        continue
+                    seen.add(r.dedup_key)
+                total_terms += t.n_terms
+                rows.append(
+                    (
+                        r.id,
+                        org_id,
+                        r.time_us,
+                        r.agent_id,
+                        r.session_id,
+                        r.memory_type,
+                        r.event_type,
+                        r.content,
+                        r.metadata_json,
+                        list(r.tags),
+                        r.dedup_key,
+                        r.importance,
+                        r.parent_id,
+                        t.search_terms,
+                        t.n_terms,
+                        t.tsv,
+                    )
+                )
+            if rows:
+                with conn.cursor().copy(_COPY) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                # Last, so the stats row is locked only for the moment before commit.
+                conn.execute(_STATS_UPSERT, (org_id, len(rows), total_terms))
+        return skipped
+
+    @staticmethod
+    def _lock_and_probe(
+        conn: psycopg.Connection[Any], org_id: str, records: list[MemoryRecord], since_us: int
+    ) -> set[str]:
+        keys = sorted({r.dedup_key for r in records if r.dedup_key is not None})
+        if not keys:
+            return set()
+        buckets = sorted({dedup_bucket(org_id, k) for k in keys})
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, b) FROM unnest(%s::int4[]) WITH ORDINALITY AS u(b, n) ORDER BY n",
+            (_org_lock_class(org_id), buckets),
+        )
+        found = conn.execute(
+            "SELECT DISTINCT dedup_key FROM memories WHERE org_id = %s AND dedup_key = ANY(%s) AND time_us > %s",
+            (org_id, keys, since_us),
+        ).fetchall()
+        return {k for (k,) in found}
+
+    def delete(self, org_id: str, flt: MemoryFilter) -> int:
+        w = where(org_id, flt)
+        with self.db.transaction() as conn:
+            if w.content_check is None:
+                row = conn.execute(
+                    f"WITH d AS (DELETE FROM memories m WHERE {w.sql} RETURNING m.n_terms) "  # type: ignore[arg-type]
+                    "SELECT count(*), COALESCE(sum(n_terms), 0) FROM d",
+                    w.params,
+                ).fetchone()
+                assert row is not None
+                count, total = int(row[0]), int(row[1])
+            else:
+                keys = [
+                    (r[0], r[1])
+                    for r in self._scan(
+                        conn, f"SELECT m.time_us, m.id, m.content FROM memories m WHERE {w.sql}", w, 2
+                    )
+                ]
+                row = conn.execute(
+                    "WITH d AS (DELETE FROM memories m USING unnest(%s::bigint[], %s::text[]) AS k(t, i) "
+                    "WHERE m.org_id = %s AND m.time_us = k.t AND m.id = k.i RETURNING m.n_terms) "
+                    "SELECT count(*), COALESCE(sum(n_terms), 0) FROM d",
+                    ([t for t, _ in keys], [i for _, i in keys], org_id),
+                ).fetchone()
+                assert row is not None
+                count, total = int(row[0]), int(row[1])
+            if count:
+                conn.execute(_STATS_UPSERT, (org_id, -count, -total))
+        return count
+
+    # ------------------------------------------------------------------------------------------------- reads
+
+    @staticmethod
+    def _scan(
+        conn: psycopg.Connection[Any], sql: str, w: Where, content_at: int
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of `sql` that pass `w.content_check` (on column `content_at`), read in batches through a
+        server-side cursor so a large scan never sits in memory. Needs an open transaction."""
+        assert w.content_check is not None
+        with conn.cursor(name="memtrace_scan") as cur:
+            cur.itersize = 500
+            cur.execute(sql, w.params)  # type: ignore[arg-type]
+            for row in cur:
+                if w.content_check(row[content_at]):
+                    yield row
+
+    def _select(self, sql: str, w: Where, limit: int, offset: int) -> list[tuple[Any, ...]]:
+        """`sql` (ordered, without LIMIT) with `w`'s parameters, `offset` rows skipped, at most `limit` rows."""
+        if w.content_check is None:
+            with self.db.connection() as conn:
+                return conn.execute(
+                    sql + " LIMIT %(limit)s OFFSET %(offset)s",  # type: ignore[arg-type]
+                    {**w.params, "limit": limit, "offset": offset},
+                ).fetchall()
+        out: list[tuple[Any, ...]] = []
+        with self.db.transaction() as conn:
+            for i, row in enumerate(self._scan(conn, sql, w, _CONTENT)):
+                if i >= offset:
+                    out.append(row)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def query(
+        self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
+    ) -> list[MemoryRecord]:
+        w = where(org_id, flt)
+        direction = "ASC" if order == "asc" else "DESC"
+        sql = f"SELECT {_M_COLUMNS} FROM memories m WHERE {w.sql} ORDER BY m.time_us {direction}, m.seq {direction}"
+        return [_row_to_record(r) for r in self._select(sql, w, limit, offset)]
+
+    def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
+        with self.db.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_M_COLUMNS} FROM memories m WHERE m.org_id = %s AND m.id = %s",  # type: ignore[arg-type]
+                (org_id, memory_id),
+            ).fetchone()
+        return _row_to_record(row) if row else None
+
+    def count(self, org_id: str, flt: MemoryFilter) -> int:
+        w = where(org_id, flt)
+        if w.content_check is None:
+            with self.db.connection() as conn:
+                row = conn.execute(f"SELECT count(*) FROM memories m WHERE {w.sql}", w.params).fetchone()  # type: ignore[arg-type]
+            return int(row[0]) if row else 0
+        with self.db.transaction() as conn:
+            return sum(1 for _ in self._scan(conn, f"SELECT m.content FROM memories m WHERE {w.sql}", w, 0))
+
+    def count_by_type(self, org_id: str, flt: MemoryFilter) -> dict[str, int]:
+        w = where(org_id, flt)
+        if w.content_check is None:
+            with self.db.connection() as conn:
+                rows = conn.execute(
+                    f"SELECT m.memory_type, count(*) FROM memories m WHERE {w.sql} GROUP BY m.memory_type",  # type: ignore[arg-type]
+                    w.params,
+                ).fetchall()
+            return {t: int(n) for t, n in rows}
+        counts: dict[str, int] = {}
+        with self.db.transaction() as conn:
+            for memory_type, _ in self._scan(
+                conn, f"SELECT m.memory_type, m.content FROM memories m WHERE {w.sql}", w, 1
+            ):
+                counts[memory_type] = counts.get(memory_type, 0) + 1
+        return counts
+
+    # ----------------------------------------------------------------------------------------- ranked search
+
+    def search(
+        self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int
+    ) -> list[MemoryRecord]:
+        terms = query_terms(text)
+        if not terms:
+            return []
+        stats = self._corpus_stats(org_id, terms)
+        w = weights(stats)
+        if w is None:
+            return []
+        scope = [SCOPE_ORG + org_id]
+        if flt.agent_id:
+            scope.append(SCOPE_AGENT + flt.agent_id)
+        if flt.session_id:
+            scope.append(SCOPE_SESSION + flt.session_id)
+        params = {**weight_params(w), **{f"p{i}": t.pattern for i, t in enumerate(terms)}}
+        wanted = limit + offset
+        # Two tiers, one total order, as the embedded store ranks: memories with every keyword first (ranked in
+        # full: that tier is small), then those with some, each by BM25.
+        found: list[MemoryRecord] = []
+        every = all_query(terms, scope)
+        if every is not None:
+            found = self._ranked(org_id, flt, terms, every, params, True, wanted)
+        if len(found) < wanted:
+            seen = {r.id for r in found}
+            more = self._ranked(
+                org_id, flt, terms, any_query(terms, scope), params, False, wanted + len(found)
+            )
+            found += [r for r in more if r.id not in seen][: wanted - len(found)]
+        return found[offset:wanted]
+
+    def _corpus_stats(self, org_id: str, terms: list[Any]) -> CorpusStats:
+        """The org's document count and total length, and per term the number of its memories containing it.
+
+        Document frequencies are what a search spends most on (a pass over every matching memory of the org),
+        so they are cached per (org, term) and stamped with the org's write counter: a cached count is used
+        only while the org has had no write since, so it is always exact (a replica's cache is checked against
+        the database's counter, not its own writes)."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(sum(documents), 0), COALESCE(sum(total_terms), 0), COALESCE(sum(writes), 0) "
+                "FROM corpus_stats WHERE org_id = %s",
+                (org_id,),
+            ).fetchone()
+            assert row is not None
+            documents, total, version = int(row[0]), int(row[1]), int(row[2])
+            counts = self._term_counts.get(org_id, version, [t.pattern for t in terms])
+            missing = [i for i, c in enumerate(counts) if c is None]
+            if missing:
+                fresh = self._count_terms(conn, org_id, [terms[i] for i in missing], documents)
+                for i, c in zip(missing, fresh, strict=True):
+                    counts[i] = c
+                self._term_counts.put(
+                    org_id, version, {terms[i].pattern: c for i, c in zip(missing, fresh, strict=True)}
+                )
+        return CorpusStats(documents, total, tuple(int(c or 0) for c in counts))
+
+    def _count_terms(
+        self, conn: psycopg.Connection[Any], org_id: str, terms: list[Any], documents: int
+    ) -> list[int]:
+        """How many of the org's memories contain each term, exactly up to `df_exact_limit`.
+
+        Counting costs a visit per matching memory, so a very common term (more than `df_exact_limit` matches)
+        is estimated instead: its share among the org's `df_sample` most recent memories, times the org's size.
+        Such a term's idf is small and its estimate within a few percent, so the order barely moves; the
+        work per search stays bounded whatever the store's size."""
+        org = SCOPE_ORG + org_id
+        params: dict[str, Any] = {"cap": self.df_exact_limit}
+        counts = []
+        for i, t in enumerate(terms):
+            params[f"d{i}"] = term_query_scoped(org, term_query(t))
+            exact = ""
+            if is_phrase(t):
+                exact = f" AND strpos(search_terms, %(p{i})s) > 0"
+                params[f"p{i}"] = t.pattern
+            counts.append(
+                f"(SELECT count(*) FROM (SELECT 1 FROM memories WHERE tsv @@ %(d{i})s::tsquery{exact} "
+                "LIMIT %(cap)s) AS s)"
+            )
+        with conn.transaction():
+            # With the LIMIT, the planner takes a term it expects to be common for a quick sequential find of
+            # `cap` rows, then reads and tests thousands of rows' tsvectors (measured 20-40 ms); through the GIN
+            # index it is ~1-2 ms. This statement exists to use that index.
+            conn.execute("SET LOCAL enable_seqscan = off")
+            row = conn.execute(f"SELECT {', '.join(counts)}", params).fetchone()  # type: ignore[arg-type]
+        assert row is not None
+        out = [int(x) for x in row]
+        common = [i for i, c in enumerate(out) if c >= self.df_exact_limit]
+        if common:
+            sample = {"org": org_id, "n": self.df_sample}
+            shares = []
+            for i in common:
+                sample[f"d{i}"] = term_query(terms[i])
+                exact = ""
+                if is_phrase(terms[i]):
+                    exact = f" AND strpos(s.search_terms, %(p{i})s) > 0"
+                    sample[f"p{i}"] = terms[i].pattern
+                shares.append(f"count(*) FILTER (WHERE s.tsv @@ %(d{i})s::tsquery{exact})")
+            row = conn.execute(
+                f"SELECT count(*), {', '.join(shares)} FROM (SELECT m.tsv, m.search_terms FROM memories m "  # type: ignore[arg-type]
+                "WHERE m.org_id = %(org)s ORDER BY m.time_us DESC LIMIT %(n)s) AS s",
+                sample,
+            ).fetchone()
+            assert row is not None
+            seen = max(int(row[0]), 1)
+            for i, hits in zip(common, row[1:], strict=True):
+                out[i] = max(self.df_exact_limit, round(int(hits) / seen * documents))
+        return out
+
+    def _ranked(
+        self,
+        org_id: str,
+        flt: MemoryFilter,
+        terms: list[Any],
+        tsquery: str,
+        params: dict[str, Any],
+        every_keyword: bool,
+        n: int,
+    ) -> list[MemoryRecord]:
+        """The best `n` memories of one tier that pass `flt`, best first, with `score` set."""
+        w = where(org_id, flt)
+        tfs = ", ".join(tf_sql(i) for i in range(len(terms)))
+        sql = (
+            f"SELECT {_C_COLUMNS}, c.score FROM (SELECT c.*, {score_sql(len(terms))} AS score FROM ("
+            f"SELECT {_M_COLUMNS}, m.seq, %(wa)s::float8 + %(wb)s::float8 * m.n_terms AS nrm, {tfs} "
+            f"FROM memories m WHERE {w.sql} AND m.tsv @@ %(q)s::tsquery "
+            "ORDER BY m.seq DESC LIMIT %(window)s) AS c "
+            f"WHERE {tier_condition(terms, every_keyword)}) AS c "
+            "ORDER BY c.score DESC, c.time_us DESC, COALESCE(c.importance, 0) DESC, c.seq DESC"
+        )
+        all_params = {**w.params, **params, "q": tsquery, "window": self.rank_limit}
+        with self.db.connection() as conn:
+            if w.content_check is None:
+                rows = conn.execute(sql + " LIMIT %(n)s", {**all_params, "n": n}).fetchall()  # type: ignore[arg-type]
+            else:
+                check = w.content_check
+                rows = [r for r in conn.execute(sql, all_params).fetchall() if check(r[_CONTENT])][:n]  # type: ignore[arg-type]
+        return [_row_to_record(r, score=rounded(r[13])) for r in rows]
+
+    # ------------------------------------------------------------------------------------------------ admin
+
+    def stats(self) -> StoreStats:
+        """Store-wide figures for metrics without a scan: memories from the per-org counters, bytes of the
+        memories partitions with their indexes."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT (SELECT COALESCE(sum(documents), 0) FROM corpus_stats), "
+                "(SELECT COALESCE(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "
+                "WHERE inhparent = 'memories'::regclass)"
+            ).fetchone()
+        assert row is not None
+        return StoreStats(memories=int(row[0]), bytes=int(row[1]))
+
+    def close(self) -> None:
+        if self._owns_db:
+            self.db.close()
+
+
+def term_query_scoped(org_token: str, query: str) -> str:
+    """A tsquery restricted to one org (for document frequencies there)."""
+    return "'" + org_token.replace("\\", "\\\\").replace("'", "''") + "' & " + query
+
+
+__all__ = ["DEDUP_LOCK_BUCKETS", "PostgresEventStore", "dedup_bucket"]

@@ -1,0 +1,72 @@
+"""`MemoryFilter` as a PostgreSQL WHERE clause with named bound parameters, always starting with the org."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...records import MemoryFilter
+
+
+@dataclass
+class Where:
+    """A WHERE clause, its parameters, and a check SQL cannot express exactly (run on each row's content)."""
+
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+    content_check: Callable[[str], bool] | None = None
+
+
+def _casefold_contains(needle: str) -> Callable[[str], bool]:
+    folded = needle.casefold()
+    return lambda content: folded in content.casefold()
+
+
+def where(org_id: str, flt: MemoryFilter) -> Where:
+    clauses = ["m.org_id = %(org)s"]
+    params: dict[str, Any] = {"org": org_id}
+    check = None
+    if flt.agent_id:
+        clauses.append("m.agent_id = %(agent)s")
+        params["agent"] = flt.agent_id
+    if flt.session_id:
+        clauses.append("m.session_id = %(session)s")
+        params["session"] = flt.session_id
+    if flt.memory_types:
+        clauses.append("m.memory_type = ANY(%(memory_types)s)")
+        params["memory_types"] = list(flt.memory_types)
+    if flt.event_types:
+        clauses.append("m.event_type = ANY(%(event_types)s)")
+        params["event_types"] = list(flt.event_types)
+    if flt.tags:
+        # Whole tags, all of them: array containment compares elements exactly.
+        clauses.append("m.tags @> %(tags)s::text[]")
+        params["tags"] = list(flt.tags)
+    if flt.since_us is not None:
+        clauses.append("m.time_us > %(since)s")
+        params["since"] = flt.since_us
+    if flt.until_us is not None:
+        clauses.append("m.time_us < %(until)s")
+        params["until"] = flt.until_us
+    if flt.content_contains:
+        needle = flt.content_contains
+        if needle.isascii():
+            # The embedded store's rule for an ASCII needle: ASCII letters match either case, nothing else is
+            # folded. lower() under the "C" collation folds exactly A-Z.
+            clauses.append('strpos(lower(m.content COLLATE "C"), %(contains)s) > 0')
+            params["contains"] = needle.lower()
+        else:
+            # Full Unicode case folding (ß = ss, Σ = σ = ς) has no PostgreSQL 15 function: the rows that pass
+            # the other conditions are checked in Python with str.casefold, as the embedded store does.
+            check = _casefold_contains(needle)
+    if flt.min_importance is not None:
+        clauses.append("COALESCE(m.importance, 0) >= %(min_importance)s")
+        params["min_importance"] = flt.min_importance
+    if flt.ids:
+        clauses.append("m.id = ANY(%(ids)s)")
+        params["ids"] = list(flt.ids)
+    return Where(" AND ".join(clauses), params, check)
+
+
+__all__ = ["Where", "where"]

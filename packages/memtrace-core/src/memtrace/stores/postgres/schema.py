@@ -1,0 +1,246 @@
+"""The PostgreSQL schema as a versioned list of migrations, and `apply_migrations`.
+
+Layout, and why:
+
+- ``memories`` is declaratively partitioned by ``RANGE (time_us)``, one partition per calendar month (UTC),
+  created on demand for the months writes land in (`ensure_partitions`). Retention and bulk deletes of old data
+  can then drop or scan one month instead of a table of tens of millions of rows, and every index stays the
+  size of a month. PostgreSQL requires the partition key in every unique index, so the primary key is
+  ``(org_id, time_us, id)``; ids are ULIDs (unique by construction), and `get` finds one by ``(org_id, id)``.
+- ``seq`` (one database-wide sequence) orders memories written in the same microsecond, and is the
+  insertion order the ranked search's work bound counts back along: no single process's clock decides it.
+- ``metadata_json`` is TEXT, not JSONB: JSONB reorders keys and drops duplicates, and memories must come back
+  byte for byte. ``tags`` is ``text[]`` so a tag filter is an exact whole-element match (``@>``).
+- Keyword search (see `search.py`): ``search_terms`` holds the content's stemmed words as ``" w1  w2 "`` (the
+  term frequencies BM25 needs are substring counts), ``n_terms`` the document length, and ``tsv`` the distinct
+  stems plus scope tokens for the org, agent and session (``~o:``, ``~a:``, ``~s:``; a content word never
+  contains ``~``), under a GIN index. Scoped searches narrow inside the GIN index, and document frequencies for
+  one org are GIN counts. The GIN pending list (``fastupdate``) is on but small (1 MB): off, every insert
+  updates ~40 posting lists in place and batch ingest runs 3-4x slower; a large pending list is what made
+  other projects report multi-second stalls, since one unlucky insert merges it for everyone.
+- ``corpus_stats`` holds each org's document count and total length for BM25, and a count of its writes, as
+  16 shards per org (a writer adds to the shard of its backend) so concurrent writers of one org do not queue
+  on one row.
+- Metadata (orgs, agents, sessions, API keys, Arc instances) in plain tables; ``change_counters`` holds the
+  version numbers servers poll to notice revoked keys and changed Arc instances.
+
+Migrations run under a session-level advisory lock on a dedicated connection, each in its own transaction, so
+any number of processes may open a fresh database at once and exactly one applies each migration. Append new
+migrations at the end; never edit a released one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from ...errors import MemtraceError
+from .database import lock_key
+
+MIGRATIONS: list[list[str]] = [
+    # 1: memories (partitioned), their keyword statistics, and metadata.
+    [
+        "CREATE SEQUENCE memories_seq",
+        """CREATE TABLE memories (
+            org_id text COLLATE "C" NOT NULL,
+            time_us bigint NOT NULL,
+            id text COLLATE "C" NOT NULL,
+            seq bigint NOT NULL DEFAULT nextval('memories_seq'),
+            agent_id text COLLATE "C" NOT NULL,
+            session_id text COLLATE "C",
+            memory_type text COLLATE "C" NOT NULL,
+            event_type text COLLATE "C" NOT NULL,
+            content text NOT NULL,
+            metadata_json text,
+            tags text[] COLLATE "C" NOT NULL DEFAULT '{}',
+            dedup_key text COLLATE "C",
+            importance double precision,
+            parent_id text COLLATE "C",
+            search_terms text NOT NULL,
+            n_terms integer NOT NULL,
+            tsv tsvector NOT NULL,
+            PRIMARY KEY (org_id, time_us, id)
+        ) PARTITION BY RANGE (time_us)""",
+        "CREATE INDEX memories_id ON memories (org_id, id)",
+        "CREATE INDEX memories_agent_time ON memories (org_id, agent_id, time_us)",
+        "CREATE INDEX memories_session_time ON memories (org_id, session_id, time_us) WHERE session_id IS NOT NULL",
+        "CREATE INDEX memories_dedup ON memories (org_id, dedup_key, time_us) WHERE dedup_key IS NOT NULL",
+        # fastupdate with a small pending list: inserting ~40 lexemes straight into the GIN tree costs ~0.5 ms per
+        # memory (batch ingest 1,400/s measured); the pending list takes them 3-4x cheaper, and 1 MB bounds the
+        # merge that one unlucky insert (or autovacuum) pays. bench/RESULTS.md has the figures.
+        "CREATE INDEX memories_tsv ON memories USING gin (tsv) WITH (fastupdate = on, gin_pending_list_limit = 1024)",
+        """CREATE TABLE corpus_stats (
+            org_id text COLLATE "C" NOT NULL,
+            shard smallint NOT NULL,
+            documents bigint NOT NULL,
+            total_terms bigint NOT NULL,
+            writes bigint NOT NULL,  -- only grows: the org's change counter (validates cached term counts)
+            PRIMARY KEY (org_id, shard)
+        )""",
+        """CREATE TABLE orgs (
+            id text COLLATE "C" PRIMARY KEY,
+            name text NOT NULL,
+            created_us bigint NOT NULL
+        )""",
+        """CREATE TABLE agents (
+            id text COLLATE "C" NOT NULL,
+            org_id text COLLATE "C" NOT NULL,
+            name text COLLATE "C" NOT NULL,
+            description text,
+            config_json text,
+            created_us bigint NOT NULL,
+            last_active_us bigint,
+            PRIMARY KEY (org_id, id),
+            UNIQUE (org_id, name)
+        )""",
+        """CREATE TABLE sessions (
+            org_id text COLLATE "C" NOT NULL,
+            id text COLLATE "C" NOT NULL,
+            agent_id text COLLATE "C" NOT NULL,
+            status text NOT NULL,
+            metadata_json text,
+            created_us bigint NOT NULL,
+            updated_us bigint NOT NULL,
+            closed_us bigint,
+            PRIMARY KEY (org_id, id)
+        )""",
+        "CREATE INDEX sessions_agent ON sessions (org_id, agent_id)",
+        """CREATE TABLE api_keys (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            org_id text COLLATE "C" NOT NULL,
+            name text NOT NULL,
+            key_hash text NOT NULL,
+            key_prefix text COLLATE "C" NOT NULL,
+            permissions text NOT NULL,
+            created_us bigint NOT NULL,
+            expires_us bigint,
+            enabled boolean NOT NULL DEFAULT true,
+            UNIQUE (org_id, name)
+        )""",
+        "CREATE INDEX api_keys_prefix ON api_keys (key_prefix)",
+        """CREATE TABLE arc_instances (
+            org_id text COLLATE "C" PRIMARY KEY,
+            id text COLLATE "C" NOT NULL UNIQUE,
+            url text NOT NULL,
+            database text NOT NULL,
+            measurement text NOT NULL,
+            token_cipher bytea NOT NULL,
+            token_nonce bytea NOT NULL,
+            admin_cipher bytea,
+            admin_nonce bytea,
+            created_us bigint NOT NULL,
+            updated_us bigint NOT NULL
+        )""",
+        "CREATE TABLE change_counters (name text PRIMARY KEY, version bigint NOT NULL)",
+        "INSERT INTO change_counters (name, version) VALUES ('api_keys', 0), ('arc_instances', 0)",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+_MIGRATION_LOCK = lock_key("memtrace.migrations")
+_PARTITION_LOCK = lock_key("memtrace.partitions")
+
+
+class SchemaTooNewError(MemtraceError):
+    """The database was migrated by a newer memtrace than this one; refusing to touch it."""
+
+
+def schema_version(conn: psycopg.Connection[Any]) -> int:
+    """The version the database is at (0 for an empty database)."""
+    exists = conn.execute("SELECT to_regclass('memtrace_schema') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = conn.execute("SELECT version FROM memtrace_schema WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+def apply_migrations(conn: psycopg.Connection[Any]) -> list[int]:
+    """Bring the database to `SCHEMA_VERSION` and return the migration numbers this call applied (none if
+    another process already did). `conn` must be a dedicated autocommit connection: the advisory lock is
+    session-level, held across the migrations' own transactions. Raises `SchemaTooNewError` if the database
+    is ahead of this code."""
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise _too_new(version)
+    if version == SCHEMA_VERSION:
+        return []  # the common start-up: no lock taken
+    applied: list[int] = []
+    conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS memtrace_schema "
+            "(id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)"
+        )
+        conn.execute("INSERT INTO memtrace_schema (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
+        version = schema_version(conn)  # again, under the lock: another process may have just finished
+        if version > SCHEMA_VERSION:
+            raise _too_new(version)
+        for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+            with conn.transaction():
+                for statement in statements:
+                    conn.execute(statement)  # type: ignore[arg-type]  # literal SQL, not user input
+                conn.execute("UPDATE memtrace_schema SET version = %s WHERE id = 1", (number,))
+            applied.append(number)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+    return applied
+
+
+def _too_new(version: int) -> SchemaTooNewError:
+    return SchemaTooNewError(
+        f"the PostgreSQL schema is at version {version}, newer than this memtrace knows ({SCHEMA_VERSION}): "
+        "upgrade memtrace before opening this database"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- partitions
+
+
+def month_of(time_us: int) -> tuple[int, int]:
+    """(year, month) in UTC of a time in microseconds since the epoch."""
+    moment = datetime.fromtimestamp(time_us / 1_000_000, UTC)
+    return moment.year, moment.month
+
+
+def _month_start_us(year: int, month: int) -> int:
+    return int(datetime(year, month, 1, tzinfo=UTC).timestamp()) * 1_000_000
+
+
+def partition_name(year: int, month: int) -> str:
+    return f"memories_p{year:04d}{month:02d}"
+
+
+def ensure_partitions(conn: psycopg.Connection[Any], months: set[tuple[int, int]]) -> None:
+    """Create the monthly partitions `months` that do not exist yet. Runs in its own transaction on an autocommit
+    connection, under a transaction advisory lock, so concurrent writers never race on the same DDL."""
+    missing = [
+        m
+        for m in sorted(months)
+        if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (partition_name(*m),)).fetchone()[0]  # type: ignore[index]
+    ]
+    if not missing:
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+        for year, month in missing:
+            nxt = (year + 1, 1) if month == 12 else (year, month + 1)
+            name = partition_name(year, month)
+            # Names and bounds are made from integers only; DDL takes no bound parameters.
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF memories "  # type: ignore[arg-type]
+                f"FOR VALUES FROM ({_month_start_us(year, month)}) TO ({_month_start_us(*nxt)})"
+            )
+
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SchemaTooNewError",
+    "apply_migrations",
+    "ensure_partitions",
+    "month_of",
+    "partition_name",
+    "schema_version",
+]

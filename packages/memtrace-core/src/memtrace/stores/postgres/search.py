@@ -1,0 +1,199 @@
+"""Ranked keyword search in SQL: memtrace's keyword language over a GIN index, scored by BM25 per organisation.
+
+Why not PostgreSQL's own text search: ``plainto_tsquery`` ANDs every word and ``ts_rank_cd`` is not BM25; on a
+public conversational-memory benchmark that pattern put an evidence session in the top 5 for ~15% of questions,
+BM25 for ~91% (docs/postgres.md). So memtrace tokenises itself, exactly as the embedded store's FTS5 index does
+(``porter unicode61 remove_diacritics 2``, via the Arc store's `tokens`), and uses PostgreSQL only to find
+candidates and do arithmetic:
+
+- a row stores ``search_terms`` (its stems as ``" w1  w2 "``), ``n_terms`` and ``tsv`` (distinct stems plus
+  scope tokens for org, agent and session);
+- a query becomes the embedded store's terms (`query_terms`): each keyword as a stem or phrase, plus its loose
+  prefix; candidates are found by a ``tsquery`` over the GIN index (``'deploy' | 'deplo':*``), narrowed by the
+  scope tokens inside the same index;
+- BM25 is FTS5's formula (``memtrace.stores.arc.ranking``) with N and the average length from the org's
+  ``corpus_stats`` and each term's document frequency counted in the org (a GIN count): one organisation's
+  data never moves another's scores (invariant 2). Term frequencies are substring counts in ``search_terms``.
+- the document length counts `SCOPE_LENGTH` tokens more than the content has, as FTS5 counts the embedded
+  store's scope column (always three tokens: SQLite's ``hex(NULL)`` is ``''``, so a memory without a session
+  still has a bare ``s``), so on the same data of one org the two stores give the same scores and order;
+- two tiers as in the embedded store: memories with every keyword first, then those with some;
+- bounded work: at most `rank_limit` candidates (the most recently written) are scored per tier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ...keywords import loose_prefix as _loose_prefix
+from ...keywords import query_keywords
+from ..arc.ranking import Weights
+from ..arc.terms import QueryTerm, tokens
+
+SCOPE_ORG = "~o:"
+SCOPE_AGENT = "~a:"
+SCOPE_SESSION = "~s:"
+SCOPE_LENGTH = 3
+MAX_LEXEME_CHARS = 2046 // 4
+"""PostgreSQL refuses lexemes over 2,046 bytes (a character is at most 4). A longer "word" is still scored (it is in ``search_terms``) but cannot be
+found by itself."""
+
+
+MAX_TSVECTOR_CHARS = 256 * 1024
+"""A tsvector holds at most 1 MB. Past this many characters of distinct words (only a huge memory has that
+many), the words first seen later are left out of the index: still scored, no longer found by themselves."""
+
+
+def _first_distinct(words: list[str], budget: int) -> set[str]:
+    kept: set[str] = set()
+    for w in words:
+        if w in kept or len(w) > MAX_LEXEME_CHARS:
+            continue
+        if len(w) > budget:
+            break
+        kept.add(w)
+        budget -= len(w)
+    return kept
+
+
+def scope_tokens(org_id: str, agent_id: str, session_id: str | None) -> list[str]:
+    out = [SCOPE_ORG + org_id, SCOPE_AGENT + agent_id]
+    if session_id is not None:
+        out.append(SCOPE_SESSION + session_id)
+    return out
+
+
+def _quote(lexeme: str) -> str:
+    """A lexeme as a quoted tsvector/tsquery literal (content words are letters and digits only; scope tokens are
+    ids; quoting anyway keeps any string safe)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class DocumentTerms:
+    """What a memory stores for keyword search."""
+
+    search_terms: str
+    n_terms: int
+    tsv: str
+
+
+def document_terms(content: str, org_id: str, agent_id: str, session_id: str | None) -> DocumentTerms:
+    words = tokens(content)
+    # Content words are letters and digits, which a tsvector literal takes unquoted (PostgreSQL sorts and
+    # dedups); only the scope tokens need quoting. This string is most of a write's CPU time, hence the care.
+    distinct = {w for w in words if len(w) <= MAX_LEXEME_CHARS}
+    if sum(map(len, distinct)) > MAX_TSVECTOR_CHARS:
+        distinct = _first_distinct(words, MAX_TSVECTOR_CHARS)
+    lexemes = " ".join(distinct)
+    scope = " ".join(_quote(s) for s in scope_tokens(org_id, agent_id, session_id))
+    text = " " + "  ".join(words) + " " if words else ""
+    return DocumentTerms(text, len(words) + SCOPE_LENGTH, f"{lexemes} {scope}")
+
+
+def query_terms(text: str) -> list[QueryTerm]:
+    """The terms of a free-text query in the order the embedded store's FTS5 query has them: each keyword
+    (stop words dropped when anything else is left) as a stemmed word or phrase, then its loose prefix.
+
+    FTS5 runs a prefix query's text through the porter stemmer too ("custome"* looks for ``custom``...), so the
+    prefix is stemmed here as well; `tests/postgres/test_search_agrees_with_sqlite.py` pins it."""
+    terms: list[QueryTerm] = []
+    patterns: set[str] = set()
+
+    def add(pattern: str, group: int) -> None:
+        if any(len(w) > MAX_LEXEME_CHARS for w in pattern.split()):
+            return  # no memory's index holds such a word (PostgreSQL would refuse it in a query, too)
+        if pattern.strip() and pattern not in patterns:
+            patterns.add(pattern)
+            terms.append(QueryTerm(pattern, group))
+
+    for group, w in enumerate(query_keywords(text)):
+        phrase = tokens(w)
+        if phrase:
+            add(" " + "  ".join(phrase) + " ", group)
+        prefix = _loose_prefix(w)
+        if prefix:
+            add(" " + "".join(tokens(prefix)), group)
+    return terms
+
+
+def term_query(term: QueryTerm) -> str:
+    """The tsquery that finds every memory containing `term` (a superset for a phrase: its words in any order,
+    which the exact substring count then settles)."""
+    if not term.pattern.endswith(" "):  # a loose prefix: " deplo"
+        return _quote(term.pattern.strip()) + ":*"
+    words = term.pattern.split()
+    return _quote(words[0]) if len(words) == 1 else "(" + " & ".join(_quote(w) for w in words) + ")"
+
+
+def is_phrase(term: QueryTerm) -> bool:
+    return term.pattern.endswith(" ") and len(term.pattern.split()) > 1
+
+
+def groups(terms: Sequence[QueryTerm]) -> list[list[int]]:
+    """Term indexes per query keyword, in keyword order."""
+    out: dict[int, list[int]] = {}
+    for i, t in enumerate(terms):
+        out.setdefault(t.group, []).append(i)
+    return list(out.values())
+
+
+def any_query(terms: Sequence[QueryTerm], scope: Sequence[str]) -> str:
+    words = " | ".join(term_query(t) for t in terms)
+    return " & ".join([*(_quote(s) for s in scope), f"({words})"])
+
+
+def all_query(terms: Sequence[QueryTerm], scope: Sequence[str]) -> str | None:
+    """Every keyword in some form; None when the query has a single keyword (no tiers then)."""
+    parts = groups(terms)
+    if len(parts) < 2:
+        return None
+    each = ["(" + " | ".join(term_query(terms[i]) for i in g) + ")" for g in parts]
+    return " & ".join([*(_quote(s) for s in scope), *each])
+
+
+def tf_sql(i: int) -> str:
+    """A term's frequency in a row: non-overlapping occurrences of its pattern in ``search_terms``."""
+    return (
+        f"((length(m.search_terms) - length(replace(m.search_terms, %(p{i})s, ''))) "
+        f"/ length(%(p{i})s))::float8 AS tf{i}"
+    )
+
+
+def score_sql(n: int) -> str:
+    """BM25 of a candidate row, summed in term order like `memtrace.stores.arc.ranking.score`."""
+    if n == 0:
+        return "0::float8"
+    return " + ".join(f"%(w{i})s::float8 * c.tf{i} / (c.tf{i} + c.nrm)" for i in range(n))
+
+
+def weight_params(w: Weights) -> dict[str, float]:
+    params = {f"w{i}": x for i, x in enumerate(w.term_weights)}
+    params["wa"], params["wb"] = w.a, w.b
+    return params
+
+
+def tier_condition(terms: Sequence[QueryTerm], every_keyword: bool) -> str:
+    """Exact membership of a tier (the tsquery may over-match phrases): some term of each keyword present
+    (`every_keyword`), or of any keyword."""
+    if every_keyword:
+        return " AND ".join("(" + " OR ".join(f"c.tf{i} > 0" for i in g) + ")" for g in groups(terms))
+    return "(" + " OR ".join(f"c.tf{i} > 0" for i in range(len(terms))) + ")"
+
+
+__all__ = [
+    "DocumentTerms",
+    "all_query",
+    "any_query",
+    "document_terms",
+    "groups",
+    "is_phrase",
+    "query_terms",
+    "scope_tokens",
+    "score_sql",
+    "term_query",
+    "tf_sql",
+    "tier_condition",
+    "weight_params",
+]
