@@ -37,6 +37,7 @@ BUILTIN = (
     ("scaling", "bench.scaling"),
     ("footprint", "bench.footprint"),
     ("postgres", "bench.postgres_store"),
+    ("remote_fanout", "bench.remote_fanout"),
     ("ui", "bench.ui_pages"),
 )
 # The adapter issues each add bench/adapter_<name>.py; arc_ingest.py is the Arc store's. Those expected here

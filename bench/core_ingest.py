@@ -90,11 +90,14 @@ def ingest_raw(path: Path, rows: list[tuple[Any, ...]], *, memtrace_schema: bool
     """executemany `rows` in batches of 1,000, one transaction each; returns each batch's seconds."""
     conn = _connect(path)
     if memtrace_schema:
+        from memtrace.stores.sqlite.org_index import table_ddl
         from memtrace.stores.sqlite.schema import MIGRATIONS
 
         for script in MIGRATIONS:
             for statement in script:
                 conn.execute(statement)
+        # The keyword index memtrace keeps for the one organisation here (stores/sqlite/org_index.py).
+        conn.execute(table_ddl("memories_fts"))
     else:
         for statement in ONE_INDEX_SCHEMA:
             conn.execute(statement)

@@ -171,12 +171,17 @@ class RawReader:
     def __init__(self, db_path: str) -> None:
         self.conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         self.conn.execute("PRAGMA cache_size=-65536")
-        columns = [r[1] for r in self.conn.execute("PRAGMA table_info(memories_fts)")]
+        # memtrace keeps one keyword index per organisation (stores/sqlite/org_index.py): use ORG's.
+        found = self.conn.execute("SELECT n FROM fts_orgs WHERE org_id = ?", (ORG,)).fetchone()
+        fts = f"memories_fts_{int(found[0])}" if found else "memories_fts"
+        columns = [r[1] for r in self.conn.execute(f"PRAGMA table_info({fts})")]
         # When the index carries more than the content (e.g. scope tokens), match and weigh content only.
         self.content_only = columns != ["content"]
         weights = ", ".join(["1.0"] + ["0.0"] * (len(columns) - 1))
-        bm25 = f"bm25(memories_fts, {weights})" if self.content_only else "bm25(memories_fts)"
-        self.sql = {op: sql.replace("{bm25}", bm25) for op, sql in _RAW_SQL.items()}
+        bm25 = f"bm25({fts}, {weights})" if self.content_only else f"bm25({fts})"
+        self.sql = {
+            op: sql.replace("memories_fts", fts).replace("{bm25}", bm25) for op, sql in _RAW_SQL.items()
+        }
 
     def match(self, query: str) -> str | None:
         from memtrace.stores.sqlite.events import fts_query

@@ -3,26 +3,15 @@ finds "straße" whether the memory is still in the spool or only in Arc."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from memtrace import AddMemoryRequest, SearchQuery
 from memtrace.engine import Engine
-from memtrace.stores.arc.queries import _folds
 from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
 
 from .helpers import drained, wait_until
 
 ORG = "org_cf"
-
-
-def test_the_folding_blocks_hold_every_character_casefold_changes() -> None:
-    everything = tuple(
-        (chr(c), chr(c).casefold())
-        for c in range(sys.maxunicode + 1)
-        if chr(c).lower() == chr(c) and chr(c).casefold() != chr(c)
-    )
-    assert _folds() == everything
 
 
 def test_arc_and_the_spool_agree_on_case_folding(make_standin, make_store, tmp_path: Path) -> None:

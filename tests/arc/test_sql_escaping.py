@@ -163,6 +163,7 @@ def test_every_statement_passes_arcs_prepass_with_one_table_reference(
     ]
     try:
         statements.append(queries.term_stats("events", org, flt, terms))
+        statements.append(queries.term_stats("events", org, flt, terms, ["b1", "b2"]))
         statements.append(queries.ranked_search("events", org, flt, terms, weights, limit=10, offset=0))
     except ValueError:
         pass  # over Arc's length limit: refused before sending, which the store turns into a ValidationError

@@ -86,3 +86,32 @@ def test_org_b_never_sees_or_touches_org_a(
         engine.delete_memories("org_b", since="3650d")
         assert _fingerprint(engine, "org_a") == before
         engine.close()
+
+
+def _ranking(engine: Engine, org: str, query: str) -> list[tuple[str, float | None]]:
+    found = engine.search_memories(org, SearchQuery(query=query, limit=1000)).results
+    return [(m.id, m.score) for m in found]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    a_memories=st.lists(memory, min_size=1, max_size=8),
+    b_memories=st.lists(memory, min_size=1, max_size=12),
+    query=contents,
+)
+def test_another_orgs_writes_never_change_my_results_or_scores(
+    store_factory: StoreFactory, tmp_path_factory, a_memories, b_memories, query
+) -> None:
+    """Search statistics are per organisation (invariant 2): what org B stores or deletes never moves org A's
+    ranking or scores, so a score cannot tell A whether B stored a word."""
+    directory: Path = tmp_path_factory.mktemp("iso-scores")
+    with store_factory(directory) as events:
+        engine = make_engine(events, directory, dedup_enabled=False)
+        engine.add_memories("org_a", a_memories)
+        alone = _ranking(engine, "org_a", query)
+        engine.add_memories("org_b", b_memories)
+        engine.add_memories("org_b", [AddMemoryRequest(agent_id="agent_1", content=query)] * 3)
+        assert _ranking(engine, "org_a", query) == alone
+        engine.delete_memories("org_b", since="3650d")
+        assert _ranking(engine, "org_a", query) == alone
+        engine.close()

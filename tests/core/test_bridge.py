@@ -103,3 +103,16 @@ def test_rejects_other_clients() -> None:
         check_client(object(), "MyStore")
     with pytest.raises(TypeError):
         ClientBridge("http://localhost:9100")  # type: ignore[arg-type]
+
+
+async def test_many_independent_operations(make_client: AnyFactory) -> None:
+    bridge, uid = ClientBridge(make_client()), _uid()
+    writes = [AddMemory(AddMemoryRequest(agent_id=uid, content=f"m{i}")) for i in range(50)]
+    written = await bridge.aexecute_all(writes)
+    assert sorted(m.content for m in written) == sorted(f"m{i}" for i in range(50))
+    reads = await asyncio.to_thread(
+        bridge.execute_all, [ListMemories(ListOptions(agent_id=uid, limit=n)) for n in (1, 5, 50)]
+    )
+    assert [page.count for page in reads] == [1, 5, 50]  # in the order given
+    with pytest.raises(ConflictError):
+        await bridge.aexecute_all(writes[:1])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,11 +55,9 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
         open_stores(tmp_path / "notes.txt", setting="path")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("memtrace.stores.postgres") is not None,
-    reason="the PostgreSQL store is installed",
-)
-def test_postgresql_without_its_extra_says_what_to_install() -> None:
+def test_postgresql_without_its_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if psycopg were not installed: the PostgreSQL store cannot be imported.
+    monkeypatch.setitem(sys.modules, "memtrace.stores.postgres", None)
     with pytest.raises(ValidationError, match=r"install memtrace-core\[postgres\]") as err:
         open_stores("postgresql://localhost/memtrace", setting="store.url")
     assert err.value.field == "store.url"
@@ -92,3 +90,13 @@ def test_a_bundle_closes_once_and_a_wrapped_bundle_closes_both(tmp_path: Path) -
     stores.close()  # already handed over: nothing happens
     with Memtrace.open(tmp_path) as mt:
         assert [m.content for m in mt.list_memories(ListOptions(agent_id="a")).memories] == []  # other org
+
+
+def test_memtrace_open_expands_the_home_directory_in_a_path_or_a_string(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for location, made in ((Path("~/as-path"), "as-path"), ("~/as-text", "as-text")):
+        with Memtrace.open(location) as mt:
+            mt.remember("a", "at home")
+        assert (tmp_path / made / "memtrace.db").is_file()

@@ -289,3 +289,31 @@ def test_oversize_body_is_413_and_stores_nothing(small_api: Api) -> None:
     )
     assert_error(r, 413, "body")
     assert total_memories(small_api) == before
+
+
+HUGE = "9" * 4301  # one digit more than Python parses into an int by default
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/api/v1/search", '{"query": "x", "limit": %s}', "limit"),
+        ("POST", "/api/v1/search", '{"query": "x", "offset": -%s}', "offset"),
+        ("POST", "/api/v1/memories", '{"agent_id": "a", "content": "x", "importance": %s}', "importance"),
+        ("POST", "/api/v1/memories", '{"agent_id": "a", "content": "x", "metadata": {"n": [1, %s]}}', "metadata.n[1]"),
+        ("POST", "/api/v1/memories", '{"memories": [{"agent_id": "a", "content": "x", "metadata": {"n": %s}}]}',
+         "memories[0].metadata.n"),
+        ("POST", "/api/v1/memories", '{"agent_id": "a", "content": "x", "metadata": {"f": %s.5}}', "metadata.f"),
+        ("POST", "/api/v1/agents", '{"name": "a", "metadata": {"n": %s}}', "metadata.n"),
+        ("DELETE", "/api/v1/memories", '{"agent_id": "a", "memory_ids": [%s]}', "memory_ids[0]"),
+    ],
+)  # fmt: skip
+def test_a_number_too_long_to_parse_is_a_400_naming_its_field(
+    api: Api, method: str, path: str, body: str, field: str
+) -> None:
+    before = total_memories(api)
+    response = api.client.request(
+        method, path, content=body % HUGE, headers={**api.headers, "content-type": "application/json"}
+    )
+    assert "number too large" in assert_error(response, 400, field)["error"]
+    assert total_memories(api) == before

@@ -3,6 +3,7 @@ the caller is known, credentials are unambiguous, and oversize bodies are refuse
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -11,7 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.server import ServerProcess
+from support.server import ServerProcess, stop
+
+from memtrace_server.config import load_config
+from memtrace_server.fairness import current_org
+from memtrace_server.state import open_state
 
 MiB = 1024 * 1024
 
@@ -320,3 +325,72 @@ def test_half_open_connections_do_not_fail_normal_requests(
     finally:
         for sock in flood:
             sock.close()
+
+
+# ------------------------------------------------------------------ the bootstrap admin key
+
+
+def test_a_revoked_admin_key_stays_revoked_after_a_restart(
+    spawn_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "kept"
+    server = spawn_server(data_dir=data_dir)
+    with server.client() as admin:
+        replacement = admin.post(
+            "/api/v1/keys", json={"name": "ops", "permissions": "read,write,admin"}
+        ).json()
+        own = next(k for k in admin.get("/api/v1/keys").json()["keys"] if k["name"] == "admin")
+        assert admin.delete(f"/api/v1/keys/{own['id']}").status_code == 204
+    stop(server)
+    # The same environment (MEMTRACE_ADMIN_KEY) again: before, the revoked key was re-added and worked.
+    again = spawn_server(data_dir=data_dir, api_key=server.api_key)
+    with again.client() as revoked:
+        assert revoked.get("/api/v1/memories").status_code == 401
+    with again.client(replacement["key"]) as ops:
+        keys = ops.get("/api/v1/keys").json()["keys"]
+        assert [k["enabled"] for k in keys if k["prefix"] == own["prefix"]] == [False]
+    assert f"MEMTRACE_ADMIN_KEY is key {own['id']} of org_default, which is revoked" in again.log()
+    stop(again)
+    # A new MEMTRACE_ADMIN_KEY is not added while the organisation has an admin key; the log says why.
+    third = spawn_server(data_dir=data_dir)
+    with third.client() as newcomer:
+        assert newcomer.get("/api/v1/memories").status_code == 401
+    assert "MEMTRACE_ADMIN_KEY is not added: org_default already has admin keys" in third.log()
+
+
+# ------------------------------------------------------------------ one tenant cannot take every worker thread
+
+
+async def test_a_busy_tenant_cannot_take_the_threads_another_tenant_needs(tmp_path: Path) -> None:
+    # 8 worker threads; tenant A starts 8 store calls that block until released (think: 8 expensive searches).
+    # Before, they took all 8 threads and tenant B's call waited for one of them to finish.
+    state = open_state(load_config(None, env={}, search=False, overrides={"server.data_dir": str(tmp_path)}))
+    release = threading.Event()
+    running: list[str] = []
+    lock = threading.Lock()
+
+    def expensive() -> None:
+        with lock:
+            running.append("a")
+        release.wait(30)
+
+    async def as_org(org_id: str, fn: Callable[[], object]) -> object:
+        current_org.set(org_id)  # what ServerMiddleware does once the request is authenticated
+        return await state.run(fn)
+
+    try:
+        busy = [asyncio.create_task(as_org("org_a", expensive)) for _ in range(8)]
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if len(running) >= 4:
+                break
+        await asyncio.sleep(0.2)
+        assert len(running) == 4  # capped at half the threads; the other 4 of A's calls wait their turn
+        # B is admitted at once, while A is capped.
+        assert await asyncio.wait_for(as_org("org_b", lambda: "b"), timeout=5) == "b"
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*busy), timeout=10)
+        assert len(running) == 8
+    finally:
+        release.set()
+        state.close()

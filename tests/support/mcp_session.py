@@ -7,6 +7,7 @@ same ones, so every transport and store is held to the same behaviour.
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import subprocess
 import sys
@@ -20,8 +21,12 @@ from typing import Any
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult, TextContent
 
+from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
+from memtrace.timeparse import now_us
+from memtrace_server.keys import KeyStore
 from memtrace_server.testing import child_env, free_port
 
 MODULE_COMMAND = [sys.executable, "-m", "memtrace_server.mcp_server"]
@@ -55,6 +60,16 @@ async def stdio_session(
         yield session
 
 
+def create_key(data_dir: Path, permissions: str = "read,write", org_id: str = "org_default") -> str:
+    """A new API key of `org_id` in the embedded store in `data_dir` (what `memtrace key create` does)."""
+    keys = KeyStore(SQLiteMetadataStore(SQLiteDatabase(data_dir)))
+    try:
+        keys.metadata.ensure_org(org_id, org_id, now_us())
+        return keys.create(org_id, f"mcp-{secrets.token_hex(4)}", permissions)[1]
+    finally:
+        keys.metadata.close()
+
+
 @dataclass(frozen=True)
 class HttpServer:
     url: str
@@ -63,20 +78,27 @@ class HttpServer:
 
 
 @contextmanager
-def http_server(env: dict[str, str], log_dir: Path, *, port: int | None = None) -> Iterator[HttpServer]:
+def http_server(
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    args: tuple[str, ...] = (),
+) -> Iterator[HttpServer]:
     """`memtrace mcp --http` as a subprocess on a free loopback port; stopped (SIGTERM) on exit."""
     port = port or free_port()
     log = log_dir / f"mcp-http-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [*MODULE_COMMAND, "--http", "--host", "127.0.0.1", "--port", str(port)],
+            [*MODULE_COMMAND, "--http", "--host", host, "--port", str(port), *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for_port(proc, port, log)
-        yield HttpServer(f"http://127.0.0.1:{port}/mcp", proc, log)
+        _wait_for_port(proc, port, log, host)
+        yield HttpServer(f"http://{host}:{port}/mcp", proc, log)
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -87,13 +109,13 @@ def http_server(env: dict[str, str], log_dir: Path, *, port: int | None = None) 
                 proc.wait()
 
 
-def _wait_for_port(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int, log: Path, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"MCP server exited with {proc.returncode}:\n{log.read_text()}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
@@ -101,10 +123,12 @@ def _wait_for_port(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
 
 
 @asynccontextmanager
-async def http_session(url: str) -> AsyncIterator[ClientSession]:
-    """An initialized MCP client session over streamable HTTP."""
+async def http_session(url: str, key: str | None = None) -> AsyncIterator[ClientSession]:
+    """An initialized MCP client session over streamable HTTP, sending `key` as a bearer token."""
+    headers = {"Authorization": f"Bearer {key}"} if key else None
     async with (
-        streamable_http_client(url) as (read, write, _session_id),
+        create_mcp_http_client(headers=headers) as client,
+        streamable_http_client(url, http_client=client) as (read, write, _session_id),
         ClientSession(read, write) as session,
     ):
         await session.initialize()

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from support.dashboard import CHROMIUM, GUARD_SCRIPT, Dashboard, Tab, create_key, seed
 from support.server import make_api_key, start_server
-from ui_helpers import CHROMIUM, GUARD_SCRIPT, Dashboard, Tab, _create_key, seed
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,9 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             board = Dashboard(
                 server=server,
                 admin_key=admin_key,
-                write_key=_create_key(admin, "org_default", "writer", ["read", "write"]),
-                read_key=_create_key(admin, "org_default", "reader", ["read"]),
-                other_org_key=_create_key(admin, "org_other", "other", ["read", "write"]),
+                write_key=create_key(admin, "org_default", "writer", ["read", "write"]),
+                read_key=create_key(admin, "org_default", "reader", ["read"]),
+                other_org_key=create_key(admin, "org_other", "other", ["read", "write"]),
                 agents=["planner", "coder", "reviewer"],
                 session_id="sess-ui-demo",
             )

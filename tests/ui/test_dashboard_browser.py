@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import httpx
-from ui_helpers import XSS_CONTENT, XSS_PARENT, Dashboard, Tab, screenshot
+from support.dashboard import XSS_CONTENT, XSS_PARENT, Dashboard, Tab, screenshot
 
 from memtrace_server.ui.sessions import PRE_SESSION_COOKIE, SESSION_COOKIE, SessionSealer
 
@@ -53,7 +53,6 @@ def test_sign_in_browse_filter_search_and_sign_out(tab: Tab, dashboard: Dashboar
 
     tab.go("/ui/memories")
     assert tab.page.locator("li.memory").count() == 50  # one page
-    tab.page.click("summary")  # the filters fold away until used
     tab.page.fill("#agent_id", "coder")
     tab.page.select_option("#memory_type", "decision")
     tab.page.click("text=Apply filters")

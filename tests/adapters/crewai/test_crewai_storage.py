@@ -150,6 +150,18 @@ def test_mixed_embedding_dimensions_are_refused_at_save_and_update(
     assert storage.count() == 1
 
 
+def test_vector_dim_fixes_the_size_before_anything_is_stored(client: Memtrace) -> None:
+    """As ``LanceDBStorage(vector_dim=4)``: CrewAI's migration message, before the first save."""
+    storage = MemtraceStorage(client, vector_dim=4)
+    with pytest.raises(EmbeddingDimensionMismatchError) as raised:
+        storage.save([MemoryRecord(content="eight", embedding=[0.1] * 8)])
+    assert "4-dimensional" in str(raised.value) and "crewai reset-memories" in str(raised.value)
+    storage.save([MemoryRecord(content="four", embedding=[0.1] * 4)])
+    assert len(storage.search([0.1] * 4)) == 1
+    with pytest.raises(ValueError, match="vector_dim"):
+        MemtraceStorage(client, vector_dim=0)
+
+
 # ---------------------------------------------------------------------------- process-wide default
 
 TASK = "Summarise what we know about the failover drill"

@@ -356,12 +356,13 @@ async def test_native_async_with_an_async_client(
     assert await history.aget_messages() == []
 
 
-async def test_an_async_client_refuses_blocking_calls_with_a_hint(async_client: AsyncMemtrace) -> None:
+def test_an_async_client_also_serves_the_sync_methods(async_client: AsyncMemtrace) -> None:
+    """Through memtrace's one sync/async bridge: sync code (e.g. a sync chain) works with an AsyncMemtrace."""
     history = MemtraceChatMessageHistory("s", client=async_client)
-    with pytest.raises(TypeError, match="aget_messages"):
-        _ = history.messages
-    with pytest.raises(TypeError, match="AsyncMemtrace"):
-        history.add_user_message("x")
+    history.add_user_message("x")
+    assert history.messages == [HumanMessage(content="x")]
+    history.clear()
+    assert history.messages == []
 
 
 async def test_async_chain_with_an_async_client(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -143,8 +144,11 @@ async def test_ainvoke_with_an_async_client(open_async_client: Callable[[], Asyn
     assert docs == [
         Document(id=memory.id, page_content="The build uses uv workspaces", metadata=docs[0].metadata)
     ]
-    with pytest.raises(TypeError, match="ainvoke"):
-        MemtraceRetriever(client=aclient, agent_id=agent).invoke("uv")
+    # The bridge serves sync callers with an async client too (from a thread without an event loop here).
+    synced = await asyncio.to_thread(
+        MemtraceRetriever(client=aclient, agent_id=agent).invoke, "uv workspaces"
+    )
+    assert [d.id for d in synced] == [memory.id]
 
 
 def test_bad_arguments_are_rejected() -> None:

@@ -223,3 +223,18 @@ def test_bad_agent_id_fails_at_construction(client: Memtrace) -> None:
     with pytest.raises(ValidationError) as err:
         MemtraceDBChatStore(client, agent_id="has space")
     assert err.value.field == "agent_id"
+
+
+# -- behaviours from LlamaIndex's own Memory tests (tests/memory/test_memory_custom_chat_store.py) ------------
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_sync_put_works_across_event_loops(kind: str, data_dir: Path) -> None:
+    """Memory's sync methods run each call on a fresh event loop; the store must follow."""
+    client: Memtrace | AsyncMemtrace = (
+        Memtrace.open(data_dir) if kind == "sync" else AsyncMemtrace.open(data_dir)
+    )
+    memory = Memory(token_limit=1000, session_id="loop_user", sql_store=MemtraceDBChatStore(client))
+    memory.put(ChatMessage(role=MessageRole.USER, content="one"))
+    memory.put(ChatMessage(role=MessageRole.USER, content="two"))
+    assert [m.content for m in memory.get_all()] == ["one", "two"]

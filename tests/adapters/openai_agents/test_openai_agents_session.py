@@ -157,6 +157,37 @@ def test_session_settings_accepts_what_sqlite_session_accepts(sync_client: Memtr
         assert ours.session_settings == SQLiteSession("conv", session_settings=settings).session_settings
 
 
+async def test_a_closed_session_refuses_every_call_as_sqlite_session_does(
+    sync_client: Memtrace, tmp_path: Path
+) -> None:
+    sqlite = SQLiteSession("conv", tmp_path / "agents.sqlite")
+    ours = MemtraceSession("conv", client=sync_client)
+    await ours.add_items([USER])
+    for session in (sqlite, ours):
+        session.close()
+        session.close()  # idempotent
+        for call in (
+            lambda s: s.add_items([]),
+            lambda s: s.add_items([USER]),
+            lambda s: s.get_items(),
+            lambda s: s.pop_item(),
+            lambda s: s.clear_session(),
+        ):
+            with pytest.raises(RuntimeError, match="is closed"):
+                await call(session)
+    # The client passed in is not ours to close: a new session on it sees the item.
+    assert await MemtraceSession("conv", client=sync_client).get_items() == [USER]
+
+
+async def test_close_can_be_awaited_like_async_sqlite_session(
+    open_client: Callable[[], AsyncMemtrace],
+) -> None:
+    session = MemtraceSession("conv", client=open_client())
+    await session.close()
+    with pytest.raises(RuntimeError, match="MemtraceSession is closed"):
+        await session.get_items()
+
+
 async def test_memtrace_session_matches_sqlite_session(
     open_client: Callable[[], AsyncMemtrace], tmp_path: Path, unique: Callable[[str], str]
 ) -> None:

@@ -31,7 +31,7 @@ async def remote_session(transport: str, env: dict[str, str], log_dir: Path) -> 
             yield session
     else:
         with http_server(env, log_dir) as server:
-            async with http_session(server.url) as session:
+            async with http_session(server.url, env["MEMTRACE_API_KEY"]) as session:
                 yield session
 
 

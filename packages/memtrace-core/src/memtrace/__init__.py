@@ -20,11 +20,16 @@ from .errors import (
     NoArcInstanceError,
     NotFoundError,
     PermissionDeniedError,
+    QueryTooExpensiveError,
     RateLimitedError,
     ServiceUnavailableError,
+    StorageFullError,
+    StoreCorruptedError,
+    StoreError,
     ValidationError,
 )
 from .ids import id_for_key
+from .limits import InputLimits
 from .models import (
     AddMemoryRequest,
     Agent,
@@ -62,6 +67,7 @@ __all__ = [
     "ConflictError",
     "ContextOptions",
     "CreateSessionRequest",
+    "InputLimits",
     "ListOptions",
     "Memory",
     "MemoryList",
@@ -71,6 +77,7 @@ __all__ = [
     "NoArcInstanceError",
     "NotFoundError",
     "PermissionDeniedError",
+    "QueryTooExpensiveError",
     "RateLimitedError",
     "RegisterAgentRequest",
     "SearchQuery",
@@ -79,6 +86,9 @@ __all__ = [
     "Session",
     "SessionContext",
     "SessionList",
+    "StorageFullError",
+    "StoreCorruptedError",
+    "StoreError",
     "ValidationError",
     "__version__",
     "check_id",

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine, Generator, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeAlias, TypeVar
 
@@ -124,6 +124,26 @@ class ClientBridge:
         if isinstance(client, AsyncMemtrace):
             return await client.execute(op)
         return await asyncio.to_thread(client.execute, op)
+
+    def execute_all(self, ops: Sequence[Operation[Any]]) -> list[Any]:
+        """Carry out independent operations from sync code, results in order (like langgraph's ``batch``);
+        the first error is raised. A remote async client runs them concurrently."""
+        client = self.client
+        if isinstance(client, AsyncMemtrace) and not isinstance(client._backend, AsyncLocalBackend):
+            return run_coroutine_blocking(self._gather(client, ops))
+        return [self.execute(op) for op in ops]
+
+    async def aexecute_all(self, ops: Sequence[Operation[Any]]) -> list[Any]:
+        """Carry out independent operations from async code, concurrently on an async client (one worker-thread
+        hop for all of them on a sync one); results in order, the first error is raised."""
+        client = self.client
+        if isinstance(client, AsyncMemtrace):
+            return await self._gather(client, ops)
+        return await asyncio.to_thread(lambda: [client.execute(op) for op in ops])
+
+    @staticmethod
+    async def _gather(client: AsyncMemtrace, ops: Sequence[Operation[Any]]) -> list[Any]:
+        return list(await asyncio.gather(*(client.execute(op) for op in ops)))
 
     # --- plans
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, ParamSpec, Se
 from . import operations as ops
 from .backends import AsyncBackend, AsyncLocalBackend, Backend, LocalBackend
 from .engine import Engine, EngineConfig
+from .limits import QUERY_TIME_BUDGET_SECONDS, InputLimits
 from .models import ListOptions, Memory
 from .operations import Operation
 from .paging import MAX_PAGE_SIZE, MemoryPages
@@ -47,6 +48,8 @@ def open_engine(
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
     max_content_length: int | None = None,
     arc: ArcConfig | None = None,
+    limits: InputLimits | None = None,
+    query_budget_s: float = QUERY_TIME_BUDGET_SECONDS,
 ) -> Engine:
     """An engine on the embedded SQLite store in directory `path` (default: $MEMTRACE_DATA_DIR, else ./data).
 
@@ -58,17 +61,20 @@ def open_engine(
 
     check_id(org_id, "org_id")
     location = path if path is not None else os.environ.get("MEMTRACE_DATA_DIR") or "./data"
-    if isinstance(location, str) and "://" not in location:
+    if isinstance(location, Path) or "://" not in location:
         location = Path(location).expanduser()
     options: dict[str, Any] = {}
     if synchronous != "FULL":
         options["synchronous"] = synchronous
     if arc is not None:
         options["arc"] = arc
+    if query_budget_s != QUERY_TIME_BUDGET_SECONDS:
+        options["query_budget_s"] = query_budget_s
     config = EngineConfig(
         dedup_enabled=dedup_enabled,
         dedup_window_hours=dedup_window_hours,
         max_content_length=max_content_length,
+        limits=limits or InputLimits(),
     )
     engine = Engine.from_stores(open_stores(location, setting="path", **options), config)
     try:

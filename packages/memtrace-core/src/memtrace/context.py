@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 
 from .records import MemoryRecord
+from .timeparse import MAX_TIME_US, MIN_TIME_US
 
 DEFAULT_MAX_CONTENT_CHARS = 200
 CHARS_PER_TOKEN = 4
@@ -54,6 +55,8 @@ def format_time(time_us: int) -> str:
     """RFC3339 with trailing fractional zeros trimmed, as Go's RFC3339Nano prints (and Arc returns)."""
     # The date part is cached per day and the time of day is arithmetic: a fifth of the cost of datetime +
     # strftime, which was half of rendering a line.
+    if not MIN_TIME_US <= time_us <= MAX_TIME_US:  # a row written by an older version: render it clamped
+        time_us = min(max(time_us, MIN_TIME_US), MAX_TIME_US)
     seconds, micros = divmod(time_us, 1_000_000)
     day, second_of_day = divmod(seconds, 86_400)
     hours, rest = divmod(second_of_day, 3600)

@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import validation as v
@@ -20,6 +20,7 @@ from .context import DEFAULT_MAX_CONTENT_CHARS, render_session_context
 from .dedup import dedup_key
 from .errors import ConflictError, NotFoundError, ValidationError
 from .ids import MemoryIdGenerator, new_entity_id
+from .limits import InputLimits
 from .models import (
     AddMemoryRequest,
     Agent,
@@ -41,7 +42,7 @@ from .models import (
 from .records import MemoryFilter, MemoryRecord
 from .stores.base import AgentRow, EventStore, MetadataStore, OrgRow, SessionRow, StoreStats
 from .stores.bundle import StoreBundle
-from .timeparse import from_us, now_us, parse_time, to_us
+from .timeparse import from_us, now_us, parse_time, to_checked_us
 
 DEFAULT_LIST_LIMIT = 100
 DEFAULT_SEARCH_LIMIT = 50
@@ -76,6 +77,8 @@ class EngineConfig:
     dedup_window_hours: float = 24.0
     max_content_length: int | None = None
     """Longest accepted content, in characters; None for no limit (the server sets one)."""
+    limits: InputLimits = field(default_factory=InputLimits)
+    """Bounds on filters and metadata (`memtrace.limits`)."""
 
 
 def _dt_us(value: int | None) -> Any:
@@ -116,19 +119,14 @@ class Engine:
         memory_type = v.check_memory_type(req.memory_type or "episodic", f"{p}memory_type")
         event_type = v.check_event_type(req.event_type or "general", f"{p}event_type")
         session_id = v.check_id(req.session_id, f"{p}session_id", required=False)
-        tags = v.check_tags(req.tags, f"{p}tags")
+        tags = v.check_tags(req.tags, f"{p}tags", self.config.limits.max_memory_tags)
         importance = v.check_importance(req.importance, f"{p}importance")
-        metadata_json = v.encode_metadata(req.metadata, f"{p}metadata")
+        metadata_json = self._metadata(req.metadata, f"{p}metadata")
         parent_id = v.check_text(req.parent_id, f"{p}parent_id", max_length=256)
         key = v.check_dedup_key(req.dedup_key, f"{p}dedup_key")
         if key is None and self.config.dedup_enabled:
             key = dedup_key(agent_id, event_type, content)
-        if req.time is not None:
-            t = to_us(req.time)
-            if t < 0:
-                raise ValidationError(f"invalid {p}time: before 1970", f"{p}time")
-        else:
-            t = now
+        t = to_checked_us(req.time, f"{p}time") if req.time is not None else now
         return MemoryRecord(
             id=self._ids.new(t),
             org_id=org_id,
@@ -143,6 +141,12 @@ class Engine:
             dedup_key=key,
             importance=importance,
             parent_id=parent_id,
+        )
+
+    def _metadata(self, value: Any, field: str) -> str | None:
+        limits = self.config.limits
+        return v.encode_metadata(
+            value, field, max_bytes=limits.max_metadata_bytes, max_depth=limits.max_metadata_depth
         )
 
     def _dedup_since(self) -> int | None:
@@ -183,7 +187,7 @@ class Engine:
             session_id=v.check_id(opts.session_id, "session_id", required=False),
             memory_types=(v.check_memory_type(opts.memory_type, "memory_type"),) if opts.memory_type else (),
             event_types=(v.check_event_type(opts.event_type, "event_type"),) if opts.event_type else (),
-            tags=v.split_tags(opts.tags),
+            tags=v.split_tags(opts.tags, limit=self.config.limits.max_filter_tags),
             since_us=since_us,
             until_us=until_us,
         )
@@ -209,6 +213,8 @@ class Engine:
             isinstance(min_importance, bool) or not math.isfinite(min_importance)
         ):
             raise ValidationError("invalid min_importance: must be a number", "min_importance")
+        v.check_count(q.memory_types, "memory_types", self.config.limits.max_filter_types)
+        v.check_count(q.event_types, "event_types", self.config.limits.max_filter_types)
         flt = MemoryFilter(
             agent_id=v.check_id(q.agent_id, "agent_id", required=False),
             session_id=v.check_id(q.session_id, "session_id", required=False),
@@ -218,7 +224,7 @@ class Engine:
             event_types=tuple(
                 v.check_event_type(t, f"event_types[{i}]") for i, t in enumerate(q.event_types or ())
             ),
-            tags=v.check_tags(q.tags, "tags"),
+            tags=v.check_tags(q.tags, "tags", self.config.limits.max_filter_tags),
             since_us=since_us,
             until_us=until_us,
             content_contains=v.check_text(q.content_contains, "content_contains"),
@@ -310,7 +316,7 @@ class Engine:
             until_us=until_us,
             memory_types=(v.check_memory_type(memory_type, "memory_type"),) if memory_type else (),
             event_types=(v.check_event_type(event_type, "event_type"),) if event_type else (),
-            tags=v.split_tags(tags),
+            tags=v.split_tags(tags, limit=self.config.limits.max_filter_tags),
             ids=tuple(v.check_memory_id(m, f"memory_ids[{i}]") for i, m in enumerate(memory_ids or ())),
         )
         scoped = flt.agent_id or flt.session_id or flt.since_us is not None or flt.until_us is not None
@@ -377,8 +383,9 @@ class Engine:
             raise ValidationError("name is required", "name")
         if len(name) > MAX_NAME_LENGTH or "\x00" in name:
             raise ValidationError(f"invalid name: at most {MAX_NAME_LENGTH} characters, no NUL", "name")
+        v.check_unicode(name, "name")
         description = v.check_text(req.description, "description")
-        config_json = v.encode_metadata(req.config, "config")
+        config_json = self._metadata(req.config, "config")
         row = AgentRow(new_entity_id("agent"), org_id, name, description, config_json, self.clock.now(), None)
         return self._agent(self.metadata.create_agent(row))
 
@@ -390,6 +397,7 @@ class Engine:
         """An agent by id, or by name."""
         if not isinstance(agent_id, str) or not agent_id or len(agent_id) > MAX_NAME_LENGTH:
             raise ValidationError("invalid agent_id", "agent_id")
+        v.check_unicode(agent_id, "agent_id")
         row = self.metadata.get_agent(org_id, agent_id)
         if row is None:
             raise NotFoundError("agent not found")
@@ -397,7 +405,9 @@ class Engine:
 
     def delete_agent(self, org_id: str, agent_id: str) -> None:
         """Delete a registered agent by id. Its memories stay (delete them with `delete_memories`)."""
-        if not isinstance(agent_id, str) or not self.metadata.delete_agent(org_id, agent_id):
+        if not isinstance(agent_id, str) or len(agent_id) > MAX_NAME_LENGTH:
+            raise NotFoundError("agent not found")
+        if not self.metadata.delete_agent(org_id, v.check_unicode(agent_id, "agent_id")):
             raise NotFoundError("agent not found")
 
     def get_agent_stats(self, org_id: str, agent_id: str) -> AgentStats:
@@ -446,7 +456,7 @@ class Engine:
         agent_id = v.check_id(req.agent_id, "agent_id")
         assert agent_id is not None
         session_id = v.check_id(req.id, "id", required=False) or new_entity_id("sess")
-        metadata_json = v.encode_metadata(req.metadata, "metadata")
+        metadata_json = self._metadata(req.metadata, "metadata")
         now = self.clock.now()
         row = SessionRow(session_id, org_id, agent_id, "active", metadata_json, now, now, None)
         return self._session(self.metadata.create_session(row))
@@ -474,7 +484,7 @@ class Engine:
         v.check_id(session_id, "session_id")
         if status is not None:
             v.check_event_type(status, "status")
-        metadata_json = v.encode_metadata(metadata, "metadata")
+        metadata_json = self._metadata(metadata, "metadata")
         row = self.metadata.update_session(
             org_id,
             session_id,
@@ -514,6 +524,7 @@ class Engine:
         v.check_id(session_id, "session_id")
         opts = opts or ContextOptions()
         since_us = parse_time(opts.since or "24h", "since")
+        v.check_count(opts.include_types, "include_types", self.config.limits.max_filter_types)
         types = tuple(
             v.check_memory_type(t, f"include_types[{i}]") for i, t in enumerate(opts.include_types or ())
         )

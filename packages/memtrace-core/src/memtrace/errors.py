@@ -85,6 +85,37 @@ class NoArcInstanceError(ServiceUnavailableError):
     """The organisation has no Arc instance configured (503), as memtrace-sdk 0.2.0 names it."""
 
 
+class QueryTooExpensiveError(MemtraceError):
+    """One query did more work than a query may (the store's time budget, see `memtrace.limits`); narrow it
+    (an agent, a session, a time range) and try again (422)."""
+
+    status_code = 422
+
+
+class StoreError(MemtraceError):
+    """The store failed in a way that is not the caller's fault (500); the message says what to do."""
+
+    status_code = 500
+
+
+class StorageFullError(StoreError):
+    """The disk holding the store is full: nothing was written. Reads still work; free space and retry (507)."""
+
+    status_code = 507
+
+    def __init__(
+        self, message: str, retry_after: float | None = 30.0, status_code: int | None = None
+    ) -> None:
+        super().__init__(message, status_code)
+        self.retry_after = retry_after
+
+
+class StoreCorruptedError(StoreError):
+    """The store's files are damaged; memtrace refuses to use them rather than serve wrong answers (503)."""
+
+    status_code = 503
+
+
 __all__ = [
     "AuthenticationError",
     "ConflictError",
@@ -92,7 +123,11 @@ __all__ = [
     "NoArcInstanceError",
     "NotFoundError",
     "PermissionDeniedError",
+    "QueryTooExpensiveError",
     "RateLimitedError",
     "ServiceUnavailableError",
+    "StorageFullError",
+    "StoreCorruptedError",
+    "StoreError",
     "ValidationError",
 ]

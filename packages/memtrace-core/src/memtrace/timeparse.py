@@ -1,4 +1,10 @@
-"""Time values as users write them: relative (``30m``, ``2h``, ``7d``) or ISO-8601, stored as UTC microseconds."""
+"""Time values as users write them: relative (``30m``, ``2h``, ``7d``) or ISO-8601, stored as UTC microseconds.
+
+This module holds the one rule for which times memtrace accepts: from 1970-01-01T00:00:00Z to
+9999-12-31T23:59:59.999999Z, after conversion to UTC (`check_time_us`). Anything outside cannot be rendered back as
+an ISO-8601 time (``9999-12-31T23:59:59-12:00`` is year 10000 in UTC), so every time a user sends is checked
+against it before anything is written; reads render a stored time outside it clamped to the range.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,12 @@ MAX_RELATIVE_SECONDS = 10 * 365 * 86400
 """Relative windows beyond ten years are almost certainly typos; the original capped at one year."""
 
 
+MIN_TIME_US = 0
+"""The earliest time memtrace stores: 1970-01-01T00:00:00Z."""
+MAX_TIME_US = 253_402_300_799_999_999
+"""The latest time memtrace stores: 9999-12-31T23:59:59.999999Z, the last instant ISO-8601 can render."""
+
+
 def now_us() -> int:
     return time.time_ns() // 1000
 
@@ -27,7 +39,26 @@ def to_us(dt: datetime) -> int:
 
 
 def from_us(us: int) -> datetime:
+    """UTC microseconds as an aware datetime. A value outside the storable range (a row written by an older
+    version) is clamped to the range, so reading it never fails."""
+    if not MIN_TIME_US <= us <= MAX_TIME_US:
+        us = min(max(us, MIN_TIME_US), MAX_TIME_US)
     return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+def check_time_us(us: int, field: str) -> int:
+    """`us` if it is a time memtrace can store and render (1970 to 9999, UTC), else `ValidationError`."""
+    if not MIN_TIME_US <= us <= MAX_TIME_US:
+        when = "before 1970" if us < MIN_TIME_US else "after 9999-12-31T23:59:59.999999Z"
+        raise ValidationError(f"invalid {field}: {when} (times must be from 1970 to 9999, in UTC)", field)
+    return us
+
+
+def to_checked_us(dt: datetime, field: str) -> int:
+    """`to_us`, checked by `check_time_us`: the conversion for every datetime a user sends."""
+    if not isinstance(dt, datetime):
+        raise ValidationError(f"invalid {field}: expected a date and time", field)
+    return check_time_us(to_us(dt), field)
 
 
 def parse_relative(value: str) -> int | None:
@@ -47,14 +78,14 @@ def parse_time(value: str | datetime, field: str, *, now: int | None = None) -> 
     Raises `ValidationError` naming `field` otherwise.
     """
     if isinstance(value, datetime):
-        return to_us(value)
+        return to_checked_us(value, field)
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field}: expected a relative time like 2h or an ISO-8601 time", field)
     rel = parse_relative(value)
     if rel is not None:
         if rel <= 0 or rel > MAX_RELATIVE_SECONDS * 1_000_000:
             raise ValidationError(f"{field}: relative time {value!r} is out of range (1s to 10 years)", field)
-        return (now_us() if now is None else now) - rel
+        return check_time_us((now_us() if now is None else now) - rel, field)
     text = value.strip()
     if text.endswith(("z", "Z")):
         text = text[:-1] + "+00:00"
@@ -62,6 +93,6 @@ def parse_time(value: str | datetime, field: str, *, now: int | None = None) -> 
         dt = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError(
-            f"{field}: {value!r} is neither a relative time (30m, 2h, 7d) nor ISO-8601", field
+            f"{field}: {value[:64]!r} is neither a relative time (30m, 2h, 7d) nor ISO-8601", field
         ) from None
-    return to_us(dt)
+    return to_checked_us(dt, field)

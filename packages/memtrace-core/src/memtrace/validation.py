@@ -11,6 +11,7 @@ from typing import Any, Literal, overload
 
 from .errors import ValidationError
 from .ids import ID_PATTERN, MEMORY_ID_PATTERN
+from .limits import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
 from .models import MemoryType
 
 TYPE_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")
@@ -87,9 +88,29 @@ def check_memory_type(value: Any, field: str) -> str:
     return str(value)
 
 
-def check_tags(tags: Iterable[Any] | None, field: str) -> tuple[str, ...]:
+def check_unicode(value: str, field: str) -> str:
+    """`value` if it can be stored as UTF-8; a lone surrogate (``"\\ud800"`` in JSON) cannot."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                f"invalid {field}: not valid Unicode (a lone surrogate); send UTF-8 text", field
+            ) from None
+    return value
+
+
+def check_count(values: Any, field: str, limit: int) -> None:
+    """A list-like input has at most `limit` entries (checked before any entry is looked at)."""
+    if isinstance(values, (list, tuple)) and len(values) > limit:
+        raise ValidationError(f"invalid {field}: {len(values)} entries, at most {limit} are allowed", field)
+
+
+def check_tags(tags: Iterable[Any] | None, field: str, limit: int | None = None) -> tuple[str, ...]:
     if tags is None:
         return ()
+    if limit is not None:
+        check_count(tags, field, limit)
     out = []
     for i, tag in enumerate(tags):
         if not isinstance(tag, str) or not _is_tag(tag):
@@ -101,13 +122,15 @@ def check_tags(tags: Iterable[Any] | None, field: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def split_tags(tags: str | list[str] | None, field: str = "tags") -> tuple[str, ...]:
+def split_tags(
+    tags: str | list[str] | None, field: str = "tags", limit: int | None = None
+) -> tuple[str, ...]:
     """Tags as the list endpoint takes them: comma-separated (trimmed), or already a list."""
     if tags is None:
         return ()
     if isinstance(tags, str):
         tags = [t.strip() for t in tags.split(",") if t.strip()]
-    return check_tags(tags, field)
+    return check_tags(tags, field, limit)
 
 
 def check_content(value: Any, field: str, max_length: int | None) -> str:
@@ -119,7 +142,7 @@ def check_content(value: Any, field: str, max_length: int | None) -> str:
         raise ValidationError(
             f"{field} is too long: {len(value)} characters, the limit is {max_length}", field
         )
-    return value
+    return check_unicode(value, field)
 
 
 def check_importance(value: Any, field: str) -> float | None:
@@ -132,17 +155,52 @@ def check_importance(value: Any, field: str) -> float | None:
     return float(value)
 
 
-def encode_metadata(value: Any, field: str) -> str | None:
+def _nesting_depth(value: Any, stop_above: int) -> int:
+    """How deeply `value` nests objects and arrays, counted without recursion (so any depth is safe), and
+    abandoned as soon as it exceeds `stop_above`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > stop_above:
+                return deepest
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list, tuple)))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list, tuple)))
+    return deepest
+
+
+def encode_metadata(
+    value: Any,
+    field: str,
+    *,
+    max_bytes: int = MAX_METADATA_BYTES,
+    max_depth: int = MAX_METADATA_DEPTH,
+) -> str | None:
+    """`value` (a dict) as compact JSON, or None when empty; bounded in depth and UTF-8 size."""
     if value is None:
         return None
     if not isinstance(value, dict):
         raise ValidationError(f"invalid {field}: must be a JSON object", field)
     if not value:
         return None
+    depth = _nesting_depth(value, max_depth)
+    if depth > max_depth:
+        raise ValidationError(f"invalid {field}: nested deeper than {max_depth} levels", field)
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(f"invalid {field}: not JSON-serialisable ({exc})", field) from None
+    # ASCII text is its own UTF-8; only other text needs encoding to be sized (and checked for lone surrogates).
+    size = len(text) if text.isascii() else len(check_unicode(text, field).encode("utf-8"))
+    if size > max_bytes:
+        raise ValidationError(
+            f"invalid {field}: {size} bytes of JSON, at most {max_bytes} are allowed", field
+        )
+    return text
 
 
 def check_dedup_key(value: Any, field: str) -> str | None:
@@ -152,7 +210,7 @@ def check_dedup_key(value: Any, field: str) -> str | None:
         raise ValidationError(
             f"invalid {field}: a string of at most {MAX_DEDUP_KEY_LENGTH} characters", field
         )
-    return value
+    return check_unicode(value, field)
 
 
 def check_limit(value: Any, field: str, default: int) -> int:
@@ -190,4 +248,4 @@ def check_text(value: Any, field: str, *, max_length: int = 10_000) -> str | Non
         raise ValidationError(
             f"invalid {field}: a string of at most {max_length} characters without NUL", field
         )
-    return value
+    return check_unicode(value, field)

@@ -88,6 +88,9 @@ class MemtraceStorage:
             (``.../agent/<role>``) are written as that agent. Default: the crew id, else the namespace.
         session_id: memtrace session for every write. Default: one session per crew run (CrewAI's
             execution id), so ``client.get_session_context("run-...")`` shows what a run remembered.
+        vector_dim: the embedding size records must have while the partition holds none (as LanceDB's
+            ``vector_dim``). Default: the size of the first embedded record saved. Either way, a record whose
+            embedding differs in size from the stored ones raises `EmbeddingDimensionMismatchError`.
     """
 
     def __init__(
@@ -98,7 +101,12 @@ class MemtraceStorage:
         crew_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        vector_dim: int | None = None,
     ) -> None:
+        if vector_dim is not None and (
+            isinstance(vector_dim, bool) or not isinstance(vector_dim, int) or vector_dim < 1
+        ):
+            raise ValueError("vector_dim must be a positive integer")
         self._client, self._owns_client = resolve_client(client)
         self.namespace = check_namespace(namespace)
         if crew_id is not None and (not isinstance(crew_id, str) or not crew_id.strip()):
@@ -114,6 +122,7 @@ class MemtraceStorage:
         self.session_id = check_id(session_id, "session_id") if session_id is not None else None
         self._sessions_created: set[str] = set()
         self._vector_dim: int | None = None  # the partition's embedding size, once seen
+        self._declared_dim = vector_dim
         self._lock = threading.Lock()
 
     @property
@@ -199,9 +208,10 @@ class MemtraceStorage:
             ListOptions(tags=[*self.partition, EMBEDDED_TAG], limit=1, order="desc")
         )
         stored = [len(r.embedding) for r in map(memory_to_record, page.memories) if r.embedding]
-        if stored and stored[0] != batch_dim:
-            self._vector_dim = stored[0]
-            raise EmbeddingDimensionMismatchError(stored[0], batch_dim)
+        expected = stored[0] if stored else self._declared_dim
+        if expected is not None and expected != batch_dim:
+            self._vector_dim = stored[0] if stored else None
+            raise EmbeddingDimensionMismatchError(expected, batch_dim)
         self._vector_dim = batch_dim
 
     # ------------------------------------------------------------------ reading helpers

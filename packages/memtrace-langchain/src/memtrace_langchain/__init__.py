@@ -1,5 +1,6 @@
 """LangChain and LangGraph integration for memtrace.
 
+- `MemtraceHistoryMiddleware`: conversation memory for LangChain 1.x agents (`create_agent`), by thread_id.
 - `MemtraceChatMessageHistory`: chat history (`BaseChatMessageHistory`), sync and native async.
 - `MemtraceRetriever`: ranked keyword search over memories (`BaseRetriever`).
 - `memtrace_tools`: remember / recall / search / decide / forget tools for agents.
@@ -16,10 +17,12 @@ from .retriever import MemtraceRetriever, memory_to_document
 from .tools import memtrace_tools
 
 if TYPE_CHECKING:
+    from .middleware import MemtraceHistoryMiddleware
     from .store import MemtraceStore
 
 __all__ = [
     "MemtraceChatMessageHistory",
+    "MemtraceHistoryMiddleware",
     "MemtraceRetriever",
     "MemtraceStore",
     "memory_to_document",
@@ -33,4 +36,8 @@ def __getattr__(name: str) -> Any:
         from .store import MemtraceStore
 
         return MemtraceStore
+    if name == "MemtraceHistoryMiddleware":  # needs `langchain` (agents), not only langchain-core
+        from .middleware import MemtraceHistoryMiddleware
+
+        return MemtraceHistoryMiddleware
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,23 +12,21 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
 from memtrace import (
-    ConflictError,
     CreateSessionRequest,
     ListOptions,
     Memory,
     Memtrace,
     NotFoundError,
+    check_id,
     id_for_key,
 )
+from memtrace.bridge import AnyMemtrace, ClientBridge, Plan
+from memtrace.operations import AddMemories, CreateSession, DeleteMemories, DeleteMemory
+from memtrace.paging import read_memories
 
-from ._driver import MemtraceClient, Plan, call, check_client, run_blocking, run_nonblocking
 from ._messages import MEMORY_TYPE, memory_request, message_from_memory
-from ._validation import check_agent_id
 
 T = TypeVar("T")
-
-PAGE_SIZE = 1000
-"""memtrace's largest page; a history is read in as few calls as possible."""
 
 # Session rows this process already made sure of, per client, so that a history object created per turn (as
 # RunnableWithMessageHistory does) costs one create_session call per session, not one per turn.
@@ -49,14 +47,14 @@ class MemtraceChatMessageHistory(BaseChatMessageHistory):
             then letters, digits, ``_`` or ``-``, at most 128 characters) is used as it is; any other key
             becomes ``k_<readable part>_<16 hex of its sha256>``. The original key is kept in the metadata of
             the memtrace session row (``{"key": ...}``).
-        client: A `memtrace.Memtrace` (embedded or remote) or a `memtrace.AsyncMemtrace`. With an
-            `AsyncMemtrace` use the async methods (`aget_messages`, `aadd_messages`, `aclear`), e.g. through
-            ``ainvoke``. Default: `memtrace.Memtrace.from_env()`, closed again by `close`.
+        client: A `memtrace.Memtrace` or `memtrace.AsyncMemtrace`, embedded or remote; either serves the sync
+            and the async methods (through `memtrace.bridge.ClientBridge`). Default:
+            `memtrace.Memtrace.from_env()`, closed again by `close`.
         agent_id: The memtrace agent the messages belong to.
     """
 
     def __init__(
-        self, session_id: str, *, client: MemtraceClient | None = None, agent_id: str = "langchain"
+        self, session_id: str, *, client: AnyMemtrace | None = None, agent_id: str = "langchain"
     ) -> None:
         super().__init__()
         if not isinstance(session_id, str) or not session_id:
@@ -65,10 +63,12 @@ class MemtraceChatMessageHistory(BaseChatMessageHistory):
         """The key exactly as given."""
         self.memtrace_session_id = id_for_key(session_id)
         """The memtrace session id the messages are stored under."""
-        self.agent_id = check_agent_id(agent_id, "MemtraceChatMessageHistory")
+        self.agent_id = check_id(agent_id, "agent_id")
         self._owns_client = client is None
-        self.client: MemtraceClient = Memtrace.from_env() if client is None else client
-        check_client(self.client, "MemtraceChatMessageHistory")
+        self._bridge = ClientBridge(
+            Memtrace.from_env() if client is None else client, owner="MemtraceChatMessageHistory"
+        )
+        self.client: AnyMemtrace = self._bridge.client
 
     # --- sync API -------------------------------------------------------------------------------------------
 
@@ -88,13 +88,13 @@ class MemtraceChatMessageHistory(BaseChatMessageHistory):
     # --- native async API -----------------------------------------------------------------------------------
 
     async def aget_messages(self) -> list[BaseMessage]:
-        return await run_nonblocking(self.client, self._read())
+        return await self._bridge.arun(self._read())
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
-        await run_nonblocking(self.client, self._add(list(messages)))
+        await self._bridge.arun(self._add(list(messages)))
 
     async def aclear(self) -> None:
-        await run_nonblocking(self.client, self._clear())
+        await self._bridge.arun(self._clear())
 
     def close(self) -> None:
         """Close the client if this history created it (``client=None``); a client you passed stays open."""
@@ -110,12 +110,7 @@ class MemtraceChatMessageHistory(BaseChatMessageHistory):
     # --- plans (shared by both APIs) ------------------------------------------------------------------------
 
     def _blocking(self, plan: Plan[T]) -> T:
-        return run_blocking(
-            self.client,
-            plan,
-            owner="MemtraceChatMessageHistory",
-            async_hint="aget_messages/aadd_messages/aclear",
-        )
+        return self._bridge.run(plan)
 
     def _read(self) -> Plan[list[BaseMessage]]:
         messages: list[BaseMessage] = []
@@ -134,7 +129,7 @@ class MemtraceChatMessageHistory(BaseChatMessageHistory):
             for i, m in enumerate(messages)
         ]
         yield from self._ensure_session_row()
-        yield call("add_memories", requests)
+        yield AddMemories(requests)
 
     def _clear(self) -> Plan[None]:
         ours: list[Memory] = []
@@ -150,8 +145,7 @@ class MemtraceChatMessageHistory(BaseChatMessageHistory):
             # Only messages in this (agent, session): one bulk delete. `until` is exclusive, so it stops right
             # after the newest message we saw and a memory written concurrently with clear() survives.
             until = max(m.time for m in ours) + timedelta(microseconds=1)
-            yield call(
-                "delete_memories",
+            yield DeleteMemories(
                 agent_id=self.agent_id,
                 session_id=self.memtrace_session_id,
                 until=until.isoformat(),
@@ -159,25 +153,19 @@ class MemtraceChatMessageHistory(BaseChatMessageHistory):
             return
         for memory in ours:
             with suppress(NotFoundError):  # deleted concurrently: the outcome clear() wants
-                yield call("delete_memory", memory.id)
+                yield DeleteMemory(memory.id)
 
     def _session_memories(self, *, memory_type: str | None) -> Plan[list[Memory]]:
-        out: list[Memory] = []
-        while True:
-            page = yield call(
-                "list_memories",
+        return (
+            yield from read_memories(
                 ListOptions(
                     agent_id=self.agent_id,
                     session_id=self.memtrace_session_id,
                     memory_type=memory_type,
                     order="asc",
-                    limit=PAGE_SIZE,
-                    offset=len(out),
-                ),
+                )
             )
-            out.extend(page.memories)
-            if not page.has_more or not page.memories:
-                return out
+        )
 
     def _ensure_session_row(self) -> Plan[None]:
         """Give the session a row (memtrace `list_sessions` then finds it, with the original key in its
@@ -186,13 +174,12 @@ class MemtraceChatMessageHistory(BaseChatMessageHistory):
         known = _known_sessions.setdefault(self.client, set())
         if marker in known:
             return
-        with suppress(ConflictError):  # it exists already
-            yield call(
-                "create_session",
-                CreateSessionRequest(
-                    id=self.memtrace_session_id,
-                    agent_id=self.agent_id,
-                    metadata={"key": self.session_key, "source": "langchain"},
-                ),
-            )
+        yield CreateSession(
+            CreateSessionRequest(
+                id=self.memtrace_session_id,
+                agent_id=self.agent_id,
+                metadata={"key": self.session_key, "source": "langchain"},
+            ),
+            exist_ok=True,
+        )
         known.add(marker)

@@ -10,8 +10,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
 from memtrace import Memory, SearchQuery, ValidationError, id_for_key
-
-from ._driver import MemtraceClient, Plan, call, run_blocking, run_nonblocking
+from memtrace.bridge import AnyMemtrace, ClientBridge, Plan
+from memtrace.operations import SearchMemories
 
 
 def memory_to_document(memory: Memory) -> Document:
@@ -49,7 +49,7 @@ class MemtraceRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    client: MemtraceClient = Field(description="A memtrace.Memtrace or memtrace.AsyncMemtrace.")
+    client: AnyMemtrace = Field(description="A memtrace.Memtrace or memtrace.AsyncMemtrace.")
     agent_id: str | None = Field(default=None, description="Only memories of this agent.")
     session_id: str | None = Field(
         default=None,
@@ -68,13 +68,12 @@ class MemtraceRetriever(BaseRetriever):
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        search = self._search(self._query(query, kwargs))
-        return run_blocking(self.client, search, owner="MemtraceRetriever", async_hint="ainvoke")
+        return ClientBridge(self.client).run(self._search(self._query(query, kwargs)))
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        return await run_nonblocking(self.client, self._search(self._query(query, kwargs)))
+        return await ClientBridge(self.client).arun(self._search(self._query(query, kwargs)))
 
     def _query(self, query: str, overrides: dict[str, Any]) -> SearchQuery:
         """The search for `query`; keyword arguments given to ``invoke`` (``k``, or any filter field) override
@@ -100,7 +99,7 @@ class MemtraceRetriever(BaseRetriever):
         )
 
     def _search(self, query: SearchQuery) -> Plan[list[Document]]:
-        result = yield call("search_memories", query)
+        result = yield SearchMemories(query)
         return [memory_to_document(m) for m in result.results]
 
 

@@ -20,9 +20,12 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-from memtrace import ListOptions, Memory, Memtrace, SearchQuery
+from memtrace import ListOptions, Memory, Memtrace, SearchQuery, check_id
+from memtrace.bridge import AnyMemtrace, ClientBridge, Plan
+from memtrace.operations import AddMemories, DeleteMemories, ListMemories, SearchMemories
+from memtrace.paging import read_memories
 
-from ._driver import MemtraceClient, Plan, call, check_client, run_blocking, run_nonblocking
+from ._blocking import BlockingCallInEventLoopError
 from ._store_mapping import (
     EVENT_TYPE,
     check_namespace,
@@ -34,7 +37,6 @@ from ._store_mapping import (
     prefix_tag,
     stored,
 )
-from ._validation import check_agent_id
 
 PAGE_SIZE = 1000
 """memtrace's largest page."""
@@ -80,15 +82,15 @@ class MemtraceStore(BaseStore):
 
     def __init__(
         self,
-        client: MemtraceClient | None = None,
+        client: AnyMemtrace | None = None,
         *,
         agent_id: str = "langgraph",
         memory_type: str = "entity",
         fields: list[str] | None = None,
     ) -> None:
-        self.client: MemtraceClient = Memtrace.from_env() if client is None else client
-        check_client(self.client, "MemtraceStore")
-        self.agent_id = check_agent_id(agent_id, "MemtraceStore")
+        self._bridge = ClientBridge(Memtrace.from_env() if client is None else client, owner="MemtraceStore")
+        self.client: AnyMemtrace = self._bridge.client
+        self.agent_id = check_id(agent_id, "agent_id")
         if memory_type not in ("episodic", "session", "decision", "entity"):
             raise ValueError(
                 f"MemtraceStore: memory_type must be episodic, session, decision or entity, not {memory_type!r}"
@@ -97,12 +99,13 @@ class MemtraceStore(BaseStore):
         self.fields = list(fields) if fields else None
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        return run_blocking(
-            self.client, self._batch(list(ops)), owner="MemtraceStore", async_hint="abatch/aget/aput/asearch"
-        )
+        if self._bridge.is_async:
+            # As LangGraph's own async stores: with an async client, blocking calls belong in other threads.
+            BlockingCallInEventLoopError.raise_if_in_loop("MemtraceStore", "abatch/aget/aput/asearch")
+        return self._bridge.run(self._batch(list(ops)))
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        return await run_nonblocking(self.client, self._batch(list(ops)))
+        return await self._bridge.arun(self._batch(list(ops)))
 
     def __repr__(self) -> str:
         return f"MemtraceStore(agent_id={self.agent_id!r}, memory_type={self.memory_type!r})"
@@ -133,8 +136,7 @@ class MemtraceStore(BaseStore):
 
     def _versions(self, namespace: tuple[str, ...], key: str) -> Plan[Versions]:
         """The memories holding (namespace, key), newest first."""
-        page = yield call(
-            "list_memories",
+        page = yield ListMemories(
             ListOptions(
                 agent_id=self.agent_id,
                 session_id=namespace_session_id(namespace),
@@ -181,11 +183,11 @@ class MemtraceStore(BaseStore):
         if requests:
             # One all-or-nothing write for the whole batch, before any old version goes: a failure leaves
             # every item as it was.
-            yield call("add_memories", requests)
+            yield AddMemories(requests)
         # The old versions go in one atomic delete per 1,000 ids; one a concurrent put removed just doesn't count.
         old_ids = [memory.id for versions in previous for memory, _ in versions]
         for start in range(0, len(old_ids), 1000):
-            yield call("delete_memories", agent_id=self.agent_id, memory_ids=old_ids[start : start + 1000])
+            yield DeleteMemories(agent_id=self.agent_id, memory_ids=old_ids[start : start + 1000])
 
     def _search(self, op: SearchOp) -> Plan[list[SearchItem]]:
         prefix = check_namespace(op.namespace_prefix, allow_empty=True)
@@ -210,8 +212,7 @@ class MemtraceStore(BaseStore):
             page_size = min(PAGE_SIZE, max(50, 2 * wanted))
             offset = 0
             while len(found) < wanted:
-                page = yield call(
-                    "search_memories",
+                page = yield SearchMemories(
                     SearchQuery(
                         query=query,
                         agent_id=self.agent_id,
@@ -232,8 +233,7 @@ class MemtraceStore(BaseStore):
 
         offset = 0
         while len(found) < wanted:
-            page = yield call(
-                "list_memories",
+            page = yield ListMemories(
                 ListOptions(
                     agent_id=self.agent_id,
                     event_type=EVENT_TYPE,
@@ -261,26 +261,13 @@ class MemtraceStore(BaseStore):
             if c.match_type == "prefix" and c.path and "*" not in c.path
         ]
         namespaces: set[tuple[str, ...]] = set()
-        offset = 0
-        while True:
-            page = yield call(
-                "list_memories",
-                ListOptions(
-                    agent_id=self.agent_id,
-                    event_type=EVENT_TYPE,
-                    tags=tags or None,
-                    order="asc",
-                    limit=PAGE_SIZE,
-                    offset=offset,
-                ),
-            )
-            for memory in page.memories:
-                data = stored(memory)
-                if data is not None:
-                    namespaces.add(tuple(data["namespace"]))
-            if not page.has_more or not page.memories:
-                break
-            offset += len(page.memories)
+        every = yield from read_memories(
+            ListOptions(agent_id=self.agent_id, event_type=EVENT_TYPE, tags=tags or None, order="asc")
+        )
+        for memory in every:
+            data = stored(memory)
+            if data is not None:
+                namespaces.add(tuple(data["namespace"]))
         selected = [ns for ns in namespaces if all(_matches(c, ns) for c in conditions)]
         if op.max_depth is not None:
             selected = list({ns[: op.max_depth] for ns in selected})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
@@ -16,11 +16,11 @@ from memtrace import (
     NotFoundError,
     SearchQuery,
     ValidationError,
+    check_id,
     id_for_key,
 )
-
-from ._driver import MemtraceClient, Plan, call, check_client, is_async_client, run_async, run_sync
-from ._validation import check_agent_id
+from memtrace.bridge import AnyMemtrace, ClientBridge, Plan
+from memtrace.operations import AddMemory, DeleteMemory, GetMemory, ListMemories, SearchMemories
 
 MemoryTypeArg = Literal["episodic", "decision", "entity", "session"]
 
@@ -94,7 +94,7 @@ class _MemoryTools:
             importance=importance,
         )
         try:
-            memory = yield call("add_memory", request)
+            memory = yield AddMemory(request)
         except ConflictError:
             return "Already remembered: an identical memory was stored within the last 24 hours."
         return f"Remembered as {memory.id}."
@@ -102,8 +102,7 @@ class _MemoryTools:
     def recall(
         self, since: str = "24h", memory_type: MemoryTypeArg | None = None, limit: int = 20
     ) -> Plan[str]:
-        result = yield call(
-            "list_memories",
+        result = yield ListMemories(
             ListOptions(
                 agent_id=self.agent_id,
                 session_id=self.session_id,
@@ -125,8 +124,7 @@ class _MemoryTools:
         limit: int = 5,
     ) -> Plan[str]:
         # Not limited to the session: search is how an agent finds what it learned in earlier conversations.
-        result = yield call(
-            "search_memories",
+        result = yield SearchMemories(
             SearchQuery(
                 query=query,
                 agent_id=self.agent_id,
@@ -140,8 +138,7 @@ class _MemoryTools:
         return "\n".join(format_memory(m) for m in result.results)
 
     def decide(self, decision: str, reasoning: str) -> Plan[str]:
-        memory = yield call(
-            "add_memory",
+        memory = yield AddMemory(
             AddMemoryRequest(
                 agent_id=self.agent_id,
                 session_id=self.session_id,
@@ -155,11 +152,11 @@ class _MemoryTools:
 
     def forget(self, memory_id: str) -> Plan[str]:
         try:
-            memory = yield call("get_memory", memory_id)
+            memory = yield GetMemory(memory_id)
             # The tools act for one agent: they must not delete another agent's memories.
             if memory.agent_id != self.agent_id:
                 raise NotFoundError(f"memory {memory_id} not found")
-            yield call("delete_memory", memory_id)
+            yield DeleteMemory(memory_id)
         except NotFoundError:
             return f"No memory {memory_id} to forget."
         return f"Forgot {memory_id}."
@@ -174,23 +171,18 @@ def _as_tool_errors(plan: Plan[str]) -> Plan[str]:
 
 
 def _tool(
-    client: MemtraceClient,
+    bridge: ClientBridge,
     name: str,
     description: str,
     args_schema: type[BaseModel],
     plan_fn: Callable[..., Plan[str]],
 ) -> StructuredTool:
-    func: Callable[..., str] | None = None
-    coroutine: Callable[..., Coroutine[Any, Any, str]] | None = None
-    if is_async_client(client):
+    # Both faces for either kind of client: the bridge serves sync agents with an AsyncMemtrace too.
+    def func(**kwargs: Any) -> str:
+        return bridge.run(_as_tool_errors(plan_fn(**kwargs)))
 
-        async def coroutine(**kwargs: Any) -> str:
-            return await run_async(client, _as_tool_errors(plan_fn(**kwargs)))  # type: ignore[arg-type]
-
-    else:
-
-        def func(**kwargs: Any) -> str:
-            return run_sync(client, _as_tool_errors(plan_fn(**kwargs)))  # type: ignore[arg-type]
+    async def coroutine(**kwargs: Any) -> str:
+        return await bridge.arun(_as_tool_errors(plan_fn(**kwargs)))
 
     return StructuredTool.from_function(
         func=func,
@@ -203,13 +195,13 @@ def _tool(
     )
 
 
-def memtrace_tools(client: MemtraceClient, agent_id: str, session_id: str | None = None) -> list[BaseTool]:
+def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = None) -> list[BaseTool]:
     """Memory tools for a LangChain agent: ``memtrace_remember``, ``memtrace_recall``, ``memtrace_search``,
     ``memtrace_decide`` and ``memtrace_forget``.
 
     Args:
-        client: A `memtrace.Memtrace` (tools work from sync and async agents; async calls run in a worker
-            thread) or a `memtrace.AsyncMemtrace` (async agents only, e.g. ``ainvoke``).
+        client: A `memtrace.Memtrace` or `memtrace.AsyncMemtrace`; either serves sync and async agents
+            (through `memtrace.bridge.ClientBridge`).
         agent_id: The memtrace agent the tools read and write for. ``forget`` only deletes its memories.
         session_id: If given (any key; mapped with `memtrace.id_for_key`), new memories are filed under this
             session and ``recall`` lists only this session. ``search`` always covers all of the agent's memories.
@@ -217,12 +209,12 @@ def memtrace_tools(client: MemtraceClient, agent_id: str, session_id: str | None
     Bad arguments (an invalid tag, an unknown time format) come back to the model as the tool's answer, so it
     can correct itself; a duplicate memory within 24 hours is reported, not stored twice.
     """
-    check_client(client, "memtrace_tools")
-    check_agent_id(agent_id, "memtrace_tools")
+    bridge = ClientBridge(client, owner="memtrace_tools")
+    check_id(agent_id, "agent_id")
     plans = _MemoryTools(agent_id, id_for_key(session_id) if session_id else None)
     return [
         _tool(
-            client,
+            bridge,
             "memtrace_remember",
             "Store a memory. Use this to record actions, observations, events, facts about the user, or any "
             "information you should remember later.",
@@ -230,28 +222,28 @@ def memtrace_tools(client: MemtraceClient, agent_id: str, session_id: str | None
             plans.remember,
         ),
         _tool(
-            client,
+            bridge,
             "memtrace_recall",
             "List recent memories, newest first, within a time window (default the last 24 hours).",
             RecallArgs,
             plans.recall,
         ),
         _tool(
-            client,
+            bridge,
             "memtrace_search",
             "Search all memories by keywords; returns the most relevant first, each with its id.",
             SearchArgs,
             plans.search,
         ),
         _tool(
-            client,
+            bridge,
             "memtrace_decide",
             "Record a decision together with its reasoning, so it can be explained and revisited later.",
             DecideArgs,
             plans.decide,
         ),
         _tool(
-            client,
+            bridge,
             "memtrace_forget",
             "Delete a memory by its id (from memtrace_recall or memtrace_search), e.g. when it is wrong or "
             "the user asks to forget it.",

@@ -8,7 +8,7 @@ the same session id reads back exactly the same conversation. The behaviour mirr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Generator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -16,7 +16,16 @@ from agents.items import TResponseInputItem
 from agents.memory import SessionSettings
 from agents.memory.session_settings import coerce_session_settings
 
-from memtrace import AsyncMemtrace, ListOptions, Memory, NotFoundError, ValidationError, id_for_key
+from memtrace import (
+    AsyncMemtrace,
+    ContextOptions,
+    CreateSessionRequest,
+    ListOptions,
+    Memory,
+    NotFoundError,
+    ValidationError,
+    id_for_key,
+)
 from memtrace.ids import ID_PATTERN
 
 from ._client import AnyMemtrace, ClientCaller, ensure_session_row
@@ -46,6 +55,23 @@ async def _finish_despite_cancellation(awaitable: Awaitable[_T]) -> _T:
             task.exception()  # retrieved, so asyncio does not log it; the caller gets the cancellation
         raise cancelled
     return task.result()
+
+
+class _Closing:
+    """What `MemtraceSession.close()` returns: awaiting it finishes the asynchronous part of closing (closing
+    the memtrace session of a `MemtraceSession.create` session; closing a client the session owns)."""
+
+    def __init__(self, steps: list[Awaitable[Any]]) -> None:
+        self._steps = steps
+
+    def __await__(self) -> Generator[Any, None, None]:
+        steps, self._steps = self._steps, []
+        for step in steps:
+            yield from step.__await__()
+
+
+CONTEXT_ITEM_PREFIX = "[System: Prior memory context for this agent]\n\n"
+"""How `MemtraceSession.create` introduces injected memory context (as the original integration did)."""
 
 
 class MemtraceSession:
@@ -99,6 +125,50 @@ class MemtraceSession:
         self._caller = ClientCaller(client) if client is not None else None
         self._owns_client = client is None
         self._session_row_ready = False
+        self._closed = False
+        self._close_memtrace_session = False  # set by `create`, whose `close()` closes the memtrace session
+
+    @classmethod
+    async def create(
+        cls,
+        client: AnyMemtrace,
+        agent_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        inject_context: bool = True,
+        context_since: str | None = None,
+        context_max_tokens: int | None = None,
+        persist_user_messages: bool = True,
+        persist_assistant_messages: bool = False,
+        session_settings: SessionSettings | Mapping[str, Any] | None = None,
+    ) -> MemtraceSession:
+        """The original Memtrace integration's constructor (``openai-agents-memtrace``), so code written for it
+        runs unchanged: opens a new memtrace session for `agent_id` (its id becomes `session_id`) and, with
+        `inject_context`, starts the conversation with that session's memory context when it has any.
+
+        Unlike the original, which kept items in RAM and saved only message text, every item is persisted
+        exactly, so ``MemtraceSession(session.session_id, client=client, agent_id=agent_id)`` continues the
+        conversation in a later process. `persist_user_messages` and `persist_assistant_messages` are accepted
+        for compatibility and change nothing: the Runner needs every item back. ``await session.close()``
+        closes the memtrace session, as the original's did.
+        """
+        caller = ClientCaller(client)
+        created = await caller.call(
+            "create_session",
+            CreateSessionRequest(agent_id=agent_id, metadata={**(metadata or {}), "source": "openai-agents"}),
+        )
+        session = cls(created.id, client=client, agent_id=agent_id, session_settings=session_settings)
+        session._session_row_ready = True
+        session._close_memtrace_session = True
+        if inject_context:
+            context = await caller.call(
+                "get_session_context",
+                created.id,
+                ContextOptions(since=context_since, max_tokens=context_max_tokens),
+            )
+            if context.context and context.memory_count > 0:
+                await session.add_items([{"role": "user", "content": CONTEXT_ITEM_PREFIX + context.context}])
+        return session
 
     # -- client ---------------------------------------------------------------------------------------------
 
@@ -108,16 +178,40 @@ class MemtraceSession:
         return self._get_caller().client
 
     def _get_caller(self) -> ClientCaller:
+        if self._closed:
+            raise RuntimeError("MemtraceSession is closed")
         if self._caller is None:
             # Lazy, so constructing a session does no I/O and needs no running event loop.
             self._caller = ClientCaller(AsyncMemtrace.from_env())
         return self._caller
 
     async def aclose(self) -> None:
-        """Close the client if this session created it; a client passed in stays open (its owner closes it)."""
+        """Close the session: later calls raise `RuntimeError`, as on a closed SQLiteSession. The client is
+        closed if this session created it; a client passed in stays open (its owner closes it)."""
+        self._closed = True
         if self._owns_client and self._caller is not None:
             caller, self._caller = self._caller, None
             await caller.close()
+
+    def close(self) -> _Closing:
+        """Close the session at once, like `SQLiteSession.close()`; the result may also be awaited, like
+        `AsyncSQLiteSession.close()`. A client this session created is closed right away where no event loop
+        runs, and when the result is awaited inside one."""
+        if self._closed:
+            return _Closing([])
+        self._closed = True
+        steps: list[Awaitable[Any]] = []
+        if self._close_memtrace_session and self._caller is not None:
+            steps.append(self._caller.call("close_session", self.memtrace_session_id))
+        if self._owns_client and self._caller is not None:
+            caller, self._caller = self._caller, None
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                asyncio.run(caller.close())
+            else:
+                steps.append(caller.close())
+        return _Closing(steps)
 
     async def __aenter__(self) -> MemtraceSession:
         return self
@@ -185,6 +279,7 @@ class MemtraceSession:
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append items in order. Nothing is written if any item is not a JSON-serialisable dict."""
+        self._get_caller()  # a closed session refuses even an empty list, as SQLiteSession does
         if not items:
             return
         requests = [

@@ -377,3 +377,13 @@ def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = 
             _forget,
         ),
     ]
+
+
+def create_memtrace_tools(
+    client: AnyMemtrace, agent_id: str, *, session_id: str | None = None
+) -> list[FunctionTool]:
+    """The original Memtrace integration's tool factory (``openai-agents-memtrace``), so code written for it
+    runs unchanged: its four tools, in its order (``memtrace_remember``, ``memtrace_recall``,
+    ``memtrace_search``, ``memtrace_decide``), with its names and schemas. `memtrace_tools` adds
+    ``memtrace_forget``."""
+    return memtrace_tools(client, agent_id, session_id)[:4]

@@ -16,8 +16,10 @@ from memtrace.models import AddMemoryRequest
 
 from . import __version__, arc_routes, errors, ui
 from .auth import authenticate_request
+from .config import LimitsSection
 from .fastpath import direct_routes
 from .middleware import ServerMiddleware
+from .openapi_bounds import document_bounds
 from .routes import admin, agents, memories, ops, sessions
 from .routes.common import SECURITY_SCHEMES
 from .state import ServerState
@@ -80,7 +82,7 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
         # CORS wraps the app inside this middleware, so with CORS on, every route goes through the app.
         direct=None if state.config.server.cors_allow_origins else direct_routes(state),
     )
-    _document_manual_bodies(app)
+    _document_manual_bodies(app, state.config.limits)
     return app
 
 
@@ -89,9 +91,9 @@ def _client_host(scope: Scope) -> str | None:
     return client[0] if client else None
 
 
-def _document_manual_bodies(app: FastAPI) -> None:
-    """Add what handlers do by hand to the document: the bodies they parse themselves (POST /api/v1/memories)
-    and the API-key security every /api route requires."""
+def _document_manual_bodies(app: FastAPI, limits: LimitsSection) -> None:
+    """Add what handlers do by hand to the document: the bodies they parse themselves (POST /api/v1/memories),
+    the API-key security every /api route requires, and the engine's input bounds (`openapi_bounds`)."""
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -110,6 +112,7 @@ def _document_manual_bodies(app: FastAPI) -> None:
         for name, definition in defs.get("$defs", {}).items():
             components.setdefault("schemas", {}).setdefault(name, definition)
         components["securitySchemes"] = SECURITY_SCHEMES
+        document_bounds(schema, limits)
         either_key = [{"ApiKeyHeader": []}, {"BearerToken": []}]
         for path, operations in schema.get("paths", {}).items():
             if path.startswith("/api/"):

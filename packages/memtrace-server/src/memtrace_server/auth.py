@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from memtrace.errors import AuthenticationError, PermissionDeniedError
 from memtrace.timeparse import now_us
 
+from .fairness import current_org
 from .keys import BOOTSTRAP_ORG_ID, KeyStore, Principal, is_well_formed, key_digest
 from .ratelimit import RateLimiter
 
@@ -176,13 +177,15 @@ async def authenticate_request(
 
 async def authenticate_key(state: ServerState, key: str | None, client: str | None = None) -> Principal:
     """The caller presenting `key` (as `authenticate_request`, for a key that did not come in headers: the
-    dashboard's session); charges the org's rate limit."""
+    dashboard's session); charges the org's rate limit, and from here on the request's store calls count
+    against its organisation (`fairness.current_org`)."""
     if state.authenticator is None:
         principal = ANONYMOUS_ADMIN
     else:
         principal = await state.authenticator.authenticate(key, client)
     if state.rate_limiter is not None:
         state.rate_limiter.check(principal.org_id)
+    current_org.set(principal.org_id)
     return principal
 
 

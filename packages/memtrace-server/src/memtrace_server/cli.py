@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from memtrace.errors import MemtraceError
-from memtrace.timeparse import now_us, parse_relative, parse_time
+from memtrace.timeparse import check_time_us, now_us, parse_relative, parse_time
 
 from . import __version__
 from .arc_admin import add_org_commands
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The MCP server parses its own arguments; import it only when asked (it pulls in the mcp SDK).
         from .mcp_server import main as mcp_main
 
-        return int(mcp_main(args_list[1:]) or 0)
+        return _refusing_in_one_line(lambda: int(mcp_main(args_list[1:]) or 0))
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")):
         args_list = ["serve", *args_list]
     parser = build_parser()
@@ -115,13 +115,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.parse_args([args_list[0], "--help"])
         return 2
+    return _refusing_in_one_line(lambda: func(args))
+
+
+def _refusing_in_one_line(run: Callable[[], int]) -> int:
+    """Run a command; a refusal (bad configuration, a store that cannot be used, a file system error) is one
+    line on stderr and a non-zero exit, never a traceback."""
     try:
-        return func(args)
+        return run()
     except ConfigError as exc:
         print(f"memtrace: configuration error: {exc}", file=sys.stderr)
         return 2
     except MemtraceError as exc:
         print(f"memtrace: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"memtrace: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
 
 
@@ -302,7 +312,7 @@ def parse_future(value: str) -> int:
     """An expiry: ISO-8601, or relative like ``90d`` meaning that long from now."""
     rel = parse_relative(value)
     if rel is not None:
-        return now_us() + rel
+        return check_time_us(now_us() + rel, "expires")
     return parse_time(value, "expires")
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
+from memtrace import limits as core_limits
+
 CONFIG_FILENAME = "memtrace.toml"
 SEARCH_DIRS = (Path("."), Path("/etc/memtrace"), Path.home() / ".memtrace")
 """Where `memtrace.toml` is looked for when no ``--config`` is given, in order (as the original)."""
@@ -96,6 +98,22 @@ class LimitsSection:
     """Failed authentications (missing, malformed, unknown or revoked key) per second per client address; past
     it (and the burst), that address gets 429 with Retry-After before any key lookup. 0 disables."""
     auth_failures_burst: int = 100
+    max_metadata_bytes: int = core_limits.MAX_METADATA_BYTES
+    """Largest metadata (memory, session) or agent config, as compact UTF-8 JSON; larger gets 400."""
+    max_metadata_depth: int = core_limits.MAX_METADATA_DEPTH
+    """Deepest nesting of metadata objects and arrays; deeper gets 400."""
+    max_filter_tags: int = core_limits.MAX_FILTER_TAGS
+    """Tags in one list, search or delete filter."""
+    max_filter_types: int = core_limits.MAX_FILTER_TYPES
+    """Entries in one search's event_types or memory_types."""
+    query_time_budget_seconds: float = core_limits.QUERY_TIME_BUDGET_SECONDS
+    """Wall time one store query may take; longer gets 422 (query too expensive). 0 disables."""
+    max_concurrent_per_org: int = 0
+    """Store calls one organisation may run at once (of ``server.worker_threads``); the rest of its calls
+    wait, so another organisation's requests are served at once. 0 (default): half the worker threads."""
+
+    def concurrent_calls_per_org(self, worker_threads: int = 0) -> int:
+        return self.max_concurrent_per_org or max(1, worker_threads // 2)
 
 
 @dataclass
@@ -163,8 +181,18 @@ class ServerConfig:
             problems.append("limits.max_body_bytes must be at least 1024")
         if self.limits.max_content_length < 1:
             problems.append("limits.max_content_length must be at least 1")
+        if min(self.limits.max_metadata_bytes, self.limits.max_metadata_depth) < 1:
+            problems.append("limits.max_metadata_bytes and max_metadata_depth must be at least 1")
+        if min(self.limits.max_filter_tags, self.limits.max_filter_types) < 1:
+            problems.append("limits.max_filter_tags and max_filter_types must be at least 1")
+        if self.limits.query_time_budget_seconds < 0:
+            problems.append("limits.query_time_budget_seconds must not be negative")
         if self.limits.rate_limit_per_org < 0 or self.limits.rate_limit_burst < 0:
             problems.append("limits.rate_limit_per_org and rate_limit_burst must not be negative")
+        if self.limits.max_concurrent_per_org < 0:
+            problems.append(
+                "limits.max_concurrent_per_org must not be negative (0 = half the worker threads)"
+            )
         if self.store.url is not None and not self.store.url.strip():
             problems.append("store.url must not be empty (leave it out to use the data directory)")
         if self.limits.auth_failures_per_address < 0 or self.limits.auth_failures_burst < 0:

@@ -175,16 +175,18 @@ def bounded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
             self._refuse(_reply(408, "Request Timeout", message, "body"))
 
         def _refuse(self, reply: bytes) -> None:
+            """Answer `reply` if nothing else is being answered on this connection, then close it."""
             cycle = self.cycle
-            if cycle is not None and not cycle.response_complete:
+            if cycle is None or cycle.response_complete:
+                if self._phase == "head":  # a next request's head; a drained body's deadline just closes
+                    self.transport.write(reply)
+            elif self._phase == "body":
                 # The app may be waiting for the body: it sees a disconnect, and anything it sends is dropped.
                 started = cycle.response_started
                 cycle.disconnected = True
                 cycle.message_event.set()
                 if not started:
                     self.transport.write(reply)
-            else:
-                self.transport.write(reply)
             self.transport.close()
 
     return BoundedHttpToolsProtocol

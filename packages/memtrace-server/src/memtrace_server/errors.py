@@ -1,5 +1,7 @@
 """Errors on the wire: every failure is ``{"error": "<message>"}`` (plus ``"field"`` on validation errors), with
 the status the SDK maps (spec §9.2): 400 validation, 401, 403, 404, 409, 413, 429, 503. Never a 500 for bad input.
+The store's own conditions have theirs: 422 query too expensive, 507 disk full (with Retry-After), 503 store damaged,
+each with a ``reason`` naming it.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from memtrace.errors import (
     NoArcInstanceError,
     NotFoundError,
     PermissionDeniedError,
+    QueryTooExpensiveError,
     RateLimitedError,
     ServiceUnavailableError,
+    StorageFullError,
+    StoreCorruptedError,
     ValidationError,
 )
 
-from .wire import JSON, field_name
+from .wire import JSON, field_name, oversized_number_error
 
 log = logging.getLogger("memtrace_server")
 
@@ -36,6 +41,9 @@ _KINDS: tuple[tuple[type[MemtraceError], str, int], ...] = (
     (PermissionDeniedError, "permission", 403),
     (NotFoundError, "not_found", 404),
     (ConflictError, "conflict", 409),
+    (QueryTooExpensiveError, "query_too_expensive", 422),
+    (StorageFullError, "storage_full", 507),
+    (StoreCorruptedError, "store_corrupted", 503),
     (RateLimitedError, "rate_limited", 429),
     (NoArcInstanceError, "no_arc_instance", 503),
     (ServiceUnavailableError, "unavailable", 503),
@@ -82,6 +90,8 @@ def describe(exc: BaseException) -> ErrorReply:
         extra: dict[str, Any] = {}
         if isinstance(exc, ValidationError):
             extra["field"] = exc.field
+        if kind in ("query_too_expensive", "storage_full", "store_corrupted"):
+            extra["reason"] = kind  # lets clients tell these apart from other 422s and 503s
         if isinstance(exc, NoArcInstanceError):
             extra["hint"] = "ask an admin to run `memtrace org add-arc <org_id>`"
         return ErrorReply(status, error_body(exc.message, **extra), headers, kind)
@@ -131,6 +141,11 @@ async def request_validation_error(request: Request, exc: Exception) -> Response
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        # FastAPI could not parse a declared body; name the field when it is a number too large to parse.
+        oversized = oversized_number_error(await request.body())
+        if oversized is not None:
+            return await described_error(request, oversized)
     kinds = {404: "not_found", 405: "method_not_allowed"}
     _count(request, kinds.get(exc.status_code, "http"))
     message = {404: "not found", 405: "method not allowed"}.get(exc.status_code) or str(exc.detail)

@@ -9,7 +9,6 @@ directly.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import logging
 import re
@@ -179,9 +178,11 @@ class KeyStore:
 def bootstrap(keys: KeyStore, admin_key: str | None = None) -> str | None:
     """First run (spec §6.7): make sure ``org_default`` exists and someone can administer the server.
 
-    With `admin_key` (``MEMTRACE_ADMIN_KEY``) that key is made an admin key of ``org_default`` unless it already
-    works. Otherwise, when the store has no key at all, a random admin key is created and returned so the caller
-    can print it once. Returns None when nothing was generated.
+    With `admin_key` (``MEMTRACE_ADMIN_KEY``), that key is added as an admin key of ``org_default`` only when
+    the organisation has no enabled admin key and the key was never stored: a key that was revoked (or expired,
+    or lost its admin permission) stays that way however often the server restarts with the same environment.
+    Without it, when the store has no key at all, a random admin key is created and returned so the caller can
+    print it once. What happened is logged. Returns None when nothing was generated.
     """
     metadata = keys.metadata
     metadata.ensure_org(BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME, now_us())
@@ -191,18 +192,7 @@ def bootstrap(keys: KeyStore, admin_key: str | None = None) -> str | None:
                 "MEMTRACE_ADMIN_KEY must be an mtk_ key: 'mtk_' + 43 URL-safe base64 characters + '='",
                 "MEMTRACE_ADMIN_KEY",
             )
-        principal = keys.verify(admin_key)
-        if (
-            principal is not None
-            and principal.org_id == BOOTSTRAP_ORG_ID
-            and "admin" in principal.permissions
-        ):
-            return None
-        taken = {r.name for r in keys.list_keys(BOOTSTRAP_ORG_ID)}
-        name = "admin" if "admin" not in taken else f"admin-{key_prefix(admin_key)[:8]}"
-        # ConflictError: another process bootstrapping the same directory got there first.
-        with contextlib.suppress(ConflictError):
-            keys.create(BOOTSTRAP_ORG_ID, name, "read,write,admin", key=admin_key)
+        _bootstrap_admin_key(keys, admin_key)
         return None
     if keys.list_keys():
         return None
@@ -210,7 +200,58 @@ def bootstrap(keys: KeyStore, admin_key: str | None = None) -> str | None:
         _, key = keys.create(BOOTSTRAP_ORG_ID, "admin", "read,write,admin")
     except ConflictError:
         return None
+    log.info("first run: created an admin key for %s (printed once)", BOOTSTRAP_ORG_ID)
     return key
+
+
+def _bootstrap_admin_key(keys: KeyStore, admin_key: str) -> None:
+    stored = _stored_row(keys, admin_key)
+    now = now_us()
+    if stored is not None:
+        usable = stored.enabled and (stored.expires_us is None or stored.expires_us > now)
+        if usable and stored.org_id == BOOTSTRAP_ORG_ID and "admin" in stored.permissions.split(","):
+            log.info("MEMTRACE_ADMIN_KEY is admin key %d of %s", stored.id, BOOTSTRAP_ORG_ID)
+            return
+        state = "revoked" if not stored.enabled else "expired" if not usable else "not an admin key"
+        log.warning(
+            "MEMTRACE_ADMIN_KEY is key %d of %s, which is %s; it is not added again. Unset MEMTRACE_ADMIN_KEY "
+            "or set it to a new key",
+            stored.id,
+            stored.org_id,
+            state,
+        )
+        return
+    admins = [
+        r.id
+        for r in keys.list_keys(BOOTSTRAP_ORG_ID)
+        if r.enabled and (r.expires_us is None or r.expires_us > now) and "admin" in r.permissions.split(",")
+    ]
+    if admins:
+        log.warning(
+            "MEMTRACE_ADMIN_KEY is not added: %s already has admin keys (ids %s). Use one of them, or create "
+            "another with `memtrace key create --org %s --name NAME --permissions read,write,admin`",
+            BOOTSTRAP_ORG_ID,
+            ", ".join(map(str, admins)),
+            BOOTSTRAP_ORG_ID,
+        )
+        return
+    taken = {r.name for r in keys.list_keys(BOOTSTRAP_ORG_ID)}
+    name = "admin" if "admin" not in taken else f"admin-{key_prefix(admin_key)[:8]}"
+    try:
+        row, _ = keys.create(BOOTSTRAP_ORG_ID, name, "read,write,admin", key=admin_key)
+    except ConflictError:  # another process bootstrapping the same directory got there first
+        return
+    log.info("MEMTRACE_ADMIN_KEY added as admin key %d (%s) of %s", row.id, name, BOOTSTRAP_ORG_ID)
+
+
+def _stored_row(keys: KeyStore, key: str) -> ApiKeyRow | None:
+    """The row holding `key`, enabled or not (pays bcrypt per candidate row; start-up only)."""
+    prefix = key_prefix(key)
+    encoded = key.encode("ascii")
+    for row in keys.list_keys():
+        if row.key_prefix == prefix and bcrypt.checkpw(encoded, row.key_hash.encode("ascii")):
+            return row
+    return None
 
 
 FIRST_RUN_BANNER = """==========================================================

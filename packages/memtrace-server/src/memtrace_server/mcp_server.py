@@ -1,11 +1,14 @@
 """`memtrace mcp`: memtrace's memory tools for MCP clients, over stdio (default) or streamable HTTP.
 
     memtrace mcp                          # stdio, for Claude Code / Cursor / Claude Desktop
-    memtrace mcp --http --port 9101       # streamable HTTP at http://127.0.0.1:9101/mcp
+    memtrace mcp --http --port 9101       # streamable HTTP at http://127.0.0.1:9101/mcp (API key required)
     python -m memtrace_server.mcp_server  # the same, without the CLI
 
 The memory store comes from the environment (`Memtrace.from_env`): a memtrace server when MEMTRACE_URL and
 MEMTRACE_API_KEY are set, else the embedded store in MEMTRACE_DATA_DIR (default ./data).
+
+Over HTTP every request needs a memtrace API key as a bearer token (see `memtrace_server.mcp.access`);
+``--insecure-no-auth`` runs without one, on a loopback address only.
 
 In stdio mode stdout carries the protocol and nothing else: anything else written to stdout - a stray print
 from any library, even from C - is sent to stderr, where the logs go too.
@@ -14,6 +17,7 @@ from any library, even from C - is sent to stderr, where the logs go too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import signal
@@ -25,12 +29,15 @@ from pathlib import Path
 from types import FrameType
 
 import anyio
+import uvicorn
+from starlette.types import ASGIApp
 
 from memtrace import AsyncMemtrace
+from memtrace.client import DEFAULT_ORG_ID
 
+from .mcp.access import KeyGate, embedded_key_check, has_keys, is_loopback, remote_key_check
 from .mcp.server import DEFAULT_HTTP_PORT, MemtraceMCP, build_server
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -49,6 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=DEFAULT_HTTP_PORT, help=f"HTTP port (default {DEFAULT_HTTP_PORT})"
+    )
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="HTTP: accept requests without an API key (only on a loopback address; any local process can "
+        "then read and change these memories)",
     )
     parser.add_argument(
         "--log-level", default="WARNING", choices=LOG_LEVELS, type=str.upper, help="stderr log level"
@@ -113,11 +126,33 @@ async def serve_stdio(server: MemtraceMCP, client: AsyncMemtrace) -> None:
         await client.close()
 
 
-async def serve_http(server: MemtraceMCP, client: AsyncMemtrace) -> None:
+async def serve_http(server: MemtraceMCP, client: AsyncMemtrace, require_key: bool) -> None:
+    """Serve streamable HTTP; with `require_key`, behind `KeyGate` (see `memtrace_server.mcp.access`)."""
     try:
-        await server.run_streamable_http_async()
+        async with contextlib.AsyncExitStack() as stack:
+            app: ASGIApp = server.streamable_http_app()
+            if require_key:
+                url, api_key = os.environ.get("MEMTRACE_URL"), os.environ.get("MEMTRACE_API_KEY")
+                if url and api_key:
+                    check = remote_key_check(api_key)
+                else:
+                    check = await stack.enter_async_context(embedded_key_check(_data_dir(), _org_id()))
+                app = KeyGate(app, check)
+            config = uvicorn.Config(
+                app, host=server.settings.host, port=server.settings.port,
+                log_level=server.settings.log_level.lower(),
+            )  # fmt: skip
+            await uvicorn.Server(config).serve()
     finally:
         await client.close()
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("MEMTRACE_DATA_DIR") or "./data")
+
+
+def _org_id() -> str:
+    return os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID
 
 
 def _exit_cleanly_on_sigterm() -> None:
@@ -138,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the MCP server until the client disconnects (stdio) or the process is interrupted (HTTP).
     Returns the process exit code."""
     args = parse_args(argv)
+    if args.http and args.insecure_no_auth and not is_loopback(args.host):
+        print(
+            f"memtrace mcp: --insecure-no-auth is only allowed on a loopback address, not {args.host}; "
+            "send a memtrace API key instead",
+            file=sys.stderr,
+        )
+        return 2
     try:
         store = describe_store(os.environ)
         client = AsyncMemtrace.from_env()
@@ -152,10 +194,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.http:
         where = f"http://{_url_host(args.host)}:{args.port}{server.settings.streamable_http_path}"
         print(f"memtrace mcp: streamable HTTP on {where}, {store}", file=sys.stderr)
-        if args.host not in LOOPBACK_HOSTS:
+        if args.insecure_no_auth:
             print(
-                "memtrace mcp: warning: the MCP endpoint has no authentication; anyone who can reach "
-                f"{args.host}:{args.port} can read and write these memories",
+                "memtrace mcp: warning: --insecure-no-auth: any local process can read and change these "
+                "memories",
+                file=sys.stderr,
+            )
+        elif "embedded" in store and not has_keys(_data_dir(), _org_id()):
+            print(
+                f"memtrace mcp: {_org_id()} has no API key yet; create one for your MCP client with\n"
+                f"  memtrace key create --org {_org_id()} --name mcp --data-dir {_data_dir()}\n"
+                "and send it as 'Authorization: Bearer <key>'",
                 file=sys.stderr,
             )
     else:
@@ -164,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.http and threading.current_thread() is threading.main_thread():
         _exit_cleanly_on_sigterm()
     try:
-        anyio.run(serve_http if args.http else serve_stdio, server, client)
+        if args.http:
+            anyio.run(serve_http, server, client, not args.insecure_no_auth)
+        else:
+            anyio.run(serve_stdio, server, client)
     except KeyboardInterrupt:
         return 130
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind the port

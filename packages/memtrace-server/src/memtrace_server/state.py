@@ -21,6 +21,7 @@ import anyio.to_thread
 
 from memtrace.engine import Engine, EngineConfig
 from memtrace.errors import ValidationError
+from memtrace.limits import InputLimits
 from memtrace.stores import StoreBundle, open_stores
 
 from .admin import Admin
@@ -28,6 +29,7 @@ from .arc import OrgArcStores, route_by_org
 from .auth import Authenticator
 from .coalesce import SingleWriteCoalescer
 from .config import ConfigError, ServerConfig
+from .fairness import OrgSlots, current_org
 from .keys import BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME, KeyStore
 from .metrics import Metrics
 from .ratelimit import RateLimiter
@@ -48,14 +50,23 @@ class ServerState:
     started_monotonic: float = field(default_factory=time.monotonic)
     coalescer: SingleWriteCoalescer | None = None
     _limiter: anyio.CapacityLimiter | None = None
+    _org_slots: OrgSlots | None = None
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run a blocking store call in a worker thread."""
-        if self._limiter is None:
+        """Run a blocking store call in a worker thread; within a request, at most
+        ``limits.max_concurrent_per_org`` of the caller's organisation at once (see `fairness`)."""
+        if self._limiter is None or self._org_slots is None:
             # Created lazily: an anyio limiter must be made inside the running event loop.
             self._limiter = anyio.CapacityLimiter(self.config.server.worker_threads)
+            self._org_slots = OrgSlots(
+                self.config.limits.concurrent_calls_per_org(self.config.server.worker_threads)
+            )
         call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        org_id = current_org.get()
+        if org_id is None:
+            return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        async with self._org_slots.slot(org_id):
+            return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
     def close(self) -> None:
         self.engine.close()
@@ -71,6 +82,7 @@ def open_stores_of(config: ServerConfig) -> StoreBundle:
             synchronous=config.store.sqlite_synchronous,
             # Metadata on a connection of its own, so a key lookup never queues behind a large batch write.
             separate_metadata_connection=True,
+            query_budget_s=config.limits.query_time_budget_seconds,
         )
     except ValidationError as exc:
         raise ConfigError(exc.message) from None
@@ -90,6 +102,12 @@ def open_state(config: ServerConfig) -> ServerState:
             dedup_enabled=config.dedup.enabled,
             dedup_window_hours=config.dedup.window_hours,
             max_content_length=config.limits.max_content_length,
+            limits=InputLimits(
+                max_filter_tags=config.limits.max_filter_tags,
+                max_filter_types=config.limits.max_filter_types,
+                max_metadata_bytes=config.limits.max_metadata_bytes,
+                max_metadata_depth=config.limits.max_metadata_depth,
+            ),
         ),
     )
     try:

@@ -11,6 +11,9 @@ reads a missing optional field as None.
 
 from __future__ import annotations
 
+import json
+import math
+import sys
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -165,7 +168,45 @@ def parse(body: bytes, kind: type[T], *, empty: T | None = None) -> T:
     try:
         return adapter(kind).validate_json(body)  # type: ignore[no-any-return]
     except PydanticValidationError as exc:
+        if exc.errors(include_url=False)[0]["type"] == "json_invalid":
+            oversized = oversized_number_error(body)
+            if oversized is not None:
+                raise oversized from None
         raise validation_error(exc) from None
+
+
+def oversized_number_error(body: bytes) -> ValidationError | None:
+    """The error naming the field of a number too large to parse (an integer of more digits than Python
+    converts, 4,300 by default, or a float beyond its range), or None when `body` has none.
+
+    Called only once parsing has failed, to turn "number out of range at column 4345" into the field's name.
+    """
+    digits = sys.get_int_max_str_digits() or math.inf
+    oversized = object()
+
+    def parse_int(text: str) -> Any:
+        return oversized if len(text.lstrip("-")) > digits else int(text)
+
+    def parse_float(text: str) -> Any:
+        value = float(text)
+        return oversized if math.isinf(value) else value
+
+    try:
+        document = json.loads(body, parse_int=parse_int, parse_float=parse_float)
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[Any, tuple[int | str, ...]]] = [(document, ())]
+    while stack:
+        value, loc = stack.pop()
+        if value is oversized:
+            field = field_name(loc) or "body"
+            limit = f"at most {digits} digits" if digits != math.inf else "out of range"
+            return ValidationError(f"invalid {field}: number too large ({limit})", field)
+        if isinstance(value, dict):
+            stack.extend((v, (*loc, str(k))) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((v, (*loc, i)) for i, v in reversed(list(enumerate(value))))
+    return None
 
 
 def json_response(value: Any, kind: Any, status: int = 200) -> Response:

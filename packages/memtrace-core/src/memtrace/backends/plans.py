@@ -8,14 +8,17 @@ plans (`drive` / `adrive`), so they differ only where the bytes move. Nothing he
 Error replies become the exceptions the embedded engine raises:
 
 =========  ==================================================================
-400, 422   `ValidationError`, with ``field`` from the error body
+400, 422   `ValidationError`, with ``field`` from the error body; `QueryTooExpensiveError` for a 422 whose
+           ``reason`` is ``query_too_expensive``
 401        `AuthenticationError`
 403        `PermissionDeniedError`
 404        `NotFoundError`
 409        `ConflictError`
 413        `ValidationError` (``field="body"``): the request is over the server's size limit
 429        `RateLimitedError`, with ``retry_after`` from the Retry-After header
-503        `NoArcInstanceError` when the message mentions an "arc instance", else `ServiceUnavailableError`
+503        `NoArcInstanceError` when the message mentions an "arc instance", `StoreCorruptedError` when the
+           ``reason`` is ``store_corrupted``, else `ServiceUnavailableError`
+507        `StorageFullError`, with ``retry_after`` from the Retry-After header
 other      `MemtraceError` with the status code
 =========  ==================================================================
 """
@@ -37,8 +40,11 @@ from ..errors import (
     NoArcInstanceError,
     NotFoundError,
     PermissionDeniedError,
+    QueryTooExpensiveError,
     RateLimitedError,
     ServiceUnavailableError,
+    StorageFullError,
+    StoreCorruptedError,
     ValidationError,
 )
 from ..models import ListOptions
@@ -86,10 +92,19 @@ HttpPlan = Generator[HttpRequest, HttpReply, T]
 """A request plan returning `T`: yields requests, is sent their replies."""
 
 
+def _first_request(plan: HttpPlan[T]) -> HttpRequest:
+    """The plan's first request: building it serialises the arguments, which pydantic may refuse (metadata
+    nested too deeply for JSON, say); that is bad input, not a crash."""
+    try:
+        return next(plan)
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"the request cannot be sent as JSON: {exc}", "body") from None
+
+
 def drive(plan: HttpPlan[T], send: Callable[[HttpRequest], HttpReply]) -> T:
     """Run `plan` with a blocking `send`."""
     try:
-        request = next(plan)
+        request = _first_request(plan)
         while True:
             request = plan.send(send(request))
     except StopIteration as stop:
@@ -100,7 +115,7 @@ def drive(plan: HttpPlan[T], send: Callable[[HttpRequest], HttpReply]) -> T:
 async def adrive(plan: HttpPlan[T], send: Callable[[HttpRequest], Awaitable[HttpReply]]) -> T:
     """Run `plan` with an awaitable `send`."""
     try:
-        request = next(plan)
+        request = _first_request(plan)
         while True:
             request = plan.send(await send(request))
     except StopIteration as stop:
@@ -156,7 +171,7 @@ def list_params(opts: ListOptions | None, *, drop: str | None = None) -> dict[st
 def error_for_status(status: int, content: bytes, retry_after: str | None = None) -> MemtraceError:
     """The memtrace exception for an error answer (the table in the module docstring)."""
     text = content.decode("utf-8", "replace").strip()
-    message, field = "", None
+    message, field, reason = "", None, None
     try:
         data = json.loads(content)
     except ValueError:
@@ -165,10 +180,15 @@ def error_for_status(status: int, content: bytes, retry_after: str | None = None
         if isinstance(data, dict):
             message = str(data.get("error") or "")
             field = data.get("field") if isinstance(data.get("field"), str) else None
+            reason = data.get("reason")
         else:
             message = text
     message = message or f"HTTP {status}"
     delay = _seconds(retry_after)
+    if status == 422 and reason == "query_too_expensive":
+        return QueryTooExpensiveError(message)
+    if status == 507:
+        return StorageFullError(message, retry_after=delay)
     if status in (400, 422):
         return ValidationError(message, field, status_code=status)
     if status == 413:
@@ -186,6 +206,8 @@ def error_for_status(status: int, content: bytes, retry_after: str | None = None
     if status == 503:
         if "arc instance" in message.lower():
             return NoArcInstanceError(message, retry_after=delay)
+        if reason == "store_corrupted":
+            return StoreCorruptedError(message)
         return ServiceUnavailableError(message, retry_after=delay)
     return MemtraceError(message, status_code=status)
 

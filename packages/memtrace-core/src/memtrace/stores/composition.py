@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ValidationError
+from ..limits import QUERY_TIME_BUDGET_SECONDS
 from .bundle import StoreBundle
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ def open_stores(url_or_path: str | Path, *, setting: str = "url", **options: Any
     """The stores at `url_or_path`: a directory or ``.db`` file, or a URL whose scheme says which store.
 
     `options` go to the store's opener. SQLite takes ``synchronous`` ("FULL"/"NORMAL"), ``busy_timeout_ms``,
+    ``query_budget_s`` (the time one query may take, `memtrace.limits`),
     ``arc`` (an `ArcConfig`: memories in Arc) and ``separate_metadata_connection`` (metadata reads never queue
     behind a large write; the server uses it for key lookups). Other stores ignore SQLite's tuning
     (`SQLITE_TUNING`) and say what else they take.
@@ -63,6 +65,7 @@ def open_sqlite_stores(
     busy_timeout_ms: int = 30_000,
     arc: ArcConfig | None = None,
     separate_metadata_connection: bool = False,
+    query_budget_s: float = QUERY_TIME_BUDGET_SECONDS,
 ) -> StoreBundle:
     """The embedded store in directory `path` (``memtrace.db`` in it) or in the ``.db`` file `path`; with `arc`,
     memories in Arc behind a durable spool beside the metadata."""
@@ -72,12 +75,14 @@ def open_sqlite_stores(
         raise ValidationError(f"synchronous: must be FULL or NORMAL, not {synchronous!r}", "synchronous")
     if path.exists() and not path.is_dir() and path.suffix != ".db":
         raise ValidationError(f"{setting}: {path} is a file, not a directory or a .db file", setting)
-    db = SQLiteDatabase(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
-    metadata_db = (
-        SQLiteDatabase(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
-        if separate_metadata_connection
-        else db
-    )
+
+    def connect() -> SQLiteDatabase:
+        return SQLiteDatabase(
+            path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, query_budget_s=query_budget_s
+        )
+
+    db = connect()
+    metadata_db = connect() if separate_metadata_connection else db
     metadata = SQLiteMetadataStore(metadata_db)
     if arc is None:
         return StoreBundle(SQLiteEventStore(db), metadata, description=f"embedded store in {db.path}")
@@ -113,7 +118,9 @@ def _open_sqlite_url(url: str, *, setting: str = "url", **options: Any) -> Store
     return open_sqlite_stores(Path(unquote(parts.path[1:])).expanduser(), setting=setting, **options)
 
 
-SQLITE_TUNING = frozenset({"synchronous", "busy_timeout_ms", "separate_metadata_connection"})
+SQLITE_TUNING = frozenset(
+    {"synchronous", "busy_timeout_ms", "separate_metadata_connection", "query_budget_s"}
+)
 """Options that tune the embedded store only; a caller may pass them whatever the URL (the server does)."""
 
 

@@ -15,6 +15,7 @@ from mcp.types import Tool as MCPTool
 
 from memtrace import AsyncMemtrace
 
+from .access import loopback_security
 from .errors import describe_error
 from .tools import register_tools
 
@@ -99,7 +100,9 @@ def build_server(
     log_level: str = "WARNING",
 ) -> MemtraceMCP:
     """The memtrace MCP server over `client`. `host`/`port` are used by the streamable-HTTP transport only
-    (endpoint ``/mcp``); on a loopback host, FastMCP also turns on DNS-rebinding protection."""
-    server = MemtraceMCP(host=host, port=port, log_level=log_level)
+    (endpoint ``/mcp``); on any loopback address, Host and Origin must be local (DNS-rebinding protection)."""
+    server = MemtraceMCP(
+        host=host, port=port, log_level=log_level, transport_security=loopback_security(host)
+    )
     register_tools(server, client)
     return server

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from memtrace.errors import ConflictError, NotFoundError, PermissionDeniedError
-from memtrace.timeparse import to_us
+from memtrace.timeparse import to_checked_us
 
 from .. import wire
 from ..keys import Principal
@@ -84,7 +84,7 @@ async def delete_org(request: Request, principal: AdminCaller, org_id: str) -> R
 async def create_key(request: Request, principal: AdminCaller, req: CreateKeyRequest) -> Response:
     org_id = _org_scope(principal, req.org_id) or principal.org_id
     state = state_of(request)
-    expires_us = to_us(req.expires_at) if req.expires_at is not None else None
+    expires_us = to_checked_us(req.expires_at, "expires_at") if req.expires_at is not None else None
     row, key = await state.run(state.keys.create, org_id, req.name, req.permissions, expires_us=expires_us)
     if state.authenticator is not None:
         state.authenticator.forget_failures()

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
-from ..errors import error_response
 from ..wire import JSON
 from .common import state_of
 
@@ -60,9 +59,12 @@ async def ready(request: Request) -> Response:
         await asyncio.wait_for(state.run(state.engine.ping), timeout=READY_TIMEOUT_SECONDS)
     except Exception as exc:
         reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-        return error_response(
-            503, "store is not answering", status="not ready", reason=f"store_unavailable: {reason}"
-        )
+        body = {
+            "error": "store is not answering",
+            "status": "not ready",
+            "reason": f"store_unavailable: {reason}",
+        }
+        return _json(body, 503)
     return _json({"status": "ready", "store": state.config.store.backend, "arc": {}})
 
 

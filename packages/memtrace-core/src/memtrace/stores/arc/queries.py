@@ -13,11 +13,11 @@ Shape rules, each from spec/arc-api.md:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from ...records import MemoryFilter
 from ..base import Order
+from ..casefold import folds_touching, lower_folds
 from . import sql
 from .ranking import Weights
 from .terms import QueryTerm
@@ -81,34 +81,14 @@ def where(org_id: str, flt: MemoryFilter) -> str:
     return " AND ".join(clauses)
 
 
-FOLDING_BLOCKS = (0x00, 0x01, 0x03, 0x05, 0x13, 0x1C, 0x1E, 0x1F, 0xAB, 0xFB)
-"""The 256-code-point blocks holding every character `_folds` finds (a scan of all of Unicode takes seconds;
-tests/arc/test_content_contains.py pins that these blocks are all of them)."""
-
-
-@functools.cache
-def _folds() -> tuple[tuple[str, str], ...]:
-    """Lower-case characters whose case folding is not themselves ("ß" -> "ss", "ς" -> "σ"): what Python's
-    `str.casefold` does beyond `lower()`. Computed once, on the first content filter sent to Arc."""
-    out = []
-    for block in FOLDING_BLOCKS:
-        for code in range(block << 8, (block + 1) << 8):
-            ch = chr(code)
-            if ch.lower() == ch and ch.casefold() != ch:
-                out.append((ch, ch.casefold()))
-    return tuple(out)
-
-
 def casefolded_content(needle: str) -> str:
     """``content`` case-folded as `str.casefold` would, as far as matching `needle` can tell: DuckDB's
     ``lower()``, then a ``replace`` for each character whose folding shares a character with the folded needle
     (the others cannot take part in a match). So Arc agrees with the spool and the embedded store that
     "STRASSE" is in "straße"."""
-    folded = set(needle.casefold())
     expression = "lower(content)"
-    for ch, fold in _folds():
-        if folded.intersection(fold):
-            expression = f"replace({expression}, {sql.string(ch)}, {sql.string(fold)})"
+    for ch, fold in folds_touching(needle, lower_folds()):
+        expression = f"replace({expression}, {sql.string(ch)}, {sql.string(fold)})"
     return expression
 
 
@@ -162,14 +142,31 @@ def _term_present(term: QueryTerm) -> str:
     return f"instr(search_terms, {sql.string(term.pattern)}) > 0"
 
 
-def term_stats(measurement: str, org_id: str, flt: MemoryFilter, terms: Sequence[QueryTerm]) -> str:
-    """``n``, ``terms`` (total words) and ``d<i>`` (memories containing term i) over the filtered memories."""
+def term_stats(
+    measurement: str,
+    org_id: str,
+    flt: MemoryFilter,
+    terms: Sequence[QueryTerm],
+    overlap_batches: Sequence[str] = (),
+) -> str:
+    """``n``, ``terms`` (total words) and ``d<i>`` (memories containing term i) over the filtered memories,
+    and the same over those that arrived in `overlap_batches` (``o_n``, ``o_terms``, ``od<i>``): memories the
+    spool still holds and counts itself, so the caller subtracts them."""
+    overlap = (
+        f"CASE WHEN write_batch IN {sql.string_list(overlap_batches)} THEN 1 ELSE 0 END"
+        if overlap_batches
+        else "0"
+    )
     frequencies = ", ".join(
-        f"sum(CASE WHEN {_term_present(t)} THEN 1 ELSE 0 END) AS d{i}" for i, t in enumerate(terms)
+        f"sum(CASE WHEN {_term_present(t)} THEN 1 ELSE 0 END) AS d{i}, "
+        f"sum(CASE WHEN {_term_present(t)} THEN ov ELSE 0 END) AS od{i}"
+        for i, t in enumerate(terms)
     )
     return sql.check_length(
-        f"SELECT count(*) AS n, sum(term_count) AS terms, {frequencies} "
-        f"FROM {sql.ident(measurement)} WHERE {where(org_id, flt)}"
+        f"WITH hits AS (SELECT term_count, search_terms, {overlap} AS ov FROM {sql.ident(measurement)} "
+        f"WHERE {where(org_id, flt)}) "
+        f"SELECT count(*) AS n, sum(term_count) AS terms, sum(ov) AS o_n, sum(ov * term_count) AS o_terms, "
+        f"{frequencies} FROM hits"
     )
 
 

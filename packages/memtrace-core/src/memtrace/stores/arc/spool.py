@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order
+from ..sqlite import files
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .queries import id_time_window
 from .terms import QueryTerm
@@ -150,14 +151,15 @@ class ArcSpool:
         cache_rows: int = 50_000,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        files.prepare_directory(self.path.parent)
+        new = not self.path.exists()
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._cache: dict[int, SpoolRow] = {}
         self._cache_lock = threading.Lock()
         self._cache_limit = cache_rows
         self._synchronous = synchronous
-        self._w = self._connect(synchronous, busy_timeout_ms)
+        self._w = self._connect(synchronous, busy_timeout_ms, private=new)
         with self._write_lock:
             self._w.execute("BEGIN IMMEDIATE")
             try:
@@ -168,11 +170,16 @@ class ArcSpool:
                 self._w.execute("ROLLBACK")
                 raise
         self._r = self._connect(synchronous, busy_timeout_ms)
+        files.tighten_files(self.path)  # what an older version left open to other local users
 
-    def _connect(self, synchronous: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    def _connect(
+        self, synchronous: str, busy_timeout_ms: int, *, private: bool = False
+    ) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
         )
+        if private:
+            files.make_private(self.path)  # before the first write: 0600, and its -wal and -shm with it
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -491,8 +498,9 @@ class ArcSpool:
 
     def term_stats(
         self, org_id: str, flt: MemoryFilter, terms: Sequence[QueryTerm]
-    ) -> tuple[int, int, list[int]]:
-        """(memories, their total words, per term how many contain it) among the matching spool rows."""
+    ) -> tuple[int, int, list[int], list[str]]:
+        """(memories, their total words, per term how many contain it) among the matching spool rows, and the
+        sent batches holding such rows (Arc may count those rows too: the caller subtracts them there)."""
         where, params = _where(org_id, flt)
         presence = ", ".join("sum(instr(search_terms, ?) > 0)" for _ in terms)
         with self._reading() as conn:
@@ -500,7 +508,8 @@ class ArcSpool:
                 f"SELECT count(*), sum(term_count), {presence} FROM spool WHERE {where}",
                 [*(t.pattern for t in terms), *params],
             ).fetchone()
-        return int(row[0]), int(row[1] or 0), [int(v or 0) for v in row[2:]]
+            batches = self._sent_batches_matching(conn, where, params)
+        return int(row[0]), int(row[1] or 0), [int(v or 0) for v in row[2:]], batches
 
     def search_candidates(
         self, org_id: str, flt: MemoryFilter, terms: Sequence[QueryTerm]

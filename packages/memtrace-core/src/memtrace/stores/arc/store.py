@@ -38,7 +38,7 @@ from .config import ArcConfig
 from .flusher import SpoolFlusher
 from .ranking import CorpusStats, Weights, rounded, score, weights
 from .spool import SENT, ArcSpool, SpoolFullError
-from .terms import has_every_keyword, query_terms, search_terms
+from .terms import QueryTerm, has_every_keyword, query_terms, search_terms
 from .wire import MAX_TIME_US, MIN_TIME_US, SpoolRow, records_from_query
 
 log = logging.getLogger("memtrace.arc")
@@ -288,17 +288,9 @@ class ArcEventStore:
                 if len(terms) == 1:
                     raise ValidationError(f"query: {exc}", "query") from exc
                 terms = terms[:-1]
-        spool_docs, spool_words, spool_df = self.spool.term_stats(org_id, flt, terms)
-        with self._arc("search memories"):
-            result = self._query(stats_sql)
-        arc_docs, arc_words, arc_df = 0, 0, [0] * len(terms)
-        if result.columns and result.data:
-            row = dict(zip(result.columns, result.data[0], strict=True))
-            arc_docs = int(row.get("n") or 0)
-            arc_words = int(row.get("terms") or 0)
-            arc_df = [int(row.get(f"d{i}") or 0) for i in range(len(terms))]
-        stats = CorpusStats(arc_docs, arc_words, tuple(arc_df)) + CorpusStats(
-            spool_docs, spool_words, tuple(spool_df)
+        spool_docs, spool_words, spool_df, sent = self.spool.term_stats(org_id, flt, terms)
+        stats = CorpusStats(spool_docs, spool_words, tuple(spool_df)) + self._arc_term_stats(
+            org_id, flt, terms, stats_sql, sent
         )
         w = weights(stats)
         if w is None:
@@ -333,6 +325,38 @@ class ArcEventStore:
         for r in page:
             r.score = rounded(raw_scores[r.id])
         return page
+
+    def _arc_term_stats(
+        self, org_id: str, flt: MemoryFilter, terms: Sequence[QueryTerm], first_sql: str, sent: list[str]
+    ) -> CorpusStats:
+        """Arc's side of the corpus statistics, less the memories the spool still counts (those of `sent`
+        batches, which Arc may already hold): counting them twice would make a score depend on when a flush
+        happened, and so on what else was written."""
+        budget = max(sql.MAX_SQL_LENGTH - len(first_sql) - 200, 200)
+        chunks = list(_chunks_within(sent, budget)) or [[]]
+        docs, words, df = 0, 0, [0] * len(terms)
+        with self._arc("search memories"):
+            for n, chunk in enumerate(chunks):
+                try:
+                    statement = (
+                        queries.term_stats(self.measurement, org_id, flt, terms, chunk)
+                        if chunk
+                        else first_sql
+                    )
+                except ValueError as exc:
+                    raise ValidationError(f"query: {exc}", "query") from exc
+                result = self._query(statement)
+                if not (result.columns and result.data):
+                    continue
+                row = dict(zip(result.columns, result.data[0], strict=True))
+                if n == 0:
+                    docs += int(row.get("n") or 0)
+                    words += int(row.get("terms") or 0)
+                    df = [d + int(row.get(f"d{i}") or 0) for i, d in enumerate(df)]
+                docs -= int(row.get("o_n") or 0)
+                words -= int(row.get("o_terms") or 0)
+                df = [d - int(row.get(f"od{i}") or 0) for i, d in enumerate(df)]
+        return CorpusStats(docs, words, tuple(df))
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         spooled = self.spool.get(org_id, memory_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...records import MemoryFilter
+from ..casefold import ascii_folds, folds_touching
 
 
 @dataclass
@@ -52,10 +53,14 @@ def where(org_id: str, flt: MemoryFilter) -> Where:
     if flt.content_contains:
         needle = flt.content_contains
         if needle.isascii():
-            # The embedded store's rule for an ASCII needle: ASCII letters match either case, nothing else is
-            # folded. lower() under the "C" collation folds exactly A-Z.
-            clauses.append('strpos(lower(m.content COLLATE "C"), %(contains)s) > 0')
-            params["contains"] = needle.lower()
+            # Case folding in SQL: lower() under the "C" collation folds exactly A-Z, and the few non-ASCII
+            # characters that fold to ASCII ("ß" -> "ss") and share a character with the needle are replaced.
+            content = 'lower(m.content COLLATE "C")'
+            for i, (ch, fold) in enumerate(folds_touching(needle, ascii_folds())):
+                params[f"fold_from_{i}"], params[f"fold_to_{i}"] = ch, fold
+                content = f"replace({content}, %(fold_from_{i})s, %(fold_to_{i})s)"
+            clauses.append(f"strpos({content}, %(contains)s) > 0")
+            params["contains"] = needle.casefold()
         else:
             # Full Unicode case folding (ß = ss, Σ = σ = ς) has no PostgreSQL 15 function: the rows that pass
             # the other conditions are checked in Python with str.casefold, as the embedded store does.

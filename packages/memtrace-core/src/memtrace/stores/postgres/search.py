@@ -26,10 +26,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ...keywords import loose_prefix as _loose_prefix
-from ...keywords import query_keywords
+from ...keywords import loose_prefix, query_keywords, tokens
 from ..arc.ranking import Weights
-from ..arc.terms import QueryTerm, tokens
+from ..arc.terms import QueryTerm
 
 SCOPE_ORG = "~o:"
 SCOPE_AGENT = "~a:"
@@ -112,7 +111,7 @@ def query_terms(text: str) -> list[QueryTerm]:
         phrase = tokens(w)
         if phrase:
             add(" " + "  ".join(phrase) + " ", group)
-        prefix = _loose_prefix(w)
+        prefix = loose_prefix(w)
         if prefix:
             add(" " + "".join(tokens(prefix)), group)
     return terms

@@ -4,6 +4,15 @@ Durability: WAL with ``synchronous=FULL`` by default, so a write is on disk when
 before the caller hears success (invariant 1). ``synchronous="NORMAL"`` trades the last commits on power loss
 (never on a process crash) for speed and is opt-in.
 
+Files and faults: the directory is 0700 and the files 0600 (files.py). Opening checks the file first: a
+zero-length file that memtrace did not just create is refused, and a cheap integrity check
+(``PRAGMA quick_check`` within a time budget, so a small store is checked fully and a large one as far as the
+budget reaches) refuses a damaged store with a message saying what to do. Every SQLite failure reaches the caller
+as a `MemtraceError` (faults.py): a full disk is `StorageFullError`, a damaged file `StoreCorruptedError`.
+
+Work per query: a statement run through `read()` is stopped after `query_budget_s` seconds with
+`QueryTooExpensiveError` (a progress handler), so one expensive scan cannot hold the connection for long.
+
 Concurrency: several processes may open one data directory. Writers take SQLite's write lock up front
 (``BEGIN IMMEDIATE``) and wait up to `busy_timeout_ms` for it; readers never block writers (WAL). Within a
 process, one connection is shared under a lock, which is enough for SQLite's single-writer model.
@@ -11,16 +20,28 @@ process, one connection is shared under a lock, which is enough for SQLite's sin
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from ...limits import QUERY_TIME_BUDGET_SECONDS
+from . import files
+from .faults import damaged, translate
 from .schema import MIGRATIONS
 
 DB_FILENAME = "memtrace.db"
+INTEGRITY_BUDGET_SECONDS = 2.0
+"""How long the start-up integrity check may take: ``quick_check`` reads every page, about 1 GB/s warm, so stores
+up to a few hundred MB are checked in full; beyond, the check covers what it reached (and says so in the log)."""
+_PROGRESS_STEPS = 10_000
+"""SQLite virtual-machine steps between two looks at the clock (~a millisecond of work)."""
+
+log = logging.getLogger("memtrace.store")
 
 
 class SQLiteDatabase:
@@ -32,25 +53,79 @@ class SQLiteDatabase:
         *,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout_ms: int = 30_000,
+        query_budget_s: float = QUERY_TIME_BUDGET_SECONDS,
+        integrity_budget_s: float = INTEGRITY_BUDGET_SECONDS,
     ) -> None:
         path = Path(path)
-        if path.suffix != ".db":
-            path.mkdir(parents=True, exist_ok=True)
+        owns_directory = path.suffix != ".db"  # given a directory, not a file in someone else's folder
+        if owns_directory:
+            files.prepare_directory(path)
             path = path / DB_FILENAME
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            files.prepare_directory(path.parent)
         self.path = path
+        self.query_budget_s = query_budget_s
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
-        )
-        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={synchronous}")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
-        self._conn.execute("PRAGMA temp_store=MEMORY")
-        self._migrate()
+        self._deadline: float | None = None
+        self._budget_hit = False
+        new = not path.exists()
+        if not new:
+            files.refuse_empty_database(path)
+        try:
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+            )
+        except sqlite3.Error as exc:
+            raise translate(exc, path) from None
+        try:
+            if new:
+                files.make_private(path)  # before the first write; -wal and -shm take the same mode
+            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+            self._conn.execute("PRAGMA temp_store=MEMORY")
+            if not new and integrity_budget_s > 0:
+                self._check_integrity(integrity_budget_s)
+            self._migrate()
+            # Only a store that opened cleanly is touched: what an older version left open to others is closed.
+            if owns_directory:
+                files.tighten_directory(path.parent)
+            files.tighten_files(path)
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise translate(exc, path) from None
+            raise
+        self._conn.set_progress_handler(self._over_budget, _PROGRESS_STEPS)
+
+    def _check_integrity(self, budget_s: float) -> None:
+        """``PRAGMA quick_check`` for at most `budget_s` seconds; raise `StoreCorruptedError` on damage."""
+        deadline = time.monotonic() + budget_s
+        self._conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+        try:
+            problems = [r[0] for r in self._conn.execute("PRAGMA quick_check(5)").fetchall()]
+        except sqlite3.OperationalError as exc:
+            if "interrupt" not in str(exc):
+                raise
+            log.info(
+                "%s: integrity check stopped after %.1f s (large store): the part read is sound",
+                self.path,
+                budget_s,
+            )
+            return
+        finally:
+            self._conn.set_progress_handler(None, 0)
+        if problems != ["ok"]:
+            raise damaged(self.path, "quick_check: " + "; ".join(problems))
+
+    def _over_budget(self) -> bool:
+        """Progress handler: True (interrupt) when the running read has used up its time budget."""
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            self._budget_hit = True
+            return True
+        return False
 
     def _migrate(self) -> None:
         with self._lock:
@@ -72,26 +147,43 @@ class SQLiteDatabase:
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        with self.read() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for statements that only read."""
+        """The connection, for statements that only read; each block has the query time budget."""
         with self._lock:
-            yield self._conn
+            if self.query_budget_s > 0:
+                self._deadline = time.monotonic() + self.query_budget_s
+            self._budget_hit = False
+            try:
+                yield self._conn
+            except sqlite3.IntegrityError:
+                raise  # a constraint the store itself handles (e.g. a name taken)
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path, interrupted_by_budget=self._budget_hit) from None
+            finally:
+                self._deadline = None
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed when the block ends, rolled back on any exception."""
+        """A write transaction: committed when the block ends, rolled back on any exception (a failed COMMIT
+        included, so the connection is usable again at once, e.g. once a full disk has room)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.IntegrityError:
+                raise  # a constraint the store itself handles (e.g. a name taken)
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from None
 
     def close(self) -> None:
         with self._lock:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from typing import Any
 
+from ...errors import StorageFullError
 from ...keywords import loose_prefix, query_keywords
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
+from .org_index import KeywordIndexes
 
 _COLUMNS = (
     "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
@@ -24,6 +27,8 @@ _DEDUP_HITS = (
     "WHERE org_id = ? AND dedup_key IS NOT NULL AND time_us > ? AND dedup_key IN ({})"
 )
 _DEDUP_CHUNK = 500
+
+log = logging.getLogger("memtrace.store")
 
 
 def _word_groups(text: str) -> list[str]:
@@ -104,6 +109,7 @@ class SQLiteEventStore:
         self.db = db
         self.index_backlog = index_backlog
         self.rank_limit = rank_limit
+        self.indexes = KeywordIndexes()
         with db.read() as conn:
             register_functions(conn)
 
@@ -160,26 +166,29 @@ class SQLiteEventStore:
         newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
         return int(indexed), int(newest)
 
-    @staticmethod
-    def _index_pending(conn: sqlite3.Connection, indexed: int, newest: int) -> None:
+    def _index_pending(self, conn: sqlite3.Connection, indexed: int, newest: int) -> None:
         """Index the rows after `indexed` up to `newest`. Call inside the write transaction that read them."""
-        conn.execute(
-            "INSERT INTO memories_fts(rowid, content, scope) SELECT rowid, content, scope FROM memories "
-            "WHERE rowid > ?",
-            (indexed,),
-        )
+        self.indexes.index_after(conn, indexed)
         conn.execute("UPDATE fts_state SET indexed_rowid = ? WHERE id = 1", (newest,))
 
-    def _catch_up(self) -> None:
+    def _catch_up(self) -> int | None:
+        """Index what is pending. Returns None when everything is indexed, or, when indexing cannot write (a
+        full disk), the watermark: rows after it are not in the keyword index, and a search must look at them
+        another way (a read must not need a write to succeed)."""
         with self.db.read() as conn:
             indexed, newest = self._index_state(conn)
         if newest <= indexed:
-            return
-        with self.db.write() as conn:
-            # Read again under the write lock: another writer may have indexed in between.
-            indexed, newest = self._index_state(conn)
-            if newest > indexed:
-                self._index_pending(conn, indexed, newest)
+            return None
+        try:
+            with self.db.write() as conn:
+                # Read again under the write lock: another writer may have indexed in between.
+                indexed, newest = self._index_state(conn)
+                if newest > indexed:
+                    self._index_pending(conn, indexed, newest)
+        except StorageFullError as exc:
+            log.warning("keyword indexing is waiting for disk space (%s); searching the rest in memory", exc)
+            return indexed
+        return None
 
     @staticmethod
     def _stored_keys(
@@ -209,35 +218,64 @@ class SQLiteEventStore:
         any_words = fts_query(text)
         if any_words is None:
             return []
-        self._catch_up()
-        # Scope tokens narrow the match inside FTS5 (a doclist intersection), so the join below only sees the
-        # caller's org/agent/session. The WHERE still checks every condition exactly on the row.
+        unindexed_after = self._catch_up()
+        with self.db.read() as conn:
+            table = self.indexes.table(conn, org_id)
+            tail = (
+                self.indexes.index_in_memory(conn, org_id, unindexed_after)
+                if unindexed_after is not None
+                else None
+            )
+        # The table holds only the caller's org (org_index.py). Scope tokens narrow the match inside FTS5 (a
+        # doclist intersection) to an agent or session. The WHERE still checks every condition on the row.
         scope = []
-        if not self._only_org(org_id):
-            scope.append(f'scope : "o{org_id.encode().hex()}"')
         if flt.agent_id:
             scope.append(f'scope : "a{flt.agent_id.encode().hex()}"')
         if flt.session_id:
             scope.append(f'scope : "s{flt.session_id.encode().hex()}"')
         wanted = limit + offset
-        # Two tiers, one total order: memories with every keyword first, then those with some, each tier by
-        # BM25. The first tier is small even in a large store, so it is ranked in full; the second is only
-        # needed when the first runs short, and there the rank window bounds the work.
+        found: list[MemoryRecord] = []
+        # Degraded (disk full): the memories not yet indexed, from an index in memory, come first, newest writes
+        # being what a caller most expects to find; then the rest, by the org's index.
+        for index in (tail, table):
+            if index is not None and len(found) < wanted:
+                seen = {r.id for r in found}
+                more = self._tiers(index, scope, org_id, flt, text, any_words, wanted)
+                found += [r for r in more if r.id not in seen][: wanted - len(found)]
+        return found[offset:wanted]
+
+    def _tiers(
+        self,
+        table: str,
+        scope: list[str],
+        org_id: str,
+        flt: MemoryFilter,
+        text: str,
+        any_words: str,
+        wanted: int,
+    ) -> list[MemoryRecord]:
+        """The best `wanted` matches in `table`. Two tiers, one total order: memories with every keyword first,
+        then those with some, each tier by BM25. The first tier is small even in a large store, so it is ranked
+        in full; the second is only needed when the first runs short, and there the rank window bounds the
+        work."""
         found: list[MemoryRecord] = []
         all_words = fts_query_all(text)
         if all_words is not None:
-            found = self._ranked(" AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted)
+            found = self._ranked(
+                table, " AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted
+            )
         if len(found) < wanted:
             seen = {r.id for r in found}
             more = self._ranked(
-                " AND ".join([*scope, f"content : ({any_words})"]), org_id, flt, wanted + len(found)
+                table, " AND ".join([*scope, f"content : ({any_words})"]), org_id, flt, wanted + len(found)
             )
             found += [r for r in more if r.id not in seen][: wanted - len(found)]
-        return found[offset:wanted]
+        return found
 
-    def _ranked(self, match: str, org_id: str, flt: MemoryFilter, n: int) -> list[MemoryRecord]:
-        """The best `n` memories for one MATCH expression that pass `flt`, best first, with `score` set."""
-        window = self._rank_window(match)
+    def _ranked(self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int) -> list[MemoryRecord]:
+        """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
+        with `score` set."""
+        window = self._rank_window(table, match)
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
@@ -251,28 +289,15 @@ class SQLiteEventStore:
             inner = ""
             args = [match, window, *params, n]
         sql = (
-            f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.0) AS rank "
-            f"FROM memories_fts WHERE memories_fts MATCH ? AND rowid >= ? {inner}) AS c "
+            f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25({table}, 1.0, 0.0) AS rank "
+            f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? {inner}) AS c "
             f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
         )
         with self.db.read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [_row_to_record(r[:13], score=round(-r[13], 6)) for r in rows]
 
-    def _only_org(self, org_id: str) -> bool:
-        """Whether `org_id` is the only organisation with memories here: then its scope token would match every
-        row and narrow nothing (while costing a pass over the largest doclist), so the search leaves it out.
-        The outer WHERE still checks org_id on every row, so a concurrent first write of another org can only
-        make a result shorter, never leak."""
-        with self.db.read() as conn:
-            row = conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM memories WHERE org_id < ?) OR "
-                "EXISTS (SELECT 1 FROM memories WHERE org_id > ?)",
-                (org_id, org_id),
-            ).fetchone()
-        return not row[0]
-
-    def _rank_window(self, match: str) -> int:
+    def _rank_window(self, table: str, match: str) -> int:
         """The lowest rowid whose matches are ranked: 0 (all of them) unless the query matches more than
         `rank_limit` memories, in which case only the `rank_limit` most recently stored matches are ranked.
 
@@ -281,7 +306,7 @@ class SQLiteEventStore:
         order, so finding the boundary is a cheap scan of the doclists."""
         with self.db.read() as conn:
             row = conn.execute(
-                "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
                 (match, self.rank_limit - 1),
             ).fetchone()
         return int(row[0]) if row else 0
@@ -295,13 +320,7 @@ class SQLiteEventStore:
         where, params = _where(org_id, flt)
         with self.db.write() as conn:
             indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
-            # External-content FTS5 needs the old content to remove a row, and only indexed rows may be removed
-            # (a 'delete' of a row it never saw corrupts the index).
-            conn.execute(
-                "INSERT INTO memories_fts(memories_fts, rowid, content, scope) "
-                f"SELECT 'delete', m.rowid, m.content, m.scope FROM memories m WHERE {where} AND m.rowid <= ?",
-                [*params, indexed],
-            )
+            self.indexes.remove(conn, org_id, where, params, indexed)
             cur = conn.execute(f"DELETE FROM memories AS m WHERE {where}", params)
             # SQLite reuses the highest rowid after it is deleted. Lower the watermark to the new maximum so that a
             # reused rowid counts as not yet indexed; everything between the two was just deleted.

@@ -104,4 +104,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE change_counters (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
         "INSERT INTO change_counters (name, version) VALUES ('api_keys', 0), ('arc_instances', 0)",
     ],
+    # 3: one keyword index per organisation (org_index.py), so search statistics are per organisation. The shared
+    # index goes; the per-organisation ones are filled from the memories by the next catch-up.
+    [
+        "DROP TABLE memories_fts",
+        "CREATE TABLE fts_orgs (n INTEGER PRIMARY KEY AUTOINCREMENT, org_id TEXT NOT NULL UNIQUE)",
+        "UPDATE fts_state SET indexed_rowid = 0 WHERE id = 1",
+    ],
 ]

@@ -1,6 +1,5 @@
-"""What the dashboard tests share: the seeded server's description, the seed data (with XSS payloads), a browser
-tab that records dialogs, script errors and CSP violations, and screenshots into docs/. The fixtures are in
-conftest.py (this module has its own name so it imports the same from any test directory)."""
+"""What the dashboard tests share besides their fixtures (tests/ui/conftest.py): the XSS payloads, the seeded
+server's description, seeding, and the browser tab that fails on any dialog, script error or CSP violation."""
 
 from __future__ import annotations
 
@@ -11,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support.server import ServerProcess
+
+from .server import ServerProcess
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -49,7 +49,7 @@ class Dashboard:
         return httpx.Client(base_url=self.url, headers={"x-api-key": key or self.admin_key}, timeout=30)
 
 
-def _create_key(admin: httpx.Client, org_id: str, name: str, permissions: list[str]) -> str:
+def create_key(admin: httpx.Client, org_id: str, name: str, permissions: list[str]) -> str:
     r = admin.post("/api/v1/keys", json={"org_id": org_id, "name": name, "permissions": permissions})
     r.raise_for_status()
     return str(r.json()["key"])
