@@ -105,8 +105,8 @@ def test_another_orgs_writes_never_change_my_results_or_scores(
     """Search statistics are per organisation (invariant 2): what org B stores or deletes never moves org A's
     ranking or scores, so a score cannot tell A whether B stored a word."""
     directory: Path = tmp_path_factory.mktemp("iso-scores")
-    with store_factory(directory) as events:
-        engine = make_engine(events, dedup_enabled=False)
+    with store_factory(directory) as stores:
+        engine = make_engine(stores, dedup_enabled=False)
         engine.add_memories("org_a", a_memories)
         alone = _ranking(engine, "org_a", query)
         engine.add_memories("org_b", b_memories)
