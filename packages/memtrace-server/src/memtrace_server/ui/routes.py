@@ -192,11 +192,14 @@ async def overview(request: Request, viewer: ViewerDep, range: Text = None) -> R
         )
 
     # Independent store reads: side by side in the worker threads (SQLite readers run in parallel).
-    by_type, sessions, total, *per_agent = await asyncio.gather(
-        state.run(engine.count_memories_by_type, org, since=key),
-        state.run(engine.list_sessions, org, None),
-        histogram(None),
-        *(histogram(agent_id) for agent_id in charted),
+    # (Two gathers inside one, so each keeps its result types: a single gather over a starred list is list[object].)
+    (by_type, sessions, total), per_agent = await asyncio.gather(
+        asyncio.gather(
+            state.run(engine.count_memories_by_type, org, since=key),
+            state.run(engine.list_sessions, org, None),
+            histogram(None),
+        ),
+        asyncio.gather(*(histogram(agent_id) for agent_id in charted)),
     )
     series: list[tuple[str, list[int]]] = list(zip(charted, per_agent, strict=True))
     others = [t - sum(s[1][i] for s in series) for i, t in enumerate(total)]
@@ -298,9 +301,9 @@ async def memories(
                 opts = opts.model_copy(
                     update={"since" if ascending else "until": bound, "offset": position.skip}
                 )
-            result = await state.run(state.engine.list_memories, org, opts)
-            items = result.memories
-            has_more = result.has_more
+            listed = await state.run(state.engine.list_memories, org, opts)
+            items = listed.memories
+            has_more = listed.has_more
             following = next_cursor(items, position)
             if has_more and following is not None:
                 next_link = {**filters, "cursor": following.encode()}
