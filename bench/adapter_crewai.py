@@ -148,7 +148,7 @@ def _peer(root: Path, memories: list[str], queries: list[tuple[str, int]], batch
 
 def _sample(fn: Any, memories: list[str], queries: list[tuple[str, int]], batch: int) -> dict[str, Any]:
     with temp_dir("crewai") as root:
-        return fn(root, memories, queries, batch)  # type: ignore[no-any-return]
+        return fn(root, memories, queries, batch)
 
 
 PATTERNS = (

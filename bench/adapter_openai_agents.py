@@ -14,7 +14,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,9 @@ async def _peer(root: Path, n: int) -> tuple[float, float]:
         session.close()
 
 
-def _sample(fn: Callable[[Path, int], Awaitable[tuple[float, float]]], n: int) -> tuple[float, float]:
+def _sample(
+    fn: Callable[[Path, int], Coroutine[Any, Any, tuple[float, float]]], n: int
+) -> tuple[float, float]:
     with temp_dir("openai-agents") as root:
         return asyncio.run(fn(root, n))
 

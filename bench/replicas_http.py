@@ -97,7 +97,7 @@ def run(quick: bool) -> list[Row]:
     from urllib.parse import urlsplit, urlunsplit
 
     name = "replicas_bench_" + secrets.token_hex(4)
-    admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # generated name
+    admin.execute(f'CREATE DATABASE "{name}"')  # generated name
     pg_url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
     try:
         with temp_dir("replicas-http") as work:
@@ -121,7 +121,7 @@ def run(quick: bool) -> list[Row]:
             expected = measured["pg1"]["acknowledged"] + measured["pg2"]["acknowledged"]
             check(stored == expected, f"PostgreSQL holds {stored} memories, {expected} were acknowledged")
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
     rows = []

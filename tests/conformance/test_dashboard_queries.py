@@ -20,7 +20,7 @@ START = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1_000_000)
 def add(engine: Engine, org: str, agent: str, at_us: int, content: str, **extra: object) -> None:
     engine.add_memories(
         org,
-        [AddMemoryRequest(agent_id=agent, content=content, time=from_us(at_us), **extra)],  # type: ignore[arg-type]
+        [AddMemoryRequest(agent_id=agent, content=content, time=from_us(at_us), **extra)],
     )
 
 
@@ -93,7 +93,7 @@ def test_keyset_pages_cover_ties_exactly_once(engine: Engine, order: str) -> Non
     seen: list[str] = []
     cursor: Cursor | None = None
     for _ in range(20):
-        opts = ListOptions(agent_id="alpha", limit=3, order=order)  # type: ignore[arg-type]
+        opts = ListOptions(agent_id="alpha", limit=3, order=order)
         if cursor is not None:
             opts = opts.model_copy(
                 update={"since" if ascending else "until": cursor.bound(ascending), "offset": cursor.skip}
@@ -103,5 +103,5 @@ def test_keyset_pages_cover_ties_exactly_once(engine: Engine, order: str) -> Non
         if not page.has_more:
             break
         cursor = next_cursor(page.memories, cursor)
-    everything = engine.list_memories("org_a", ListOptions(agent_id="alpha", limit=100, order=order))  # type: ignore[arg-type]
+    everything = engine.list_memories("org_a", ListOptions(agent_id="alpha", limit=100, order=order))
     assert seen == [m.id for m in everything.memories] and len(seen) == len(times)

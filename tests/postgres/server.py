@@ -49,7 +49,7 @@ def session_database_url() -> str:
         name = "memtrace_test_" + secrets.token_hex(6)
         try:
             with _admin(server_url()) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # generated name
+                conn.execute(f'CREATE DATABASE "{name}"')  # generated name
         except psycopg.Error as exc:
             _unavailable = (
                 f"NO POSTGRESQL: cannot reach {urlsplit(server_url()).hostname}:{urlsplit(server_url()).port} "
@@ -67,7 +67,7 @@ def session_database_url() -> str:
 def _drop(name: str) -> None:
     try:
         with _admin(server_url()) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     except psycopg.Error:
         pass
 
@@ -85,12 +85,12 @@ def fresh_schema_url() -> Iterator[str]:
     base = session_database_url()
     schema = "t_" + secrets.token_hex(6)
     with _admin(base) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]  # generated name
+        conn.execute(f"CREATE SCHEMA {schema}")  # generated name
     try:
         yield schema_url(base, schema)
     finally:
         with _admin(base) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @contextmanager
@@ -100,7 +100,7 @@ def fresh_database_url() -> Iterator[str]:
     session_database_url()  # skip or fail loudly when there is no server
     name = "memtrace_test_" + secrets.token_hex(6)
     with _admin(server_url()) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # generated name
+        conn.execute(f'CREATE DATABASE "{name}"')  # generated name
     try:
         yield with_database(server_url(), name)
     finally:
@@ -124,6 +124,4 @@ def allow_connections(url: str, allowed: bool) -> None:
     """Make `url`'s database refuse new connections (``allowed=False``) or take them again."""
     database = urlsplit(url).path.lstrip("/")
     with _admin(server_url()) as conn:
-        conn.execute(
-            f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {"true" if allowed else "false"}'  # type: ignore[arg-type]
-        )
+        conn.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {"true" if allowed else "false"}')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -10,7 +11,7 @@ from memtrace_server.leadership import Leadership
 from .server import fresh_database_url, terminate_backends
 
 
-def _wait(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _wait(condition, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -33,7 +34,7 @@ def test_jobs_run_on_one_leader_only_and_move_when_it_stops_or_loses_its_connect
             running.discard(name)
 
         for name, node in nodes.items():
-            node.add_job("count", 0.05, lambda name=name: job(name))
+            node.add_job("count", 0.05, functools.partial(job, name))
             node.start()
         try:
             _wait(lambda: sum(n.is_leader for n in nodes.values()) == 1)

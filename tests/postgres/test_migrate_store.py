@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 ADMIN = make_api_key(b"migrate-store-admin")
 
 
-def _snapshot(server, keys: dict[str, str]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _snapshot(server, keys: dict[str, str]) -> dict[str, object]:
     """What users of the data see, through each key: memories (every field), agents, sessions, keys."""
     seen: dict[str, object] = {}
     for label, key in keys.items():

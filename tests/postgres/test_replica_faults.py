@@ -39,7 +39,7 @@ def test_a_wrong_url_fails_start_up_with_one_line_naming_the_setting(tmp_path: P
 class Writer:
     """Writes distinct memories as fast as it can; remembers what was acknowledged and every status seen."""
 
-    def __init__(self, post) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, post) -> None:
         self.post = post
         self.acknowledged: set[str] = set()
         self.statuses: list[int] = []

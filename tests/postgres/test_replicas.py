@@ -136,7 +136,7 @@ def test_rate_limits_are_per_replica(tmp_path: Path) -> None:
         assert sum(admitted) == 2 * 5
 
 
-def _leaders(servers: list) -> list[int]:  # type: ignore[type-arg]
+def _leaders(servers: list) -> list[int]:
     flags = []
     for server in servers:
         text = httpx.get(server.base_url + "/metrics", timeout=10).text
@@ -146,7 +146,7 @@ def _leaders(servers: list) -> list[int]:  # type: ignore[type-arg]
     return flags
 
 
-def _wait_for(condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(condition, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"

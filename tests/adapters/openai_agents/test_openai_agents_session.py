@@ -253,7 +253,7 @@ async def test_memories_written_by_tools_in_the_same_session_are_not_items(
     session = MemtraceSession(key, client=client, agent_id="bot")
     await session.add_items([USER])
     remember = memtrace_tools(client, "bot", session_id=key)[0]
-    await remember.on_invoke_tool(None, json.dumps({"content": "User likes blue"}))  # type: ignore[arg-type]
+    await remember.on_invoke_tool(None, json.dumps({"content": "User likes blue"}))
     await session.add_items([ASSISTANT])
     assert await session.get_items() == [USER, ASSISTANT]
     assert await session.pop_item() == ASSISTANT
@@ -288,9 +288,9 @@ async def test_more_than_one_page_of_items(open_client: Callable[[], AsyncMemtra
 async def test_bad_item_writes_nothing(open_client: Callable[[], AsyncMemtrace], unique) -> None:
     session = MemtraceSession(unique("conv"), client=open_client())
     with pytest.raises(TypeError, match="session item 1"):
-        await session.add_items([USER, {"role": "user", "content": object()}])  # type: ignore[list-item]
+        await session.add_items([USER, {"role": "user", "content": object()}])
     with pytest.raises(TypeError, match="session item 0"):
-        await session.add_items(["not a dict"])  # type: ignore[list-item]
+        await session.add_items(["not a dict"])
     assert await session.get_items() == []
 
 

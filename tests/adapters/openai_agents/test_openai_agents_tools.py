@@ -125,7 +125,8 @@ async def test_recall_is_newest_first_and_scoped_to_the_default_session(
     assert {m["session_id"] for m in recalled["memories"]} == {id_for_key(key)}
     assert recalled["count"] == 2 and recalled["has_more"] is False
     # The default session became a listable session row.
-    assert (await client.get_session(id_for_key(key))).metadata["key"] == key
+    session = await client.get_session(id_for_key(key))
+    assert session.metadata is not None and session.metadata["key"] == key
 
 
 async def test_conversation_turns_stay_out_of_recall_and_search_unless_asked_for(
