@@ -10,7 +10,8 @@ Also: bytes on disk per memory (PostgreSQL: the memories partitions with their i
 statistics; SQLite: the data directory).
 
 Sizes: 20,000 memories in quick mode (a couple of minutes), 1,000,000 with ``--full``. The database is a fresh
-one on ``MEMTRACE_BENCH_POSTGRES_URL`` (default: the local server, as the tests use), dropped at the end.
+one on ``MEMTRACE_BENCH_POSTGRES_URL`` (default: the local server, as the tests use), dropped at the end;
+``MEMTRACE_BENCH_POSTGRES_SIZE`` overrides the size.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from .read_ops import OP_LABELS, OPS, SEARCH_LIMIT, Truth, agreement, call_clien
 
 BENCH = "7. PostgreSQL store"
 URL_VARIABLE = "MEMTRACE_BENCH_POSTGRES_URL"
+SIZE_VARIABLE = "MEMTRACE_BENCH_POSTGRES_SIZE"
+"""Memories to load instead of the mode's size (a scale point between quick and --full)."""
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BATCH = 1_000
 TARGET_MS = {"list_agent": 5.0, "list_org": 5.0, "search_agent": 15.0, "search_org": 100.0, "context": 10.0}
@@ -82,7 +85,7 @@ def _pg_bytes(db: Any) -> int:
 def run(quick: bool) -> list[Row]:
     import psycopg
 
-    size = 20_000 if quick else 1_000_000
+    size = int(os.environ.get(SIZE_VARIABLE) or (20_000 if quick else 1_000_000))
     iterations = 40 if quick else 200
     server = os.environ.get(URL_VARIABLE) or DEFAULT_URL
     name = "pgstore_bench_" + secrets.token_hex(4)

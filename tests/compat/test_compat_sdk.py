@@ -2,7 +2,8 @@
 
 The SDK imports as `memtrace`, like our package, so it runs in an isolated environment of its own
 (``uv run --isolated --no-project --with memtrace-sdk==0.2.0``). The test skips, saying why, only when that
-environment cannot be created (no uv, or PyPI unreachable).
+environment cannot be created (no uv, or PyPI unreachable). It runs against the embedded-store server and against
+a server on PostgreSQL (which skips, loudly, when no PostgreSQL answers, and fails under CI=true).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.server import ServerProcess, make_api_key, start_server
 
 SDK = "memtrace-sdk==0.2.0"
 SCRIPT = Path(__file__).with_name("sdk_script.py")
@@ -72,11 +75,32 @@ def sdk_runner(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return command
 
 
+@pytest.fixture(scope="module")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A memtrace server whose store is a fresh PostgreSQL database."""
+    from postgres.server import fresh_database_url
+
+    root = tmp_path_factory.mktemp("pg-server")
+    with fresh_database_url() as url:
+        server = start_server(
+            root / "never-created",
+            api_key=make_api_key(b"sdk-on-postgres"),
+            store_url=url,
+            log_dir=root,
+        )
+        yield server
+        server.stop(timeout=15)
+
+
+@pytest.mark.parametrize("store", ["embedded", "postgres"])
 def test_sdk_0_2_0_runs_all_19_methods_sync_and_async(
-    live_server, sdk_runner: list[str], tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    store: str, request: pytest.FixtureRequest, sdk_runner: list[str], tmp_path: Path
+) -> None:
+    server: ServerProcess = request.getfixturevalue(
+        "live_server" if store == "embedded" else "postgres_server"
+    )
     done = subprocess.run(
-        [*sdk_runner, str(SCRIPT), live_server.base_url, live_server.api_key],
+        [*sdk_runner, str(SCRIPT), server.base_url, server.api_key],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_isolated_env(),
     )  # fmt: skip
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"

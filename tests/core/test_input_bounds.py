@@ -142,7 +142,7 @@ def test_rest_bounds_answer_400_naming_the_field(live_server) -> None:  # type: 
             (http.get("/api/v1/memories", params={"agent_id": agent, "tags": ",".join(f"t{i}" for i in range(999))}), "tags"),
             (http.post("/api/v1/search", json={"query": "x", "tags": [f"t{i}" for i in range(999)]}), "tags"),
             (http.post("/api/v1/search", json={"event_types": ["e"] * 100_000}), "event_types"),
-            (http.post("/api/v1/memories", json={"agent_id": agent, "content": "c", "metadata": {"b": "x" * 70_000}}), "metadata"),
+            (http.post("/api/v1/memories", json={"agent_id": agent, "content": "c", "metadata": {"b": "x" * (MAX_METADATA_BYTES + 10)}}), "metadata"),
         ]  # fmt: skip
         for response, field in cases:
             assert response.status_code == 400, (field, response.status_code, response.text[:200])

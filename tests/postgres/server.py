@@ -91,3 +91,39 @@ def fresh_schema_url() -> Iterator[str]:
     finally:
         with _admin(base) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+
+
+@contextmanager
+def fresh_database_url() -> Iterator[str]:
+    """A URL to a new, empty database of its own (dropped afterwards), for tests of what is database-wide:
+    advisory locks (leader election, migrations) and connection refusal."""
+    session_database_url()  # skip or fail loudly when there is no server
+    name = "memtrace_test_" + secrets.token_hex(6)
+    with _admin(server_url()) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # generated name
+    try:
+        yield with_database(server_url(), name)
+    finally:
+        _drop(name)
+
+
+def terminate_backends(url: str) -> int:
+    """Cut every connection to `url`'s database (as a failover or an operator's pg_terminate_backend would);
+    the number cut."""
+    database = urlsplit(url).path.lstrip("/")
+    with _admin(server_url()) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def allow_connections(url: str, allowed: bool) -> None:
+    """Make `url`'s database refuse new connections (``allowed=False``) or take them again."""
+    database = urlsplit(url).path.lstrip("/")
+    with _admin(server_url()) as conn:
+        conn.execute(
+            f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {"true" if allowed else "false"}'  # type: ignore[arg-type]
+        )

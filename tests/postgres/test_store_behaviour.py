@@ -212,3 +212,19 @@ def test_a_query_with_an_overlong_word_searches_the_rest(pg_events: PostgresEven
     assert [
         m.content for m in pg_events.search(ORG, MemoryFilter(), f"{long_word} deploy", limit=5, offset=0)
     ] == ["deploy done"]
+
+
+def test_connections_the_server_dropped_are_replaced_without_an_error(pg_events: PostgresEventStore) -> None:
+    pg_events.append(ORG, [record(1, "before")], dedup_since_us=None)
+    with pg_events.db.connection() as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'memtrace'"
+        ).fetchone()
+    pg_events.db.pool.check()  # what the pool also does on checkout: drop the dead, open fresh ones
+    pg_events.append(ORG, [record(2, "after")], dedup_since_us=None)
+    assert [m.content for m in pg_events.query(ORG, MemoryFilter(), order="asc", limit=5, offset=0)] == [
+        "before",
+        "after",
+    ]
+    assert killed is not None

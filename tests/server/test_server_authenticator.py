@@ -103,10 +103,12 @@ async def test_ttl_and_expiry_end_a_cached_key(stores: tuple[CountingKeyStore, K
     await asyncio.sleep(0.1)
     await auth.authenticate(key)
     assert server.verifications == 2  # re-verified after the TTL
-    _, expiring = server.create("org_default", "expiring", "read", expires_us=now_us() + 300_000)
+    # Room for two bcrypt runs on a loaded machine before the key expires (300 ms was not always enough).
+    expires_us = now_us() + 1_500_000
+    _, expiring = server.create("org_default", "expiring", "read", expires_us=expires_us)
     auth = Authenticator(server, run_sync=run_sync)
     await auth.authenticate(expiring)
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(max(0.0, (expires_us - now_us()) / 1e6) + 0.1)
     with pytest.raises(AuthenticationError):
         await auth.authenticate(expiring)
 

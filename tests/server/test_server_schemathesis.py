@@ -96,8 +96,20 @@ def test_the_document_states_the_bounds_the_engine_enforces(api: Api) -> None:
     content_max = bound("AddMemoryRequest", "content", "maxLength")
     ids_max = bound("DeleteMemoriesRequest", "memory_ids", "maxItems")
     limit_max = bound("SearchQuery", "limit", "maximum")
+    tags_max = bound("SearchQuery", "tags", "maxItems")
+    types_max = bound("SearchQuery", "event_types", "maxItems")
+    memory_tags_max = bound("AddMemoryRequest", "tags", "maxItems")
     assert (content_max, ids_max, limit_max) == (1_000_000, 1000, 1000)
+    assert (tags_max, types_max, memory_tags_max) == (64, 64, 256)
     over = [
+        ("POST", "/api/v1/search", {"tags": [f"t{i}" for i in range(tags_max + 1)]}, "tags"),
+        ("POST", "/api/v1/search", {"event_types": [f"e{i}" for i in range(types_max + 1)]}, "event_types"),
+        (
+            "POST",
+            "/api/v1/memories",
+            {"agent_id": "a", "content": "x", "tags": [f"t{i}" for i in range(memory_tags_max + 1)]},
+            "tags",
+        ),
         ("POST", "/api/v1/memories", {"agent_id": "a", "content": "x" * (content_max + 1)}, "content"),
         ("DELETE", "/api/v1/memories", {"memory_ids": ["mem_" + "0" * 26] * (ids_max + 1)}, "memory_ids"),
         ("POST", "/api/v1/search", {"query": "x", "limit": limit_max + 1}, "limit"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,16 +120,22 @@ def test_ready_is_503_when_the_store_cannot_answer(tmp_path: Path, spawn_server:
     server = spawn_server(data_dir=tmp_path / "data")
     assert httpx.get(server.base_url + "/ready", timeout=10).status_code == 200
     db = tmp_path / "data" / "memtrace.db"
-    # The page holding the organisations is damaged on disk while the server runs; another process's write
+    # The pages holding the organisations are damaged on disk while the server runs; another process's write
     # then makes the server drop its page cache and read the damaged page.
     other = sqlite3.connect(db, isolation_level=None)
     try:
         page_size = other.execute("PRAGMA page_size").fetchone()[0]
-        root_page = other.execute("SELECT rootpage FROM sqlite_schema WHERE name = 'orgs'").fetchone()[0]
-        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # The table and its index (a readiness probe may read either).
+        roots = [r for (r,) in other.execute("SELECT rootpage FROM sqlite_schema WHERE tbl_name = 'orgs'")]
+        # Every page into the main file (retried: the server's own reads may hold the WAL for a moment).
+        for _ in range(100):
+            if other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
+                break
+            time.sleep(0.05)
         with open(db, "r+b") as f:
-            f.seek((root_page - 1) * page_size)
-            f.write(b"\xa5" * page_size)
+            for root in roots:
+                f.seek((root - 1) * page_size)
+                f.write(b"\xa5" * page_size)
         other.execute("UPDATE fts_state SET indexed_rowid = indexed_rowid")
     finally:
         other.close()

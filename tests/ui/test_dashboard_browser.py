@@ -53,6 +53,7 @@ def test_sign_in_browse_filter_search_and_sign_out(tab: Tab, dashboard: Dashboar
 
     tab.go("/ui/memories")
     assert tab.page.locator("li.memory").count() == 50  # one page
+    tab.page.click("summary")  # the filters fold away until used
     tab.page.fill("#agent_id", "coder")
     tab.page.select_option("#memory_type", "decision")
     tab.page.click("text=Apply filters")

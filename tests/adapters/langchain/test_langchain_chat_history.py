@@ -302,9 +302,23 @@ def test_a_very_long_message_round_trips_exactly(client: Memtrace, unique) -> No
     history = MemtraceChatMessageHistory("s", client=client, agent_id=agent)
     history.add_messages([HumanMessage(text), AIMessage("short")])
     assert [m.text for m in history.messages] == [text, "short"]
-    # Only the searchable copy in `content` is cut; the message itself is whole.
+    # Too large for memtrace's metadata bound, so the text is kept whole in `content` (and found by search).
     longest = max(len(m.content) for m in client.list_memories(ListOptions(agent_id=agent)).memories)
-    assert longest < len(text)
+    assert longest == len(text)
+    assert [m.text for m in MemtraceChatMessageHistory("s", client=client, agent_id=agent).messages] == [
+        text,
+        "short",
+    ]
+
+
+def test_a_message_too_large_even_without_its_text_is_refused_whole(client: Memtrace, unique) -> None:
+    agent = unique("agent")
+    history = MemtraceChatMessageHistory("s", client=client, agent_id=agent)
+    huge = AIMessage("hi", additional_kwargs={"blob": "x" * 100_000})
+    with pytest.raises(ValidationError) as err:
+        history.add_messages([HumanMessage("first"), huge])
+    assert err.value.field == "messages[1]"
+    assert history.messages == []  # nothing of that call was written
 
 
 def test_a_long_history_is_read_back_whole(client: Memtrace, unique) -> None:

@@ -273,7 +273,7 @@ class Engine:
         )
         return 0 if flt is None else self.events.delete(org_id, flt)
 
-    def count_deletable(
+    def count_memories(
         self,
         org_id: str,
         *,
@@ -286,7 +286,9 @@ class Engine:
         tags: str | list[str] | None = None,
         memory_ids: list[str] | None = None,
     ) -> int:
-        """How many memories `delete_memories` with the same arguments would delete now (for a confirmation)."""
+        """How many memories match these filters, with the rules of `delete_memories` (at least one of agent_id,
+        session_id, since, until or memory_ids): exactly what a delete with the same arguments would remove now,
+        so a confirmation can say how many will go."""
         flt = self._delete_filter(
             agent_id, session_id, since, until, memory_type, event_type, tags, memory_ids
         )

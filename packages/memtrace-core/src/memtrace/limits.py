@@ -15,8 +15,9 @@ MAX_FILTER_TYPES = 64
 """Entries in one search's ``event_types`` or ``memory_types``."""
 MAX_MEMORY_TAGS = 256
 """Tags on one memory."""
-MAX_METADATA_BYTES = 64 * 1024
-"""A memory's (or session's, or agent's config) metadata as compact UTF-8 JSON, in bytes."""
+MAX_METADATA_BYTES = 1024 * 1024
+"""A memory's (or session's, or agent's config) metadata as compact UTF-8 JSON, in bytes. As large as the content
+limit's order (1,000,000 characters) because the framework adapters keep a whole message in metadata."""
 MAX_METADATA_DEPTH = 32
 """Nesting of metadata objects and arrays; the top-level object is depth 1."""
 QUERY_TIME_BUDGET_SECONDS = 10.0

@@ -3,6 +3,10 @@
 The whole message, serialised by LangChain's own `message_to_dict`, goes into ``metadata["message"]``, so it
 round-trips exactly (type, content blocks, tool calls, tool_call_id, ids, additional_kwargs, usage...). The
 plain text goes into ``content``, which is what keyword search ranks and what session context shows.
+
+memtrace bounds metadata (`memtrace.limits.MAX_METADATA_BYTES`, 64 KiB). A message whose text alone makes it
+larger keeps that text in ``content``, whole, and the metadata copy leaves it out (``"content_in": "content"``);
+reading puts it back. Only a message that is too large even without its text is refused.
 """
 
 from __future__ import annotations
@@ -15,11 +19,17 @@ from typing import Any
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
 from memtrace import AddMemoryRequest, Memory, ValidationError
+from memtrace.limits import MAX_METADATA_BYTES
 
 MESSAGE_KEY = "message"
 """The metadata key that holds the serialised message."""
 
 MEMORY_TYPE = "session"
+
+CONTENT_IN = "content_in"
+"""Metadata key saying the message's text is the memory's ``content`` (a message too large for metadata)."""
+
+_METADATA_ROOM = MAX_METADATA_BYTES - 1024  # the wrapper keys and JSON spacing, with room to spare
 
 MAX_CONTENT_CHARS = 32_000
 """Content is only the searchable copy (the message itself is in metadata), so very long text is cut here."""
@@ -84,19 +94,32 @@ def memory_request(
         )
     data = message_to_dict(message)
     try:
-        json.dumps(data, allow_nan=False)
+        encoded = json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             f"messages[{index}] ({message.type}) cannot be stored exactly as JSON: {exc}",
             f"messages[{index}]",
         ) from None
+    content = content_for(message)
+    metadata: dict[str, Any] = {MESSAGE_KEY: data}
+    if len(encoded.encode("utf-8")) > _METADATA_ROOM:
+        text = message.content
+        without_text = {**data, "data": {**data["data"], "content": ""}}
+        small = json.dumps(without_text, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        if not isinstance(text, str) or "\x00" in text or len(small) > _METADATA_ROOM:
+            raise ValidationError(
+                f"messages[{index}] ({message.type}) is too large to store: {len(small)} bytes of JSON besides its "
+                f"text, at most {_METADATA_ROOM} are allowed",
+                f"messages[{index}]",
+            )
+        content, metadata = text, {MESSAGE_KEY: without_text, CONTENT_IN: "content"}
     return AddMemoryRequest(
         agent_id=agent_id,
         session_id=session_id,
         memory_type=MEMORY_TYPE,
         event_type=event_type_for(message),
-        content=content_for(message),
-        metadata={MESSAGE_KEY: data},
+        content=content,
+        metadata=metadata,
         dedup_key=os.urandom(16).hex(),
     )
 
@@ -104,7 +127,10 @@ def memory_request(
 def message_from_memory(memory: Memory) -> BaseMessage | None:
     """The message a memory stores, or None for a memory that is not a stored message (other writers may use
     the same session)."""
-    data: Any = (memory.metadata or {}).get(MESSAGE_KEY)
-    if not isinstance(data, dict) or "type" not in data or "data" not in data:
+    metadata = memory.metadata or {}
+    data: Any = metadata.get(MESSAGE_KEY)
+    if not isinstance(data, dict) or "type" not in data or not isinstance(data.get("data"), dict):
         return None
+    if metadata.get(CONTENT_IN) == "content":
+        data = {**data, "data": {**data["data"], "content": memory.content}}
     return messages_from_dict([data])[0]

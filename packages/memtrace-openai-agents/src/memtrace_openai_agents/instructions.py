@@ -14,8 +14,9 @@ from typing import Any, TypeAlias
 from agents import Agent, RunContextWrapper
 
 from memtrace import ContextOptions, NotFoundError, id_for_key
+from memtrace.operations import GetSessionContext
 
-from ._client import AnyMemtrace, ClientCaller
+from ._client import AnyMemtrace, ClientBridge
 
 InstructionsFunction: TypeAlias = Callable[[RunContextWrapper[Any], Agent[Any]], Awaitable[str]]
 BaseInstructions: TypeAlias = (
@@ -52,7 +53,7 @@ def memtrace_instructions(
 
     With no memories (or no session yet) the base instructions are returned unchanged.
     """
-    caller = ClientCaller(client)
+    bridge = ClientBridge(client, owner="memtrace_instructions")
     memtrace_session_id = id_for_key(session_id)
     options = ContextOptions(
         max_tokens=max_tokens,
@@ -63,7 +64,7 @@ def memtrace_instructions(
     async def instructions(run_context: RunContextWrapper[Any], agent: Agent[Any]) -> str:
         base = await _resolve(base_instructions, run_context, agent)
         try:
-            context = await caller.call("get_session_context", memtrace_session_id, options)
+            context = await bridge.aexecute(GetSessionContext(memtrace_session_id, options))
         except NotFoundError:
             return base  # nothing has been stored in this session yet
         if context.memory_count == 0:

@@ -27,8 +27,18 @@ from memtrace import (
     id_for_key,
 )
 from memtrace.ids import ID_PATTERN
+from memtrace.operations import (
+    AddMemories,
+    AddMemory,
+    CloseSession,
+    CreateSession,
+    DeleteMemories,
+    DeleteMemory,
+    GetSessionContext,
+    ListMemories,
+)
 
-from ._client import AnyMemtrace, ClientCaller, ensure_session_row
+from ._client import AnyMemtrace, ClientBridge, ensure_session_row
 from .items import SESSION_ITEM_TAG, item_from_memory, memory_request_for
 
 DEFAULT_AGENT_ID = "openai-agents"
@@ -122,7 +132,7 @@ class MemtraceSession:
                 session_settings if isinstance(session_settings, SessionSettings) else dict(session_settings)
             )
         )
-        self._caller = ClientCaller(client) if client is not None else None
+        self._caller = ClientBridge(client, owner="MemtraceSession") if client is not None else None
         self._owns_client = client is None
         self._session_row_ready = False
         self._closed = False
@@ -152,19 +162,22 @@ class MemtraceSession:
         for compatibility and change nothing: the Runner needs every item back. ``await session.close()``
         closes the memtrace session, as the original's did.
         """
-        caller = ClientCaller(client)
-        created = await caller.call(
-            "create_session",
-            CreateSessionRequest(agent_id=agent_id, metadata={**(metadata or {}), "source": "openai-agents"}),
+        caller = ClientBridge(client)
+        created = await caller.aexecute(
+            CreateSession(
+                CreateSessionRequest(
+                    agent_id=agent_id, metadata={**(metadata or {}), "source": "openai-agents"}
+                )
+            )
         )
         session = cls(created.id, client=client, agent_id=agent_id, session_settings=session_settings)
         session._session_row_ready = True
         session._close_memtrace_session = True
         if inject_context:
-            context = await caller.call(
-                "get_session_context",
-                created.id,
-                ContextOptions(since=context_since, max_tokens=context_max_tokens),
+            context = await caller.aexecute(
+                GetSessionContext(
+                    created.id, ContextOptions(since=context_since, max_tokens=context_max_tokens)
+                )
             )
             if context.context and context.memory_count > 0:
                 await session.add_items([{"role": "user", "content": CONTEXT_ITEM_PREFIX + context.context}])
@@ -177,12 +190,12 @@ class MemtraceSession:
         """The memtrace client in use (created from the environment on first use if none was given)."""
         return self._get_caller().client
 
-    def _get_caller(self) -> ClientCaller:
+    def _get_caller(self) -> ClientBridge:
         if self._closed:
             raise RuntimeError("MemtraceSession is closed")
         if self._caller is None:
             # Lazy, so constructing a session does no I/O and needs no running event loop.
-            self._caller = ClientCaller(AsyncMemtrace.from_env())
+            self._caller = ClientBridge(AsyncMemtrace.from_env())
         return self._caller
 
     async def aclose(self) -> None:
@@ -191,7 +204,7 @@ class MemtraceSession:
         self._closed = True
         if self._owns_client and self._caller is not None:
             caller, self._caller = self._caller, None
-            await caller.close()
+            await caller.aclose()
 
     def close(self) -> _Closing:
         """Close the session at once, like `SQLiteSession.close()`; the result may also be awaited, like
@@ -202,15 +215,15 @@ class MemtraceSession:
         self._closed = True
         steps: list[Awaitable[Any]] = []
         if self._close_memtrace_session and self._caller is not None:
-            steps.append(self._caller.call("close_session", self.memtrace_session_id))
+            steps.append(self._caller.aexecute(CloseSession(self.memtrace_session_id)))
         if self._owns_client and self._caller is not None:
             caller, self._caller = self._caller, None
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
-                asyncio.run(caller.close())
+                asyncio.run(caller.aclose())
             else:
-                steps.append(caller.close())
+                steps.append(caller.aclose())
         return _Closing(steps)
 
     async def __aenter__(self) -> MemtraceSession:
@@ -233,8 +246,8 @@ class MemtraceSession:
         )
 
     async def _page(self, *, order: str, limit: int, offset: int = 0) -> tuple[list[Memory], bool]:
-        result = await self._get_caller().call(
-            "list_memories", self._options(order=order, limit=limit, offset=offset)
+        result = await self._get_caller().aexecute(
+            ListMemories(self._options(order=order, limit=limit, offset=offset))
         )
         return list(result.memories), bool(result.has_more)
 
@@ -294,10 +307,10 @@ class MemtraceSession:
             await ensure_session_row(caller, self.memtrace_session_id, self.agent_id, self.session_id)
             self._session_row_ready = True
         if len(requests) == 1:
-            await caller.call("add_memory", requests[0])
+            await caller.aexecute(AddMemory(requests[0]))
         else:
             # One batch: all items or none, and in request order.
-            await caller.call("add_memories", requests)
+            await caller.aexecute(AddMemories(requests))
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove and return the most recent item, or None if the session is empty."""
@@ -311,7 +324,7 @@ class MemtraceSession:
                 return None
             memory = memories[0]
             try:
-                await caller.call("delete_memory", memory.id)
+                await caller.aexecute(DeleteMemory(memory.id))
             except NotFoundError:
                 continue  # a concurrent pop took it first; look at the new newest item
             item = item_from_memory(memory)
@@ -326,8 +339,8 @@ class MemtraceSession:
 
     async def _clear(self) -> None:
         # One atomic delete of exactly what `_options` reads (this session's items), like SQLiteSession's DELETE.
-        await self._get_caller().call(
-            "delete_memories", session_id=self.memtrace_session_id, tags=[SESSION_ITEM_TAG]
+        await self._get_caller().aexecute(
+            DeleteMemories(session_id=self.memtrace_session_id, tags=[SESSION_ITEM_TAG])
         )
 
     def __repr__(self) -> str:

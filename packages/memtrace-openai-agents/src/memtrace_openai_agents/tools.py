@@ -30,8 +30,9 @@ from memtrace import (
     ValidationError,
     id_for_key,
 )
+from memtrace.operations import AddMemory, DeleteMemory, GetMemory, SearchMemories, decide
 
-from ._client import AnyMemtrace, ClientCaller, ensure_session_row
+from ._client import AnyMemtrace, ClientBridge, ensure_session_row
 
 MAX_TOOL_LIMIT = 200
 """The most memories one recall/search hands the model (as in the original integration)."""
@@ -74,7 +75,7 @@ class _ToolScope:
     """What every tool shares: the client, the defaults, and the one-time creation of the session row."""
 
     def __init__(self, client: AnyMemtrace, agent_id: str, session_key: str | None) -> None:
-        self.caller = ClientCaller(client)
+        self.bridge = ClientBridge(client, owner="memtrace_tools")
         self.agent_id = agent_id
         self.session_key = session_key
         self.session_id = id_for_key(session_key) if session_key is not None else None
@@ -90,7 +91,7 @@ class _ToolScope:
     async def ensure_default_session(self, session_id: str | None) -> None:
         # The default session gets its row, so `memtrace_instructions` can render its context.
         if session_id is not None and session_id == self.session_id and not self._session_row_ready:
-            await ensure_session_row(self.caller, session_id, self.agent_id, self.session_key or session_id)
+            await ensure_session_row(self.bridge, session_id, self.agent_id, self.session_key or session_id)
             self._session_row_ready = True
 
 
@@ -138,18 +139,19 @@ def _make_tool(
 async def _remember(scope: _ToolScope, args: dict[str, Any]) -> str:
     session_id = scope.session_for(args)
     await scope.ensure_default_session(session_id)
-    memory = await scope.caller.call(
-        "add_memory",
-        AddMemoryRequest(
-            agent_id=args.get("agent_id", scope.agent_id),
-            content=_required(args, "content"),
-            memory_type=args.get("memory_type", "episodic"),
-            event_type=args.get("event_type", "general"),
-            session_id=session_id,
-            tags=args.get("tags"),
-            importance=args.get("importance"),
-            metadata=args.get("metadata"),
-        ),
+    memory = await scope.bridge.aexecute(
+        AddMemory(
+            AddMemoryRequest(
+                agent_id=args.get("agent_id", scope.agent_id),
+                content=_required(args, "content"),
+                memory_type=args.get("memory_type", "episodic"),
+                event_type=args.get("event_type", "general"),
+                session_id=session_id,
+                tags=args.get("tags"),
+                importance=args.get("importance"),
+                metadata=args.get("metadata"),
+            )
+        )
     )
     return _dump(memory)
 
@@ -158,16 +160,17 @@ async def _recall(scope: _ToolScope, args: dict[str, Any]) -> str:
     limit = _limit(args)
     memory_type = args.get("memory_type")
     # A search without a query is the list, newest first; unlike the list it can leave out several types.
-    result = await scope.caller.call(
-        "search_memories",
-        SearchQuery(
-            agent_id=args.get("agent_id", scope.agent_id),
-            since=args.get("since", "24h"),
-            session_id=scope.session_for(args),
-            memory_types=[memory_type] if memory_type else list(DEFAULT_MEMORY_TYPES),
-            limit=limit + 1,  # one more, to tell the model whether there is more
-            order="desc",
-        ),
+    result = await scope.bridge.aexecute(
+        SearchMemories(
+            SearchQuery(
+                agent_id=args.get("agent_id", scope.agent_id),
+                since=args.get("since", "24h"),
+                session_id=scope.session_for(args),
+                memory_types=[memory_type] if memory_type else list(DEFAULT_MEMORY_TYPES),
+                limit=limit + 1,  # one more, to tell the model whether there is more
+                order="desc",
+            )
+        )
     )
     memories = result.results[:limit]
     return json.dumps(
@@ -182,20 +185,21 @@ async def _recall(scope: _ToolScope, args: dict[str, Any]) -> str:
 
 async def _search(scope: _ToolScope, args: dict[str, Any]) -> str:
     query = args.get("query") or None
-    result = await scope.caller.call(
-        "search_memories",
-        SearchQuery(
-            agent_id=args.get("agent_id", scope.agent_id),
-            query=query,
-            content_contains=args.get("content_contains"),
-            memory_types=args.get("memory_types") or list(DEFAULT_MEMORY_TYPES),
-            tags=args.get("tags"),
-            since=args.get("since"),
-            min_importance=args.get("min_importance"),
-            limit=_limit(args),
-            # With a query the ranking decides the order; without one, newest first (as in the original).
-            order=None if query else "desc",
-        ),
+    result = await scope.bridge.aexecute(
+        SearchMemories(
+            SearchQuery(
+                agent_id=args.get("agent_id", scope.agent_id),
+                query=query,
+                content_contains=args.get("content_contains"),
+                memory_types=args.get("memory_types") or list(DEFAULT_MEMORY_TYPES),
+                tags=args.get("tags"),
+                since=args.get("since"),
+                min_importance=args.get("min_importance"),
+                limit=_limit(args),
+                # With a query the ranking decides the order; without one, newest first (as in the original).
+                order=None if query else "desc",
+            )
+        )
     )
     return _dump(result)
 
@@ -204,29 +208,30 @@ async def _decide(scope: _ToolScope, args: dict[str, Any]) -> str:
     agent_id = args.get("agent_id", scope.agent_id)
     session_id = scope.session_id
     if session_id is None:
-        memory = await scope.caller.call(
-            "decide", agent_id, _required(args, "decision"), _required(args, "reasoning")
+        memory = await scope.bridge.aexecute(
+            decide(agent_id, _required(args, "decision"), _required(args, "reasoning"))
         )
     else:
         # Same memory as `decide`, but in the default session, so it shows under "Decisions Made" in context.
         await scope.ensure_default_session(session_id)
-        memory = await scope.caller.call(
-            "add_memory",
-            AddMemoryRequest(
-                agent_id=agent_id,
-                content=_required(args, "decision"),
-                memory_type="decision",
-                event_type="decision",
-                session_id=session_id,
-                metadata={"reasoning": _required(args, "reasoning")},
-            ),
+        memory = await scope.bridge.aexecute(
+            AddMemory(
+                AddMemoryRequest(
+                    agent_id=agent_id,
+                    content=_required(args, "decision"),
+                    memory_type="decision",
+                    event_type="decision",
+                    session_id=session_id,
+                    metadata={"reasoning": _required(args, "reasoning")},
+                )
+            )
         )
     return _dump(memory)
 
 
 async def _forget(scope: _ToolScope, args: dict[str, Any]) -> str:
     memory_id = _required(args, "memory_id")
-    memory = await scope.caller.call("get_memory", memory_id)
+    memory = await scope.bridge.aexecute(GetMemory(memory_id))
     # The model only gets to delete its own agent's memories, so a confused or injected prompt cannot wipe
     # what other agents know.
     if memory.agent_id != scope.agent_id:
@@ -234,7 +239,7 @@ async def _forget(scope: _ToolScope, args: dict[str, Any]) -> str:
             f"memory {memory_id} belongs to agent {memory.agent_id!r}; memtrace_forget only deletes memories "
             f"of agent {scope.agent_id!r}"
         )
-    await scope.caller.call("delete_memory", memory_id)
+    await scope.bridge.aexecute(DeleteMemory(memory_id))
     return json.dumps({"deleted": memory_id})
 
 

@@ -42,9 +42,13 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
             poll = asyncio.create_task(
                 state.authenticator.poll_revocations(state.config.auth.revocation_poll_seconds)
             )
+        if state.leadership is not None:
+            state.leadership.start()
         try:
             yield
         finally:
+            if state.leadership is not None:
+                state.leadership.stop()
             if poll is not None:
                 poll.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

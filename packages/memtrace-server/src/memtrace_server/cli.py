@@ -4,6 +4,8 @@
     memtrace org create NAME [--id ID] | org list | org delete ORG_ID
     memtrace key create --org ID --name NAME [--permissions read,write] | key list [--org ID] | key revoke ID
     memtrace config                       # the effective configuration, as TOML
+    memtrace migrate [--store-url URL]    # apply pending schema migrations (store_commands.py)
+    memtrace migrate-store FROM TO        # copy one store into another, e.g. a data dir into PostgreSQL
     memtrace mcp [...]                    # the MCP server (arguments are its own)
 
 Running ``memtrace`` with no command (or only options) means ``serve``, as in the original.
@@ -27,11 +29,12 @@ from .arc_admin import add_org_commands
 from .config import ConfigError, ServerConfig, load_config, to_toml
 from .keys import FIRST_RUN_BANNER, bootstrap
 from .state import ServerState, open_state
+from .store_commands import add_store_commands
 from .wire import key_view, org_view
 
 log = logging.getLogger("memtrace_server")
 
-COMMANDS = ("serve", "org", "key", "config", "mcp")
+COMMANDS = ("serve", "org", "key", "config", "migrate", "migrate-store", "mcp")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the effective configuration as TOML")
     _common(config)
     config.set_defaults(func=cmd_config)
+    add_store_commands(sub, _common, _config)
 
     sub.add_parser("mcp", help="run the MCP server (see `memtrace mcp --help`)", add_help=False)
     return parser

@@ -10,6 +10,7 @@ from typing import Any
 
 from memtrace.engine import MAX_DELETE_IDS
 from memtrace.ids import ID_PATTERN, MEMORY_ID_PATTERN
+from memtrace.limits import MAX_MEMORY_TAGS
 from memtrace.validation import MAX_DEDUP_KEY_LENGTH, MAX_LIMIT, MAX_OFFSET, TAG_PATTERN, TYPE_PATTERN
 
 from .config import LimitsSection
@@ -25,17 +26,20 @@ def input_bounds(limits: LimitsSection) -> dict[str, dict[str, dict[str, Any]]]:
         "session_id": ID,
         "content": {"minLength": 1, "maxLength": limits.max_content_length},
         "event_type": {"pattern": TYPE_PATTERN.pattern},
-        "tags": {"items": tag},
+        "tags": {"maxItems": MAX_MEMORY_TAGS, "items": tag},
         "dedup_key": {"maxLength": MAX_DEDUP_KEY_LENGTH},
     }
+    filter_tags = {"maxItems": limits.max_filter_tags, "items": tag}
+    filter_types = {"maxItems": limits.max_filter_types}
     return {
         "AddMemoryRequest": memory,
         "BatchCreateRequest": {"memories": {"minItems": 1}},
         "SearchQuery": {
             "agent_id": ID,
             "session_id": ID,
-            "tags": {"items": tag},
-            "event_types": {"items": {"pattern": TYPE_PATTERN.pattern}},
+            "tags": filter_tags,
+            "event_types": {**filter_types, "items": {"pattern": TYPE_PATTERN.pattern}},
+            "memory_types": filter_types,
             "limit": {"minimum": 1, "maximum": MAX_LIMIT},
             "offset": {"minimum": 0, "maximum": MAX_OFFSET},
             "min_importance": {"minimum": 0, "maximum": 1},
@@ -44,6 +48,7 @@ def input_bounds(limits: LimitsSection) -> dict[str, dict[str, dict[str, Any]]]:
             "agent_id": ID,
             "session_id": ID,
             "memory_ids": {"maxItems": MAX_DELETE_IDS, "items": {"pattern": MEMORY_ID_PATTERN.pattern}},
+            "tags": filter_tags,
         },
     }
 

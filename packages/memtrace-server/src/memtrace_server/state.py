@@ -20,7 +20,7 @@ import anyio
 import anyio.to_thread
 
 from memtrace.engine import Engine, EngineConfig
-from memtrace.errors import ValidationError
+from memtrace.errors import MemtraceError, ValidationError
 from memtrace.limits import InputLimits
 from memtrace.stores import StoreBundle, open_stores
 
@@ -31,10 +31,14 @@ from .coalesce import SingleWriteCoalescer
 from .config import ConfigError, ServerConfig
 from .fairness import OrgSlots, current_org
 from .keys import BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME, KeyStore
+from .leadership import LeaderCollector, Leadership, postgres_url_of
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 
 T = TypeVar("T")
+
+POSTGRES_CHECKOUT_TIMEOUT_SECONDS = 5.0
+"""How long a request waits for a PostgreSQL connection before it is answered 503 with Retry-After."""
 
 
 @dataclass
@@ -49,6 +53,8 @@ class ServerState:
     rate_limiter: RateLimiter | None
     started_monotonic: float = field(default_factory=time.monotonic)
     coalescer: SingleWriteCoalescer | None = None
+    leadership: Leadership | None = None
+    """Background work on one replica at a time (leadership.py); started by the app's lifespan."""
     _limiter: anyio.CapacityLimiter | None = None
     _org_slots: OrgSlots | None = None
 
@@ -75,6 +81,14 @@ class ServerState:
 def open_stores_of(config: ServerConfig) -> StoreBundle:
     """The stores ``store.url`` names (default: the data directory, created on first run). A URL that cannot be
     opened is a configuration error naming ``store.url``."""
+    postgres: dict[str, Any] = {}
+    if postgres_url_of(config.store.url) is not None:
+        postgres = {
+            # One connection per worker thread: a store call never waits for another's connection, so a
+            # checkout that waits means the database is away; answer 503 soon rather than hold the request.
+            "max_size": config.server.worker_threads,
+            "checkout_timeout": POSTGRES_CHECKOUT_TIMEOUT_SECONDS,
+        }
     try:
         return open_stores(
             config.store.url or str(config.data_dir),
@@ -83,9 +97,17 @@ def open_stores_of(config: ServerConfig) -> StoreBundle:
             # Metadata on a connection of its own, so a key lookup never queues behind a large batch write.
             separate_metadata_connection=True,
             query_budget_s=config.limits.query_time_budget_seconds,
+            **postgres,
         )
     except ValidationError as exc:
         raise ConfigError(exc.message) from None
+    except MemtraceError as exc:  # unreachable database, refused login, schema newer than this code
+        raise ConfigError(store_url_problem(exc)) from None
+
+
+def store_url_problem(exc: MemtraceError) -> str:
+    """`exc` as one line naming the setting, for the start-up error (drivers' messages span lines)."""
+    return "store.url (--store-url / MEMTRACE_STORE_URL): " + " ".join(exc.message.split())
 
 
 def open_state(config: ServerConfig) -> ServerState:
@@ -131,6 +153,8 @@ def open_state(config: ServerConfig) -> ServerState:
         ),
     )
     state.coalescer = SingleWriteCoalescer(state)
+    state.leadership = Leadership(postgres_url_of(config.store.url))
+    state.metrics.registry.register(LeaderCollector(state.leadership))
     if config.auth.enabled:
         limits = config.limits
         state.authenticator = Authenticator(

@@ -87,11 +87,13 @@ def start_server(
     log_dir: Path | None = None,
     ready_timeout: float = 30.0,
     fd_limit: int | None = None,
+    store_url: str | None = None,
 ) -> ServerProcess:
     """Start ``memtrace serve`` on `data_dir` and a free loopback port; return once /ready answers 200.
 
     `api_key` becomes ``MEMTRACE_ADMIN_KEY``; `env` adds variables (nothing else of ours is inherited); `args`
-    are more ``serve`` flags; `fd_limit` lowers its open-file limit. Raises `RuntimeError` with the log when the server exits or is not ready in time.
+    are more ``serve`` flags; `fd_limit` lowers its open-file limit; `store_url` becomes ``--store-url`` (e.g. a
+    ``postgresql://`` database: `data_dir` then only names where the log goes, and must stay absent). Raises `RuntimeError` with the log when the server exits or is not ready in time.
     """
     port = free_port()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +103,8 @@ def start_server(
     command = [*COMMAND, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
     if config is not None:
         command += ["--config", str(config)]
+    if store_url is not None:
+        command += ["--store-url", store_url]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [*command, *args],

@@ -59,12 +59,15 @@ async def ready(request: Request) -> Response:
         await asyncio.wait_for(state.run(state.engine.ping), timeout=READY_TIMEOUT_SECONDS)
     except Exception as exc:
         reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+        retry_after = getattr(exc, "retry_after", None) or 1
         body = {
             "error": "store is not answering",
             "status": "not ready",
             "reason": f"store_unavailable: {reason}",
         }
-        return _json(body, 503)
+        response = _json(body, 503)
+        response.headers["Retry-After"] = str(int(retry_after + 0.999))
+        return response
     return _json({"status": "ready", "store": state.config.store.backend, "arc": {}})
 
 

@@ -76,10 +76,19 @@ async def current_viewer(request: Request) -> Viewer:
     if session is None:
         raise SignInRequired
     try:
-        principal = require_permission(await authenticate_key(ui.state, session.api_key), "read")
+        principal = await verify_key(request, session.api_key)
     except AuthenticationError:
         raise SignInRequired from None
     return Viewer(principal, session, ui.sealer.csrf_token(session.session_id))
+
+
+async def verify_key(request: Request, api_key: str) -> Principal:
+    """The principal of `api_key`, by the rule every ``/api/`` request goes through (the authenticator's cache,
+    revocations, the per-address failure budget, the org's rate limit); it must hold ``read``."""
+    state = ui_of(request).state
+    client = request.client.host if request.client is not None else None
+    principal = await authenticate_key(state, api_key or None, client)
+    return require_permission(principal, "read")
 
 
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]

@@ -14,7 +14,8 @@ _WORD = re.compile(r"([^\W_]+)")
 
 
 def _matchers(query: str) -> tuple[set[str], tuple[str, ...]]:
-    """The stems and loose prefixes a word of the content is matched against (what the stores match)."""
+    """The stems and loose prefixes a word of the content is matched against (what every store matches: see
+    `memtrace.keywords`)."""
     stems: set[str] = set()
     prefixes: list[str] = []
     for keyword in query_keywords(query):

@@ -3,8 +3,10 @@ objects (and the same worker threads, `ServerState.run`) as the REST routes, wit
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import Counter
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -13,15 +15,15 @@ from starlette.responses import RedirectResponse, Response
 from memtrace.context import estimate_tokens
 from memtrace.errors import AuthenticationError, NotFoundError, PermissionDeniedError, ValidationError
 from memtrace.models import ContextOptions, ListOptions, Memory, SearchQuery
-from memtrace.timeparse import now_us, to_us
+from memtrace.timeparse import now_us
 from memtrace.validation import MEMORY_TYPES
 
-from ..auth import authenticate_key, require_permission
 from ..keys import PERMISSIONS
 from ..middleware import decode_segment
 from ..routes.admin import _org_scope, _server_admin
+from ..state import ServerState
 from ..wire import key_view, org_view
-from .access import UIRoute, ViewerDep, checked_form, read_form, ui_of
+from .access import UIRoute, ViewerDep, checked_form, read_form, ui_of, verify_key
 from .chart import build_chart
 from .highlight import highlight
 from .paging import Cursor, next_cursor
@@ -35,7 +37,7 @@ MAX_SEARCH_PAGES = 20
 LIST_PAGE_SIZE = 100
 CHART_AGENTS = 5
 RECENT_FOR_AGENTS = 500
-MAX_AGENTS_SHOWN = 50
+AGENTS_PAGE_SIZE = 20
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 RANGES = {"24h": (HOUR_US, 24, 3), "7d": (DAY_US, 7, 1), "30d": (DAY_US, 30, 5)}
@@ -43,7 +45,7 @@ RANGES = {"24h": (HOUR_US, 24, 3), "7d": (DAY_US, 7, 1), "30d": (DAY_US, 30, 5)}
 Text = Annotated[str | None, Query(max_length=1000)]
 
 
-def _state(request: Request) -> Any:
+def _state(request: Request) -> ServerState:
     return ui_of(request).state
 
 
@@ -100,7 +102,7 @@ async def login(request: Request) -> Response:
     else:
         key = form.get("api_key", "").strip()
         try:
-            require_permission(await authenticate_key(ui.state, key), "read")
+            await verify_key(request, key)
         except AuthenticationError:
             error = "That API key is not valid (or has been revoked or has expired)."
         except PermissionDeniedError:
@@ -160,7 +162,7 @@ async def asset(name: str) -> Response:
 # ---------------------------------------------------------------- overview
 
 
-async def _active_agents(state: Any, org_id: str, limit: int) -> list[tuple[str, int]]:
+async def _active_agents(state: ServerState, org_id: str, limit: int) -> list[tuple[str, int]]:
     """The agents behind the most recent memories, busiest first (agent ids are free-form: any memory may
     name a new one, so "who is active" is read from the memories themselves)."""
     recent = await state.run(state.engine.list_memories, org_id, ListOptions(limit=RECENT_FOR_AGENTS))
@@ -175,23 +177,28 @@ async def overview(request: Request, viewer: ViewerDep, range: Text = None) -> R
     bucket_us, buckets, label_every = RANGES[key]
     now = now_us()
     start = (now // bucket_us + 1 - buckets) * bucket_us
-    by_type = await state.run(state.engine.count_memories_by_type, org, since=key)
-    sessions = await state.run(state.engine.list_sessions, org, None)
-    agents = await _active_agents(state, org, CHART_AGENTS)
-    total = await state.run(
-        state.engine.memory_histogram, org, start_us=start, bucket_us=bucket_us, buckets=buckets
-    )
-    series: list[tuple[str, list[int]]] = []
-    for agent_id, _ in agents:
-        counts = await state.run(
-            state.engine.memory_histogram,
+    engine = state.engine
+    active = await _active_agents(state, org, RECENT_FOR_AGENTS)
+    charted = [agent_id for agent_id, _ in active[:CHART_AGENTS]]
+
+    def histogram(agent_id: str | None) -> Awaitable[list[int]]:
+        return state.run(
+            engine.memory_histogram,
             org,
             start_us=start,
             bucket_us=bucket_us,
             buckets=buckets,
             agent_id=agent_id,
         )
-        series.append((agent_id, counts))
+
+    # Independent store reads: side by side in the worker threads (SQLite readers run in parallel).
+    by_type, sessions, total, *per_agent = await asyncio.gather(
+        state.run(engine.count_memories_by_type, org, since=key),
+        state.run(engine.list_sessions, org, None),
+        histogram(None),
+        *(histogram(agent_id) for agent_id in charted),
+    )
+    series: list[tuple[str, list[int]]] = list(zip(charted, per_agent, strict=True))
     others = [t - sum(s[1][i] for s in series) for i, t in enumerate(total)]
     if any(others):
         series.append(("other agents", others))
@@ -208,7 +215,7 @@ async def overview(request: Request, viewer: ViewerDep, range: Text = None) -> R
         chart=chart,
         open_sessions=len(open_sessions),
         recent_sessions=open_sessions[:8],
-        agent_count=len(agents),
+        agent_count=len(active),
     )
 
 
@@ -399,12 +406,14 @@ async def session_detail(
 
 
 @router.get("/agents")
-async def agents(request: Request, viewer: ViewerDep) -> Response:
+async def agents(
+    request: Request, viewer: ViewerDep, offset: Annotated[int, Query(ge=0, le=100_000)] = 0
+) -> Response:
     state = _state(request)
     org = viewer.principal.org_id
     registered = await state.run(state.engine.list_agents, org)
     sessions = await state.run(state.engine.list_sessions, org, None)
-    active = await _active_agents(state, org, MAX_AGENTS_SHOWN)
+    active = await _active_agents(state, org, RECENT_FOR_AGENTS)
     ids: dict[str, str] = {}
     for agent_id, _ in active:
         ids.setdefault(agent_id, "")
@@ -412,13 +421,36 @@ async def agents(request: Request, viewer: ViewerDep) -> Response:
         ids.setdefault(s.agent_id, "")
     for a in registered.agents:
         ids[a.id] = a.name
-    rows = []
-    for agent_id, name in list(ids.items())[:MAX_AGENTS_SHOWN]:
-        stats = await state.run(state.engine.get_agent_stats, org, agent_id)
-        rows.append((agent_id, name, stats))
-    # Most recently active first; agents with no memory last.
-    rows.sort(key=lambda r: -to_us(r[2].last_active_at) if r[2].last_active_at else 0)
-    return page("agents.html", viewer=viewer, nav="agents", rows=rows, truncated=len(ids) > MAX_AGENTS_SHOWN)
+    shown = list(ids.items())[offset : offset + AGENTS_PAGE_SIZE]
+    session_counts = Counter(s.agent_id for s in sessions.sessions)
+    open_counts = Counter(s.agent_id for s in sessions.sessions if s.status == "active")
+    day_start = now_us() - DAY_US
+    # A few index-range counts per agent (the per-type breakdown is on the agent's own page), asked side by side.
+    rows = await asyncio.gather(*(_agent_row(state, org, a, n, day_start) for a, n in shown))
+    rows = [{**row, "sessions": session_counts[row["id"]], "open": open_counts[row["id"]]} for row in rows]
+    return page(
+        "agents.html",
+        viewer=viewer,
+        nav="agents",
+        rows=rows,
+        offset=offset,
+        total=len(ids),
+        page_size=AGENTS_PAGE_SIZE,
+    )
+
+
+async def _agent_row(
+    state: ServerState, org: str, agent_id: str, name: str, day_start: int
+) -> dict[str, Any]:
+    engine = state.engine
+    total = await state.run(engine.count_memories, org, agent_id=agent_id)
+    (last_day,) = await state.run(
+        engine.memory_histogram, org, start_us=day_start, bucket_us=DAY_US, buckets=1, agent_id=agent_id
+    )
+    errors = await state.run(engine.count_memories, org, agent_id=agent_id, since="24h", event_type="error")
+    newest = await state.run(engine.list_memories, org, ListOptions(agent_id=agent_id, limit=1))
+    last = newest.memories[0].time if newest.memories else None
+    return {"id": agent_id, "name": name, "total": total, "day": last_day, "errors": errors, "last": last}
 
 
 @router.get("/agents/{agent_id}")
@@ -426,14 +458,21 @@ async def agent_detail(request: Request, viewer: ViewerDep, agent_id: str) -> Re
     state = _state(request)
     org = viewer.principal.org_id
     aid = decode_segment(agent_id)
-    stats = await state.run(state.engine.get_agent_stats, org, aid)
-    if stats.memory_count == 0 and stats.session_count == 0:
-        raise NotFoundError("agent not found")
     bucket_us, buckets, label_every = RANGES["30d"]
     start = (now_us() // bucket_us + 1 - buckets) * bucket_us
-    counts = await state.run(
-        state.engine.memory_histogram, org, start_us=start, bucket_us=bucket_us, buckets=buckets, agent_id=aid
+    stats, counts = await asyncio.gather(
+        state.run(state.engine.get_agent_stats, org, aid),
+        state.run(
+            state.engine.memory_histogram,
+            org,
+            start_us=start,
+            bucket_us=bucket_us,
+            buckets=buckets,
+            agent_id=aid,
+        ),
     )
+    if stats.memory_count == 0 and stats.session_count == 0:
+        raise NotFoundError("agent not found")
     chart = build_chart([(aid, counts)], start, bucket_us, label_every=label_every)
     return page("agent.html", viewer=viewer, nav="agents", aid=aid, stats=stats, chart=chart)
 
@@ -457,7 +496,7 @@ async def confirm_delete(
     viewer.require("write")
     state = _state(request)
     filters = _delete_filter(target, id)
-    count = await state.run(state.engine.count_deletable, viewer.principal.org_id, **filters)
+    count = await state.run(state.engine.count_memories, viewer.principal.org_id, **filters)
     if target == "memory" and count == 0:
         raise NotFoundError("memory not found")
     return page("confirm_delete.html", viewer=viewer, nav="", target=target, ident=id, count=count)

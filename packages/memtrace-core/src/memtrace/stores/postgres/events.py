@@ -329,11 +329,15 @@ class PostgresEventStore:
         w = weights(stats)
         if w is None:
             return []
-        scope = [SCOPE_ORG + org_id]
-        if flt.agent_id:
-            scope.append(SCOPE_AGENT + flt.agent_id)
+        # The narrowest scope token only: intersecting with the org's token (a posting list of every memory of
+        # the org) cost more than the rest of the index scan (13 of 15 ms measured, agent scope). The WHERE
+        # clause still checks org, agent and session on every row, so another org's rows never pass.
         if flt.session_id:
-            scope.append(SCOPE_SESSION + flt.session_id)
+            scope = [SCOPE_SESSION + flt.session_id]
+        elif flt.agent_id:
+            scope = [SCOPE_AGENT + flt.agent_id]
+        else:
+            scope = [SCOPE_ORG + org_id]
         params = {**weight_params(w), **{f"p{i}": t.pattern for i, t in enumerate(terms)}}
         wanted = limit + offset
         # Two tiers, one total order, as the embedded store ranks: memories with every keyword first (ranked in

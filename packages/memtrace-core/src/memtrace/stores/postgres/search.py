@@ -3,7 +3,7 @@
 Why not PostgreSQL's own text search: ``plainto_tsquery`` ANDs every word and ``ts_rank_cd`` is not BM25; on a
 public conversational-memory benchmark that pattern put an evidence session in the top 5 for ~15% of questions,
 BM25 for ~91% (docs/postgres.md). So memtrace tokenises itself, exactly as the embedded store's FTS5 index does
-(``porter unicode61 remove_diacritics 2``, via the Arc store's `tokens`), and uses PostgreSQL only to find
+(``porter unicode61 remove_diacritics 2``, via `memtrace.keywords`), and uses PostgreSQL only to find
 candidates and do arithmetic:
 
 - a row stores ``search_terms`` (its stems as ``" w1  w2 "``), ``n_terms`` and ``tsv`` (distinct stems plus

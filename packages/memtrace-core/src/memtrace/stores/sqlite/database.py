@@ -154,7 +154,8 @@ class SQLiteDatabase:
     def read(self) -> Iterator[sqlite3.Connection]:
         """The connection, for statements that only read; each block has the query time budget."""
         with self._lock:
-            if self.query_budget_s > 0:
+            outer = self._deadline  # a read inside a read keeps the outer one's budget
+            if self.query_budget_s > 0 and outer is None:
                 self._deadline = time.monotonic() + self.query_budget_s
             self._budget_hit = False
             try:
@@ -164,7 +165,7 @@ class SQLiteDatabase:
             except sqlite3.Error as exc:
                 raise translate(exc, self.path, interrupted_by_budget=self._budget_hit) from None
             finally:
-                self._deadline = None
+                self._deadline = outer
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

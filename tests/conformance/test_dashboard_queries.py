@@ -1,0 +1,107 @@
+"""What the dashboard asks of every store: a histogram's buckets, per-type counts since a time, `count_memories`
+agreeing with what the same delete removes (all scoped to one organisation), and keyset paging through ties."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from memtrace.engine import Engine
+from memtrace.errors import ValidationError
+from memtrace.models import AddMemoryRequest, ListOptions
+from memtrace.timeparse import from_us
+from memtrace_server.ui.paging import Cursor, next_cursor
+
+HOUR = 3_600_000_000
+START = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1_000_000)
+
+
+def add(engine: Engine, org: str, agent: str, at_us: int, content: str, **extra: object) -> None:
+    engine.add_memories(
+        org,
+        [AddMemoryRequest(agent_id=agent, content=content, time=from_us(at_us), **extra)],  # type: ignore[arg-type]
+    )
+
+
+def test_histogram_counts_each_bucket_once_per_agent_and_org(engine: Engine) -> None:
+    # Bucket 0: start, start + 59 min; bucket 1: exactly one hour in (belongs to bucket 1, not 0); bucket 2: none.
+    add(engine, "org_a", "alpha", START, "first")
+    add(engine, "org_a", "beta", START + HOUR - 60_000_000, "second")
+    add(engine, "org_a", "alpha", START + HOUR, "third")
+    add(engine, "org_a", "alpha", START + 3 * HOUR, "after the range")
+    add(engine, "org_b", "alpha", START + 10, "another tenant")
+    assert engine.memory_histogram("org_a", start_us=START, bucket_us=HOUR, buckets=3) == [2, 1, 0]
+    assert engine.memory_histogram("org_a", start_us=START, bucket_us=HOUR, buckets=3, agent_id="alpha") == [
+        1,
+        1,
+        0,
+    ]
+    assert engine.memory_histogram("org_b", start_us=START, bucket_us=HOUR, buckets=3) == [1, 0, 0]
+    with pytest.raises(ValidationError) as bad:
+        engine.memory_histogram("org_a", start_us=START, bucket_us=HOUR, buckets=1000)
+    assert bad.value.field == "buckets"
+
+
+def test_count_memories_is_what_the_same_delete_removes(engine: Engine) -> None:
+    for i in range(5):
+        add(
+            engine,
+            "org_a",
+            "alpha",
+            START + i,
+            f"in session {i}",
+            session_id="s1",
+            event_type="error" if i % 2 else "general",
+        )
+    add(engine, "org_a", "alpha", START + 9, "no session")
+    add(engine, "org_b", "alpha", START + 9, "other org", session_id="s1")
+    assert engine.count_memories("org_a", session_id="s1") == 5
+    assert engine.count_memories("org_a", agent_id="alpha", event_type="error") == 2
+    assert engine.count_memories("org_a", memory_ids=[]) == 0
+    with pytest.raises(ValidationError):
+        engine.count_memories("org_a")  # the delete's rule: some scope is required
+    assert engine.delete_memories("org_a", session_id="s1") == 5
+    assert engine.count_memories("org_a", agent_id="alpha") == 1
+    assert engine.count_memories("org_b", agent_id="alpha") == 1
+
+
+def test_counts_by_type_since(engine: Engine) -> None:
+    now = engine.clock.now()
+    add(engine, "org_a", "alpha", now - 48 * HOUR, "old", memory_type="decision")
+    add(engine, "org_a", "alpha", now - HOUR, "recent", memory_type="decision")
+    add(engine, "org_a", "beta", now - HOUR, "recent too")
+    add(engine, "org_b", "alpha", now - HOUR, "elsewhere", memory_type="entity")
+    assert engine.count_memories_by_type("org_a") == {"decision": 2, "episodic": 1}
+    assert engine.count_memories_by_type("org_a", since="24h") == {"decision": 1, "episodic": 1}
+    assert engine.count_memories_by_type("org_a", agent_id="beta") == {"episodic": 1}
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_keyset_pages_cover_ties_exactly_once(engine: Engine, order: str) -> None:
+    """The dashboard's timeline cursor (time, skip) turned into until/since + offset: with many memories sharing
+    one microsecond across page boundaries, every memory is seen exactly once, in order."""
+    times = [START + t for t in (0, 5, 5, 5, 5, 5, 5, 5, 9, 9, 12)]
+    engine.add_memories(
+        "org_a",
+        [
+            AddMemoryRequest(agent_id="alpha", content=f"m{i}", time=from_us(t), dedup_key=f"k{i}")
+            for i, t in enumerate(times)
+        ],
+    )
+    ascending = order == "asc"
+    seen: list[str] = []
+    cursor: Cursor | None = None
+    for _ in range(20):
+        opts = ListOptions(agent_id="alpha", limit=3, order=order)  # type: ignore[arg-type]
+        if cursor is not None:
+            opts = opts.model_copy(
+                update={"since" if ascending else "until": cursor.bound(ascending), "offset": cursor.skip}
+            )
+        page = engine.list_memories("org_a", opts)
+        seen += [m.id for m in page.memories]
+        if not page.has_more:
+            break
+        cursor = next_cursor(page.memories, cursor)
+    everything = engine.list_memories("org_a", ListOptions(agent_id="alpha", limit=100, order=order))  # type: ignore[arg-type]
+    assert seen == [m.id for m in everything.memories] and len(seen) == len(times)
