@@ -102,6 +102,8 @@ def open_stores_of(config: ServerConfig) -> StoreBundle:
     except ValidationError as exc:
         raise ConfigError(exc.message) from None
     except MemtraceError as exc:  # unreachable database, refused login, schema newer than this code
+        if not postgres:
+            raise  # the embedded store's refusals have their own one-line messages
         raise ConfigError(store_url_problem(exc)) from None
 
 

@@ -32,7 +32,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from memtrace.errors import AuthenticationError, PermissionDeniedError
-from memtrace.stores.sqlite import SQLiteDatabase, SQLiteMetadataStore
+from memtrace.stores import open_stores
 
 from ..auth import Authenticator, credential_from_headers, require_permission
 from ..keys import KeyStore
@@ -110,7 +110,8 @@ def remote_key_check(api_key: str) -> CheckKey:
 @contextlib.asynccontextmanager
 async def embedded_key_check(data_dir: Path, org_id: str) -> AsyncIterator[CheckKey]:
     """Accept keys of `org_id` with read and write permission from the key store in `data_dir`."""
-    metadata = SQLiteMetadataStore(SQLiteDatabase(data_dir))
+    stores = open_stores(data_dir)
+    metadata = stores.metadata
 
     async def run_sync(fn: Callable[..., Any], *args: Any) -> Any:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args))
@@ -131,13 +132,13 @@ async def embedded_key_check(data_dir: Path, org_id: str) -> AsyncIterator[Check
         poll.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await poll
-        metadata.close()
+        stores.close()
 
 
 def has_keys(data_dir: Path, org_id: str) -> bool:
     """Whether `org_id` has any enabled key in `data_dir` (for a start-up hint)."""
-    metadata = SQLiteMetadataStore(SQLiteDatabase(data_dir))
+    stores = open_stores(data_dir)
     try:
-        return any(r.enabled for r in metadata.list_api_keys(org_id))
+        return any(r.enabled for r in stores.metadata.list_api_keys(org_id))
     finally:
-        metadata.close()
+        stores.close()
