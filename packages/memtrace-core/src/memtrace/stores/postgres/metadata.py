@@ -25,7 +25,9 @@ _BUMP = "UPDATE change_counters SET version = version + 1 WHERE name = %s"
 
 def _key(row: Any) -> ApiKeyRow:
     id_, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, enabled = row[:9]
-    return ApiKeyRow(id_, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, bool(enabled))
+    return ApiKeyRow(
+        id_, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, bool(enabled)
+    )
 
 
 def _arc(row: Any) -> ArcInstanceRow:

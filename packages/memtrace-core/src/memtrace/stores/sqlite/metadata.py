@@ -26,7 +26,9 @@ _ARC_COUNTER = "arc_instances"
 
 def _key(row: tuple[Any, ...]) -> ApiKeyRow:
     id_, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, enabled = row[:9]
-    return ApiKeyRow(id_, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, bool(enabled))
+    return ApiKeyRow(
+        id_, org_id, name, key_hash, key_prefix, permissions, created_us, expires_us, bool(enabled)
+    )
 
 
 def _arc(row: tuple[Any, ...]) -> ArcInstanceRow:
