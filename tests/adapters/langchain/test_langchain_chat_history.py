@@ -34,7 +34,9 @@ from memtrace import (
     ValidationError,
     id_for_key,
 )
+from memtrace.limits import MAX_METADATA_BYTES
 from memtrace_langchain import MemtraceChatMessageHistory
+from memtrace_langchain._messages import MAX_CONTENT_CHARS
 
 HistoryFactory = Callable[[str], BaseChatMessageHistory]
 
@@ -302,9 +304,10 @@ def test_a_very_long_message_round_trips_exactly(client: Memtrace, unique) -> No
     history = MemtraceChatMessageHistory("s", client=client, agent_id=agent)
     history.add_messages([HumanMessage(text), AIMessage("short")])
     assert [m.text for m in history.messages] == [text, "short"]
-    # Too large for memtrace's metadata bound, so the text is kept whole in `content` (and found by search).
+    # Only the searchable copy in `content` is cut while the message fits memtrace's metadata bound; past it,
+    # the text is kept whole in `content` instead.
     longest = max(len(m.content) for m in client.list_memories(ListOptions(agent_id=agent)).memories)
-    assert longest == len(text)
+    assert longest == (len(text) if len(text) > MAX_METADATA_BYTES else MAX_CONTENT_CHARS)
     assert [m.text for m in MemtraceChatMessageHistory("s", client=client, agent_id=agent).messages] == [
         text,
         "short",
@@ -314,7 +317,7 @@ def test_a_very_long_message_round_trips_exactly(client: Memtrace, unique) -> No
 def test_a_message_too_large_even_without_its_text_is_refused_whole(client: Memtrace, unique) -> None:
     agent = unique("agent")
     history = MemtraceChatMessageHistory("s", client=client, agent_id=agent)
-    huge = AIMessage("hi", additional_kwargs={"blob": "x" * 100_000})
+    huge = AIMessage("hi", additional_kwargs={"blob": "x" * (MAX_METADATA_BYTES + 1000)})
     with pytest.raises(ValidationError) as err:
         history.add_messages([HumanMessage("first"), huge])
     assert err.value.field == "messages[1]"

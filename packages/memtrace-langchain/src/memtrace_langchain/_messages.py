@@ -4,7 +4,7 @@ The whole message, serialised by LangChain's own `message_to_dict`, goes into ``
 round-trips exactly (type, content blocks, tool calls, tool_call_id, ids, additional_kwargs, usage...). The
 plain text goes into ``content``, which is what keyword search ranks and what session context shows.
 
-memtrace bounds metadata (`memtrace.limits.MAX_METADATA_BYTES`, 64 KiB). A message whose text alone makes it
+memtrace bounds metadata (`memtrace.limits.MAX_METADATA_BYTES`). A message whose text alone makes it
 larger keeps that text in ``content``, whole, and the metadata copy leaves it out (``"content_in": "content"``);
 reading puts it back. Only a message that is too large even without its text is refused.
 """
