@@ -123,3 +123,40 @@ def test_to_toml_round_trips(tmp_path: Path) -> None:
     again.source = None
     assert again == config
     assert to_toml(ServerConfig()) == to_toml()
+
+
+def test_printed_configuration_hides_the_database_password_and_the_cookie_secret() -> None:
+    config = load_config(
+        None,
+        env={
+            "MEMTRACE_STORE_URL": "postgresql://memtrace:s3cret-pw@db.internal:6432/memtrace?sslmode=require",
+            "MEMTRACE_UI_SESSION_SECRET": "x" * 40,
+        },
+        search=False,
+    )
+    printed = to_toml(config)
+    assert "s3cret-pw" not in printed and "x" * 40 not in printed
+    assert 'url = "postgresql://memtrace:<redacted>@db.internal:6432/memtrace?sslmode=require"' in printed
+    # What is not a secret is printed as configured.
+    assert (
+        to_toml(load_config(None, env={"MEMTRACE_STORE_URL": "/var/lib/memtrace"}, search=False)).count(
+            'url = "/var/lib/memtrace"'
+        )
+        == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        (None, "sqlite"),
+        ("/var/lib/memtrace", "sqlite"),
+        ("sqlite:////var/lib/memtrace", "sqlite"),
+        ("postgresql://db/memtrace", "postgresql"),
+        ("postgres://db/memtrace", "postgresql"),
+        ("postgresql+psycopg://db/memtrace", "postgresql"),
+    ],
+)
+def test_health_names_the_store_the_url_chooses(url: str | None, kind: str) -> None:
+    env = {"MEMTRACE_STORE_URL": url} if url else {}
+    assert load_config(None, env=env, search=False).store.kind == kind

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
+from urllib.parse import urlsplit, urlunsplit
 
 from memtrace import limits as core_limits
 
@@ -130,6 +131,12 @@ class StoreSection:
     @property
     def sqlite_synchronous(self) -> Literal["FULL", "NORMAL"]:
         return "NORMAL" if self.synchronous.upper() == "NORMAL" else "FULL"
+
+    @property
+    def kind(self) -> str:
+        """Which store `url` names, as /health reports it: ``postgresql`` or ``sqlite`` (`backend`)."""
+        scheme = (self.url or "").split("://", 1)[0].split("+", 1)[0].lower()
+        return "postgresql" if scheme in ("postgresql", "postgres") else self.backend
 
 
 @dataclass
@@ -334,8 +341,22 @@ def to_toml(config: ServerConfig | None = None) -> str:
             value = getattr(getattr(config, section), f.name)
             if value is None:
                 continue
+            value = _redacted(section, f.name, value)
             lines.append(f"{f.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _redacted(section: str, name: str, value: Any) -> Any:
+    """`value` without its secrets: `memtrace config` output ends up in terminals, tickets and logs."""
+    if (section, name) == ("ui", "session_secret") and value:
+        return "<redacted>"
+    if (section, name) == ("store", "url") and isinstance(value, str):
+        parts = urlsplit(value)
+        if parts.password:
+            user = f"{parts.username}:" if parts.username else ":"
+            netloc = f"{user}<redacted>@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+            return urlunsplit(parts._replace(netloc=netloc))
+    return value
 
 
 def _toml_value(value: Any) -> str:

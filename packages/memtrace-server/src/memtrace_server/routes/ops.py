@@ -46,7 +46,7 @@ async def health(request: Request) -> Response:
             "service": "memtrace",
             "version": __version__,
             "uptime": go_duration(time.monotonic() - state.started_monotonic),
-            "store": state.config.store.backend,
+            "store": state.config.store.kind,
             "arc": {},
         }
     )
@@ -68,7 +68,7 @@ async def ready(request: Request) -> Response:
         response = _json(body, 503)
         response.headers["Retry-After"] = str(int(retry_after + 0.999))
         return response
-    return _json({"status": "ready", "store": state.config.store.backend, "arc": {}})
+    return _json({"status": "ready", "store": state.config.store.kind, "arc": {}})
 
 
 @router.get("/metrics", summary="Prometheus metrics")
