@@ -7,7 +7,7 @@ import re
 from crewai.memory.utils import sanitize_scope_name
 
 from memtrace import Memtrace, ValidationError
-from memtrace.ids import ID_PATTERN, id_for_key
+from memtrace.ids import id_for_key
 
 _NAMESPACE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,39}$")
 
@@ -35,17 +35,6 @@ def check_namespace(namespace: str) -> str:
             "namespace",
         )
     return namespace
-
-
-def check_id(value: str, field: str) -> str:
-    """Fail at construction, naming the field, rather than on the first write."""
-    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise ValidationError(
-            f"invalid {field} {value!r}: must start with a letter and contain only letters, digits, '_' or '-', "
-            "max 128 chars",
-            field,
-        )
-    return value
 
 
 def agent_id_for_role(role: str) -> str:

@@ -31,7 +31,6 @@ from crewai.memory.types import MemoryRecord, ScopeInfo
 
 from memtrace import (
     AddMemoryRequest,
-    ConflictError,
     CreateSessionRequest,
     ListOptions,
     Memory,
@@ -39,10 +38,12 @@ from memtrace import (
     MemtraceError,
     NotFoundError,
     SearchQuery,
+    check_id,
 )
 from memtrace.ids import id_for_key
+from memtrace.paging import MAX_PAGE_SIZE
 
-from ._client import check_id, check_namespace, current_execution_uuid, resolve_client, run_session_id
+from ._client import check_namespace, current_execution_uuid, resolve_client, run_session_id
 from ._records import (
     EVENT_TYPE,
     matches,
@@ -63,8 +64,7 @@ from ._tags import (
     scope_tag,
 )
 
-PAGE = 1000
-"""memtrace's largest page."""
+PAGE = MAX_PAGE_SIZE
 
 
 def _under(scope: str, prefix: str | None) -> bool:
@@ -163,11 +163,10 @@ class MemtraceStorage:
         metadata: dict[str, Any] = {"source": "crewai", "namespace": self.namespace, **extra}
         if self.crew_id is not None:
             metadata["crew_id"] = self.crew_id
-        # ConflictError: another process, client or earlier run created it.
-        with contextlib.suppress(ConflictError):
-            self._client.create_session(
-                CreateSessionRequest(id=session_id, agent_id=self.agent_id, metadata=metadata)
-            )
+        # exist_ok: another process, client or earlier run may have created it.
+        self._client.create_session(
+            CreateSessionRequest(id=session_id, agent_id=self.agent_id, metadata=metadata), exist_ok=True
+        )
         with self._lock:
             self._sessions_created.add(session_id)
 
@@ -227,13 +226,7 @@ class MemtraceStorage:
 
     def _scan(self, tags: list[str]) -> Iterator[Memory]:
         """Every memory carrying all `tags`, oldest first (so pages stay stable while others write)."""
-        offset = 0
-        while True:
-            page = self._client.list_memories(ListOptions(tags=tags, limit=PAGE, offset=offset, order="asc"))
-            yield from page.memories
-            if not page.has_more or not page.memories:
-                return
-            offset += len(page.memories)
+        return self._client.iter_memories(ListOptions(tags=tags, order="asc"), page_size=PAGE)
 
     def _records(self, scope_prefix: str | None) -> Iterator[MemoryRecord]:
         for memory in self._scan(self._filter_tags(scope_prefix)):
@@ -500,19 +493,16 @@ class MemtraceStorage:
             return []
         tags = self._filter_tags(scope_prefix)
         out: list[MemoryRecord] = []
-        position = offset
-        while len(out) < limit:
-            page = self._client.list_memories(
-                ListOptions(tags=tags, limit=min(limit - len(out), PAGE), offset=position, order="desc")
-            )
-            for memory in page.memories:
-                record = memory_to_record(memory)
-                if _under(record.scope, scope_prefix):
-                    out.append(record)
-            if not page.has_more or not page.memories:
-                break
-            position += len(page.memories)
-        return out[:limit]
+        pages = self._client.iter_memories(
+            ListOptions(tags=tags, offset=offset, order="desc"), page_size=min(limit, PAGE)
+        )
+        for memory in pages:
+            record = memory_to_record(memory)
+            if _under(record.scope, scope_prefix):
+                out.append(record)
+                if len(out) >= limit:
+                    break
+        return out
 
     def get_scope_info(self, scope: str) -> ScopeInfo:
         path = normalize_scope(scope)

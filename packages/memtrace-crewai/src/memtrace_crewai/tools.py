@@ -15,9 +15,9 @@ from crewai.memory.utils import join_scope_paths, sanitize_scope_name
 from crewai.tools import BaseTool
 from pydantic import BaseModel, Field
 
-from memtrace import Memory, Memtrace
+from memtrace import Memory, Memtrace, check_id
 
-from ._client import agent_id_for_role, check_id
+from ._client import agent_id_for_role
 from ._records import visible
 from .analysis import HeuristicAnalyzer, StoreView
 from .storage import MemtraceStorage
