@@ -31,6 +31,7 @@ from memtrace import (
     id_for_key,
 )
 from memtrace.operations import AddMemory, DeleteMemory, GetMemory, SearchMemories, decide
+from memtrace.tools import DECIDE, FORGET, RECALL, REMEMBER, SEARCH, MemoryTool, ToolScope
 
 from ._client import AnyMemtrace, ClientBridge, ensure_session_row
 
@@ -43,8 +44,6 @@ DEFAULT_MEMORY_TYPES = ("episodic", "decision", "entity")
 """What recall and search look at unless the model names a type. ``session`` memories are conversation turns
 (`MemtraceSession` stores every item as one), which the model already sees; searching them by default would
 bury the facts under the chat, including earlier tool results. Ask for ``session`` explicitly to search them."""
-
-_MEMORY_TYPES = ["episodic", "decision", "entity", "session"]
 
 
 def _dump(model: BaseModel) -> str:
@@ -243,89 +242,19 @@ async def _forget(scope: _ToolScope, args: dict[str, Any]) -> str:
     return json.dumps({"deleted": memory_id})
 
 
-# -- schemas (spec memtrace-api §10.1, plus `query` and memtrace_forget) -------------------------------------
+# -- rendering: names, descriptions and argument schemas come from `memtrace.tools` (one definition) --------
 
-_REMEMBER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "content": {"type": "string", "description": "Memory content text"},
-        "memory_type": {
-            "type": "string",
-            "description": "Memory type: episodic (default), decision, entity, session",
-            "enum": _MEMORY_TYPES,
-        },
-        "event_type": {
-            "type": "string",
-            "description": "Event type (e.g. observation, action, error). Default: general",
-        },
-        "session_id": {"type": "string", "description": "Session ID to scope this memory to"},
-        "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags for categorization"},
-        "importance": {"type": "number", "description": "Importance score 0.0 to 1.0"},
-        "metadata": {"type": "object", "description": "Arbitrary key-value metadata"},
-        "agent_id": {"type": "string", "description": "Override default agent ID (for cross-agent memory)"},
-    },
-    "required": ["content"],
-    "additionalProperties": False,
+_SESSION_NOTE = {
+    "memtrace_recall": " Conversation turns (memory_type session) are left out unless you ask for that type.",
+    "memtrace_search": " Conversation turns (memory type session) are left out unless memory_types includes session.",
 }
+"""What this adapter does beyond core's definition (see `DEFAULT_MEMORY_TYPES`), said where the model reads."""
 
-_RECALL_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "since": {"type": "string", "description": "Time window (e.g. 2h, 24h, 7d). Default: 24h"},
-        "session_id": {"type": "string", "description": "Filter by session ID"},
-        "memory_type": {"type": "string", "description": "Filter by memory type", "enum": _MEMORY_TYPES},
-        "limit": {"type": "integer", "description": "Max results. Default: 50"},
-        "agent_id": {"type": "string", "description": "Override default agent ID"},
-    },
-    "required": [],
-    "additionalProperties": False,
-}
 
-_SEARCH_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "query": {
-            "type": "string",
-            "description": "Keywords to rank memories by relevance (best match first), e.g. 'dark mode'",
-        },
-        "content_contains": {"type": "string", "description": "Search text within memory content"},
-        "memory_types": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "Filter by memory types (episodic, decision, entity, session)",
-        },
-        "tags": {"type": "array", "items": {"type": "string"}, "description": "Filter by tags"},
-        "since": {"type": "string", "description": "Time window (e.g. 2h, 24h)"},
-        "min_importance": {"type": "number", "description": "Minimum importance score 0.0 to 1.0"},
-        "limit": {"type": "integer", "description": "Max results. Default: 50"},
-        "agent_id": {"type": "string", "description": "Override default agent ID"},
-    },
-    "required": [],
-    "additionalProperties": False,
-}
-
-_DECIDE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "decision": {"type": "string", "description": "The decision that was made"},
-        "reasoning": {"type": "string", "description": "Why this decision was made"},
-        "agent_id": {"type": "string", "description": "Override default agent ID"},
-    },
-    "required": ["decision", "reasoning"],
-    "additionalProperties": False,
-}
-
-_FORGET_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "memory_id": {
-            "type": "string",
-            "description": "ID of the memory to delete (mem_...), as returned by the other memtrace tools",
-        },
-    },
-    "required": ["memory_id"],
-    "additionalProperties": False,
-}
+def _schema(tool: MemoryTool[Any], scope: ToolScope) -> dict[str, Any]:
+    schema = tool.json_schema(scope)
+    schema.setdefault("required", [])  # the original's schemas always list it, possibly empty
+    return schema
 
 
 def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = None) -> list[FunctionTool]:
@@ -341,46 +270,24 @@ def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = 
             `memtrace.id_for_key`, like `MemtraceSession`, so the same key addresses the same session.
     """
     scope = _ToolScope(client, agent_id, session_id)
+    # The default agent and session stay in the schemas as optional overrides, as in the original integration.
+    render = ToolScope(agent_id=agent_id, session_id=scope.session_id, overridable=True)
+    handlers: list[tuple[MemoryTool[Any], Handler]] = [
+        (REMEMBER, _remember),
+        (RECALL, _recall),
+        (SEARCH, _search),
+        (DECIDE, _decide),
+        (FORGET, _forget),
+    ]
     return [
         _make_tool(
             scope,
-            "memtrace_remember",
-            "Store a memory. Use this to record actions, observations, events, "
-            "or any information the agent should remember later.",
-            _REMEMBER_SCHEMA,
-            _remember,
-        ),
-        _make_tool(
-            scope,
-            "memtrace_recall",
-            "Retrieve recent memories for an agent. Returns memories in reverse chronological order. "
-            "Conversation turns (memory_type session) are left out unless you ask for that type.",
-            _RECALL_SCHEMA,
-            _recall,
-        ),
-        _make_tool(
-            scope,
-            "memtrace_search",
-            "Search memories with structured filters: by content text, memory types, tags, importance, "
-            "and time range. Pass `query` to rank results by keyword relevance. Conversation turns "
-            "(memory type session) are left out unless memory_types includes session.",
-            _SEARCH_SCHEMA,
-            _search,
-        ),
-        _make_tool(
-            scope,
-            "memtrace_decide",
-            "Log a decision with reasoning. Creates an auditable record of what was decided and why.",
-            _DECIDE_SCHEMA,
-            _decide,
-        ),
-        _make_tool(
-            scope,
-            "memtrace_forget",
-            "Delete a memory by its ID. Use this when a stored memory is wrong or the user asks to forget it.",
-            _FORGET_SCHEMA,
-            _forget,
-        ),
+            tool.name,
+            tool.description + _SESSION_NOTE.get(tool.name, ""),
+            _schema(tool, render),
+            handler,
+        )
+        for tool, handler in handlers
     ]
 
 
