@@ -1,7 +1,8 @@
 """`memtrace_tools`: function tools that let an agent remember, recall, search, decide and forget.
 
-The four tools of the original integration keep their names and JSON schemas (spec memtrace-api §10.1), so
-prompts written for it still work. Two additions: `memtrace_search` takes ``query`` for ranked keyword search,
+The four tools of the original integration keep their names and arguments (spec memtrace-api §10.1), so
+prompts written for it still work. Names, descriptions and argument schemas are rendered from
+`memtrace.tools`, the one definition the MCP server uses too. Two additions: `memtrace_search` takes ``query`` for ranked keyword search,
 and `memtrace_forget` deletes a memory by id.
 
 Unlike the original, recall and search leave out ``session`` memories (conversation turns) unless the model
