@@ -9,6 +9,11 @@ Session ids are unique per organisation, not per agent: when two agents use the 
 key is "chat_history"), the row belongs to whichever wrote first, while each agent's messages carry its own
 agent id. So `list_keys` looks at every session of the organisation and keeps those holding this agent's
 messages; it costs one indexed probe per session, which is fine for a listing call.
+
+memtrace memories are immutable; the stores delete exactly the messages they read, by id, atomically per 1,000
+ids (memtrace's limit per call), so other memories sharing the session are never touched.
+
+Everything here is a plan for `memtrace.bridge.ClientBridge` (reading pages is `memtrace.paging.read_memories`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from memtrace import CreateSessionRequest, ListOptions, Session
 from memtrace.bridge import Plan
-from memtrace.operations import CreateSession, ListMemories, ListSessions
+from memtrace.operations import CreateSession, DeleteMemories, ListMemories, ListSessions
 
 from ._client import session_for_key
 
@@ -82,3 +87,12 @@ def list_keys(agent_id: str, event_type: str) -> Plan[list[str]]:
         if (yield _probe(agent_id, s.id, event_type)).memories:
             keys.append(_key_of(s))
     return keys
+
+
+_DELETE_CHUNK = 1000
+
+
+def delete_ids(memory_ids: list[str]) -> Plan[None]:
+    """Delete these memories; one already gone (a concurrent delete) is not an error."""
+    for start in range(0, len(memory_ids), _DELETE_CHUNK):
+        yield DeleteMemories(memory_ids=memory_ids[start : start + _DELETE_CHUNK])

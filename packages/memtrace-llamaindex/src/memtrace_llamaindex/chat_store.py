@@ -19,8 +19,7 @@ from memtrace.paging import read_memories
 
 from ._client import AnyClient, ClientBinding, ClientBound, session_for_key
 from ._messages import memory_message, message_request
-from ._session_io import delete_ids
-from ._sessions import SessionRegistry, list_keys
+from ._sessions import SessionRegistry, delete_ids, list_keys
 
 DEFAULT_AGENT_ID = "llamaindex"
 CHAT_EVENT_TYPE = "llamaindex_chat"

@@ -26,8 +26,7 @@ from memtrace.paging import read_memories
 
 from ._client import AnyClient, ClientBinding, ClientBound, session_for_key
 from ._messages import memory_message, message_request
-from ._session_io import delete_ids
-from ._sessions import SessionRegistry, list_keys
+from ._sessions import SessionRegistry, delete_ids, list_keys
 
 DEFAULT_AGENT_ID = "llamaindex"
 MEMORY_EVENT_TYPE = "llamaindex_memory"
@@ -116,12 +115,13 @@ class MemtraceDBChatStore(ClientBound, AsyncDBChatStore):
             yield AddMemories([self._request(session_id, m, status) for m in messages])
         yield from delete_ids(old)
 
+    def _add_message(self, key: str, message: ChatMessage, status: MessageStatus) -> Plan[None]:
+        session_id = yield from self._sessions.ensure(self.agent_id, key)
+        yield AddMemory(self._request(session_id, message, status))
+
     def _add_messages(self, key: str, messages: list[ChatMessage], status: MessageStatus) -> Plan[None]:
         session_id = yield from self._sessions.ensure(self.agent_id, key)
-        if len(messages) == 1:
-            yield AddMemory(self._request(session_id, messages[0], status))
-        else:
-            yield AddMemories([self._request(session_id, m, status) for m in messages])
+        yield AddMemories([self._request(session_id, m, status) for m in messages])
 
     def _delete_message(self, key: str, idx: int) -> Plan[ChatMessage | None]:
         order: Order = "asc" if idx >= 0 else "desc"
@@ -178,7 +178,7 @@ class MemtraceDBChatStore(ClientBound, AsyncDBChatStore):
         self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Append one message with `status`."""
-        await self._binding.bridge.arun(self._add_messages(key, [message], status))
+        await self._binding.bridge.arun(self._add_message(key, message, status))
 
     async def add_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
