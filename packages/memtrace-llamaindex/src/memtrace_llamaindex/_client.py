@@ -1,70 +1,23 @@
-"""The memtrace client an adapter talks to, seen from sync and from async code.
+"""The memtrace client an adapter talks through, and how it survives pickling.
 
 LlamaIndex calls chat stores from both worlds: `ChatMemoryBuffer.get()` is sync, agents and the new `Memory`
-are async. A user hands us one client. A sync `Memtrace` serves sync calls directly and async calls in a
-worker thread (so the event loop never blocks); an `AsyncMemtrace` serves async calls natively.
+are async. Calls go through memtrace-core's `ClientBridge` (an `AsyncMemtrace` is awaited, a sync `Memtrace`
+runs in a worker thread, so the event loop never blocks). What stays here is LlamaIndex-specific: a component
+is rebuilt by pydantic and pickled by workflows, so it holds a `ClientBinding` that finds its client again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import uuid
 import weakref
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from memtrace import AsyncMemtrace, Memtrace, ValidationError
-from memtrace.ids import ID_PATTERN, id_for_key
+from memtrace.bridge import AnyMemtrace, ClientBridge, check_client
+from memtrace.ids import id_for_key
 
-AnyClient = Memtrace | AsyncMemtrace
-
-
-def resolve_client(client: AnyClient | None) -> AnyClient:
-    """The given client, or one configured from the environment (`Memtrace.from_env()`: remote when
-    MEMTRACE_URL and MEMTRACE_API_KEY are set, else embedded in MEMTRACE_DATA_DIR)."""
-    if client is None:
-        return Memtrace.from_env()
-    if not isinstance(client, (Memtrace, AsyncMemtrace)):
-        raise TypeError(
-            f"client must be a memtrace.Memtrace or memtrace.AsyncMemtrace, not {type(client).__name__}"
-        )
-    return client
-
-
-class ThreadedAsyncClient:
-    """An async face for a sync `Memtrace`: every method becomes a coroutine that runs the call in a worker
-    thread. It has the method names of `AsyncMemtrace`, so adapter code awaits one interface."""
-
-    def __init__(self, client: Memtrace) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self._client, name)
-
-        @functools.wraps(method)
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await asyncio.to_thread(method, *args, **kwargs)
-
-        return call
-
-
-def async_view(client: AnyClient) -> AsyncMemtrace:
-    """The async interface of either kind of client."""
-    if isinstance(client, AsyncMemtrace):
-        return client
-    return cast(AsyncMemtrace, ThreadedAsyncClient(client))
-
-
-def sync_view(client: AnyClient, owner: str) -> Memtrace:
-    """The sync interface, which only a sync client has: an `AsyncMemtrace` is bound to its event loop."""
-    if isinstance(client, Memtrace):
-        return client
-    raise TypeError(
-        f"{owner} was given an AsyncMemtrace, so only its async methods work. Sync callers (e.g. "
-        "ChatMemoryBuffer.get/put) need a sync client: pass client=Memtrace(...) "
-        "(and async_client=AsyncMemtrace(...) for native async)."
-    )
+AnyClient = AnyMemtrace
 
 
 class ClientNotBoundError(RuntimeError):
@@ -76,7 +29,7 @@ _LIVE_BINDINGS: weakref.WeakValueDictionary[str, ClientBinding] = weakref.WeakVa
 
 
 class ClientBinding:
-    """The client an adapter object talks through, with its sync and async faces.
+    """The client an adapter object talks through, as a `ClientBridge` for async callers and one for sync ones.
 
     Without a client it resolves `Memtrace.from_env()` on first use, so an adapter rebuilt by pydantic without
     its constructor (`model_validate`, e.g. a workflow restoring its context) still works. Copies share the
@@ -96,9 +49,12 @@ class ClientBinding:
         detached: bool = False,
     ) -> None:
         if client is not None:
-            client = resolve_client(client)
+            check_client(client)
+        if async_client is not None:
+            check_client(async_client, "async_client")
         self._client: AnyClient | None = client if client is not None else async_client
         self._async_client = async_client
+        self._bridge: ClientBridge | None = None
         self._from_env = self._client is None and not detached
         self._detached = detached
         self._token = uuid.uuid4().hex
@@ -113,18 +69,27 @@ class ClientBinding:
                     "exist (a client is a live connection, so it is not pickled). Re-bind it before use, "
                     "e.g. store.bind(Memtrace.open('./data')) or chat_memory.chat_store.bind(client)."
                 )
-            self._client = resolve_client(None)
+            self._client = Memtrace.from_env()
         return self._client
 
     @property
-    def aclient(self) -> AsyncMemtrace:
-        """The native async client when there is one, else the sync client run in worker threads."""
-        if self._async_client is None:
-            self._async_client = async_view(self.client)
-        return self._async_client
+    def bridge(self) -> ClientBridge:
+        """For async callers: the native async client when there is one, else the sync client (run in worker
+        threads by the bridge)."""
+        if self._bridge is None:
+            self._bridge = ClientBridge(self._async_client or self.client)
+        return self._bridge
 
-    def sync(self, owner: str) -> Memtrace:
-        return sync_view(self.client, owner)
+    def sync_bridge(self, owner: str) -> ClientBridge:
+        """For sync callers, which need a sync client: an `AsyncMemtrace` is bound to its event loop."""
+        client = self.client
+        if not isinstance(client, Memtrace):
+            raise TypeError(
+                f"{owner} was given an AsyncMemtrace, so only its async methods work. Sync callers (e.g. "
+                "ChatMemoryBuffer.get/put) need a sync client: pass client=Memtrace(...) "
+                "(and async_client=AsyncMemtrace(...) for native async)."
+            )
+        return ClientBridge(client)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ClientBinding:
         return self
@@ -161,17 +126,6 @@ class ClientBound:
         """Talk through `client` (and `async_client` for native async) from now on, e.g. after unpickling
         in another process."""
         self._binding = ClientBinding(client, async_client)
-
-
-def check_agent_id(agent_id: str, field: str = "agent_id") -> str:
-    """Fail at construction, naming the field, rather than on the first write."""
-    if not isinstance(agent_id, str) or not ID_PATTERN.fullmatch(agent_id):
-        raise ValidationError(
-            f"invalid {field} {agent_id!r}: must start with a letter and contain only letters, digits, "
-            "'_' or '-', max 128 chars",
-            field,
-        )
-    return agent_id
 
 
 def session_for_key(key: str) -> str:

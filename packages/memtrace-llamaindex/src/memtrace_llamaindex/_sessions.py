@@ -9,15 +9,21 @@ Session ids are unique per organisation, not per agent: when two agents use the 
 key is "chat_history"), the row belongs to whichever wrote first, while each agent's messages carry its own
 agent id. So `list_keys` looks at every session of the organisation and keeps those holding this agent's
 messages; it costs one indexed probe per session, which is fine for a listing call.
+
+memtrace memories are immutable; the stores delete exactly the messages they read, by id, atomically per 1,000
+ids (memtrace's limit per call), so other memories sharing the session are never touched.
+
+Everything here is a plan for `memtrace.bridge.ClientBridge` (reading pages is `memtrace.paging.read_memories`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from typing import Any
 
-from memtrace import AsyncMemtrace, ConflictError, CreateSessionRequest, ListOptions, Memtrace, Session
+from memtrace import CreateSessionRequest, ListOptions, Session
+from memtrace.bridge import Plan
+from memtrace.operations import CreateSession, DeleteMemories, ListMemories, ListSessions
 
 from ._client import session_for_key
 
@@ -26,7 +32,7 @@ KEY_FIELD = "key"
 
 
 class SessionRegistry:
-    """Creates each key's session row once per store instance (a taken id means it already exists)."""
+    """Creates each key's session row once per store instance (an existing row is kept as it is)."""
 
     def __init__(self) -> None:
         self._known: set[str] = set()
@@ -41,10 +47,6 @@ class SessionRegistry:
             (),
         )  # a cache: an unpickled store starts afresh (rows are created idempotently)
 
-    @staticmethod
-    def _request(agent_id: str, key: str, session_id: str) -> CreateSessionRequest:
-        return CreateSessionRequest(id=session_id, agent_id=agent_id, metadata={KEY_FIELD: key})
-
     def _is_known(self, session_id: str) -> bool:
         with self._lock:
             return session_id in self._known
@@ -53,21 +55,12 @@ class SessionRegistry:
         with self._lock:
             self._known.add(session_id)
 
-    def ensure(self, client: Memtrace, agent_id: str, key: str) -> str:
+    def ensure(self, agent_id: str, key: str) -> Plan[str]:
         """The key's session id, with its session row created if this instance has not done so yet."""
         session_id = session_for_key(key)
         if not self._is_known(session_id):
-            with contextlib.suppress(ConflictError):
-                client.create_session(self._request(agent_id, key, session_id))
-            self._remember(session_id)
-        return session_id
-
-    async def aensure(self, client: AsyncMemtrace, agent_id: str, key: str) -> str:
-        """Async `ensure`."""
-        session_id = session_for_key(key)
-        if not self._is_known(session_id):
-            with contextlib.suppress(ConflictError):
-                await client.create_session(self._request(agent_id, key, session_id))
+            request = CreateSessionRequest(id=session_id, agent_id=agent_id, metadata={KEY_FIELD: key})
+            yield CreateSession(request, exist_ok=True)
             self._remember(session_id)
         return session_id
 
@@ -82,21 +75,24 @@ def _key_of(session: Session) -> str:
     return key if isinstance(key, str) and key else session.id
 
 
-def _probe(agent_id: str, session_id: str, event_type: str) -> ListOptions:
-    return ListOptions(agent_id=agent_id, session_id=session_id, event_type=event_type, limit=1)
+def _probe(agent_id: str, session_id: str, event_type: str) -> ListMemories:
+    return ListMemories(ListOptions(agent_id=agent_id, session_id=session_id, event_type=event_type, limit=1))
 
 
-def list_keys(client: Memtrace, agent_id: str, event_type: str) -> list[str]:
+def list_keys(agent_id: str, event_type: str) -> Plan[list[str]]:
     """Keys whose sessions hold at least one of the agent's messages of `event_type`."""
-    sessions = _ordered(client.list_sessions().sessions)
-    return [_key_of(s) for s in sessions if client.list_memories(_probe(agent_id, s.id, event_type)).memories]
-
-
-async def alist_keys(client: AsyncMemtrace, agent_id: str, event_type: str) -> list[str]:
-    """Async `list_keys`."""
-    sessions = _ordered((await client.list_sessions()).sessions)
+    sessions = _ordered((yield ListSessions()).sessions)
     keys = []
     for s in sessions:
-        if (await client.list_memories(_probe(agent_id, s.id, event_type))).memories:
+        if (yield _probe(agent_id, s.id, event_type)).memories:
             keys.append(_key_of(s))
     return keys
+
+
+_DELETE_CHUNK = 1000
+
+
+def delete_ids(memory_ids: list[str]) -> Plan[None]:
+    """Delete these memories; one already gone (a concurrent delete) is not an error."""
+    for start in range(0, len(memory_ids), _DELETE_CHUNK):
+        yield DeleteMemories(memory_ids=memory_ids[start : start + _DELETE_CHUNK])

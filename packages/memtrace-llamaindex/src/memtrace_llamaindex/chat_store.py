@@ -1,4 +1,7 @@
-"""`MemtraceChatStore`: LlamaIndex's legacy `BaseChatStore` (used by `ChatMemoryBuffer`) on memtrace."""
+"""`MemtraceChatStore`: LlamaIndex's legacy `BaseChatStore` (used by `ChatMemoryBuffer`) on memtrace.
+
+Each method is written once, as a plan (`memtrace.bridge`), and run from sync code or from async code.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,15 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.storage.chat_store.base import BaseChatStore
 
-from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memory, Memtrace
+from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memory, check_id
+from memtrace.bridge import ClientBridge, Plan
 from memtrace.models import Order
+from memtrace.operations import AddMemories, AddMemory
+from memtrace.paging import read_memories
 
-from ._client import AnyClient, ClientBinding, ClientBound, check_agent_id, session_for_key
+from ._client import AnyClient, ClientBinding, ClientBound, session_for_key
 from ._messages import memory_message, message_request
-from ._session_io import OptionsFor, adelete_ids, aread_memories, delete_ids, read_memories
-from ._sessions import SessionRegistry, alist_keys, list_keys
+from ._sessions import SessionRegistry, delete_ids, list_keys
 
 DEFAULT_AGENT_ID = "llamaindex"
 CHAT_EVENT_TYPE = "llamaindex_chat"
@@ -50,7 +55,7 @@ class MemtraceChatStore(ClientBound, BaseChatStore):
         async_client: AsyncMemtrace | None = None,
         **data: Any,
     ) -> None:
-        check_agent_id(agent_id)
+        check_id(agent_id, "agent_id")
         super().__init__(agent_id=agent_id, **data)
         self._binding = ClientBinding(client, async_client)
 
@@ -65,77 +70,81 @@ class MemtraceChatStore(ClientBound, BaseChatStore):
 
     # -- helpers -------------------------------------------------------------------------------------------
 
-    def _sync(self) -> Memtrace:
-        return self._binding.sync(type(self).__name__)
+    def _sync(self) -> ClientBridge:
+        return self._binding.sync_bridge(type(self).__name__)
 
-    def _options(self, key: str, order: Order = "asc") -> OptionsFor:
-        session_id = session_for_key(key)
-
-        def options_for(offset: int, limit: int) -> ListOptions:
-            return ListOptions(
+    def _read(
+        self, key: str, order: Order = "asc", *, offset: int = 0, limit: int | None = None
+    ) -> Plan[list[Memory]]:
+        return read_memories(
+            ListOptions(
                 agent_id=self.agent_id,
-                session_id=session_id,
+                session_id=session_for_key(key),
                 event_type=CHAT_EVENT_TYPE,
                 order=order,
                 offset=offset,
                 limit=limit,
             )
-
-        return options_for
+        )
 
     def _request(self, session_id: str, message: ChatMessage) -> AddMemoryRequest:
         return message_request(
             message, agent_id=self.agent_id, session_id=session_id, event_type=CHAT_EVENT_TYPE
         )
 
-    @staticmethod
-    def _position(idx: int) -> tuple[Order, int]:
-        # A negative index counts from the end, as list.pop does in LlamaIndex's SimpleChatStore.
-        return ("asc", idx) if idx >= 0 else ("desc", -idx - 1)
+    # -- plans (each method once; the sync and async APIs below run them) -----------------------------------
 
-    @staticmethod
-    def _first(memories: list[Memory]) -> tuple[str, ChatMessage] | None:
-        return (memories[0].id, memory_message(memories[0])) if memories else None
+    def _set_messages(self, key: str, messages: list[ChatMessage]) -> Plan[None]:
+        session_id = yield from self._sessions.ensure(self.agent_id, key)
+        old = [m.id for m in (yield from self._read(key))]
+        if messages:
+            yield AddMemories([self._request(session_id, m) for m in messages])
+        yield from delete_ids(old)
+
+    def _get_messages(self, key: str) -> Plan[list[ChatMessage]]:
+        return [memory_message(m) for m in (yield from self._read(key))]
+
+    def _add_message(self, key: str, message: ChatMessage) -> Plan[None]:
+        session_id = yield from self._sessions.ensure(self.agent_id, key)
+        yield AddMemory(self._request(session_id, message))
+
+    def _delete_messages(self, key: str) -> Plan[list[ChatMessage] | None]:
+        memories = yield from self._read(key)
+        if not memories:
+            return None
+        yield from delete_ids([m.id for m in memories])
+        return [memory_message(m) for m in memories]
+
+    def _delete_message(self, key: str, idx: int) -> Plan[ChatMessage | None]:
+        # A negative index counts from the end, as list.pop does in LlamaIndex's SimpleChatStore.
+        order: Order = "asc" if idx >= 0 else "desc"
+        found = yield from self._read(key, order, offset=idx if idx >= 0 else -idx - 1, limit=1)
+        if not found:
+            return None
+        yield from delete_ids([found[0].id])
+        return memory_message(found[0])
 
     # -- sync API ------------------------------------------------------------------------------------------
 
     def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
         """Replace the key's messages with `messages`."""
-        client = self._sync()
-        session_id = self._sessions.ensure(client, self.agent_id, key)
-        old = [m.id for m in read_memories(client, self._options(key))]
-        if messages:
-            client.add_memories([self._request(session_id, m) for m in messages])
-        delete_ids(client, old)
+        self._sync().run(self._set_messages(key, messages))
 
     def get_messages(self, key: str) -> list[ChatMessage]:
         """The key's messages, oldest first ([] for an unknown key)."""
-        return [memory_message(m) for m in read_memories(self._sync(), self._options(key))]
+        return self._sync().run(self._get_messages(key))
 
     def add_message(self, key: str, message: ChatMessage) -> None:
         """Append a message to the key's conversation."""
-        client = self._sync()
-        session_id = self._sessions.ensure(client, self.agent_id, key)
-        client.add_memory(self._request(session_id, message))
+        self._sync().run(self._add_message(key, message))
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
         """Delete the key's messages and return them (None when it had none)."""
-        client = self._sync()
-        memories = read_memories(client, self._options(key))
-        if not memories:
-            return None
-        delete_ids(client, [m.id for m in memories])
-        return [memory_message(m) for m in memories]
+        return self._sync().run(self._delete_messages(key))
 
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Delete the message at position `idx` (negative counts from the end); None when out of range."""
-        client = self._sync()
-        order, offset = self._position(idx)
-        found = self._first(read_memories(client, self._options(key, order), offset=offset, limit=1))
-        if found is None:
-            return None
-        delete_ids(client, [found[0]])
-        return found[1]
+        return self._sync().run(self._delete_message(key, idx))
 
     def delete_last_message(self, key: str) -> ChatMessage | None:
         """Delete and return the newest message (None when there is none)."""
@@ -143,47 +152,29 @@ class MemtraceChatStore(ClientBound, BaseChatStore):
 
     def get_keys(self) -> list[str]:
         """Every key holding at least one message, in its original spelling, oldest key first."""
-        return list_keys(self._sync(), self.agent_id, CHAT_EVENT_TYPE)
+        return self._sync().run(list_keys(self.agent_id, CHAT_EVENT_TYPE))
 
     # -- async API (native: awaits the async client, never blocks the event loop) ---------------------------
 
     async def aset_messages(self, key: str, messages: list[ChatMessage]) -> None:
         """Async `set_messages`."""
-        client = self._binding.aclient
-        session_id = await self._sessions.aensure(client, self.agent_id, key)
-        old = [m.id for m in await aread_memories(client, self._options(key))]
-        if messages:
-            await client.add_memories([self._request(session_id, m) for m in messages])
-        await adelete_ids(client, old)
+        await self._binding.bridge.arun(self._set_messages(key, messages))
 
     async def aget_messages(self, key: str) -> list[ChatMessage]:
         """Async `get_messages`."""
-        return [memory_message(m) for m in await aread_memories(self._binding.aclient, self._options(key))]
+        return await self._binding.bridge.arun(self._get_messages(key))
 
     async def async_add_message(self, key: str, message: ChatMessage) -> None:
         """Async `add_message` (LlamaIndex names it `async_add_message`)."""
-        client = self._binding.aclient
-        session_id = await self._sessions.aensure(client, self.agent_id, key)
-        await client.add_memory(self._request(session_id, message))
+        await self._binding.bridge.arun(self._add_message(key, message))
 
     async def adelete_messages(self, key: str) -> list[ChatMessage] | None:
         """Async `delete_messages`."""
-        client = self._binding.aclient
-        memories = await aread_memories(client, self._options(key))
-        if not memories:
-            return None
-        await adelete_ids(client, [m.id for m in memories])
-        return [memory_message(m) for m in memories]
+        return await self._binding.bridge.arun(self._delete_messages(key))
 
     async def adelete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Async `delete_message`."""
-        client = self._binding.aclient
-        order, offset = self._position(idx)
-        found = self._first(await aread_memories(client, self._options(key, order), offset=offset, limit=1))
-        if found is None:
-            return None
-        await adelete_ids(client, [found[0]])
-        return found[1]
+        return await self._binding.bridge.arun(self._delete_message(key, idx))
 
     async def adelete_last_message(self, key: str) -> ChatMessage | None:
         """Async `delete_last_message`."""
@@ -191,4 +182,4 @@ class MemtraceChatStore(ClientBound, BaseChatStore):
 
     async def aget_keys(self) -> list[str]:
         """Async `get_keys`."""
-        return await alist_keys(self._binding.aclient, self.agent_id, CHAT_EVENT_TYPE)
+        return await self._binding.bridge.arun(list_keys(self.agent_id, CHAT_EVENT_TYPE))

@@ -18,13 +18,15 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from memtrace import AddMemoryRequest, ListOptions, Memory
+from memtrace import AddMemoryRequest, ListOptions, Memory, check_id
+from memtrace.bridge import Plan
 from memtrace.models import Order
+from memtrace.operations import AddMemories, AddMemory
+from memtrace.paging import read_memories
 
-from ._client import AnyClient, ClientBinding, ClientBound, check_agent_id, session_for_key
+from ._client import AnyClient, ClientBinding, ClientBound, session_for_key
 from ._messages import memory_message, message_request
-from ._session_io import OptionsFor, adelete_ids, aread_memories
-from ._sessions import SessionRegistry, alist_keys
+from ._sessions import SessionRegistry, delete_ids, list_keys
 
 DEFAULT_AGENT_ID = "llamaindex"
 MEMORY_EVENT_TYPE = "llamaindex_memory"
@@ -56,7 +58,7 @@ class MemtraceDBChatStore(ClientBound, AsyncDBChatStore):
     def __init__(
         self, client: AnyClient | None = None, *, agent_id: str = DEFAULT_AGENT_ID, **data: Any
     ) -> None:
-        check_agent_id(agent_id)
+        check_id(agent_id, "agent_id")
         super().__init__(agent_id=agent_id, **data)
         self._binding = ClientBinding(client)
 
@@ -71,23 +73,6 @@ class MemtraceDBChatStore(ClientBound, AsyncDBChatStore):
 
     # -- helpers -------------------------------------------------------------------------------------------
 
-    def _options(self, key: str, status: MessageStatus | None, order: Order = "asc") -> OptionsFor:
-        session_id = session_for_key(key)
-        tags = [status_tag(status)] if status is not None else None
-
-        def options_for(offset: int, limit: int) -> ListOptions:
-            return ListOptions(
-                agent_id=self.agent_id,
-                session_id=session_id,
-                event_type=MEMORY_EVENT_TYPE,
-                tags=tags,
-                order=order,
-                offset=offset,
-                limit=limit,
-            )
-
-        return options_for
-
     def _request(
         self, session_id: str, message: ChatMessage, status: MessageStatus, time: Any = None
     ) -> AddMemoryRequest:
@@ -100,7 +85,7 @@ class MemtraceDBChatStore(ClientBound, AsyncDBChatStore):
             time=time,
         )
 
-    async def _read(
+    def _read(
         self,
         key: str,
         status: MessageStatus | None,
@@ -108,10 +93,65 @@ class MemtraceDBChatStore(ClientBound, AsyncDBChatStore):
         offset: int = 0,
         limit: int | None = None,
         order: Order = "asc",
-    ) -> list[Memory]:
-        return await aread_memories(
-            self._binding.aclient, self._options(key, status, order), offset=offset, limit=limit
+    ) -> Plan[list[Memory]]:
+        return read_memories(
+            ListOptions(
+                agent_id=self.agent_id,
+                session_id=session_for_key(key),
+                event_type=MEMORY_EVENT_TYPE,
+                tags=[status_tag(status)] if status is not None else None,
+                order=order,
+                offset=offset,
+                limit=limit,
+            )
         )
+
+    # -- plans (run by the async API below) ----------------------------------------------------------------
+
+    def _set_messages(self, key: str, messages: list[ChatMessage], status: MessageStatus) -> Plan[None]:
+        session_id = yield from self._sessions.ensure(self.agent_id, key)
+        old = [m.id for m in (yield from self._read(key, None))]
+        if messages:
+            yield AddMemories([self._request(session_id, m, status) for m in messages])
+        yield from delete_ids(old)
+
+    def _add_message(self, key: str, message: ChatMessage, status: MessageStatus) -> Plan[None]:
+        session_id = yield from self._sessions.ensure(self.agent_id, key)
+        yield AddMemory(self._request(session_id, message, status))
+
+    def _add_messages(self, key: str, messages: list[ChatMessage], status: MessageStatus) -> Plan[None]:
+        session_id = yield from self._sessions.ensure(self.agent_id, key)
+        yield AddMemories([self._request(session_id, m, status) for m in messages])
+
+    def _delete_message(self, key: str, idx: int) -> Plan[ChatMessage | None]:
+        order: Order = "asc" if idx >= 0 else "desc"
+        found = yield from self._read(key, None, offset=idx if idx >= 0 else -idx - 1, limit=1, order=order)
+        if not found:
+            return None
+        yield from delete_ids([found[0].id])
+        return memory_message(found[0])
+
+    def _delete_read(self, read: Plan[list[Memory]]) -> Plan[list[ChatMessage]]:
+        """Delete the memories `read` finds and return their messages."""
+        memories = yield from read
+        yield from delete_ids([m.id for m in memories])
+        return [memory_message(m) for m in memories]
+
+    def _archive_oldest(self, key: str, n: int) -> Plan[list[ChatMessage]]:
+        oldest = yield from self._read(key, MessageStatus.ACTIVE, limit=n)
+        if not oldest:
+            return []
+        messages = [memory_message(m) for m in oldest]
+        session_id = yield from self._sessions.ensure(self.agent_id, key)
+        # Archived copies first (one atomic batch, original times), then the originals: never a lost message.
+        yield AddMemories(
+            [
+                self._request(session_id, msg, MessageStatus.ARCHIVED, mem.time)
+                for msg, mem in zip(messages, oldest, strict=True)
+            ]
+        )
+        yield from delete_ids([m.id for m in oldest])
+        return messages
 
     # -- AsyncDBChatStore ----------------------------------------------------------------------------------
 
@@ -125,19 +165,20 @@ class MemtraceDBChatStore(ClientBound, AsyncDBChatStore):
         """The key's messages with `status` (all when None), oldest first, paged by `offset` / `limit`."""
         if limit is not None and limit <= 0:
             return []
-        memories = await self._read(key, status, offset=max(offset or 0, 0), limit=limit)
+        memories = await self._binding.bridge.arun(
+            self._read(key, status, offset=max(offset or 0, 0), limit=limit)
+        )
         return [memory_message(m) for m in memories]
 
     async def count_messages(self, key: str, status: MessageStatus | None = MessageStatus.ACTIVE) -> int:
         """How many messages the key has with `status` (all when None)."""
-        return len(await self._read(key, status))
+        return len(await self._binding.bridge.arun(self._read(key, status)))
 
     async def add_message(
         self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Append one message with `status`."""
-        session_id = await self._sessions.aensure(self._binding.aclient, self.agent_id, key)
-        await self._binding.aclient.add_memory(self._request(session_id, message, status))
+        await self._binding.bridge.arun(self._add_message(key, message, status))
 
     async def add_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
@@ -145,59 +186,36 @@ class MemtraceDBChatStore(ClientBound, AsyncDBChatStore):
         """Append messages, all or none (one memtrace batch)."""
         if not messages:
             return
-        session_id = await self._sessions.aensure(self._binding.aclient, self.agent_id, key)
-        await self._binding.aclient.add_memories([self._request(session_id, m, status) for m in messages])
+        await self._binding.bridge.arun(self._add_messages(key, messages, status))
 
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Replace all of the key's messages (any status) with `messages`, which get `status`."""
-        session_id = await self._sessions.aensure(self._binding.aclient, self.agent_id, key)
-        old = [m.id for m in await self._read(key, None)]
-        if messages:
-            await self._binding.aclient.add_memories([self._request(session_id, m, status) for m in messages])
-        await adelete_ids(self._binding.aclient, old)
+        await self._binding.bridge.arun(self._set_messages(key, messages, status))
 
     async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Delete the message at position `idx` of the whole conversation; None when out of range."""
-        order: Order = "asc" if idx >= 0 else "desc"
-        found = await self._read(key, None, offset=idx if idx >= 0 else -idx - 1, limit=1, order=order)
-        if not found:
-            return None
-        await adelete_ids(self._binding.aclient, [found[0].id])
-        return memory_message(found[0])
+        return await self._binding.bridge.arun(self._delete_message(key, idx))
 
     async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
         """Delete the key's messages with `status` (all when None)."""
-        await adelete_ids(self._binding.aclient, [m.id for m in await self._read(key, status)])
+        await self._binding.bridge.arun(self._delete_read(self._read(key, status)))
 
     async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         """Delete the oldest `n` active messages and return them."""
         if n <= 0:
             return []
-        oldest = await self._read(key, MessageStatus.ACTIVE, limit=n)
-        await adelete_ids(self._binding.aclient, [m.id for m in oldest])
-        return [memory_message(m) for m in oldest]
+        return await self._binding.bridge.arun(
+            self._delete_read(self._read(key, MessageStatus.ACTIVE, limit=n))
+        )
 
     async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         """Move the oldest `n` active messages to archived and return them."""
         if n <= 0:
             return []
-        oldest = await self._read(key, MessageStatus.ACTIVE, limit=n)
-        if not oldest:
-            return []
-        messages = [memory_message(m) for m in oldest]
-        session_id = await self._sessions.aensure(self._binding.aclient, self.agent_id, key)
-        # Archived copies first (one atomic batch, original times), then the originals: never a lost message.
-        await self._binding.aclient.add_memories(
-            [
-                self._request(session_id, msg, MessageStatus.ARCHIVED, mem.time)
-                for msg, mem in zip(messages, oldest, strict=True)
-            ]
-        )
-        await adelete_ids(self._binding.aclient, [m.id for m in oldest])
-        return messages
+        return await self._binding.bridge.arun(self._archive_oldest(key, n))
 
     async def get_keys(self) -> list[str]:
         """Every key holding at least one message, in its original spelling."""
-        return await alist_keys(self._binding.aclient, self.agent_id, MEMORY_EVENT_TYPE)
+        return await self._binding.bridge.arun(list_keys(self.agent_id, MEMORY_EVENT_TYPE))

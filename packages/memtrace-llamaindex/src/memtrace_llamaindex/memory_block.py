@@ -15,9 +15,10 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.memory.memory import BaseMemoryBlock
 
-from memtrace import AddMemoryRequest, Memory, SearchQuery
+from memtrace import AddMemoryRequest, Memory, SearchQuery, check_id
+from memtrace.operations import AddMemories, SearchMemories
 
-from ._client import AnyClient, ClientBinding, ClientBound, check_agent_id, session_for_key
+from ._client import AnyClient, ClientBinding, ClientBound, session_for_key
 from ._messages import message_text
 
 DEFAULT_AGENT_ID = "llamaindex"
@@ -66,7 +67,7 @@ class MemtraceMemoryBlock(ClientBound, BaseMemoryBlock[str]):
         **data: Any,
     ) -> None:
         if agent_id is not None:
-            check_agent_id(agent_id)
+            check_id(agent_id, "agent_id")
         super().__init__(name=name, agent_id=agent_id, k=k, **data)
         self._binding = ClientBinding(client)
 
@@ -100,13 +101,15 @@ class MemtraceMemoryBlock(ClientBound, BaseMemoryBlock[str]):
         query = self._query_text(messages or [])
         if not query:
             return ""
-        result = await self._binding.aclient.search_memories(
-            SearchQuery(
-                query=query,
-                agent_id=self.agent_id,
-                session_id=session_for_key(session_id) if self.session_scoped and session_id else None,
-                memory_types=self.memory_types or None,
-                limit=self.k,
+        result = await self._binding.bridge.aexecute(
+            SearchMemories(
+                SearchQuery(
+                    query=query,
+                    agent_id=self.agent_id,
+                    session_id=session_for_key(session_id) if self.session_scoped and session_id else None,
+                    memory_types=self.memory_types or None,
+                    limit=self.k,
+                )
             )
         )
         return "\n".join(self._render(m) for m in result.results)
@@ -148,4 +151,4 @@ class MemtraceMemoryBlock(ClientBound, BaseMemoryBlock[str]):
         """Store the flushed messages that carry text, in one batch."""
         requests = [r for r in (self._request(m) for m in messages) if r is not None]
         if requests:
-            await self._binding.aclient.add_memories(requests)
+            await self._binding.bridge.aexecute(AddMemories(requests))
