@@ -35,13 +35,19 @@ class QueryTerm:
     group: int = 0
 
 
-def query_terms(text: str) -> list[QueryTerm]:
-    """The terms of a free-text query, in the order the embedded store's `fts_query` builds them: each keyword
-    (stop words dropped when anything else is left) as a stemmed word or phrase, then its loose prefix."""
+def query_terms(text: str, *, max_word_chars: int | None = None) -> list[QueryTerm]:
+    """The terms of a free-text query, in the order the embedded store's FTS5 query has them: each keyword
+    (stop words dropped when anything else is left) as a stemmed word or phrase, then its loose prefix.
+
+    FTS5 runs a prefix query's text through the porter stemmer too (``"custome"*`` looks for ``custom``), so the
+    prefix is stemmed here as well, for every store that scores like the embedded one (Arc, PostgreSQL).
+    A term with a word longer than `max_word_chars` is left out (a store that cannot index such a word)."""
     terms: list[QueryTerm] = []
     patterns: set[str] = set()
 
     def add(pattern: str, group: int) -> None:
+        if max_word_chars is not None and any(len(w) > max_word_chars for w in pattern.split()):
+            return
         if pattern.strip() and pattern not in patterns:
             patterns.add(pattern)
             terms.append(QueryTerm(pattern, group))
@@ -52,7 +58,7 @@ def query_terms(text: str) -> list[QueryTerm]:
             add(" " + "  ".join(phrase) + " ", group)
         prefix = loose_prefix(w)
         if prefix:
-            add(" " + normalize(prefix), group)
+            add(" " + "".join(tokens(prefix)), group)
     return terms
 
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ...keywords import loose_prefix, query_keywords, tokens
+from ...keywords import tokens
 from ..arc.ranking import Weights
 from ..arc.terms import QueryTerm
+from ..arc.terms import query_terms as shared_query_terms
 
 SCOPE_ORG = "~o:"
 SCOPE_AGENT = "~a:"
@@ -92,29 +93,10 @@ def document_terms(content: str, org_id: str, agent_id: str, session_id: str | N
 
 
 def query_terms(text: str) -> list[QueryTerm]:
-    """The terms of a free-text query in the order the embedded store's FTS5 query has them: each keyword
-    (stop words dropped when anything else is left) as a stemmed word or phrase, then its loose prefix.
-
-    FTS5 runs a prefix query's text through the porter stemmer too ("custome"* looks for ``custom``...), so the
-    prefix is stemmed here as well; `tests/postgres/test_search_agrees_with_sqlite.py` pins it."""
-    terms: list[QueryTerm] = []
-    patterns: set[str] = set()
-
-    def add(pattern: str, group: int) -> None:
-        if any(len(w) > MAX_LEXEME_CHARS for w in pattern.split()):
-            return  # no memory's index holds such a word (PostgreSQL would refuse it in a query, too)
-        if pattern.strip() and pattern not in patterns:
-            patterns.add(pattern)
-            terms.append(QueryTerm(pattern, group))
-
-    for group, w in enumerate(query_keywords(text)):
-        phrase = tokens(w)
-        if phrase:
-            add(" " + "  ".join(phrase) + " ", group)
-        prefix = loose_prefix(w)
-        if prefix:
-            add(" " + "".join(tokens(prefix)), group)
-    return terms
+    """The embedded store's query terms (`memtrace.stores.arc.terms.query_terms`, prefixes stemmed as FTS5 does;
+    `tests/postgres/test_search_agrees_with_sqlite.py` pins it), without words too long to be a lexeme: no
+    memory's index holds such a word, and PostgreSQL would refuse it in a query."""
+    return shared_query_terms(text, max_word_chars=MAX_LEXEME_CHARS)
 
 
 def term_query(term: QueryTerm) -> str:
