@@ -53,6 +53,17 @@ class Memory(_Model):
     importance: float | None = None
     parent_id: str | None = None
     score: float | None = Field(default=None, description="Relevance, set only on ranked search results.")
+    expires_at: datetime | None = Field(default=None, description="When it expires; absent for never.")
+    key: str | None = Field(default=None, description="The fact this memory is a version of (keyed facts).")
+    valid_from: datetime | None = Field(
+        default=None, description="When this version became valid; absent: `time`."
+    )
+    valid_until: datetime | None = Field(
+        default=None, description="When a later version replaced it; absent: current."
+    )
+    superseded_by: str | None = Field(
+        default=None, description="The id of the memory that replaced this one."
+    )
 
 
 class AddMemoryRequest(_Model):

@@ -28,6 +28,14 @@ class MemoryRecord:
     importance: float | None
     parent_id: str | None
     score: float | None = None
+    # Lifecycle (issue #16): when the memory stops being returned; None never expires.
+    expires_us: int | None = None
+    # Facts that change (issue #17): the fact's key, when the version became valid (None: `time_us`), when it
+    # stopped being current (None: still current) and the memory that replaced it.
+    fact_key: str | None = None
+    valid_from_us: int | None = None
+    valid_until_us: int | None = None
+    superseded_by: str | None = None
 
     def to_memory(self) -> Memory:
         metadata: dict[str, Any] | None = json.loads(self.metadata_json) if self.metadata_json else None
@@ -47,6 +55,11 @@ class MemoryRecord:
                 "importance": self.importance,
                 "parent_id": self.parent_id,
                 "score": self.score,
+                "expires_at": from_us(self.expires_us) if self.expires_us is not None else None,
+                "key": self.fact_key,
+                "valid_from": from_us(self.valid_from_us) if self.valid_from_us is not None else None,
+                "valid_until": from_us(self.valid_until_us) if self.valid_until_us is not None else None,
+                "superseded_by": self.superseded_by,
             }
         )
 
@@ -84,3 +97,11 @@ class MemoryFilter:
     content_contains: str | None = None
     min_importance: float | None = None
     ids: tuple[str, ...] = field(default_factory=tuple)
+    alive_at_us: int | None = None
+    """Leave out memories that expired at or before this time (``expires_us <= alive_at_us``). The engine sets it
+    to now on every read; None (deletes, sweeps, exports) sees expired memories too."""
+    current_only: bool = False
+    """Only memories no later version has superseded (``valid_until_us IS NULL``); reads set it by default."""
+    as_of_us: int | None = None
+    """Only the versions valid at this time: ``valid_from <= as_of < valid_until`` (valid_from defaulting to the
+    memory's time, valid_until to forever)."""
