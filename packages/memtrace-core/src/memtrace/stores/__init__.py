@@ -10,6 +10,7 @@ from .base import (
     EventStore,
     MetadataStore,
     OrgRow,
+    RetentionRow,
     SessionRow,
     StoreStats,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "EventStore",
     "MetadataStore",
     "OrgRow",
+    "RetentionRow",
     "SessionRow",
     "StoreBundle",
     "StoreStats",
