@@ -58,7 +58,7 @@ def test_an_absolute_expiry_is_kept_as_given(engine: Engine) -> None:
     ("fields", "field", "words"),
     [
         ({"ttl": "soon"}, "ttl", "not a duration"),
-        ({"ttl": "0s"}, "ttl", "outside 1 seconds to 10 years"),
+        ({"ttl": "0s"}, "ttl", "outside 1 second to 10 years"),
         ({"ttl": "11000d"}, "ttl", "outside"),
         ({"ttl": "-5m"}, "ttl", "not a duration"),
         ({"expires_at": datetime(2001, 1, 1, tzinfo=UTC)}, "expires_at", "in the past"),

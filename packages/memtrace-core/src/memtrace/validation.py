@@ -276,8 +276,9 @@ def parse_duration(value: Any, field: str, *, min_seconds: int, max_seconds: int
 def _seconds_text(seconds: int) -> str:
     for unit, size in (("years", 365 * 86400), ("days", 86400), ("hours", 3600), ("minutes", 60)):
         if seconds >= size and seconds % size == 0:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} seconds"
+            n = seconds // size
+            return f"{n} {unit if n != 1 else unit[:-1]}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def check_expiry(ttl: Any, expires_at: Any, prefix: str, now_us: int) -> int | None:
