@@ -350,7 +350,10 @@ class SQLiteEventStore:
         # the planner takes "org_id = ?" for ~10 rows and walks every memory of the org instead (measured
         # 50 ms per statement at 50,000 memories, with the write lock held).
         by_id = " INDEXED BY memories_id" if flt.ids else ""
-        with self.db.write() as conn:
+        # A delete of expired memories only (a sweep's) commits without waiting for the disk: lost to a power
+        # cut, those memories are still expired (no read returns them) and the next sweep deletes them again.
+        # Writers queued behind the sweep then wait for its statements, not also for its fsyncs.
+        with self.db.write(durable=flt.expired_by_us is None) as conn:
             indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
             self.indexes.remove(conn, org_id, where, params, indexed, indexed_by=by_id)
             cur = conn.execute(f"DELETE FROM memories AS m{by_id} WHERE {where}", params)
