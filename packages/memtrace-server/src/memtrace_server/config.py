@@ -351,12 +351,18 @@ def _redacted(section: str, name: str, value: Any) -> Any:
     if (section, name) == ("ui", "session_secret") and value:
         return "<redacted>"
     if (section, name) == ("store", "url") and isinstance(value, str):
-        parts = urlsplit(value)
-        if parts.password:
-            user = f"{parts.username}:" if parts.username else ":"
-            netloc = f"{user}<redacted>@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
-            return urlunsplit(parts._replace(netloc=netloc))
+        return redacted_url(value)
     return value
+
+
+def redacted_url(url: str) -> str:
+    """A store URL with its password (if any) replaced by ``<redacted>``, for output people read."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    netloc = f"{user}<redacted>@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _toml_value(value: Any) -> str:
