@@ -162,6 +162,7 @@ class AuditSection:
     """How often the leader looks for audit entries past `retention_days`."""
 
 
+@dataclass
 class RetentionSection:
     """The retention policy of the default organisation (``org_default``), and the sweeper's pace.
 
