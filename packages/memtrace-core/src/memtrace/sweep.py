@@ -52,8 +52,8 @@ RETENTION = "retention"
 class SweepReport:
     """What one sweep deleted (or, dry, would delete): counts by organisation, reason and memory type.
 
-    This is the one record of a sweep: the server logs it (memtrace_server/retention.py ``record_sweep``, where
-    an audit trail would take it) and the CLI and admin API print it."""
+    This is the one record of a sweep: `Engine.sweep` writes its audit entries from it, the server logs it
+    (memtrace_server/retention.py ``record_sweep``) and the CLI and admin API print it."""
 
     started_us: int
     dry_run: bool
