@@ -6,7 +6,7 @@ import logging
 import sqlite3
 from typing import Any
 
-from ...errors import StorageFullError
+from ...errors import ConflictError, StorageFullError
 from ...keywords import loose_prefix, query_keywords
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
@@ -114,9 +114,21 @@ class SQLiteEventStore:
             register_functions(conn)
 
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
+        return self._insert(org_id, records, dedup_since_us=dedup_since_us, keep_ids=False)
+
+    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+        skipped = self._insert(org_id, records, dedup_since_us=None, keep_ids=True)
+        return len(records) - len(skipped), len(skipped)
+
+    def _insert(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None, keep_ids: bool
+    ) -> list[int]:
+        """Write `records` in one transaction; the indexes skipped. `keep_ids` (imports) skips the ids already
+        stored for the org, and repeats within `records`, instead of applying the dedup window."""
         skipped: list[int] = []
         rows = []
         with self.db.write() as conn:
+            taken = self._stored_ids(conn, org_id, records) if keep_ids else set()
             # One indexed IN-lookup per chunk finds stored duplicates; `seen` also catches those within the batch.
             # Both happen inside the write transaction, so no other writer can add a duplicate in between.
             seen: set[str] = (
@@ -125,6 +137,11 @@ class SQLiteEventStore:
                 else set()
             )
             for i, r in enumerate(records):
+                if keep_ids:
+                    if r.id in taken:
+                        skipped.append(i)
+                        continue
+                    taken.add(r.id)
                 if dedup_since_us is not None and r.dedup_key is not None:
                     if r.dedup_key in seen:
                         skipped.append(i)
@@ -200,6 +217,24 @@ class SQLiteEventStore:
             chunk = keys[start : start + _DEDUP_CHUNK]
             sql = _DEDUP_HITS.format(",".join("?" * len(chunk)))
             found.update(k for (k,) in conn.execute(sql, [org_id, since_us, *chunk]))
+        return found
+
+    @staticmethod
+    def _stored_ids(conn: sqlite3.Connection, org_id: str, records: list[MemoryRecord]) -> set[str]:
+        """Which of the records' ids the org already holds. Ids are unique in the whole file (one index), so an
+        id held by another organisation cannot be imported here: `ConflictError` naming it."""
+        ids = list({r.id for r in records})
+        found: set[str] = set()
+        for start in range(0, len(ids), _DEDUP_CHUNK):
+            chunk = ids[start : start + _DEDUP_CHUNK]
+            sql = f"SELECT id, org_id FROM memories WHERE id IN ({','.join('?' * len(chunk))})"
+            for memory_id, owner in conn.execute(sql, chunk):
+                if owner != org_id:
+                    raise ConflictError(
+                        f"memory id {memory_id} belongs to another organization in this store (memory ids "
+                        "are unique per SQLite store); import into that organization or another store"
+                    )
+                found.add(memory_id)
         return found
 
     def query(
