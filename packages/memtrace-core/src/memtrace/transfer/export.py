@@ -1,7 +1,7 @@
 """Writing an organisation, or part of it, as an export file (`format.py`), a page of memories at a time.
 
-What is written for a filter: with `agent_id`, that agent (when registered) and its sessions; with
-`session_id`, that session and its agent; with neither, every agent and session of the organisation. Memories
+What is written for a filter: with `agent_id`, that agent (when registered, by id or name) and its sessions;
+with `session_id`, that session and its agent; with neither, every agent and session of the organisation. Memories
 are those matching every filter, oldest first, ties in the order they were stored (so an import stores them in
 that order again). Expired memories not yet swept and superseded fact versions are written too: an export is
 what the store holds.
@@ -74,7 +74,12 @@ class ExportPlan:
         else:
             sessions = metadata.list_sessions(self.org_id, None)
             agent_ids = None
-        agents = [a for a in metadata.list_agents(self.org_id) if agent_ids is None or a.id in agent_ids]
+        # Memories and sessions name an agent by its id or by its name (both are accepted everywhere).
+        agents = [
+            a
+            for a in metadata.list_agents(self.org_id)
+            if agent_ids is None or a.id in agent_ids or a.name in agent_ids
+        ]
         # Oldest first, like the memories: an import creates them in the order they were made.
         agents.sort(key=lambda a: (a.created_us, a.id))
         sessions.sort(key=lambda s: (s.created_us, s.id))

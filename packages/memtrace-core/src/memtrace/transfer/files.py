@@ -67,6 +67,9 @@ class ExportWriter:
         self.out.write(chunk)
         self.bytes += len(chunk)
         self.lines += chunk.count(b"\n")
+        # The last line, whole: chunks (over HTTP) may end anywhere, even inside it.
+        if self._tail.endswith(b"\n"):
+            self._tail = b""
         cut = chunk.rfind(b"\n", 0, len(chunk) - 1)
         self._tail = chunk[cut + 1 :] if cut >= 0 else self._tail + chunk
         if self.progress is not None:

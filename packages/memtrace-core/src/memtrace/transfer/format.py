@@ -34,6 +34,7 @@ from ..dedup import dedup_key
 from ..errors import ValidationError
 from ..limits import MAX_METADATA_BYTES
 from ..records import MemoryRecord
+from ..stores.arc.wire import id_time_ms
 from ..stores.base import AgentRow, SessionRow
 from ..timeparse import MAX_TIME_US, MIN_TIME_US, from_us
 
@@ -409,6 +410,15 @@ class ExportReader:
 
     def _memory(self, body: Any) -> MemoryRecord:
         values = self._values("memory", body, self._memory_checks, _MEMORY_REQUIRED)
+        if id_time_ms(values["id"]) != values["time_us"] // 1000:
+            # Every memtrace id is made from its memory's time, and lookups by id rely on it (Arc narrows them
+            # to the time the id carries): a memory whose id says another time would be lost to them.
+            raise LineError(
+                self.line,
+                "memory.id does not carry memory.time_us (a memory id starts with its time, in ms): the two "
+                "were edited apart",
+                "memory.id",
+            )
         if "dedup_key" not in values:
             values["dedup_key"] = (
                 dedup_key(values["agent_id"], values["event_type"], values["content"])
