@@ -6,7 +6,7 @@ import logging
 import sqlite3
 from typing import Any
 
-from ...errors import ConflictError, StorageFullError
+from ...errors import StorageFullError
 from ...keywords import loose_prefix, query_keywords
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
@@ -221,20 +221,13 @@ class SQLiteEventStore:
 
     @staticmethod
     def _stored_ids(conn: sqlite3.Connection, org_id: str, records: list[MemoryRecord]) -> set[str]:
-        """Which of the records' ids the org already holds. Ids are unique in the whole file (one index), so an
-        id held by another organisation cannot be imported here: `ConflictError` naming it."""
+        """Which of the records' ids the org already holds (one lookup per chunk on its unique index)."""
         ids = list({r.id for r in records})
         found: set[str] = set()
         for start in range(0, len(ids), _DEDUP_CHUNK):
             chunk = ids[start : start + _DEDUP_CHUNK]
-            sql = f"SELECT id, org_id FROM memories WHERE id IN ({','.join('?' * len(chunk))})"
-            for memory_id, owner in conn.execute(sql, chunk):
-                if owner != org_id:
-                    raise ConflictError(
-                        f"memory id {memory_id} belongs to another organization in this store (memory ids "
-                        "are unique per SQLite store); import into that organization or another store"
-                    )
-                found.add(memory_id)
+            sql = f"SELECT id FROM memories WHERE org_id = ? AND id IN ({','.join('?' * len(chunk))})"
+            found.update(i for (i,) in conn.execute(sql, [org_id, *chunk]))
         return found
 
     def query(

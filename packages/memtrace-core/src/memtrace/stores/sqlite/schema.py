@@ -111,4 +111,10 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE fts_orgs (n INTEGER PRIMARY KEY AUTOINCREMENT, org_id TEXT NOT NULL UNIQUE)",
         "UPDATE fts_state SET indexed_rowid = 0 WHERE id = 1",
     ],
+    # Memory ids unique per organisation, not per file (as in PostgreSQL): an organisation can be imported into
+    # another of the same store (a copy), and whether an id is taken says nothing about another tenant.
+    [
+        "DROP INDEX memories_id",
+        "CREATE UNIQUE INDEX memories_id ON memories(org_id, id)",
+    ],
 ]
