@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def _listing(mt: Memtrace) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def source(tmp_path: Path) -> Memtrace:
+def source(tmp_path: Path) -> Iterator[Memtrace]:
     mt = Memtrace.open(tmp_path / "source")
     _fill(mt)
     yield mt
@@ -45,7 +46,7 @@ def source(tmp_path: Path) -> Memtrace:
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Memtrace:
+def target(tmp_path: Path) -> Iterator[Memtrace]:
     mt = Memtrace.open(tmp_path / "target")
     yield mt
     mt.close()

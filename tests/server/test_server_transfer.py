@@ -47,9 +47,10 @@ def test_an_admin_exports_a_stream_and_imports_it_into_another_org(
     _, target_key, _ = new_org_key(permissions="read,write,admin")
     with Memtrace(live_server.base_url, source_key) as source:
         _fill(source)
-        with live_server.client(source_key) as http, http.stream(
-            "GET", "/api/v1/export", params={"tags": "t1"}
-        ) as response:
+        with (
+            live_server.client(source_key) as http,
+            http.stream("GET", "/api/v1/export", params={"tags": "t1"}) as response,
+        ):
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("application/x-ndjson")
             body = b"".join(response.iter_bytes())
@@ -143,7 +144,10 @@ def test_the_async_remote_client_exports_and_imports(live_server: ServerProcess,
     _, target, _ = new_org_key(permissions="read,write,admin")
 
     async def run() -> tuple[int, int]:
-        async with AsyncMemtrace(live_server.base_url, key) as a, AsyncMemtrace(live_server.base_url, target) as b:
+        async with (
+            AsyncMemtrace(live_server.base_url, key) as a,
+            AsyncMemtrace(live_server.base_url, target) as b,
+        ):
             await a.add_memory(AddMemoryRequest(agent_id="a1", content="hello over the wire"))
             out = io.BytesIO()
             exported = await a.export_memories(out)
@@ -173,7 +177,10 @@ def test_the_commands_move_an_org_between_data_directories(tmp_path: Path) -> No
         "there)"
     )
     assert json.loads(memtrace("import", str(path), "--json", *target).stdout)["skipped"] == 40
-    with Memtrace.open(tmp_path / "one", org_id="org_acme") as a, Memtrace.open(tmp_path / "two", org_id="org_acme") as b:
+    with (
+        Memtrace.open(tmp_path / "one", org_id="org_acme") as a,
+        Memtrace.open(tmp_path / "two", org_id="org_acme") as b,
+    ):
         assert _listing(b) == _listing(a)
     path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-1]))
     cut = memtrace("import", str(path), *target)

@@ -268,6 +268,11 @@ _LABELS = {
     what: {f.name: f"{what}.{f.name}" for f in _fields(kind)}
     for what, kind in (("memory", MemoryRecord), ("agent", AgentRow), ("session", SessionRow))
 }
+# The fields whose type allows None.
+_NULLABLE = {
+    what: frozenset(f.name for f in _fields(kind) if "None" in str(f.type))
+    for what, kind in (("memory", MemoryRecord), ("agent", AgentRow), ("session", SessionRow))
+}
 _MEMORY_REQUIRED = _required(MemoryRecord) - {"dedup_key"}  # an absent key is recomputed (ReadLimits)
 _AGENT_REQUIRED = _required(AgentRow)
 _SESSION_REQUIRED = _required(SessionRow)
@@ -386,24 +391,24 @@ class ExportReader:
     ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise LineError(self.line, f"{what}: expected an object", what)
-        unknown = body.keys() - checks.keys()
-        if unknown:
-            name = sorted(unknown)[0]
+        keys = body.keys()
+        if not keys <= checks.keys():
+            name = sorted(keys - checks.keys())[0]
             raise LineError(
                 self.line,
                 f"{what}.{name}: unknown field (written by a newer memtrace? this one reads format "
                 f"{FORMAT_VERSION})",
                 f"{what}.{name}",
             )
-        missing = required - body.keys()
-        if missing:
-            name = sorted(missing)[0]
+        if not keys >= required:
+            name = sorted(required - keys)[0]
             raise LineError(self.line, f"{what}.{name} is required", f"{what}.{name}")
         out: dict[str, Any] = {}
-        labels = _LABELS[what]
+        labels, nullable = _LABELS[what], _NULLABLE[what]
         try:
             for name, value in body.items():
-                out[name] = checks[name](value, labels[name])
+                # None needs no check where the record allows it (most optional fields are None).
+                out[name] = None if value is None and name in nullable else checks[name](value, labels[name])
         except ValidationError as exc:
             raise LineError(self.line, exc.message, exc.field) from None
         return out
