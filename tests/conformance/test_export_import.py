@@ -56,7 +56,7 @@ def _everything(engine: Engine) -> list[dict[str, object]]:
 def _export(engine: Engine, **options: object) -> bytes:
     from memtrace.transfer import ExportOptions
 
-    return b"".join(engine.export_memories(ORG, ExportOptions(**options)))  # type: ignore[arg-type]
+    return b"".join(engine.export_memories(ORG, ExportOptions.model_validate(options)))
 
 
 def test_a_file_round_trips_exactly_into_a_fresh_store(engine: Engine, engine_factory) -> None:
