@@ -15,6 +15,8 @@ The same row-level steps serve ``memtrace migrate-store`` (`ensure_agent`, `ensu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ..errors import MemtraceError, ValidationError
 from ..records import MemoryRecord
@@ -68,6 +70,16 @@ def ensure_session(metadata: MetadataStore, row: SessionRow) -> bool:
     return stored == row
 
 
+@dataclass(frozen=True)
+class _InFlight:
+    """A batch being written: its lines, and how much of the file had been read when it was sent."""
+
+    future: Future[tuple[int, int]]
+    first: int
+    last: int
+    bytes_read: int
+
+
 class Importer:
     """One import into `org_id`. `run(lines)` reads the file and returns the report, or raises `ImportFailed`.
 
@@ -97,29 +109,36 @@ class Importer:
         self._pending: list[MemoryRecord] = []
         self._pending_from = 0  # the line of the first pending memory
         self._read_to = 0  # the last line whose content is committed
+        self._inflight: _InFlight | None = None
+        self._writer: ThreadPoolExecutor
 
     def run(self, lines: Iterable[bytes]) -> ImportReport:
         reader: ExportReader | None = None
-        try:
-            reader = ExportReader(lines, self.org_id, self.limits, first_line=self.first_line)
-            self.header = reader.header
-            self._read_to = reader.line
-            for item in reader.items():
-                value = item.value
-                if isinstance(value, MemoryRecord):
-                    if not self._pending:
-                        self._pending_from = item.line
-                    self._pending.append(value)
-                    if len(self._pending) >= self.batch_size:
-                        self._commit(item.line, reader.bytes_read)
-                    continue
-                self._commit(item.line - 1, reader.bytes_read)
-                self._metadata_row(item.line, value)
-                self._read_to = item.line
-            self._commit(reader.line, reader.bytes_read)
-        except LineError as exc:
-            self._commit(exc.line - 1, reader.bytes_read if reader else 0)
-            raise self._failed(exc.message, exc.line, exc.field) from None
+        # One batch is written while the next is read: SQLite and psycopg let go of the GIL while they work,
+        # so reading (the Python part) and writing overlap. At most one batch is in flight, and every error
+        # waits for it first, so "everything before line N is in" stays exact.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memtrace-import") as writer:
+            self._writer = writer
+            try:
+                reader = ExportReader(lines, self.org_id, self.limits, first_line=self.first_line)
+                self.header = reader.header
+                self._read_to = reader.line
+                for item in reader.items():
+                    value = item.value
+                    if isinstance(value, MemoryRecord):
+                        if not self._pending:
+                            self._pending_from = item.line
+                        self._pending.append(value)
+                        if len(self._pending) >= self.batch_size:
+                            self._send(item.line, reader.bytes_read)
+                        continue
+                    self._commit(item.line - 1, reader.bytes_read)
+                    self._metadata_row(item.line, value)
+                    self._read_to = item.line
+                self._commit(reader.line, reader.bytes_read)
+            except LineError as exc:
+                self._commit(exc.line - 1, reader.bytes_read if reader else 0)
+                raise self._failed(exc.message, exc.line, exc.field) from None
         self.report.lines = reader.line
         self.report.complete = True
         return self.report
@@ -137,19 +156,44 @@ class Importer:
         except MemtraceError as exc:
             raise self._failed(f"line {line}: {exc.message}", line) from None
 
+    def _send(self, upto_line: int, bytes_read: int) -> None:
+        """Start writing the pending memories (lines up to `upto_line`), once the batch before is in."""
+        self._settle()
+        batch, self._pending = self._pending, []
+        self._inflight = _InFlight(
+            self._writer.submit(self.events.import_records, self.org_id, batch),
+            self._pending_from,
+            upto_line,
+            bytes_read,
+        )
+
+    def _settle(self) -> None:
+        """Wait for the batch being written; count it, or raise `ImportFailed` naming its lines."""
+        flight, self._inflight = self._inflight, None
+        if flight is None:
+            return
+        try:
+            inserted, skipped = flight.future.result()
+        except MemtraceError as exc:
+            where = (
+                f"line {flight.first}"
+                if flight.first == flight.last
+                else f"lines {flight.first}-{flight.last}"
+            )
+            raise self._failed(f"{where}: {exc.message}", flight.first) from None
+        self.report.memories += inserted
+        self.report.skipped += skipped
+        self._advance(flight.last, flight.bytes_read)
+
     def _commit(self, upto_line: int, bytes_read: int) -> None:
-        """Store the pending memories (one transaction); lines up to `upto_line` are then all in."""
+        """Write whatever is pending and wait for it: lines up to `upto_line` are then all in."""
         if self._pending:
-            first, last = self._pending_from, upto_line
-            try:
-                inserted, skipped = self.events.import_records(self.org_id, self._pending)
-            except MemtraceError as exc:
-                where = f"line {first}" if first == last else f"lines {first}-{last}"
-                raise self._failed(f"{where}: {exc.message}", first) from None
-            self.report.memories += inserted
-            self.report.skipped += skipped
-            self._pending = []
-        self._read_to = max(self._read_to, upto_line)
+            self._send(upto_line, bytes_read)
+        self._settle()
+        self._advance(upto_line, bytes_read)
+
+    def _advance(self, line: int, bytes_read: int) -> None:
+        self._read_to = max(self._read_to, line)
         self.report.lines = self._read_to
         if self.progress is not None:
             self.progress(self.report, bytes_read)
