@@ -31,7 +31,8 @@ class ProgressBar:
         if not self.enabled:
             return
         now = time.monotonic()
-        if not force and now - self._last < INTERVAL:
+        finished = self.total is not None and done >= self.total
+        if not (force or finished) and now - self._last < INTERVAL:
             return
         self._last = now
         if self.total:
