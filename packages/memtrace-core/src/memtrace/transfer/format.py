@@ -32,9 +32,9 @@ from typing import Any
 from .. import validation as v
 from ..dedup import dedup_key
 from ..errors import ValidationError
+from ..ids import id_time_ms
 from ..limits import MAX_METADATA_BYTES
 from ..records import MemoryRecord
-from ..stores.arc.wire import id_time_ms
 from ..stores.base import AgentRow, SessionRow
 from ..timeparse import MAX_TIME_US, MIN_TIME_US, from_us
 
