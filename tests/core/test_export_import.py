@@ -148,6 +148,14 @@ def test_a_bad_line_is_named_by_its_number_and_what_came_before_it_is_in(
         (lambda m: m.pop("content"), "line 2: memory.content is required"),
         (lambda m: m.update(time_us=m["time_us"] + 5_000), "line 2: memory.id does not carry memory.time_us"),
         (lambda m: m.update(importance=2), "line 2: invalid memory.importance: 2 is outside 0..1"),
+        (
+            lambda m: m.update(fact_key="a\x00b"),
+            "line 2: invalid memory.fact_key: expected a string without NUL",
+        ),
+        (
+            lambda m: m.update(metadata_json='{"a":"\ud800"}'),
+            "line 2: invalid memory.metadata_json: not valid",
+        ),
     ],
 )
 def test_each_kind_of_bad_value_names_its_line_and_field(

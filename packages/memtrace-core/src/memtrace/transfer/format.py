@@ -143,9 +143,10 @@ Check = Callable[[Any, str], Any]
 
 
 def _str(value: Any, field: str) -> Any:
-    if not isinstance(value, str):
-        raise ValidationError(f"invalid {field}: expected a string", field)
-    return value
+    """A string every store can keep: no NUL (PostgreSQL refuses it), no lone surrogate (not UTF-8)."""
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValidationError(f"invalid {field}: expected a string without NUL characters", field)
+    return v.check_unicode(value, field)
 
 
 def _opt_str(value: Any, field: str) -> Any:
@@ -177,7 +178,7 @@ def _json_object_text(value: Any, field: str) -> Any:
     """Stored JSON text: kept byte for byte, but it must be a JSON object (reads parse it)."""
     if value is None:
         return None
-    _str(value, field)
+    _str(value, field)  # JSON text has no raw NUL, and a raw lone surrogate would not encode
     try:
         parsed = _decode(value)
     except ValueError:
