@@ -102,6 +102,11 @@ def _env_remote() -> tuple[str, str] | None:
     return (url, key) if url and key else None
 
 
+def _env_store_url() -> str | None:
+    """MEMTRACE_STORE_URL, the store setting the server reads too (None: the data directory decides)."""
+    return os.environ.get("MEMTRACE_STORE_URL") or None
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -234,12 +239,13 @@ class Memtrace(_ClientMethods):
 
     @classmethod
     def from_env(cls) -> Self:
-        """Remote when MEMTRACE_URL and MEMTRACE_API_KEY are set, else embedded in MEMTRACE_DATA_DIR
-        (org MEMTRACE_ORG_ID, default org_default)."""
+        """Remote when MEMTRACE_URL and MEMTRACE_API_KEY are set; else in-process on the store
+        MEMTRACE_STORE_URL names (``postgresql://...``, ``sqlite:///...``, as the server takes it); else
+        embedded in MEMTRACE_DATA_DIR. In-process, the org is MEMTRACE_ORG_ID (default org_default)."""
         remote = _env_remote()
         if remote:
             return cls(*remote)
-        return cls.open(org_id=os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID)
+        return cls.open(_env_store_url(), org_id=os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID)
 
     def execute(self, op: Operation[R], /) -> R:
         """(extension) Carry out one `memtrace.operations` operation and return its result."""
@@ -303,11 +309,12 @@ class AsyncMemtrace(_ClientMethods):
 
     @classmethod
     def from_env(cls) -> Self:
-        """Remote when MEMTRACE_URL and MEMTRACE_API_KEY are set, else embedded in MEMTRACE_DATA_DIR."""
+        """Remote when MEMTRACE_URL and MEMTRACE_API_KEY are set, else in-process on MEMTRACE_STORE_URL, else
+        embedded in MEMTRACE_DATA_DIR (see `Memtrace.from_env`)."""
         remote = _env_remote()
         if remote:
             return cls(*remote)
-        return cls.open(org_id=os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID)
+        return cls.open(_env_store_url(), org_id=os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID)
 
     async def execute(self, op: Operation[R], /) -> R:
         """(extension) Carry out one `memtrace.operations` operation and return its result."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import validation as v
+from .audit import EMBEDDED, Actor, AuditAction, AuditTrail
 from .context import DEFAULT_MAX_CONTENT_CHARS, render_session_context
 from .dedup import dedup_key
 from .errors import ConflictError, NotFoundError, ValidationError
@@ -100,6 +101,9 @@ class Engine:
         self.config = config or EngineConfig()
         self.clock = MonotonicClock()
         self._ids = MemoryIdGenerator()
+        self.audit = AuditTrail(metadata, self.clock.now)
+        """The audit trail (`memtrace.audit`): the engine records its own destructive actions; callers record
+        the privileged ones it does not see (key administration, Arc instances, retention runs, imports)."""
 
     @classmethod
     def from_stores(cls, stores: StoreBundle, config: EngineConfig | None = None) -> Engine:
@@ -250,9 +254,18 @@ class Engine:
             raise NotFoundError("memory not found")
         return record.to_memory()
 
-    def delete_memory(self, org_id: str, memory_id: str) -> None:
-        if self.events.delete(org_id, MemoryFilter(ids=(v.check_memory_id(memory_id),))) == 0:
+    def delete_memory(self, org_id: str, memory_id: str, *, actor: Actor = EMBEDDED) -> None:
+        """Delete one memory by id (`NotFoundError` if there is none); recorded in the audit trail."""
+        memory_id = v.check_memory_id(memory_id)
+        if self.events.delete(org_id, MemoryFilter(ids=(memory_id,))) == 0:
             raise NotFoundError("memory not found")
+        self.audit.record(
+            org_id,
+            AuditAction.MEMORY_DELETE,
+            actor=actor,
+            filter={"memory_ids": [memory_id]},
+            counts={"memories": 1},
+        )
 
     def delete_memories(
         self,
@@ -266,13 +279,33 @@ class Engine:
         event_type: str | None = None,
         tags: str | list[str] | None = None,
         memory_ids: list[str] | None = None,
+        actor: Actor = EMBEDDED,
     ) -> int:
         """Delete every memory matching all the given filters, atomically; at least one of agent_id, session_id,
-        since, until or memory_ids is required (type and tag filters only narrow). Returns the count."""
+        since, until or memory_ids is required (type and tag filters only narrow). Returns the count. Recorded
+        in the audit trail with the filter as given."""
         flt = self._delete_filter(
             agent_id, session_id, since, until, memory_type, event_type, tags, memory_ids
         )
-        return 0 if flt is None else self.events.delete(org_id, flt)
+        deleted = 0 if flt is None else self.events.delete(org_id, flt)
+        given = {
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "since": since,
+            "until": until,
+            "memory_type": memory_type,
+            "event_type": event_type,
+            "tags": tags,
+            "memory_ids": memory_ids,
+        }
+        self.audit.record(
+            org_id,
+            AuditAction.MEMORIES_DELETE,
+            actor=actor,
+            filter={k: val for k, val in given.items() if val is not None},
+            counts={"memories": deleted},
+        )
+        return deleted
 
     def count_memories(
         self,
@@ -404,12 +437,16 @@ class Engine:
             raise NotFoundError("agent not found")
         return self._agent(row)
 
-    def delete_agent(self, org_id: str, agent_id: str) -> None:
-        """Delete a registered agent by id. Its memories stay (delete them with `delete_memories`)."""
+    def delete_agent(self, org_id: str, agent_id: str, *, actor: Actor = EMBEDDED) -> None:
+        """Delete a registered agent by id. Its memories stay (delete them with `delete_memories`, or everything
+        about the agent with `forget`)."""
         if not isinstance(agent_id, str) or len(agent_id) > MAX_NAME_LENGTH:
             raise NotFoundError("agent not found")
         if not self.metadata.delete_agent(org_id, v.check_unicode(agent_id, "agent_id")):
             raise NotFoundError("agent not found")
+        self.audit.record(
+            org_id, AuditAction.AGENT_DELETE, actor=actor, filter={"agent_id": agent_id}, counts={"agents": 1}
+        )
 
     def get_agent_stats(self, org_id: str, agent_id: str) -> AgentStats:
         v.check_id(agent_id, "agent_id")
@@ -561,9 +598,11 @@ class Engine:
         """The organisation, created if absent (concurrent callers all get the one stored row)."""
         return self.metadata.ensure_org(v.check_id(org_id, "org_id") or "", name, now_us())
 
-    def create_org(self, org_id: str, name: str) -> OrgRow:
-        """A new organisation; `ConflictError` if the id is taken."""
-        return self.metadata.create_org(v.check_id(org_id, "id") or "", name, now_us())
+    def create_org(self, org_id: str, name: str, *, actor: Actor = EMBEDDED) -> OrgRow:
+        """A new organisation; `ConflictError` if the id is taken. Recorded in the audit trail."""
+        org = self.metadata.create_org(v.check_id(org_id, "id") or "", name, now_us())
+        self.audit.record(org.id, AuditAction.ORG_CREATE, actor=actor, filter={"name": org.name})
+        return org
 
     def get_org(self, org_id: str) -> OrgRow:
         org = self.metadata.get_org(org_id)
@@ -574,15 +613,17 @@ class Engine:
     def list_orgs(self) -> list[OrgRow]:
         return self.metadata.list_orgs()
 
-    def purge_org(self, org_id: str) -> int:
+    def purge_org(self, org_id: str, *, actor: Actor = EMBEDDED) -> int:
         """Delete an organisation with everything in it: memories, agents, sessions, keys and its Arc settings,
-        so a later org with the same id starts empty. Returns the number of memories deleted."""
+        so a later org with the same id starts empty. Returns the number of memories deleted. Recorded in the
+        audit trail."""
         self.get_org(org_id)
         # An empty filter means "every memory of this org"; `delete_memories` refuses one on purpose, and only
         # this operator action needs it. Memories go first: an org row without memories is harmless, the reverse
         # would leave memories nobody can reach.
         deleted = self.events.delete(org_id, MemoryFilter())
         self.metadata.delete_org(org_id)
+        self.audit.record(org_id, AuditAction.ORG_DELETE, actor=actor, counts={"memories": deleted})
         return deleted
 
     # ------------------------------------------------------- export and import

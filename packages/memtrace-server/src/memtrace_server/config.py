@@ -151,6 +151,15 @@ class UISection:
 
 
 @dataclass
+class AuditSection:
+    retention_days: float = 365.0
+    """How long audit entries are kept (`memtrace.audit`); older ones are deleted by the leader replica's
+    pruning job. 0 keeps them forever."""
+    prune_interval_seconds: float = 3600.0
+    """How often the leader looks for audit entries past `retention_days`."""
+
+
+@dataclass
 class ServerConfig:
     server: ServerSection = field(default_factory=ServerSection)
     log: LogSection = field(default_factory=LogSection)
@@ -159,6 +168,7 @@ class ServerConfig:
     limits: LimitsSection = field(default_factory=LimitsSection)
     store: StoreSection = field(default_factory=StoreSection)
     ui: UISection = field(default_factory=UISection)
+    audit: AuditSection = field(default_factory=AuditSection)
     source: str | None = None
     """The file this configuration was read from, if any."""
 
@@ -214,6 +224,10 @@ class ServerConfig:
             problems.append("ui.session_ttl_seconds must be between 60 and 2592000 (30 days)")
         if self.ui.session_secret and len(self.ui.session_secret) < 32:
             problems.append("ui.session_secret must be at least 32 characters")
+        if self.audit.retention_days < 0:
+            problems.append("audit.retention_days must not be negative (0 = keep forever)")
+        if self.audit.prune_interval_seconds < 1:
+            problems.append("audit.prune_interval_seconds must be at least 1")
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -335,7 +349,7 @@ def to_toml(config: ServerConfig | None = None) -> str:
     """`config` (default: all defaults) as a `memtrace.toml`."""
     config = config or ServerConfig()
     lines = ["# memtrace server configuration (every key can be overridden by MEMTRACE_<SECTION>_<KEY>)"]
-    for section in ("server", "log", "auth", "dedup", "limits", "store", "ui"):
+    for section in ("server", "log", "auth", "dedup", "limits", "store", "ui", "audit"):
         lines.append(f"\n[{section}]")
         for f in dataclasses.fields(getattr(config, section)):
             value = getattr(getattr(config, section), f.name)
@@ -351,12 +365,18 @@ def _redacted(section: str, name: str, value: Any) -> Any:
     if (section, name) == ("ui", "session_secret") and value:
         return "<redacted>"
     if (section, name) == ("store", "url") and isinstance(value, str):
-        parts = urlsplit(value)
-        if parts.password:
-            user = f"{parts.username}:" if parts.username else ":"
-            netloc = f"{user}<redacted>@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
-            return urlunsplit(parts._replace(netloc=netloc))
+        return redacted_url(value)
     return value
+
+
+def redacted_url(url: str) -> str:
+    """A store URL with its password (if any) replaced by ``<redacted>``, for output people read."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    netloc = f"{user}<redacted>@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _toml_value(value: Any) -> str:

@@ -140,8 +140,27 @@ class ArcInstanceRow:
     updated_us: int
 
 
+@dataclass(frozen=True)
+class AuditRow:
+    """One entry of the audit trail (`memtrace.audit`): who did what destructive or privileged thing, when.
+
+    `key_id` is the API key's id, never the key; None when no key was involved (the CLI, an embedded client, a
+    background job), and `actor` says which of those it was. `filter_json` and `counts_json` are compact JSON
+    objects (the subject acted on, and what it changed by kind) or None."""
+
+    id: int
+    """Assigned by the store (0 before it is stored); increasing in insertion order, the paging cursor."""
+    time_us: int
+    org_id: str
+    key_id: int | None
+    actor: str
+    action: str
+    filter_json: str | None
+    counts_json: str | None
+
+
 class MetadataStore(Protocol):
-    """Organisations, agents, sessions, API keys and the organisations' Arc instances."""
+    """Organisations, agents, sessions, API keys, the organisations' Arc instances and the audit trail."""
 
     # organisations
     def create_org(self, org_id: str, name: str, now_us: int) -> OrgRow:
@@ -238,6 +257,31 @@ class MetadataStore(Protocol):
     def delete_arc_instance(self, org_id: str) -> bool: ...
     def arc_instances_version(self) -> int:
         """A number that changes whenever an Arc instance is put or deleted (cheap to poll)."""
+        ...
+
+    # the audit trail
+    def append_audit(self, row: AuditRow) -> AuditRow:
+        """Store an entry (its `id` is ignored) and return it with the id the store gave it."""
+        ...
+
+    def list_audit(
+        self,
+        *,
+        org_id: str | None,
+        action: str | None,
+        since_us: int | None,
+        until_us: int | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[AuditRow]:
+        """At most `limit` entries, newest (highest id) first, of one organisation (None: all) and one action
+        (None: all), with ``since_us <= time_us < until_us`` where given, and ``id < before_id`` (the next page
+        after an entry) where given."""
+        ...
+
+    def prune_audit(self, before_us: int, *, limit: int) -> int:
+        """Delete at most `limit` of the oldest entries with ``time_us < before_us`` (one short transaction);
+        return how many went. Callers loop until it returns less than `limit`."""
         ...
 
     def ping(self) -> None:

@@ -136,6 +136,22 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE change_counters (name text PRIMARY KEY, version bigint NOT NULL)",
         "INSERT INTO change_counters (name, version) VALUES ('api_keys', 0), ('arc_instances', 0)",
     ],
+    # The audit trail (memtrace.audit), one for every replica: read newest first by id, per organisation or
+    # all; pruned by time.
+    [
+        """CREATE TABLE audit_log (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            time_us bigint NOT NULL,
+            org_id text COLLATE "C" NOT NULL,
+            key_id bigint,
+            actor text NOT NULL,
+            action text COLLATE "C" NOT NULL,
+            filter_json text,
+            counts_json text
+        )""",
+        "CREATE INDEX audit_log_org ON audit_log (org_id, id)",
+        "CREATE INDEX audit_log_time ON audit_log (time_us)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -111,6 +111,22 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE fts_orgs (n INTEGER PRIMARY KEY AUTOINCREMENT, org_id TEXT NOT NULL UNIQUE)",
         "UPDATE fts_state SET indexed_rowid = 0 WHERE id = 1",
     ],
+    # The audit trail (memtrace.audit): destructive and privileged actions, kept in the metadata store so every
+    # process sharing the store writes one trail. Read newest first by id, per organisation or all; pruned by time.
+    [
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time_us INTEGER NOT NULL,
+            org_id TEXT NOT NULL,
+            key_id INTEGER,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            filter_json TEXT,
+            counts_json TEXT
+        )""",
+        "CREATE INDEX audit_log_org ON audit_log(org_id, id)",
+        "CREATE INDEX audit_log_time ON audit_log(time_us)",
+    ],
     # Memory ids unique per organisation, not per file (as in PostgreSQL): an organisation can be imported into
     # another of the same store (a copy), and whether an id is taken says nothing about another tenant.
     [
