@@ -43,8 +43,8 @@ def _listing(client: Memtrace) -> list[dict[str, object]]:
 def test_an_admin_exports_a_stream_and_imports_it_into_another_org(
     live_server: ServerProcess, new_org_key: Tenant
 ) -> None:
-    _, source_key, _ = new_org_key(permissions="read,write,admin")
-    _, target_key, _ = new_org_key(permissions="read,write,admin")
+    source_org, source_key, _ = new_org_key(permissions="read,write,admin")
+    target_org, target_key, target_key_id = new_org_key(permissions="read,write,admin")
     with Memtrace(live_server.base_url, source_key) as source:
         _fill(source)
         with (
@@ -67,6 +67,14 @@ def test_an_admin_exports_a_stream_and_imports_it_into_another_org(
         assert answer.json()["memories"] == 40 and answer.json()["complete"] is True
         again = http.post("/api/v1/import", content=full.getvalue()).json()
         assert (again["memories"], again["skipped"]) == (0, 40)
+        # Each import is in the audit trail, with the key that made it and what it wrote.
+        entries = http.get("/api/v1/audit", params={"action": "import"}).json()["entries"]
+        assert [(e["org_id"], e["key_id"], e["actor"]) for e in entries] == [
+            (target_org, target_key_id, "api")
+        ] * 2
+        assert entries[1]["counts"] == {"memories": 40, "skipped": 0, "agents": 0, "sessions": 0, "lines": 42}
+        assert entries[0]["counts"]["skipped"] == 40
+        assert entries[1]["filter"]["file_org_id"] == source_org and entries[1]["filter"]["complete"] is True
     with Memtrace(live_server.base_url, source_key) as a, Memtrace(live_server.base_url, target_key) as b:
         assert _listing(b) == _listing(a)
 
@@ -177,6 +185,12 @@ def test_the_commands_move_an_org_between_data_directories(tmp_path: Path) -> No
         "there)"
     )
     assert json.loads(memtrace("import", str(path), "--json", *target).stdout)["skipped"] == 40
+    audit = json.loads(memtrace("audit", "list", "--action", "import", "--json", *target).stdout)
+    entries = audit["entries"] if isinstance(audit, dict) else audit
+    assert [(e["org_id"], e["actor"], e["counts"]["memories"]) for e in entries] == [
+        ("org_acme", "cli", 0),
+        ("org_acme", "cli", 40),
+    ]
     with (
         Memtrace.open(tmp_path / "one", org_id="org_acme") as a,
         Memtrace.open(tmp_path / "two", org_id="org_acme") as b,

@@ -661,11 +661,13 @@ class Engine:
         *,
         progress: Progress | None = None,
         first_line: int | None = None,
+        actor: Actor = EMBEDDED,
     ) -> ImportReport:
         """Import an export file (its lines, e.g. an open binary file) into the organisation, keeping ids and
         times; memories already there are skipped. Committed in batches: a bad line raises `ImportFailed`
         naming it, with a report of what was imported before it (`memtrace.transfer.importer`). `first_line`:
-        the lines are one part of a larger file, whose line numbers errors should use (see `Importer`)."""
+        the lines are one part of a larger file, whose line numbers errors should use (see `Importer`).
+        Recorded in the audit trail, complete or stopped, with its counts."""
         limits = self.config.limits
         importer = Importer(
             self.events,
@@ -683,15 +685,44 @@ class Engine:
         try:
             report = importer.run(lines)
         except ImportFailed as exc:
-            self._audit_import(org_id, exc.report)
+            self._audit_import(org_id, importer, exc.report, actor, stopped_at=exc.line)
             raise
-        self._audit_import(org_id, report)
+        self._audit_import(org_id, importer, report, actor)
         return report
 
-    def _audit_import(self, org_id: str, report: ImportReport) -> None:
-        """THE place an import is to be audited (issue #16's audit trail, built on another branch): every
-        import, complete or stopped at a bad line, passes here once with its counts. Nothing is recorded yet;
-        the caller's API key id is not known at this level, so the audit call will take it as a parameter."""
+    def _audit_import(
+        self,
+        org_id: str,
+        importer: Importer,
+        report: ImportReport,
+        actor: Actor,
+        *,
+        stopped_at: int | None = None,
+    ) -> None:
+        """Every import passes here once, complete or stopped at a line, and is recorded with what it wrote
+        (an import that changed nothing too: someone tried)."""
+        subject: dict[str, object] = {"complete": report.complete}
+        header = importer.header
+        if header is not None:
+            subject["file_org_id"] = header.org_id
+            subject["exported_at"] = header.exported_at
+        if importer.first_line is not None:
+            subject["first_line"] = importer.first_line
+        if stopped_at is not None:
+            subject["stopped_at_line"] = stopped_at
+        self.audit.record(
+            org_id,
+            AuditAction.IMPORT,
+            actor=actor,
+            filter=subject,
+            counts={
+                "memories": report.memories,
+                "skipped": report.skipped,
+                "agents": report.agents,
+                "sessions": report.sessions,
+                "lines": report.lines,
+            },
+        )
 
     # --------------------------------------------------------------- lifecycle
 

@@ -7,7 +7,8 @@
 Both work on the store the configuration names (``--data-dir``/``--store-url``), like the other admin commands,
 or with ``--url`` against a running server (the API key from ``--api-key`` or MEMTRACE_API_KEY, which must be
 an admin key; the organisation is then the key's). They go through the client's `export_memories` and
-`import_memories`, so the command, the REST API and the client are one code path.
+`import_memories` (an import on the store calls the engine's `import_memories` itself, so the audit trail
+records it as the CLI's), so the command, the REST API and the client are one code path.
 
 An import reads the organisation from the file's header unless ``--org`` says otherwise, and creates it when
 the store does not have it (restoring into a fresh store). A progress bar is drawn on stderr when it is a
@@ -25,6 +26,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
+from memtrace.audit import CLI
 from memtrace.backends import LocalBackend
 from memtrace.client import DEFAULT_ORG_ID, Memtrace
 from memtrace.errors import ValidationError
@@ -85,25 +87,17 @@ def _local(state: ServerState, org_id: str) -> Memtrace:
 
 
 def _run(
-    args: argparse.Namespace,
-    with_state: WithState,
-    org_id: str,
-    body: Callable[[Memtrace], int],
-    *,
-    create_org: bool = False,
+    args: argparse.Namespace, with_state: WithState, org_id: str, body: Callable[[Memtrace], int]
 ) -> int:
     """`body` with a client: of the server `--url` names, else in-process on the store, for `org_id` (which
-    must exist, or is created when `create_org`)."""
+    must exist)."""
     remote = _remote(args)
     if remote is not None:
         with remote:
             return body(remote)
 
     def run(state: ServerState) -> int:
-        if create_org:
-            state.engine.ensure_org(org_id, org_id)
-        else:
-            state.engine.get_org(org_id)
+        state.engine.get_org(org_id)
         return body(_local(state, org_id))
 
     return with_state(args, run)
@@ -164,9 +158,9 @@ def cmd_import(args: argparse.Namespace, with_state: WithState) -> int:
         def progress(report: ImportReport, bytes_read: int) -> None:
             bar.update(bytes_read, f"{report.memories:,} memories in, {report.skipped:,} already there")
 
-        def body(client: Memtrace) -> int:
+        def finish(run_import: Callable[[], ImportReport]) -> int:
             try:
-                report = client.import_memories(lines, progress=progress)
+                report = run_import()
             finally:
                 bar.close()
             if args.json:
@@ -176,7 +170,17 @@ def cmd_import(args: argparse.Namespace, with_state: WithState) -> int:
                 print(f"{where}: {report.summary()}")
             return 0
 
-        return _run(args, with_state, org_id, body, create_org=True)
+        remote = _remote(args)
+        if remote is not None:
+            with remote:
+                return finish(lambda: remote.import_memories(lines, progress=progress))
+
+        def run(state: ServerState) -> int:
+            # On the store directly (not through the client) so the audit trail says the CLI did it.
+            state.engine.ensure_org(org_id, org_id)
+            return finish(lambda: state.engine.import_memories(org_id, lines, progress=progress, actor=CLI))
+
+        return with_state(args, run)
 
 
 @contextlib.contextmanager

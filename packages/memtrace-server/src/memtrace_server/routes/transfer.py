@@ -118,7 +118,11 @@ async def import_(
     body = await request.body()  # within limits.max_body_bytes (the middleware refuses more with 413)
     try:
         report = await state.run(
-            state.engine.import_memories, principal.org_id, iter_lines([body]), first_line=first_line
+            state.engine.import_memories,
+            principal.org_id,
+            iter_lines([body]),
+            first_line=first_line,
+            actor=principal.actor(),
         )
     except ImportFailed as exc:
         return error_response(
