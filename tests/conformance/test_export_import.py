@@ -41,6 +41,7 @@ def _fill(engine: Engine) -> None:
             dedup_key=f"dk-{n}" if n % 7 == 0 else None,
             # Several memories share a time: their order must survive.
             time=f"2026-01-01T00:00:{n % 20:02d}Z",
+            ttl="30d" if n % 11 == 0 else None,  # expiry travels too
         )
         for n in range(120)
     ]
@@ -77,6 +78,8 @@ def test_a_file_round_trips_exactly_into_a_fresh_store(engine: Engine, engine_fa
     again = [json.loads(x) for x in _export(target).splitlines()[1:-1]]
     assert {x["memory"]["id"]: x["memory"]["metadata_json"] for x in again if "memory" in x} == texts
     assert _export(target).splitlines()[1:] == data.splitlines()[1:]  # all but the header's export time
+    expiring = [m for m in _everything(target) if m["expires_at"] is not None]
+    assert len(expiring) == 11
 
 
 def test_imported_memories_are_found_by_every_route(engine: Engine, engine_factory) -> None:
