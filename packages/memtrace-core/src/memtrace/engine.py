@@ -788,9 +788,11 @@ class Engine:
         dry_run: bool = False,
         max_batches: int | None = None,
         should_stop: Callable[[], bool] | None = None,
+        actor: Actor = EMBEDDED,
     ) -> SweepReport:
         """Delete (or with `dry_run` count) what expired by `now` (default: the current time) and what fell out
-        of a retention policy, of one organisation or of all, in batches of `batch` (see `memtrace.sweep`)."""
+        of a retention policy, of one organisation or of all, in batches of `batch` (see `memtrace.sweep`).
+        Each organisation it deleted from gets a ``retention.run`` audit entry (counts by reason and type)."""
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_SWEEP_BATCH:
             raise ValidationError(f"batch: between 1 and {MAX_SWEEP_BATCH}", "batch")
         # The organisations the metadata store knows: every memory is written under one (a server's key belongs
@@ -807,6 +809,17 @@ class Engine:
             should_stop=should_stop,
         )
         report.finished_us = now_us()
+        if not dry_run:
+            for org, by_reason in report.by_org().items():
+                counts = {f"{reason}.{t}": n for reason, types in by_reason.items() for t, n in types.items()}
+                counts["memories"] = sum(counts.values())
+                self.audit.record(
+                    org,
+                    AuditAction.RETENTION_RUN,
+                    actor=actor,
+                    filter={"as_of": from_us(report.started_us).isoformat(), "complete": report.complete},
+                    counts=counts,
+                )
         return report
 
     # --------------------------------------------------------------- lifecycle

@@ -531,9 +531,9 @@ class ImportMemories(Operation[ImportReport]):
 # ------------------------------------------------------------------ conveniences (memtrace-sdk 0.2.0)
 
 
-def remember(agent_id: str, content: str) -> AddMemory:
-    """Store an episodic memory."""
-    return AddMemory(AddMemoryRequest(agent_id=agent_id, content=content))
+def remember(agent_id: str, content: str, ttl: str | None = None) -> AddMemory:
+    """Store an episodic memory; (extension) with `ttl` (``30m``, ``7d``) it expires that long from now."""
+    return AddMemory(AddMemoryRequest(agent_id=agent_id, content=content, ttl=ttl))
 
 
 def recall(agent_id: str, since: str = "24h") -> ListMemories:

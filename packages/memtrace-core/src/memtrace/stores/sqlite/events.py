@@ -241,10 +241,16 @@ class SQLiteEventStore:
     ) -> list[MemoryRecord]:
         where, params = _where(org_id, flt)
         direction = "ASC" if order == "asc" else "DESC"
-        # A sweep's look for expired memories: through the partial expiry index (only memories with an expiry),
-        # not along (org_id, time_us) through every memory of the org, which the planner would take for the ORDER.
-        source = _SELECT + (" INDEXED BY memories_expiry" if flt.expired_by_us is not None else "")
-        sql = f"{source} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+        if flt.expired_by_us is not None:
+            # A sweep's look for expired memories (see MemoryFilter.expired_by_us): along the partial expiry index,
+            # in its order, so a batch reads only its own rows. In time order it would read and sort every
+            # expired memory of the org for each batch (30-60 ms at 100,000, with the store's lock held).
+            sql = (
+                f"{_SELECT} INDEXED BY memories_expiry WHERE {where} "
+                f"ORDER BY m.expires_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+            )
+        else:
+            sql = f"{_SELECT} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
         with self.db.read() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
         return [_row_to_record(r) for r in rows]
@@ -368,10 +374,17 @@ class SQLiteEventStore:
 
     def delete(self, org_id: str, flt: MemoryFilter) -> int:
         where, params = _where(org_id, flt)
-        with self.db.write() as conn:
+        # By ids (at most 1,000: a sweep's batch, a delete by id list): through the id index. Without statistics
+        # the planner takes "org_id = ?" for ~10 rows and walks every memory of the org instead (measured
+        # 50 ms per statement at 50,000 memories, with the write lock held).
+        by_id = " INDEXED BY memories_id" if flt.ids else ""
+        # A delete of expired memories only (a sweep's) commits without waiting for the disk: lost to a power
+        # cut, those memories are still expired (no read returns them) and the next sweep deletes them again.
+        # Writers queued behind the sweep then wait for its statements, not also for its fsyncs.
+        with self.db.write(durable=flt.expired_by_us is None) as conn:
             indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
-            self.indexes.remove(conn, org_id, where, params, indexed)
-            cur = conn.execute(f"DELETE FROM memories AS m WHERE {where}", params)
+            self.indexes.remove(conn, org_id, where, params, indexed, indexed_by=by_id)
+            cur = conn.execute(f"DELETE FROM memories AS m{by_id} WHERE {where}", params)
             # SQLite reuses the highest rowid after it is deleted. Lower the watermark to the new maximum so that a
             # reused rowid counts as not yet indexed; everything between the two was just deleted.
             conn.execute(
