@@ -13,6 +13,7 @@ from ..base import Order, StoreStats
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
 from .org_index import KeywordIndexes
+from .schema import dedup_hash
 
 _COLUMNS = (
     "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
@@ -20,11 +21,13 @@ _COLUMNS = (
 )
 _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
-_INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+# dedup_h (schema.dedup_hash of dedup_key) is storage only: what the dedup index is keyed by.
+_INSERT = f"INSERT INTO memories ({_COLUMNS}, dedup_h) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
+# Only hash hits read their row (for the org and the key itself), and a hit is almost always a true duplicate.
 _DEDUP_HITS = (
-    "SELECT DISTINCT dedup_key FROM memories INDEXED BY memories_dedup "
-    "WHERE org_id = ? AND dedup_key IS NOT NULL AND time_us > ? AND dedup_key IN ({})"
+    "SELECT dedup_key FROM memories INDEXED BY memories_dedup_h "
+    "WHERE dedup_h IN ({}) AND time_us > ? AND org_id = ?"
 )
 _DEDUP_CHUNK = 500
 
@@ -116,11 +119,13 @@ class SQLiteEventStore:
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
         skipped: list[int] = []
         rows = []
+        # Hashed before the write lock is taken: the lock is held for SQLite's work only.
+        hashes = {r.dedup_key: dedup_hash(r.dedup_key) for r in records if r.dedup_key is not None}
         with self.db.write() as conn:
             # One indexed IN-lookup per chunk finds stored duplicates; `seen` also catches those within the batch.
             # Both happen inside the write transaction, so no other writer can add a duplicate in between.
             seen: set[str] = (
-                self._stored_keys(conn, org_id, records, dedup_since_us)
+                self._stored_keys(conn, org_id, hashes, dedup_since_us)
                 if dedup_since_us is not None
                 else set()
             )
@@ -145,6 +150,7 @@ class SQLiteEventStore:
                         r.dedup_key,
                         r.importance,
                         r.parent_id,
+                        hashes[r.dedup_key] if r.dedup_key is not None else None,
                     )
                 )
             if rows:
@@ -170,6 +176,7 @@ class SQLiteEventStore:
         """Index the rows after `indexed` up to `newest`. Call inside the write transaction that read them."""
         self.indexes.index_after(conn, indexed)
         conn.execute("UPDATE fts_state SET indexed_rowid = ? WHERE id = 1", (newest,))
+        self.db.size_cache()  # the store grew by a backlog's worth: keep its indexes in the cache
 
     def _catch_up(self) -> int | None:
         """Index what is pending. Returns None when everything is indexed, or, when indexing cannot write (a
@@ -192,14 +199,16 @@ class SQLiteEventStore:
 
     @staticmethod
     def _stored_keys(
-        conn: sqlite3.Connection, org_id: str, records: list[MemoryRecord], since_us: int
+        conn: sqlite3.Connection, org_id: str, hashes: dict[str, int], since_us: int
     ) -> set[str]:
-        keys = list({r.dedup_key for r in records if r.dedup_key is not None})
+        """The keys of `hashes` (dedup key -> its hash) that a memory of the org stored after `since_us` has."""
+        distinct = list(set(hashes.values()))
         found: set[str] = set()
-        for start in range(0, len(keys), _DEDUP_CHUNK):
-            chunk = keys[start : start + _DEDUP_CHUNK]
+        for start in range(0, len(distinct), _DEDUP_CHUNK):
+            chunk = distinct[start : start + _DEDUP_CHUNK]
             sql = _DEDUP_HITS.format(",".join("?" * len(chunk)))
-            found.update(k for (k,) in conn.execute(sql, [org_id, since_us, *chunk]))
+            # A shared hash is not a shared key: keep only the keys this batch has.
+            found.update(k for (k,) in conn.execute(sql, [*chunk, since_us, org_id]) if k in hashes)
         return found
 
     def query(
