@@ -243,13 +243,17 @@ class SQLiteEventStore:
         if flt.session_id:
             scope.append(f'scope : "s{flt.session_id.encode().hex()}"')
         wanted = limit + offset
+        # An agent or session holding at most `rank_limit` memories cannot have more matches than that: its
+        # searches need no rank window, which saves one evaluation of each tier's expression (at a million
+        # memories, a third of an agent's search).
+        windowed = not scope or self._scope_exceeds_rank_limit(org_id, flt)
         found: list[MemoryRecord] = []
         # Degraded (disk full): the memories not yet indexed, from an index in memory, come first, newest writes
         # being what a caller most expects to find; then the rest, by the org's index.
         for index in (tail, table):
             if index is not None and len(found) < wanted:
                 seen = {r.id for r in found}
-                more = self._tiers(index, scope, org_id, flt, text, any_words, wanted)
+                more = self._tiers(index, scope, org_id, flt, text, any_words, wanted, windowed)
                 found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found[offset:wanted]
 
@@ -262,6 +266,7 @@ class SQLiteEventStore:
         text: str,
         any_words: str,
         wanted: int,
+        windowed: bool,
     ) -> list[MemoryRecord]:
         """The best `wanted` matches in `table`. Two tiers, one total order: memories with every keyword first,
         then those with some, each tier by BM25. The first tier is small even in a large store, so it is ranked
@@ -271,20 +276,27 @@ class SQLiteEventStore:
         all_words = fts_query_all(text)
         if all_words is not None:
             found = self._ranked(
-                table, " AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted
+                table, " AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted, windowed
             )
         if len(found) < wanted:
             seen = {r.id for r in found}
             more = self._ranked(
-                table, " AND ".join([*scope, f"content : ({any_words})"]), org_id, flt, wanted + len(found)
+                table,
+                " AND ".join([*scope, f"content : ({any_words})"]),
+                org_id,
+                flt,
+                wanted + len(found),
+                windowed,
             )
             found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found
 
-    def _ranked(self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int) -> list[MemoryRecord]:
+    def _ranked(
+        self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int, windowed: bool
+    ) -> list[MemoryRecord]:
         """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
-        with `score` set."""
-        window = self._rank_window(table, match)
+        with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked)."""
+        window = self._rank_window(table, match) if windowed else 0
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
@@ -305,6 +317,16 @@ class SQLiteEventStore:
         with self.db.read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [_row_to_record(r[:13], score=round(-r[13], 6)) for r in rows]
+
+    def _scope_exceeds_rank_limit(self, org_id: str, flt: MemoryFilter) -> bool:
+        """True when the agent and/or session of `flt` hold more than `rank_limit` memories: a B-tree probe that
+        stops at `rank_limit` (well under a millisecond), where a rank window costs a pass over the doclists."""
+        where, params = _where(org_id, MemoryFilter(agent_id=flt.agent_id, session_id=flt.session_id))
+        with self.db.read() as conn:
+            row = conn.execute(
+                f"SELECT 1 FROM memories m WHERE {where} LIMIT 1 OFFSET ?", [*params, self.rank_limit]
+            ).fetchone()
+        return row is not None
 
     def _rank_window(self, table: str, match: str) -> int:
         """The lowest rowid whose matches are ranked: 0 (all of them) unless the query matches more than
