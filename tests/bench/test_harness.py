@@ -98,6 +98,11 @@ def test_results_show_every_row_the_machine_and_what_failed() -> None:
     assert "missed: 1. in-process ingest" in text
     assert "**missing**: `adapter_crewai`" in text
     assert "CorrectnessError: list returned 7 memories" in text
+    # Runs too long for make bench (bench/RECORDED.md) are carried at the end of every RESULTS.md.
+    recorded = "## Recorded scale run\n\n| size | ms |\n"
+    with_recorded = render(outcomes, {"CPU": "Test CPU", "Cores": "2"}, mode="quick", command="python -m bench",
+                           total_seconds=60, plot=None, recorded=recorded)  # fmt: skip
+    assert with_recorded.endswith(recorded) and with_recorded.startswith(text)
 
 
 def _module(directory: Path, name: str, body: str) -> None:
