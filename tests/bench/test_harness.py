@@ -4,6 +4,7 @@ that the machinery measures the right thing and refuses wrong answers is."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 import textwrap
@@ -238,7 +239,9 @@ def test_scale_run_reports_growth_and_load_rates_per_size(tmp_path: Path, monkey
 
     monkeypatch.delenv("MEMTRACE_BENCH_SCALE", raising=False)
     out = tmp_path / "RESULTS.md"
-    assert main(["--scale", "10k", "--out", str(out)]) == 0
+    # Without matplotlib (the bench dependency group) the plot is reported as failed, and the exit status says so.
+    plots = importlib.util.find_spec("matplotlib") is not None
+    assert main(["--scale", "10k", "--out", str(out)]) == (0 if plots else 1)
     text = out.read_text()
     assert "python -m bench --scale 10k" in text
     assert "memories/s loading 1,000 through add_memories" in text
