@@ -48,6 +48,9 @@ BUILTIN = (
 EXPECTED_ADAPTERS = ("langchain", "openai", "crewai", "llamaindex")
 QUICK_TIMEOUT_S = 420
 FULL_TIMEOUT_S = 3 * 3600
+SCALE_TIMEOUT_S = 24 * 3600
+RECORDED = BENCH_DIR / "RECORDED.md"
+"""Runs too long for make bench (--scale), recorded once by hand and appended to every bench/RESULTS.md."""
 
 
 def discover() -> tuple[list[tuple[str, str]], list[str]]:
@@ -131,7 +134,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write the results (default bench/RESULTS.md)")
     parser.add_argument("--timeout", type=float, help="seconds one benchmark may take")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp work directory")
+    parser.add_argument(
+        "--scale",
+        metavar="SIZE",
+        help="the scaling benchmark alone on a tenfold ladder ending at SIZE (e.g. 10m: 100k, 1m, 10m), with "
+        "each size's load rates; not part of make bench (10m takes hours on 2 cores)",
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        from .scaling import SCALE_ENV, parse_size
+
+        try:
+            parse_size(args.scale)
+        except ValueError as exc:
+            parser.error(str(exc))
+        os.environ[SCALE_ENV] = args.scale  # the worker's environment is a copy of ours
+        args.only = args.only or ["scaling"]
 
     found, missing = discover()
     if args.list:
@@ -150,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out or (BENCH_DIR / ".out" / "RESULTS.md" if partial else BENCH_DIR / "RESULTS.md")
     plot_path = (out_path.parent / "scaling.png") if partial else REPO_ROOT / "docs" / "scaling.png"
     quick = not args.full
-    timeout = args.timeout or (QUICK_TIMEOUT_S if quick else FULL_TIMEOUT_S)
+    timeout = args.timeout or (
+        SCALE_TIMEOUT_S if args.scale else QUICK_TIMEOUT_S if quick else FULL_TIMEOUT_S
+    )
 
     machine = describe(REPO_ROOT)
     workdir = Path(tempfile.mkdtemp(prefix="memtrace-bench-run-"))
@@ -183,9 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:  # matplotlib lives in the bench group: `uv run --group bench`
         outcomes.append(Outcome("plot", "bench.plot", [], "failed", f"cannot draw {plot_path.name}: {exc}"))
     mode = "quick" if quick else "full"
-    command = "python -m bench" + (" --full" if args.full else "") + "".join(f" --only {n}" for n in only)
+    command = (
+        "python -m bench"
+        + (" --full" if args.full else "")
+        + (f" --scale {args.scale}" if args.scale else "")
+        + "".join(f" --only {n}" for n in only)
+    )
+    recorded = RECORDED.read_text() if RECORDED.exists() and out_path == BENCH_DIR / "RESULTS.md" else ""
     text = render(outcomes, machine, mode=mode, command=command,
-                  total_seconds=time.perf_counter() - started, plot=plot_ref)  # fmt: skip
+                  total_seconds=time.perf_counter() - started, plot=plot_ref, recorded=recorded)  # fmt: skip
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(text)
     met = sum(r.met for r in rows)
