@@ -3,6 +3,7 @@
     python -m bench                 # quick mode, under 10 minutes on 2 cores, 100k-memory reads
     python -m bench --full          # 1,000,000-memory runs
     python -m bench --only reads    # one benchmark (repeatable); results go to bench/.out/ unless --out
+    python -m bench postgres --scale 1m   # the PostgreSQL store at 1,000,000 memories (its own command)
     python -m bench --list          # the benchmark names
 
 Each benchmark module runs in its own process (see `bench.worker`). Data lives in one work directory under
@@ -46,6 +47,23 @@ BUILTIN = (
 EXPECTED_ADAPTERS = ("langchain", "openai", "crewai", "llamaindex")
 QUICK_TIMEOUT_S = 420
 FULL_TIMEOUT_S = 3 * 3600
+
+
+SCALE_VARIABLE = "MEMTRACE_BENCH_POSTGRES_SIZE"
+"""What ``--scale`` sets for the workers (read by `bench.postgres_store`)."""
+
+
+def parse_scale(text: str) -> int:
+    """``20000``, ``200k`` or ``1m`` as a number of memories."""
+    value = text.strip().lower().replace(",", "").replace("_", "")
+    factor = {"k": 1_000, "m": 1_000_000}.get(value[-1:], 1)
+    try:
+        number = float(value[:-1] if factor > 1 else value) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 20000, 200k, 1m)") from None
+    if number < 1_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1,000 memories")
+    return int(number)
 
 
 def discover() -> tuple[list[tuple[str, str]], list[str]]:
@@ -124,7 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--full", action="store_true", help="the 1,000,000-memory runs (takes much longer)")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="run only these benchmarks (as --only)")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only NAME (repeatable)")
+    parser.add_argument(
+        "--scale",
+        type=parse_scale,
+        metavar="SIZE",
+        help="memories the scale-aware benchmarks load (postgres): e.g. 200k, 1m (default: the mode's size)",
+    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--out", type=Path, help="where to write the results (default bench/RESULTS.md)")
     parser.add_argument("--timeout", type=float, help="seconds one benchmark may take")
@@ -139,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<24} (missing)")
         return 0
     names = {n for n, _ in found} | set(missing)
-    only = [n.strip() for item in args.only or [] for n in item.split(",") if n.strip()]
+    only = [n.strip() for item in [*args.names, *(args.only or [])] for n in item.split(",") if n.strip()]
     unknown = [n for n in only if n not in names]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(sorted(names))}")
@@ -148,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out or (BENCH_DIR / ".out" / "RESULTS.md" if partial else BENCH_DIR / "RESULTS.md")
     plot_path = (out_path.parent / "scaling.png") if partial else REPO_ROOT / "docs" / "scaling.png"
     quick = not args.full
-    timeout = args.timeout or (QUICK_TIMEOUT_S if quick else FULL_TIMEOUT_S)
+    timeout = args.timeout or (QUICK_TIMEOUT_S if quick and not args.scale else FULL_TIMEOUT_S)
+    if args.scale:
+        os.environ[SCALE_VARIABLE] = str(args.scale)  # the workers inherit it (`_env`)
 
     machine = describe(REPO_ROOT)
     workdir = Path(tempfile.mkdtemp(prefix="memtrace-bench-run-"))
@@ -181,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:  # matplotlib lives in the bench group: `uv run --group bench`
         outcomes.append(Outcome("plot", "bench.plot", [], "failed", f"cannot draw {plot_path.name}: {exc}"))
     mode = "quick" if quick else "full"
-    command = "python -m bench" + (" --full" if args.full else "") + "".join(f" --only {n}" for n in only)
+    command = (
+        "python -m bench"
+        + (" --full" if args.full else "")
+        + "".join(f" --only {n}" for n in only)
+        + (f" --scale {args.scale:,}" if args.scale else "")
+    )
     text = render(outcomes, machine, mode=mode, command=command,
                   total_seconds=time.perf_counter() - started, plot=plot_ref)  # fmt: skip
     out_path.parent.mkdir(parents=True, exist_ok=True)

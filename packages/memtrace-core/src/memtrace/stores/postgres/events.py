@@ -61,9 +61,12 @@ _COLUMNS = (
 )
 _M_COLUMNS = ", ".join("m." + c for c in _COLUMNS)
 _C_COLUMNS = ", ".join("c." + c for c in _COLUMNS)
-_COPY = (
-    f"COPY memories ({', '.join(_COLUMNS)}, search_terms, n_terms, tsv) FROM STDIN"  # literal column names
-)
+_INSERT_COLUMNS = (*_COLUMNS, "search_terms", "n_terms", "tsv")
+_COPY = f"COPY memories ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"  # literal column names
+_INSERT_ROW = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+COPY_FROM_ROWS = 16
+"""Batches this large go in with COPY; smaller ones with one INSERT (COPY costs a round trip more, which is
+most of a single write's time)."""
 _CONTENT = _COLUMNS.index("content")
 _STATS_UPSERT = (
     "INSERT INTO corpus_stats (org_id, shard, documents, total_terms, writes) "
@@ -71,14 +74,20 @@ _STATS_UPSERT = (
     "documents = corpus_stats.documents + EXCLUDED.documents, "
     "total_terms = corpus_stats.total_terms + EXCLUDED.total_terms, writes = corpus_stats.writes + 1"
 )
-# Sorted terms, so concurrent writers lock shared rows in one order (no deadlock); the shard spreads the rows of
-# common words over 16 so they do not queue either.
-_TERMS_ADD = (
+# A write's statistics in one statement (one round trip). The terms are the main statement and the org's
+# counts a WITH that it does not read, which PostgreSQL runs after it: every write and delete locks its term
+# rows first (sorted, so concurrent writers take shared rows in one order: no deadlock), then its counts row.
+# The shard spreads the rows of common words over 16 so writers do not queue on them either.
+_STATS_ADD = (
+    "WITH c AS (INSERT INTO corpus_stats (org_id, shard, documents, total_terms, writes) "
+    "VALUES (%(org)s, pg_backend_pid() %% 16, %(documents)s, %(total)s, 1) ON CONFLICT (org_id, shard) DO UPDATE "
+    "SET documents = corpus_stats.documents + EXCLUDED.documents, "
+    "total_terms = corpus_stats.total_terms + EXCLUDED.total_terms, writes = corpus_stats.writes + 1) "
     "INSERT INTO term_stats (org_id, term, shard, documents) "
-    "SELECT %s, u.term, pg_backend_pid() %% 16, u.n FROM unnest(%s::text[], %s::bigint[]) AS u(term, n) "
+    "SELECT %(org)s, u.term, pg_backend_pid() %% 16, u.n FROM unnest(%(terms)s::text[], %(counts)s::bigint[]) "
+    "AS u(term, n) "
     "ON CONFLICT (org_id, term, shard) DO UPDATE SET documents = term_stats.documents + EXCLUDED.documents"
 )
-# The deleted rows' stems (their tsvector without the "~" scope tokens), subtracted in the delete's statement.
 _TERMS_FORGET = (
     "t AS (INSERT INTO term_stats (org_id, term, shard, documents) "
     "SELECT %(org)s, g.term, pg_backend_pid() %% 16, -g.n FROM (SELECT u.lexeme AS term, count(*) AS n "
@@ -206,14 +215,29 @@ class PostgresEventStore:
                         t.tsv,
                     )
                 )
-            if rows:
+            if len(rows) >= COPY_FROM_ROWS:
                 with conn.cursor().copy(_COPY) as copy:
                     for row in rows:
                         copy.write_row(row)
+            elif rows:
+                conn.execute(
+                    f"INSERT INTO memories ({', '.join(_INSERT_COLUMNS)}) VALUES "  # literal column names
+                    + ", ".join([_INSERT_ROW] * len(rows)),
+                    [value for row in rows for value in row],
+                )
+            if rows:
                 # Last, so the stats rows are locked only for the moment before commit.
                 ordered = sorted(stems)
-                conn.execute(_TERMS_ADD, (org_id, ordered, [stems[t] for t in ordered]))
-                conn.execute(_STATS_UPSERT, (org_id, len(rows), total_terms))
+                conn.execute(
+                    _STATS_ADD,
+                    {
+                        "org": org_id,
+                        "terms": ordered,
+                        "counts": [stems[t] for t in ordered],
+                        "documents": len(rows),
+                        "total": total_terms,
+                    },
+                )
         return skipped
 
     @staticmethod
