@@ -40,6 +40,8 @@ def test_counts_follow_writes_skipped_duplicates_and_deletes(pg_events: Postgres
     skipped = pg_events.append("org_x", batch, dedup_since_us=0)
     assert len(skipped) == 30  # the second half repeats the first half's keys: not stored, not counted
     pg_events.append("org_y", [record(100 + i, t) for i, t in enumerate(contents(20))], dedup_since_us=None)
+    for i, text in enumerate(contents(5)):  # single writes: one INSERT each instead of COPY
+        pg_events.append("org_y", [record(200 + i, text)], dedup_since_us=None)
     assert counts(pg_events, KEPT) == counts(pg_events, RECOUNT) != {}
 
     assert pg_events.delete("org_x", MemoryFilter(agent_id="a1")) > 0  # deleted in SQL
