@@ -72,6 +72,12 @@ def table(rows: Sequence[Row]) -> str:
     return "".join(lines)
 
 
+POSTGRES_1M_NOTE = (
+    "At 1,000,000 memories, beside SQLite and the PostgreSQL peers, two runs: "
+    "[RESULTS-postgres-1m.md](RESULTS-postgres-1m.md) (`python -m bench postgres --scale 1m`, its own command)."
+)
+
+
 def render(
     outcomes: Sequence[Outcome],
     machine: dict[str, str],
@@ -119,6 +125,8 @@ def render(
         out.append(table(brows))
         if name.startswith("4. scaling") and plot:
             out.append(f"\n![read latency against stored memories]({plot})\n")
+        if name.startswith("7. PostgreSQL") and "--scale" not in command:
+            out.append(f"\n{POSTGRES_1M_NOTE}\n")
         out.append("\n")
     if broken:
         out.append("## Benchmarks that did not run\n\n")
