@@ -119,9 +119,21 @@ class SQLiteEventStore:
             register_functions(conn)
 
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
+        return self._insert(org_id, records, dedup_since_us=dedup_since_us, keep_ids=False)
+
+    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+        skipped = self._insert(org_id, records, dedup_since_us=None, keep_ids=True)
+        return len(records) - len(skipped), len(skipped)
+
+    def _insert(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None, keep_ids: bool
+    ) -> list[int]:
+        """Write `records` in one transaction; the indexes skipped. `keep_ids` (imports) skips the ids already
+        stored for the org, and repeats within `records`, instead of applying the dedup window."""
         skipped: list[int] = []
         rows = []
         with self.db.write() as conn:
+            taken = self._stored_ids(conn, org_id, records) if keep_ids else set()
             # One indexed IN-lookup per chunk finds stored duplicates; `seen` also catches those within the batch.
             # Both happen inside the write transaction, so no other writer can add a duplicate in between.
             seen: set[str] = (
@@ -130,6 +142,11 @@ class SQLiteEventStore:
                 else set()
             )
             for i, r in enumerate(records):
+                if keep_ids:
+                    if r.id in taken:
+                        skipped.append(i)
+                        continue
+                    taken.add(r.id)
                 if dedup_since_us is not None and r.dedup_key is not None:
                     if r.dedup_key in seen:
                         skipped.append(i)
@@ -206,6 +223,17 @@ class SQLiteEventStore:
             chunk = keys[start : start + _DEDUP_CHUNK]
             sql = _DEDUP_HITS.format(",".join("?" * len(chunk)))
             found.update(k for (k,) in conn.execute(sql, [org_id, since_us, *chunk]))
+        return found
+
+    @staticmethod
+    def _stored_ids(conn: sqlite3.Connection, org_id: str, records: list[MemoryRecord]) -> set[str]:
+        """Which of the records' ids the org already holds (one lookup per chunk on its unique index)."""
+        ids = list({r.id for r in records})
+        found: set[str] = set()
+        for start in range(0, len(ids), _DEDUP_CHUNK):
+            chunk = ids[start : start + _DEDUP_CHUNK]
+            sql = f"SELECT id FROM memories WHERE org_id = ? AND id IN ({','.join('?' * len(chunk))})"
+            found.update(i for (i,) in conn.execute(sql, [org_id, *chunk]))
         return found
 
     def query(
