@@ -122,11 +122,23 @@ class SQLiteEventStore:
             register_functions(conn)
 
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
+        return self._insert(org_id, records, dedup_since_us=dedup_since_us, keep_ids=False)
+
+    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+        skipped = self._insert(org_id, records, dedup_since_us=None, keep_ids=True)
+        return len(records) - len(skipped), len(skipped)
+
+    def _insert(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None, keep_ids: bool
+    ) -> list[int]:
+        """Write `records` in one transaction; the indexes skipped. `keep_ids` (imports) skips the ids already
+        stored for the org, and repeats within `records`, instead of applying the dedup window."""
         skipped: list[int] = []
         rows = []
         # Hashed before the write lock is taken: the lock is held for SQLite's work only.
         hashes = {r.dedup_key: dedup_hash(r.dedup_key) for r in records if r.dedup_key is not None}
         with self.db.write() as conn:
+            taken = self._stored_ids(conn, org_id, records) if keep_ids else set()
             # One indexed IN-lookup per chunk finds stored duplicates; `seen` also catches those within the batch.
             # Both happen inside the write transaction, so no other writer can add a duplicate in between.
             seen: set[str] = (
@@ -135,6 +147,11 @@ class SQLiteEventStore:
                 else set()
             )
             for i, r in enumerate(records):
+                if keep_ids:
+                    if r.id in taken:
+                        skipped.append(i)
+                        continue
+                    taken.add(r.id)
                 if dedup_since_us is not None and r.dedup_key is not None:
                     if r.dedup_key in seen:
                         skipped.append(i)
@@ -215,6 +232,17 @@ class SQLiteEventStore:
             sql = _DEDUP_HITS.format(",".join("?" * len(chunk)))
             # A shared hash is not a shared key: keep only the keys this batch has.
             found.update(k for (k,) in conn.execute(sql, [*chunk, since_us, org_id]) if k in hashes)
+        return found
+
+    @staticmethod
+    def _stored_ids(conn: sqlite3.Connection, org_id: str, records: list[MemoryRecord]) -> set[str]:
+        """Which of the records' ids the org already holds (one lookup per chunk on its unique index)."""
+        ids = list({r.id for r in records})
+        found: set[str] = set()
+        for start in range(0, len(ids), _DEDUP_CHUNK):
+            chunk = ids[start : start + _DEDUP_CHUNK]
+            sql = f"SELECT id FROM memories WHERE org_id = ? AND id IN ({','.join('?' * len(chunk))})"
+            found.update(i for (i,) in conn.execute(sql, [org_id, *chunk]))
         return found
 
     def query(
@@ -381,7 +409,10 @@ class SQLiteEventStore:
         # the planner takes "org_id = ?" for ~10 rows and walks every memory of the org instead (measured
         # 50 ms per statement at 50,000 memories, with the write lock held).
         by_id = " INDEXED BY memories_id" if flt.ids else ""
-        with self.db.write() as conn:
+        # A delete of expired memories only (a sweep's) commits without waiting for the disk: lost to a power
+        # cut, those memories are still expired (no read returns them) and the next sweep deletes them again.
+        # Writers queued behind the sweep then wait for its statements, not also for its fsyncs.
+        with self.db.write(durable=flt.expired_by_us is None) as conn:
             indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
             self.indexes.remove(conn, org_id, where, params, indexed, indexed_by=by_id)
             cur = conn.execute(f"DELETE FROM memories AS m{by_id} WHERE {where}", params)

@@ -166,6 +166,12 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (org_id, memory_type)
         )""",
     ],
+    # Memory ids unique per organisation, not per file (as in PostgreSQL): an organisation can be imported into
+    # another of the same store (a copy), and whether an id is taken says nothing about another tenant.
+    [
+        "DROP INDEX memories_id",
+        "CREATE UNIQUE INDEX memories_id ON memories(org_id, id)",
+    ],
     # The dedup index keyed by a 64-bit hash of the key (schema.dedup_hash) instead of (org, key text, time):
     # a third of the size, so a growing store keeps it in the page cache (docs/core.md). Existing rows get
     # their hash here; the org and the key itself are checked on the row, which a lookup reads only on a hit.
