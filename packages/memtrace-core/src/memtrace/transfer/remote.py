@@ -21,7 +21,7 @@ from ..backends.plans import HttpPlan, HttpReply, HttpRequest, require
 from ..records import MemoryRecord
 from ..stores.base import AgentRow
 from .files import Destination, ExportWriter, Source, open_destination, open_source
-from .format import MEDIA_TYPE, Counts, ExportReader, LineError, ReadLimits, trailer_line
+from .format import MAX_LINE_BYTES, MEDIA_TYPE, Counts, ExportReader, LineError, ReadLimits, trailer_line
 from .importer import ImportFailed, Progress
 from .options import ExportOptions, ExportSummary, ImportReport
 
@@ -72,8 +72,13 @@ def import_plan(source: Source, progress: Progress | None) -> HttpPlan[ImportRep
         reader: ExportReader | None = None
         parts = _Parts()
         try:
-            # Checked here with the default bounds; the server checks again with its own.
-            reader = ExportReader(lines, "org_unknown", ReadLimits(recompute_dedup_keys=False))
+            # Checked here for form (so a bad line is named before it is sent); sizes are the server's to bound,
+            # with its own limits, which may be wider than the defaults.
+            reader = ExportReader(
+                lines,
+                "org_unknown",
+                ReadLimits(max_metadata_bytes=MAX_LINE_BYTES, recompute_dedup_keys=False),
+            )
             parts.header = reader.raw
             report.lines = reader.line
             for item in reader.items():
