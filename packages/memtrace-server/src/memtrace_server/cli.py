@@ -256,12 +256,21 @@ def cmd_org_list(args: argparse.Namespace) -> int:
 
 def cmd_org_delete(args: argparse.Namespace) -> int:
     def run(state: ServerState) -> int:
-        deleted = state.admin.delete_org(args.org_id)
+        receipt = state.admin.delete_org(args.org_id)
+        removed = receipt.removed
         if args.json:
-            _print_json({"id": args.org_id, "deleted_memories": deleted})
+            _print_json(
+                {
+                    "id": args.org_id,
+                    "deleted_memories": removed["memories"],
+                    **receipt.model_dump(mode="json"),
+                }
+            )
         else:
             print(
-                f"Organization {args.org_id} deleted ({deleted} memories, and its agents, sessions and keys)"
+                f"Organization {args.org_id} deleted ({removed['memories']} memories, {removed['sessions']} "
+                f"sessions, {removed['agents']} agents, {removed['api_keys']} keys) at "
+                f"{receipt.finished_at.isoformat()}"
             )
         return 0
 

@@ -177,8 +177,23 @@ class OrgRoutedEventStore:
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         return self.stores.store_for(org_id).get(org_id, memory_id)
 
+    # Memories an organisation stored before it moved to an Arc of its own stay in the main store: no read reaches
+    # them (reads go to its Arc), but they are kept. Deletes reach them too, so that a forget or an organisation's
+    # deletion leaves nothing of the subject behind, and a later organisation with the same id starts empty.
+
     def delete(self, org_id: str, flt: MemoryFilter) -> int:
-        return self.stores.store_for(org_id).delete(org_id, flt)
+        store = self.stores.store_for(org_id)
+        deleted = store.delete(org_id, flt)
+        if store is not self.stores.fallback:
+            deleted += self.stores.fallback.delete(org_id, flt)
+        return deleted
+
+    def delete_batch(self, org_id: str, flt: MemoryFilter, *, limit: int) -> int:
+        store = self.stores.store_for(org_id)
+        deleted = store.delete_batch(org_id, flt, limit=limit)
+        if deleted < limit and store is not self.stores.fallback:
+            deleted += self.stores.fallback.delete_batch(org_id, flt, limit=limit - deleted)
+        return deleted
 
     def count(self, org_id: str, flt: MemoryFilter) -> int:
         return self.stores.store_for(org_id).count(org_id, flt)
