@@ -39,12 +39,14 @@ from .timeparse import parse_time
 
 MAX_FORGET_IDS = 1000
 
-FIRST_BATCH = 1000
-MIN_BATCH = 100
-MAX_BATCH = 20_000
-BATCH_TARGET_SECONDS = 0.03
+FIRST_BATCH = 250
+MIN_BATCH = 50
+MAX_BATCH = 10_000
+BATCH_TARGET_SECONDS = 0.025
 """How long one batch should hold the store. Batches double while they take less than half of it and halve when
-they take more, so the batch size fits the machine and the store (a slow disk, FTS removal of long texts)."""
+they take more, so the batch size fits the machine and the store (a slow disk, FTS removal of long texts). On
+SQLite a forgotten memory costs ~100-200 us (its keyword-index removal, five index entries, the pages written at
+commit), so a batch is a few hundred memories and 100,000 take about a thousand short transactions."""
 PAUSE_SECONDS = 0.002
 """A pause between batches: within one process the store's connection is shared under a lock that is not
 fair, so without it the next batch could take the lock again before a waiting reader wakes up."""

@@ -4,6 +4,7 @@
     memtrace org create NAME [--id ID] | org list | org delete ORG_ID
     memtrace key create --org ID --name NAME [--permissions read,write] | key list [--org ID] | key revoke ID
     memtrace audit list [--org ID] [--action A] [--since 7d]   # the audit trail (audit_commands.py)
+    memtrace backup DEST [--force]        # a consistent copy of the embedded store, online (backup_command.py)
     memtrace config                       # the effective configuration, as TOML
     memtrace migrate [--store-url URL]    # apply pending schema migrations (store_commands.py)
     memtrace migrate-store FROM TO        # copy one store into another, e.g. a data dir into PostgreSQL
@@ -28,6 +29,7 @@ from memtrace.timeparse import check_time_us, now_us, parse_relative, parse_time
 from . import __version__
 from .arc_admin import add_org_commands
 from .audit_commands import add_audit_commands
+from .backup_command import add_backup_command
 from .config import ConfigError, ServerConfig, load_config, to_toml
 from .keys import FIRST_RUN_BANNER, bootstrap
 from .state import ServerState, open_state
@@ -36,7 +38,7 @@ from .wire import key_view, org_view
 
 log = logging.getLogger("memtrace_server")
 
-COMMANDS = ("serve", "org", "key", "audit", "config", "migrate", "migrate-store", "mcp")
+COMMANDS = ("serve", "org", "key", "audit", "backup", "config", "migrate", "migrate-store", "mcp")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
 
     add_audit_commands(sub, _common, _with_state)
+    add_backup_command(sub, _common, _config)
 
     config = sub.add_parser("config", help="print the effective configuration as TOML")
     _common(config)
