@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 from support.stores import StoreLocation, StoreTarget
 
 from memtrace import ConflictError
-from memtrace.stores import AgentRow, ArcInstanceRow, AuditRow, MetadataStore, SessionRow, StoreBundle
+from memtrace.stores import (
+    AgentRow,
+    ArcInstanceRow,
+    AuditRow,
+    MetadataStore,
+    RetentionRow,
+    SessionRow,
+    StoreBundle,
+)
 
 T = TypeVar("T")
 NOW = 1_700_000_000_000_000
@@ -466,3 +474,53 @@ def test_org_b_never_sees_or_changes_org_a_metadata(
             assert snapshot() == before
         finally:
             stores.close()
+
+
+# ------------------------------------------------------------------------------------------- retention policies
+
+
+def test_retention_rules_put_replace_list_delete(meta: MetadataStore) -> None:
+    meta.ensure_org("org_a", "A", NOW)
+    meta.ensure_org("org_b", "B", NOW)
+    meta.put_retention(RetentionRow("org_a", "*", 30 * 86_400_000_000, NOW))
+    meta.put_retention(RetentionRow("org_a", "decision", None, NOW))
+    meta.put_retention(RetentionRow("org_b", "episodic", 3_600_000_000, NOW))
+    # A second put for the same type replaces the rule.
+    replaced = meta.put_retention(RetentionRow("org_a", "*", 7 * 86_400_000_000, NOW + 1))
+    assert replaced == RetentionRow("org_a", "*", 7 * 86_400_000_000, NOW + 1)
+    assert meta.list_retention("org_a") == [
+        RetentionRow("org_a", "*", 7 * 86_400_000_000, NOW + 1),
+        RetentionRow("org_a", "decision", None, NOW),
+    ]
+    assert [(r.org_id, r.memory_type) for r in meta.list_retention()] == [
+        ("org_a", "*"),
+        ("org_a", "decision"),
+        ("org_b", "episodic"),
+    ]
+    assert meta.delete_retention("org_a", "decision") == 1
+    assert meta.delete_retention("org_a", "decision") == 0
+    assert meta.delete_retention("org_a") == 1
+    assert meta.list_retention("org_a") == []
+    assert len(meta.list_retention("org_b")) == 1
+
+
+def test_deleting_an_org_deletes_its_retention_policy(meta: MetadataStore) -> None:
+    meta.ensure_org("org_a", "A", NOW)
+    meta.put_retention(RetentionRow("org_a", "*", 86_400_000_000, NOW))
+    assert meta.delete_org("org_a")
+    meta.ensure_org("org_a", "A again", NOW)
+    assert meta.list_retention("org_a") == []
+
+
+def test_concurrent_retention_puts_leave_one_rule(replicas: Callable[[], StoreBundle]) -> None:
+    stores = [replicas().metadata for _ in range(2)]
+    stores[0].ensure_org("org_a", "A", NOW)
+    ages = [n * 3_600_000_000 for n in range(1, 21)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(
+            pool.map(
+                lambda i: stores[i % 2].put_retention(RetentionRow("org_a", "*", ages[i], NOW + i)), range(20)
+            )
+        )
+    (rule,) = stores[0].list_retention("org_a")
+    assert rule.max_age_us in ages and stores[1].list_retention("org_a") == [rule]

@@ -153,7 +153,7 @@ def test_the_leader_prunes_entries_past_the_audit_retention(tmp_path: Path) -> N
     state = open_state(config)
     try:
         assert state.leadership is not None
-        assert [j.name for j in state.leadership.jobs] == ["audit-retention"]
+        assert "audit-retention" in [j.name for j in state.leadership.jobs]
         day = 86_400_000_000
         for age in (31, 29):
             state.engine.metadata.append_audit(
@@ -174,6 +174,7 @@ def test_retention_zero_keeps_the_trail_forever(tmp_path: Path) -> None:
     )
     state = open_state(config)
     try:
-        assert state.leadership is not None and state.leadership.jobs == []
+        assert state.leadership is not None
+        assert "audit-retention" not in [j.name for j in state.leadership.jobs]
     finally:
         state.close()

@@ -7,14 +7,16 @@ where it comes from (the API key, or the client's configuration) is the caller's
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import retention
 from . import validation as v
 from .audit import EMBEDDED, Actor, AuditAction, AuditTrail
 from .context import DEFAULT_MAX_CONTENT_CHARS, render_session_context
@@ -42,8 +44,10 @@ from .models import (
     SessionList,
 )
 from .records import MemoryFilter, MemoryRecord
-from .stores.base import AgentRow, EventStore, MetadataStore, OrgRow, SessionRow, StoreStats
+from .retention import RetentionRule
+from .stores.base import AgentRow, EventStore, MetadataStore, OrgRow, RetentionRow, SessionRow, StoreStats
 from .stores.bundle import StoreBundle
+from .sweep import DEFAULT_SWEEP_BATCH, MAX_SWEEP_BATCH, SweepReport, run_sweep
 from .timeparse import from_us, now_us, parse_time, to_checked_us
 
 DEFAULT_LIST_LIMIT = 100
@@ -100,6 +104,9 @@ class Engine:
         self.metadata = metadata
         self.config = config or EngineConfig()
         self.clock = MonotonicClock()
+        self.wall_clock: Callable[[], int] = now_us
+        """The time reads compare expiry with (reads leave out memories with ``expires_us <= wall_clock()``) and a
+        sweep deletes by; tests set it to move time without sleeping."""
         self._ids = MemoryIdGenerator()
         self.audit = AuditTrail(metadata, self.clock.now)
         """The audit trail (`memtrace.audit`): the engine records its own destructive actions; callers record
@@ -132,6 +139,7 @@ class Engine:
         if key is None and self.config.dedup_enabled:
             key = dedup_key(agent_id, event_type, content)
         t = to_checked_us(req.time, f"{p}time") if req.time is not None else now
+        expires_us = v.check_expiry(req.ttl, req.expires_at, p, now)
         return MemoryRecord(
             id=self._ids.new(t),
             org_id=org_id,
@@ -146,6 +154,7 @@ class Engine:
             dedup_key=key,
             importance=importance,
             parent_id=parent_id,
+            expires_us=expires_us,
         )
 
     def _metadata(self, value: Any, field: str) -> str | None:
@@ -195,6 +204,7 @@ class Engine:
             tags=v.split_tags(opts.tags, limit=self.config.limits.max_filter_tags),
             since_us=since_us,
             until_us=until_us,
+            alive_at_us=self.wall_clock(),
         )
 
     def list_memories(self, org_id: str, opts: ListOptions | None = None) -> MemoryList:
@@ -235,6 +245,7 @@ class Engine:
             content_contains=v.check_text(q.content_contains, "content_contains"),
             # Like the original, only a positive threshold filters.
             min_importance=min_importance if min_importance and min_importance > 0 else None,
+            alive_at_us=self.wall_clock(),
         )
         limit = v.check_limit(q.limit, "limit", DEFAULT_SEARCH_LIMIT)
         offset = v.check_offset(q.offset)
@@ -250,7 +261,8 @@ class Engine:
 
     def get_memory(self, org_id: str, memory_id: str) -> Memory:
         record = self.events.get(org_id, v.check_memory_id(memory_id))
-        if record is None:
+        # Expiry is checked here rather than in every store's get: one rule, one place.
+        if record is None or (record.expires_us is not None and record.expires_us <= self.wall_clock()):
             raise NotFoundError("memory not found")
         return record.to_memory()
 
@@ -322,11 +334,16 @@ class Engine:
     ) -> int:
         """How many memories match these filters, with the rules of `delete_memories` (at least one of agent_id,
         session_id, since, until or memory_ids): exactly what a delete with the same arguments would remove now,
-        so a confirmation can say how many will go."""
+        so a confirmation can say how many will go. Expired memories are not counted (they are not there for any
+        read); the delete removes those awaiting the sweep too."""
         flt = self._delete_filter(
             agent_id, session_id, since, until, memory_type, event_type, tags, memory_ids
         )
-        return 0 if flt is None else self.events.count(org_id, flt)
+        return (
+            0
+            if flt is None
+            else self.events.count(org_id, dataclasses.replace(flt, alive_at_us=self.wall_clock()))
+        )
 
     def _delete_filter(
         self,
@@ -402,7 +419,11 @@ class Engine:
     ) -> dict[str, int]:
         """The organisation's (or one agent's) memories per memory type, all of them or those after `since`."""
         since_us, _ = self._time_bounds(since, None)
-        flt = MemoryFilter(agent_id=v.check_id(agent_id, "agent_id", required=False), since_us=since_us)
+        flt = MemoryFilter(
+            agent_id=v.check_id(agent_id, "agent_id", required=False),
+            since_us=since_us,
+            alive_at_us=self.wall_clock(),
+        )
         return self.events.count_by_type(org_id, flt)
 
     def memory_histogram(
@@ -422,11 +443,12 @@ class Engine:
         if bucket_us < 1_000_000:
             raise ValidationError("bucket: at least one second", "bucket")
         agent = v.check_id(agent_id, "agent_id", required=False)
+        alive = self.wall_clock()
         counts = []
         for i in range(buckets):
             lo = start_us + i * bucket_us
             # Stores compare since/until strictly: (lo - 1, lo + bucket) is [lo, lo + bucket).
-            flt = MemoryFilter(agent_id=agent, since_us=lo - 1, until_us=lo + bucket_us)
+            flt = MemoryFilter(agent_id=agent, since_us=lo - 1, until_us=lo + bucket_us, alive_at_us=alive)
             counts.append(self.events.count(org_id, flt))
         return counts
 
@@ -483,15 +505,19 @@ class Engine:
 
     def get_agent_stats(self, org_id: str, agent_id: str) -> AgentStats:
         v.check_id(agent_id, "agent_id")
-        base = MemoryFilter(agent_id=agent_id)
-        day_ago = now_us() - DAY_US
+        now = self.wall_clock()
+        base = MemoryFilter(agent_id=agent_id, alive_at_us=now)
+        day_ago = now - DAY_US
         newest = self.events.query(org_id, base, order="desc", limit=1, offset=0)
         return AgentStats(
             agent_id=agent_id,
             memory_count=self.events.count(org_id, base),
-            memories_24h=self.events.count(org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago)),
+            memories_24h=self.events.count(
+                org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago, alive_at_us=now)
+            ),
             errors_24h=self.events.count(
-                org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago, event_types=("error",))
+                org_id,
+                MemoryFilter(agent_id=agent_id, since_us=day_ago, event_types=("error",), alive_at_us=now),
             ),
             session_count=self.metadata.count_sessions(org_id, agent_id),
             active_sessions=self.metadata.count_sessions(org_id, agent_id, status="active"),
@@ -576,7 +602,11 @@ class Engine:
         if self.metadata.get_session(org_id, session_id) is not None:
             return
         if not self.events.query(
-            org_id, MemoryFilter(session_id=session_id), order="desc", limit=1, offset=0
+            org_id,
+            MemoryFilter(session_id=session_id, alive_at_us=self.wall_clock()),
+            order="desc",
+            limit=1,
+            offset=0,
         ):
             raise NotFoundError("session not found")
 
@@ -610,7 +640,9 @@ class Engine:
         self._require_session(org_id, session_id)
         records = self.events.query(
             org_id,
-            MemoryFilter(session_id=session_id, since_us=since_us, memory_types=types),
+            MemoryFilter(
+                session_id=session_id, since_us=since_us, memory_types=types, alive_at_us=self.wall_clock()
+            ),
             order="desc",
             limit=CONTEXT_FETCH_LIMIT,
             offset=0,
@@ -670,6 +702,59 @@ class Engine:
         )
         self.audit.record(org_id, AuditAction.ORG_DELETE, actor=actor, counts=receipt.removed)
         return receipt
+
+    # ------------------------------------------------------ retention and sweep
+
+    def set_retention(self, org_id: str, memory_type: str | None, keep: str) -> RetentionRule:
+        """Keep the org's memories of `memory_type` (``*`` or None: every type without a rule of its own) for
+        `keep` (``30d``, ``12w``..., or ``forever``); the next sweep deletes older ones."""
+        self.get_org(org_id)
+        row = RetentionRow(
+            org_id, retention.check_rule_type(memory_type), retention.parse_keep(keep), now_us()
+        )
+        return retention.rule_of(self.metadata.put_retention(row))
+
+    def get_retention(self, org_id: str) -> list[RetentionRule]:
+        """The org's retention rules (empty: everything is kept until it expires or is deleted)."""
+        self.get_org(org_id)
+        return [retention.rule_of(r) for r in self.metadata.list_retention(org_id)]
+
+    def clear_retention(self, org_id: str, memory_type: str | None = None) -> int:
+        """Remove the org's rule for `memory_type` (``*`` is the default rule), or every rule when None."""
+        self.get_org(org_id)
+        if memory_type is not None:
+            memory_type = retention.check_rule_type(memory_type)
+        return self.metadata.delete_retention(org_id, memory_type)
+
+    def sweep(
+        self,
+        *,
+        org_id: str | None = None,
+        now: int | None = None,
+        batch: int = DEFAULT_SWEEP_BATCH,
+        dry_run: bool = False,
+        max_batches: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> SweepReport:
+        """Delete (or with `dry_run` count) what expired by `now` (default: the current time) and what fell out
+        of a retention policy, of one organisation or of all, in batches of `batch` (see `memtrace.sweep`)."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_SWEEP_BATCH:
+            raise ValidationError(f"batch: between 1 and {MAX_SWEEP_BATCH}", "batch")
+        # The organisations the metadata store knows: every memory is written under one (a server's key belongs
+        # to one; the embedded client ensures its own).
+        orgs = [o.id for o in self.metadata.list_orgs()] if org_id is None else [self.get_org(org_id).id]
+        report = run_sweep(
+            self.events,
+            self.metadata,
+            now_us=self.wall_clock() if now is None else now,
+            org_ids=orgs,
+            batch=batch,
+            dry_run=dry_run,
+            max_batches=max_batches,
+            should_stop=should_stop,
+        )
+        report.finished_us = now_us()
+        return report
 
     # --------------------------------------------------------------- lifecycle
 

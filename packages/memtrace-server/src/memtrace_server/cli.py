@@ -8,6 +8,7 @@
     memtrace config                       # the effective configuration, as TOML
     memtrace migrate [--store-url URL]    # apply pending schema migrations (store_commands.py)
     memtrace migrate-store FROM TO        # copy one store into another, e.g. a data dir into PostgreSQL
+    memtrace retention set|show|clear|run # how long memories are kept; sweep now (retention_commands.py)
     memtrace mcp [...]                    # the MCP server (arguments are its own)
 
 Running ``memtrace`` with no command (or only options) means ``serve``, as in the original.
@@ -32,13 +33,25 @@ from .audit_commands import add_audit_commands
 from .backup_command import add_backup_command
 from .config import ConfigError, ServerConfig, load_config, to_toml
 from .keys import FIRST_RUN_BANNER, bootstrap
+from .retention_commands import add_retention_commands
 from .state import ServerState, open_state
 from .store_commands import add_store_commands
 from .wire import key_view, org_view
 
 log = logging.getLogger("memtrace_server")
 
-COMMANDS = ("serve", "org", "key", "audit", "backup", "config", "migrate", "migrate-store", "mcp")
+COMMANDS = (
+    "serve",
+    "org",
+    "key",
+    "audit",
+    "backup",
+    "config",
+    "migrate",
+    "migrate-store",
+    "retention",
+    "mcp",
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(config)
     config.set_defaults(func=cmd_config)
     add_store_commands(sub, _common, _config)
+    add_retention_commands(sub, _common, _with_state)  # retention set / show / clear / run
 
     sub.add_parser("mcp", help="run the MCP server (see `memtrace mcp --help`)", add_help=False)
     return parser

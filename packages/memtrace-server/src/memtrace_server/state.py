@@ -35,6 +35,7 @@ from .keys import BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME, KeyStore
 from .leadership import LeaderCollector, Leadership, postgres_url_of
 from .metrics import Metrics
 from .ratelimit import RateLimiter
+from .retention import apply_configured_policy, schedule_sweeps
 
 T = TypeVar("T")
 
@@ -143,6 +144,7 @@ def open_state(config: ServerConfig) -> ServerState:
     )
     try:
         engine.ensure_org(BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME)
+        apply_configured_policy(engine, config)
     except BaseException:
         engine.close()
         raise
@@ -167,6 +169,7 @@ def open_state(config: ServerConfig) -> ServerState:
         state.leadership.add_job(
             "audit-retention", config.audit.prune_interval_seconds, functools.partial(prune_audit, state)
         )
+    schedule_sweeps(engine, config, state.leadership)
     state.metrics.registry.register(LeaderCollector(state.leadership))
     if config.auth.enabled:
         limits = config.limits

@@ -11,6 +11,7 @@ from .base import (
     EventStore,
     MetadataStore,
     OrgRow,
+    RetentionRow,
     SessionRow,
     StoreStats,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "EventStore",
     "MetadataStore",
     "OrgRow",
+    "RetentionRow",
     "SessionRow",
     "StoreBundle",
     "StoreStats",

@@ -157,8 +157,21 @@ class AuditRow:
     counts_json: str | None
 
 
+@dataclass(frozen=True)
+class RetentionRow:
+    """One rule of an organisation's retention policy (`memtrace.retention`)."""
+
+    org_id: str
+    memory_type: str
+    """A memory type, or ``"*"``: every type without a row of its own."""
+    max_age_us: int | None
+    """Memories older than this (by their time) are deleted; None keeps them forever."""
+    updated_us: int
+
+
 class MetadataStore(Protocol):
-    """Organisations, agents, sessions, API keys, the organisations' Arc instances and the audit trail."""
+    """Organisations, agents, sessions, API keys, the organisations' Arc instances, the audit trail and retention
+    policies."""
 
     # organisations
     def create_org(self, org_id: str, name: str, now_us: int) -> OrgRow:
@@ -172,8 +185,8 @@ class MetadataStore(Protocol):
     def get_org(self, org_id: str) -> OrgRow | None: ...
     def list_orgs(self) -> list[OrgRow]: ...
     def delete_org(self, org_id: str) -> bool:
-        """Delete the organisation with its agents, sessions, API keys and Arc instance (not its memories: those
-        are the event store's). True if it existed."""
+        """Delete the organisation with its agents, sessions, API keys, Arc instance and retention policy (not its
+        memories: those are the event store's). True if it existed."""
         ...
 
     # agents
@@ -284,6 +297,18 @@ class MetadataStore(Protocol):
     def prune_audit(self, before_us: int, *, limit: int) -> int:
         """Delete at most `limit` of the oldest entries with ``time_us < before_us`` (one short transaction);
         return how many went. Callers loop until it returns less than `limit`."""
+
+    # retention policies
+    def put_retention(self, row: RetentionRow) -> RetentionRow:
+        """Set the rule for (`row.org_id`, `row.memory_type`), replacing any (atomically); returns it."""
+        ...
+
+    def list_retention(self, org_id: str | None = None) -> list[RetentionRow]:
+        """The rules of one organisation, or of all (for the sweeper), by org id then memory type."""
+        ...
+
+    def delete_retention(self, org_id: str, memory_type: str | None = None) -> int:
+        """Remove the org's rule for `memory_type`, or all its rules when None; returns how many went."""
         ...
 
     def ping(self) -> None:

@@ -58,6 +58,7 @@ _COLUMNS = (
     "dedup_key",
     "importance",
     "parent_id",
+    "expires_us",
 )
 _M_COLUMNS = ", ".join("m." + c for c in _COLUMNS)
 _C_COLUMNS = ", ".join("c." + c for c in _COLUMNS)
@@ -89,6 +90,7 @@ def _row_to_record(row: tuple[Any, ...] | Any, score: float | None = None) -> Me
         importance=row[11],
         parent_id=row[12],
         score=score,
+        expires_us=row[13],
     )
 
 
@@ -181,6 +183,7 @@ class PostgresEventStore:
                         r.dedup_key,
                         r.importance,
                         r.parent_id,
+                        r.expires_us,
                         t.search_terms,
                         t.n_terms,
                         t.tsv,
@@ -480,7 +483,7 @@ class PostgresEventStore:
             else:
                 check = w.content_check
                 rows = [r for r in conn.execute(sql, all_params).fetchall() if check(r[_CONTENT])][:n]
-        return [_row_to_record(r, score=rounded(r[13])) for r in rows]
+        return [_row_to_record(r, score=rounded(r[len(_COLUMNS)])) for r in rows]
 
     # ------------------------------------------------------------------------------------------------ admin
 

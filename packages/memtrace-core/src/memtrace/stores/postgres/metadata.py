@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ConflictError
-from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, AuditRow, OrgRow, SessionRow
+from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, AuditRow, OrgRow, RetentionRow, SessionRow
 from .database import PostgresDatabase
 
 _AGENT_COLS = "id, org_id, name, description, config_json, created_us, last_active_us"
@@ -87,7 +87,7 @@ class PostgresMetadataStore:
     def delete_org(self, org_id: str) -> bool:
         """Delete the org with its agents, sessions, keys and Arc instance (memories are the event store's)."""
         with self.db.transaction() as conn:
-            for table in ("agents", "sessions", "api_keys", "arc_instances"):
+            for table in ("agents", "sessions", "api_keys", "arc_instances", "retention_policies"):
                 conn.execute(f"DELETE FROM {table} WHERE org_id = %s", (org_id,))
             conn.execute(_BUMP, ("api_keys",))
             conn.execute(_BUMP, ("arc_instances",))
@@ -360,6 +360,38 @@ class PostgresMetadataStore:
                 "(SELECT id FROM audit_log WHERE time_us < %s ORDER BY time_us LIMIT %s)",
                 (before_us, limit),
             ).rowcount
+
+    # retention policies
+    def put_retention(self, row: RetentionRow) -> RetentionRow:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO retention_policies (org_id, memory_type, max_age_us, updated_us) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (org_id, memory_type) DO UPDATE SET max_age_us = excluded.max_age_us, "
+                "updated_us = excluded.updated_us",
+                (row.org_id, row.memory_type, row.max_age_us, row.updated_us),
+            )
+        return row
+
+    def list_retention(self, org_id: str | None = None) -> list[RetentionRow]:
+        sql = "SELECT org_id, memory_type, max_age_us, updated_us FROM retention_policies"
+        params: tuple[str, ...] = ()
+        if org_id is not None:
+            sql += " WHERE org_id = %s"
+            params = (org_id,)
+        with self.db.connection() as conn:
+            rows = conn.execute(sql + " ORDER BY org_id, memory_type", params).fetchall()
+        return [RetentionRow(*r) for r in rows]
+
+    def delete_retention(self, org_id: str, memory_type: str | None = None) -> int:
+        with self.db.transaction() as conn:
+            if memory_type is None:
+                cur = conn.execute("DELETE FROM retention_policies WHERE org_id = %s", (org_id,))
+            else:
+                cur = conn.execute(
+                    "DELETE FROM retention_policies WHERE org_id = %s AND memory_type = %s",
+                    (org_id, memory_type),
+                )
+            return int(cur.rowcount)
 
     def ping(self) -> None:
         self._one("SELECT 1", ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -17,11 +18,12 @@ from .org_index import KeywordIndexes
 
 _COLUMNS = (
     "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
-    "dedup_key, importance, parent_id"
+    "dedup_key, importance, parent_id, expires_us"
 )
+_N_COLUMNS = 14
 _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
-_INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})"
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
 _DEDUP_HITS = (
     "SELECT DISTINCT dedup_key FROM memories INDEXED BY memories_dedup "
@@ -80,6 +82,7 @@ def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRe
         importance=row[11],
         parent_id=row[12],
         score=score,
+        expires_us=row[13],
     )
 
 
@@ -94,6 +97,8 @@ def _only_scope_filters(flt: MemoryFilter) -> bool:
         or flt.content_contains
         or flt.min_importance is not None
         or flt.ids
+        or flt.alive_at_us is not None
+        or flt.expired_by_us is not None
     )
 
 
@@ -148,6 +153,7 @@ class SQLiteEventStore:
                         r.dedup_key,
                         r.importance,
                         r.parent_id,
+                        r.expires_us,
                     )
                 )
             if rows:
@@ -210,7 +216,10 @@ class SQLiteEventStore:
     ) -> list[MemoryRecord]:
         where, params = _where(org_id, flt)
         direction = "ASC" if order == "asc" else "DESC"
-        sql = f"{_SELECT} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+        # A sweep's look for expired memories: through the partial expiry index (only memories with an expiry),
+        # not along (org_id, time_us) through every memory of the org, which the planner would take for the ORDER.
+        source = _SELECT + (" INDEXED BY memories_expiry" if flt.expired_by_us is not None else "")
+        sql = f"{source} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
         with self.db.read() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
         return [_row_to_record(r) for r in rows]
@@ -223,6 +232,7 @@ class SQLiteEventStore:
             return []
         unindexed_after = self._catch_up()
         with self.db.read() as conn:
+            flt = self._drop_needless_expiry_check(conn, org_id, flt)
             table = self.indexes.table(conn, org_id)
             tail = (
                 self.indexes.index_in_memory(conn, org_id, unindexed_after)
@@ -246,6 +256,18 @@ class SQLiteEventStore:
                 more = self._tiers(index, scope, org_id, flt, text, any_words, wanted)
                 found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found[offset:wanted]
+
+    @staticmethod
+    def _drop_needless_expiry_check(conn: sqlite3.Connection, org_id: str, flt: MemoryFilter) -> MemoryFilter:
+        """`flt` without its expiry condition when no memory of the org has expired (one probe of the partial
+        expiry index): a search filtered on nothing but scope keeps the plan that ranks inside FTS5."""
+        if flt.alive_at_us is None:
+            return flt
+        expired = conn.execute(
+            "SELECT 1 FROM memories INDEXED BY memories_expiry WHERE org_id = ? AND expires_us <= ? LIMIT 1",
+            (org_id, flt.alive_at_us),
+        ).fetchone()
+        return flt if expired else dataclasses.replace(flt, alive_at_us=None)
 
     def _tiers(
         self,
@@ -298,7 +320,7 @@ class SQLiteEventStore:
         )
         with self.db.read() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [_row_to_record(r[:13], score=round(-r[13], 6)) for r in rows]
+        return [_row_to_record(r[:_N_COLUMNS], score=round(-r[_N_COLUMNS], 6)) for r in rows]
 
     def _rank_window(self, table: str, match: str) -> int:
         """The lowest rowid whose matches are ranked: 0 (all of them) unless the query matches more than

@@ -11,7 +11,7 @@ import sqlite3
 from typing import Any
 
 from ...errors import ConflictError
-from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, AuditRow, OrgRow, SessionRow
+from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, AuditRow, OrgRow, RetentionRow, SessionRow
 from .database import SQLiteDatabase
 
 _AGENT_COLS = "id, org_id, name, description, config_json, created_us, last_active_us"
@@ -80,7 +80,7 @@ class SQLiteMetadataStore:
     def delete_org(self, org_id: str) -> bool:
         """Delete the org with its agents, sessions, keys and Arc instance (memories are the event store's)."""
         with self.db.write() as conn:
-            for table in ("agents", "sessions", "api_keys", "arc_instances"):
+            for table in ("agents", "sessions", "api_keys", "arc_instances", "retention_policies"):
                 conn.execute(f"DELETE FROM {table} WHERE org_id = ?", (org_id,))
             _bump(conn, _KEYS_COUNTER)
             _bump(conn, _ARC_COUNTER)
@@ -393,6 +393,38 @@ class SQLiteMetadataStore:
                 "(SELECT id FROM audit_log WHERE time_us < ? ORDER BY time_us LIMIT ?)",
                 (before_us, limit),
             ).rowcount
+
+    # retention policies
+    def put_retention(self, row: RetentionRow) -> RetentionRow:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO retention_policies (org_id, memory_type, max_age_us, updated_us) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (org_id, memory_type) DO UPDATE SET max_age_us = excluded.max_age_us, "
+                "updated_us = excluded.updated_us",
+                (row.org_id, row.memory_type, row.max_age_us, row.updated_us),
+            )
+        return row
+
+    def list_retention(self, org_id: str | None = None) -> list[RetentionRow]:
+        sql = "SELECT org_id, memory_type, max_age_us, updated_us FROM retention_policies"
+        params: tuple[str, ...] = ()
+        if org_id is not None:
+            sql += " WHERE org_id = ?"
+            params = (org_id,)
+        with self.db.read() as conn:
+            rows = conn.execute(sql + " ORDER BY org_id, memory_type", params).fetchall()
+        return [RetentionRow(*r) for r in rows]
+
+    def delete_retention(self, org_id: str, memory_type: str | None = None) -> int:
+        with self.db.write() as conn:
+            if memory_type is None:
+                cur = conn.execute("DELETE FROM retention_policies WHERE org_id = ?", (org_id,))
+            else:
+                cur = conn.execute(
+                    "DELETE FROM retention_policies WHERE org_id = ? AND memory_type = ?",
+                    (org_id, memory_type),
+                )
+            return int(cur.rowcount)
 
     def ping(self) -> None:
         with self.db.read() as conn:

@@ -127,4 +127,22 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX audit_log_org ON audit_log(org_id, id)",
         "CREATE INDEX audit_log_time ON audit_log(time_us)",
     ],
+    # Expiry (memtrace.sweep): when a memory stops being returned, NULL for never. The index is partial, so a write
+    # without an expiry (nearly all of them) pays nothing for it; it finds what a sweep deletes, and whether an
+    # org has any expired memory at all (so ranked search keeps its fast plan when none has).
+    [
+        "ALTER TABLE memories ADD COLUMN expires_us INTEGER",
+        "CREATE INDEX memories_expiry ON memories(org_id, expires_us) WHERE expires_us IS NOT NULL",
+    ],
+    # Retention policies (memtrace.retention): per organisation, per memory type or '*' for every type without
+    # its own row; max_age_us NULL keeps memories forever.
+    [
+        """CREATE TABLE retention_policies (
+            org_id TEXT NOT NULL,
+            memory_type TEXT NOT NULL,
+            max_age_us INTEGER,
+            updated_us INTEGER NOT NULL,
+            PRIMARY KEY (org_id, memory_type)
+        )""",
+    ],
 ]
