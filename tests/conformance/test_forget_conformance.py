@@ -291,3 +291,22 @@ def test_delete_sessions_by_agent_or_id(engine: Engine) -> None:
     assert meta.delete_sessions("org_a", agent_id="alice", session_id=None) == 1
     assert [s.id for s in meta.list_sessions("org_a", None)] == ["s3"]
     assert len(meta.list_sessions("org_b", None)) == 3
+
+
+def test_deleting_an_organisation_answers_a_receipt_and_leaves_the_others(engine: Engine) -> None:
+    for org in ("org_a", "org_b"):
+        engine.ensure_org(org, org)
+        _seed(engine, org)
+    engine.metadata.create_api_key("org_a", "k", "hash", "prefix_a", "read", 1)
+    before = _everything(engine, "org_b")
+
+    receipt = engine.purge_org("org_a")
+
+    assert receipt.subject == {"org_id": "org_a"}
+    assert receipt.removed == {"memories": 10, "sessions": 3, "agents": 1, "api_keys": 1}
+    assert _everything(engine, "org_b") == before
+    with pytest.raises(NotFoundError):
+        engine.get_org("org_a")
+    engine.ensure_org("org_a", "again")  # the same id starts empty
+    assert _everything(engine, "org_a") == ([], [], [], [])
+    assert engine.get_agent_stats("org_a", "alice").memory_count == 0
