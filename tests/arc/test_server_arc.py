@@ -211,9 +211,12 @@ def test_forget_and_org_deletion_reach_arc_and_what_came_before_it(standin, tmp_
             main.close()
         assert not {i for (i,) in left} & set(before + on_arc) and len(left) == 1  # bob's, from before
 
+        spool = data / "arc" / "org_gamma"
+        assert spool.is_dir()
         deleted = admin.delete("/api/v1/orgs/org_gamma")
         assert deleted.status_code == 200 and deleted.json()["removed"]["memories"] == 2
         assert arc_rows(standin, "gamma") == []
+        assert not spool.exists()  # its file would keep free pages of what it held
         trail = admin.get("/api/v1/audit", params={"org_id": "org_gamma"}).json()["entries"]
         assert [e["action"] for e in reversed(trail)] == [
             "org.create",

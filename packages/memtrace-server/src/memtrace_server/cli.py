@@ -274,6 +274,7 @@ def cmd_org_list(args: argparse.Namespace) -> int:
 def cmd_org_delete(args: argparse.Namespace) -> int:
     def run(state: ServerState) -> int:
         receipt = state.admin.delete_org(args.org_id)
+        state.arc.discard_spool(args.org_id)
         removed = receipt.removed
         if args.json:
             _print_json(

@@ -9,6 +9,7 @@ Changes made by another process (``memtrace org add-arc`` while serving, another
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -83,6 +84,20 @@ class OrgArcStores:
                     del self._stores[org_id]
                     store.close()
             self._configured = configured
+
+    def discard_spool(self, org_id: str) -> bool:
+        """Remove the spool directory of an organisation that no longer has an Arc of its own (deleted, or its
+        Arc removed after its memories were deleted): its file would keep free pages of what it held. True if
+        there was one. An organisation still configured keeps its spool."""
+        self.refresh(force=True)
+        with self._lock:
+            if org_id in self._configured or org_id in self._stores:
+                return False
+            spool = self.data_dir / SPOOL_DIRNAME / org_id
+            if org_id in ("", ".", "..", DEFAULT_SPOOL) or not spool.is_dir():
+                return False
+            shutil.rmtree(spool)
+            return True
 
     def store_for(self, org_id: str) -> EventStore:
         self.refresh()

@@ -73,6 +73,7 @@ async def delete_org(request: Request, principal: AdminCaller, org_id: str) -> R
     receipt = await state.run(state.admin.delete_org, org_id, actor=principal.actor())
     if state.authenticator is not None:
         state.authenticator.evict(org_id=org_id)
+    await state.run(state.arc.discard_spool, org_id)
     return wire.json_response(receipt, ForgetReceipt)
 
 
