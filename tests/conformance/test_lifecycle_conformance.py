@@ -90,6 +90,8 @@ def test_a_sweep_deletes_what_expired_for_good_in_batches(engine: Engine) -> Non
     report = engine.sweep(now=expires, batch=2)
     assert report.by_org() == {ORG: {"expired": {"episodic": 5}}}
     assert report.complete and report.batches == 3
+    (entry,) = engine.audit.list(org_id=ORG, action="retention.run").entries
+    assert entry.counts == {"expired.episodic": 5, "memories": 5}
     # Deleted, not hidden: even as of before they expired they are not there any more.
     engine.wall_clock = lambda: expires - 3 * HOUR_US
     assert {m.id for m in engine.list_memories(ORG).memories} == {kept.id, forever.id}

@@ -2,7 +2,7 @@
 
 The method names and signatures are memtrace-sdk 0.2.0's, so code written for that SDK runs unchanged; the
 extensions (`get_memory`, `delete_memory`, `delete_memories`, `forget`, `update_session`, `iter_memories`,
-`create_session(..., exist_ok=True)`, `execute`) are marked as such.
+`export_memories`, `import_memories`, `create_session(..., exist_ok=True)`, `execute`) are marked as such.
 
 Every API method is written once, as ``name = client_method(SomeOperation)`` in `_ClientMethods`: calling it
 builds that `memtrace.operations.Operation` and hands it to the client's backend. `Memtrace` gets a method
@@ -178,6 +178,8 @@ class _ClientMethods:
     delete_memory = client_method(ops.DeleteMemory)
     delete_memories = client_method(ops.DeleteMemories)
     forget = client_method(ops.Forget)
+    export_memories = client_method(ops.ExportMemories)
+    import_memories = client_method(ops.ImportMemories)
 
     # --- agents
     register_agent = client_method(ops.RegisterAgent)

@@ -89,6 +89,7 @@ class SQLiteDatabase:
             files.prepare_directory(path.parent)
         self.path = path
         self.query_budget_s = query_budget_s
+        self._synchronous = synchronous
         self._lock = threading.RLock()
         self._deadline: float | None = None
         self._budget_hit = False
@@ -200,10 +201,17 @@ class SQLiteDatabase:
                 self._deadline = outer
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed when the block ends, rolled back on any exception (a failed COMMIT
-        included, so the connection is usable again at once, e.g. once a full disk has room)."""
+        included, so the connection is usable again at once, e.g. once a full disk has room).
+
+        `durable=False` commits without waiting for the disk (``synchronous=NORMAL`` for this transaction: safe
+        against a crash of the process, not against power loss) for writes whose loss nobody could notice;
+        the next durable commit makes it durable too."""
         with self._lock:
+            relaxed = not durable and self._synchronous == "FULL"
+            if relaxed:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -217,6 +225,9 @@ class SQLiteDatabase:
                 raise  # a constraint the store itself handles (e.g. a name taken)
             except sqlite3.Error as exc:
                 raise translate(exc, self.path) from None
+            finally:
+                if relaxed:
+                    self._conn.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
         with self._lock:

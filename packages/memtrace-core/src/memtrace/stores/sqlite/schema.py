@@ -145,4 +145,10 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (org_id, memory_type)
         )""",
     ],
+    # Memory ids unique per organisation, not per file (as in PostgreSQL): an organisation can be imported into
+    # another of the same store (a copy), and whether an id is taken says nothing about another tenant.
+    [
+        "DROP INDEX memories_id",
+        "CREATE UNIQUE INDEX memories_id ON memories(org_id, id)",
+    ],
 ]
