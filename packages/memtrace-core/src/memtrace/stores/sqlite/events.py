@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from ...errors import StorageFullError
+from ...facts import Version, fingerprint, needs_placement, place_version
 from ...keywords import loose_prefix, query_keywords
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
@@ -16,11 +17,12 @@ from .org_index import KeywordIndexes
 
 _COLUMNS = (
     "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
-    "dedup_key, importance, parent_id"
+    "dedup_key, importance, parent_id, fact_key, valid_from_us, valid_until_us, superseded_by"
 )
+_N_COLUMNS = len(_COLUMNS.split(","))
 _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
-_INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})"
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
 _DEDUP_HITS = (
     "SELECT DISTINCT dedup_key FROM memories INDEXED BY memories_dedup "
@@ -76,14 +78,88 @@ def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRe
         dedup_key=row[10],
         importance=row[11],
         parent_id=row[12],
+        fact_key=row[13],
+        valid_from_us=row[14],
+        valid_until_us=row[15],
+        superseded_by=row[16],
         score=score,
     )
 
 
+def _insert_row(org_id: str, r: MemoryRecord) -> tuple[Any, ...]:
+    return (
+        r.id,
+        org_id,
+        r.time_us,
+        r.agent_id,
+        r.session_id,
+        r.memory_type,
+        r.event_type,
+        r.content,
+        r.metadata_json,
+        _encode_tags(r.tags),
+        r.dedup_key,
+        r.importance,
+        r.parent_id,
+        r.fact_key,
+        r.valid_from_us,
+        r.valid_until_us,
+        r.superseded_by,
+    )
+
+
+# INDEXED BY: a key's versions by valid_from, whatever the planner guesses about the org's other rows.
+_VERSION = (
+    "SELECT id, COALESCE(valid_from_us, time_us), valid_until_us, superseded_by, content, metadata_json "
+    "FROM memories"
+)
+
+
+class _SQLiteFactLedger:
+    """`memtrace.facts.FactLedger` over one write transaction of the embedded store."""
+
+    def __init__(self, conn: sqlite3.Connection, org_id: str) -> None:
+        self.conn = conn
+        self.org_id = org_id
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Version | None:
+        row = self.conn.execute(sql, params).fetchone()
+        if row is None:
+            return None
+        return Version(row[0], row[1], row[2], row[3], fingerprint(row[4], row[5]))
+
+    def at(self, key: str, t: int) -> Version | None:
+        return self._one(
+            f"{_VERSION} INDEXED BY memories_fact WHERE org_id = ? AND fact_key = ? AND valid_from_us <= ? "
+            "ORDER BY valid_from_us DESC, rowid DESC LIMIT 1",
+            (self.org_id, key, t),
+        )
+
+    def after(self, key: str, t: int) -> Version | None:
+        return self._one(
+            f"{_VERSION} INDEXED BY memories_fact WHERE org_id = ? AND fact_key = ? AND valid_from_us > ? "
+            "ORDER BY valid_from_us, rowid LIMIT 1",
+            (self.org_id, key, t),
+        )
+
+    def by_id(self, memory_id: str) -> Version | None:
+        return self._one(f"{_VERSION} WHERE id = ? AND org_id = ?", (memory_id, self.org_id))
+
+    def cut(self, memory_id: str, valid_until_us: int, superseded_by: str) -> None:
+        self.conn.execute(
+            "UPDATE memories SET valid_until_us = ?, superseded_by = ? WHERE id = ? AND org_id = ?",
+            (valid_until_us, superseded_by, memory_id, self.org_id),
+        )
+
+
 def _only_scope_filters(flt: MemoryFilter) -> bool:
-    """True when `flt` filters on nothing the scope tokens do not already cover (org, agent, session)."""
+    """True when `flt` filters on nothing the scope tokens do not already cover (org, agent, session), apart
+    from `current_only` (few memories are superseded: `_ranked` over-fetches for it and checks)."""
     return not (
-        flt.memory_types
+        flt.as_of_us is not None
+        or flt.fact_key is not None
+        or flt.fact_key_prefix is not None
+        or flt.memory_types
         or flt.event_types
         or flt.tags
         or flt.since_us is not None
@@ -115,7 +191,7 @@ class SQLiteEventStore:
 
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
         skipped: list[int] = []
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         with self.db.write() as conn:
             # One indexed IN-lookup per chunk finds stored duplicates; `seen` also catches those within the batch.
             # Both happen inside the write transaction, so no other writer can add a duplicate in between.
@@ -124,31 +200,32 @@ class SQLiteEventStore:
                 if dedup_since_us is not None
                 else set()
             )
+            ledger = _SQLiteFactLedger(conn, org_id)
+            written = 0
             for i, r in enumerate(records):
                 if dedup_since_us is not None and r.dedup_key is not None:
                     if r.dedup_key in seen:
                         skipped.append(i)
                         continue
                     seen.add(r.dedup_key)
-                rows.append(
-                    (
-                        r.id,
-                        org_id,
-                        r.time_us,
-                        r.agent_id,
-                        r.session_id,
-                        r.memory_type,
-                        r.event_type,
-                        r.content,
-                        r.metadata_json,
-                        _encode_tags(r.tags),
-                        r.dedup_key,
-                        r.importance,
-                        r.parent_id,
-                    )
-                )
+                if needs_placement(r):
+                    # Versions go in one at a time, so a later one of the batch sees an earlier one; the write
+                    # lock makes "find the current version, cut it, insert" one step for every writer.
+                    if rows:
+                        conn.executemany(_INSERT, rows)
+                        written += len(rows)
+                        rows = []
+                    if not place_version(ledger, r):
+                        skipped.append(i)
+                        continue
+                    conn.execute(_INSERT, _insert_row(org_id, r))
+                    written += 1
+                    continue
+                rows.append(_insert_row(org_id, r))
             if rows:
                 conn.executemany(_INSERT, rows)
+                written += len(rows)
+            if written:
                 indexed, newest = self._index_state(conn)
                 if newest - indexed >= self.index_backlog:
                     self._index_pending(conn, indexed, newest)
@@ -280,22 +357,27 @@ class SQLiteEventStore:
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
         order = "c.rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC"
+
+        def run(inner: str, args: list[Any]) -> list[Any]:
+            sql = (
+                f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25({table}, 1.0, 0.0) AS rank "
+                f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? {inner}) AS c "
+                f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
+            )
+            with self.db.read() as conn:
+                return conn.execute(sql, args).fetchall()
+
         if _only_scope_filters(flt):
-            # Nothing but scope to filter on: take the best `n` inside FTS5, then join only those. Joining every
-            # match to read its row is what makes the general plan slow (~1 us per match).
-            inner = "ORDER BY rank, rowid DESC LIMIT ?"
-            args = [match, window, n, *params, n]
+            # Nothing but scope to filter on: take the best matches inside FTS5, then join only those. Joining
+            # every match to read its row is what makes the general plan slow (~1 us per match). Superseded
+            # memories may be among them: twice `n` leaves room, and when that is not enough the general plan runs.
+            best = 2 * n if flt.current_only else n
+            rows = run("ORDER BY rank, rowid DESC LIMIT ?", [match, window, best, *params, n])
+            if flt.current_only and len(rows) < n:
+                rows = run("", [match, window, *params, n])
         else:
-            inner = ""
-            args = [match, window, *params, n]
-        sql = (
-            f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25({table}, 1.0, 0.0) AS rank "
-            f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? {inner}) AS c "
-            f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
-        )
-        with self.db.read() as conn:
-            rows = conn.execute(sql, args).fetchall()
-        return [_row_to_record(r[:13], score=round(-r[13], 6)) for r in rows]
+            rows = run("", [match, window, *params, n])
+        return [_row_to_record(r[:_N_COLUMNS], score=round(-r[_N_COLUMNS], 6)) for r in rows]
 
     def _rank_window(self, table: str, match: str) -> int:
         """The lowest rowid whose matches are ranked: 0 (all of them) unless the query matches more than

@@ -111,4 +111,13 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE fts_orgs (n INTEGER PRIMARY KEY AUTOINCREMENT, org_id TEXT NOT NULL UNIQUE)",
         "UPDATE fts_state SET indexed_rowid = 0 WHERE id = 1",
     ],
+    # 4: facts that change (memtrace.facts): a memory's fact key and validity. The index is partial, so unkeyed
+    # writes do not pay for it; it finds a key's versions by valid_from (the current one is the last).
+    [
+        "ALTER TABLE memories ADD COLUMN fact_key TEXT",
+        "ALTER TABLE memories ADD COLUMN valid_from_us INTEGER",
+        "ALTER TABLE memories ADD COLUMN valid_until_us INTEGER",
+        "ALTER TABLE memories ADD COLUMN superseded_by TEXT",
+        "CREATE INDEX memories_fact ON memories(org_id, fact_key, valid_from_us) WHERE fact_key IS NOT NULL",
+    ],
 ]
