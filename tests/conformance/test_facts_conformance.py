@@ -3,6 +3,7 @@ version boundary, backfills, dedup per key, tenant isolation of keys, and concur
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -48,7 +49,7 @@ def history(engine: Engine, key: str = KEY, org: str = ORG) -> list[Memory]:
 def assert_one_chain(versions: list[Memory]) -> None:
     """Versions in validity order form one chain: each ends where the next begins and points at it; only the
     last is current."""
-    for older, newer in zip(versions, versions[1:], strict=False):
+    for older, newer in itertools.pairwise(versions):
         assert older.valid_until == newer.valid_from and older.superseded_by == newer.id
     assert versions[-1].valid_until is None and versions[-1].superseded_by is None
 
@@ -66,7 +67,9 @@ def test_a_new_version_of_a_key_supersedes_the_current_one(engine: Engine) -> No
     assert listed(engine, session_id="s1") == ["Berlin"]
     found = engine.search_memories(ORG, SearchQuery(query="Paris")).results
     assert found == []
-    assert [m.content for m in engine.search_memories(ORG, SearchQuery(content_contains="Paris")).results] == []
+    assert [
+        m.content for m in engine.search_memories(ORG, SearchQuery(content_contains="Paris")).results
+    ] == []
     everything = engine.search_memories(ORG, SearchQuery(query="Paris", include_superseded=True)).results
     assert [m.content for m in everything] == ["Paris"]
     assert engine.count_memories_by_type(ORG) == {"episodic": 1}
@@ -201,6 +204,24 @@ def test_context_lists_current_facts_and_never_a_superseded_one(engine: Engine) 
     assert "Berlin" in tight and "Paris" not in tight
 
 
+def test_threads_writing_one_key_leave_exactly_one_current(engine: Engine) -> None:
+    n = 8
+    barrier = threading.Barrier(n)
+
+    def write(i: int) -> None:
+        barrier.wait()
+        for round_ in range(4):
+            fact(engine, f"value {i}.{round_}")
+
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(write, range(n)))
+    versions = history(engine)
+    assert len(versions) == n * 4
+    assert_one_chain(versions)
+    assert listed(engine) == [engine.get_fact(ORG, KEY).content]
+    assert len(engine.list_facts(ORG).memories) == 1
+
+
 def test_concurrent_writers_of_one_key_leave_exactly_one_current(
     shared_target: StoreTarget, tmp_path: Path
 ) -> None:
@@ -238,11 +259,15 @@ print("done")
 """
 
 
-def test_processes_writing_one_key_leave_exactly_one_current(shared_target: StoreTarget, tmp_path: Path) -> None:
+def test_processes_writing_one_key_leave_exactly_one_current(
+    shared_target: StoreTarget, tmp_path: Path
+) -> None:
     with shared_target.locate(tmp_path) as location:
         procs = [
             subprocess.Popen(
-                [sys.executable, "-c", WRITER, location.url, name], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                [sys.executable, "-c", WRITER, location.url, name],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
             for name in ("writer_a", "writer_b")
         ]

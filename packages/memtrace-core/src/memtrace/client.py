@@ -172,6 +172,11 @@ class _ClientMethods:
     delete_memory = client_method(ops.DeleteMemory)
     delete_memories = client_method(ops.DeleteMemories)
 
+    # --- facts that change
+    get_fact = client_method(ops.GetFact)
+    fact_history = client_method(ops.FactHistory)
+    list_facts = client_method(ops.ListFacts)
+
     # --- agents
     register_agent = client_method(ops.RegisterAgent)
     list_agents = client_method(ops.ListAgents)
