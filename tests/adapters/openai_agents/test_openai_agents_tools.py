@@ -43,13 +43,14 @@ def test_tool_names_and_schemas_match_the_original_integration(sync_client: Memt
         "memtrace_search",
         "memtrace_decide",
         "memtrace_forget",
+        "memtrace_recall_facts",
     ]
     schemas = {t.name: t.params_json_schema for t in tools}
     assert all(not t.strict_json_schema for t in tools)
     assert all(s["type"] == "object" and s["additionalProperties"] is False for s in schemas.values())
     assert schemas["memtrace_remember"]["required"] == ["content"]
     assert set(schemas["memtrace_remember"]["properties"]) == {
-        "content", "memory_type", "event_type", "session_id", "tags", "importance", "metadata", "agent_id",
+        "content", "memory_type", "event_type", "session_id", "tags", "importance", "metadata", "agent_id", "key",
     }  # fmt: skip
     assert schemas["memtrace_remember"]["properties"]["memory_type"]["enum"] == [
         "episodic", "decision", "entity", "session",

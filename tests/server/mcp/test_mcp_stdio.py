@@ -31,7 +31,17 @@ from memtrace import AddMemoryRequest, Memtrace
 # Argument names and required arguments, as documented (spec §8 for the original seven, docs/mcp.md).
 DOCUMENTED: dict[str, tuple[set[str], set[str]]] = {
     "memtrace_remember": (
-        {"agent_id", "content", "memory_type", "event_type", "session_id", "tags", "importance", "metadata"},
+        {
+            "agent_id",
+            "content",
+            "memory_type",
+            "event_type",
+            "session_id",
+            "tags",
+            "importance",
+            "metadata",
+            "key",
+        },
         {"agent_id", "content"},
     ),
     "memtrace_recall": ({"agent_id", "since", "session_id", "memory_type", "limit"}, {"agent_id"}),
@@ -45,6 +55,7 @@ DOCUMENTED: dict[str, tuple[set[str], set[str]]] = {
     "memtrace_agent_register": ({"name", "description"}, {"name"}),
     "memtrace_get_memory": ({"memory_id"}, {"memory_id"}),
     "memtrace_forget": ({"memory_id"}, {"memory_id"}),
+    "memtrace_recall_facts": ({"agent_id", "prefix", "limit"}, set()),
 }
 
 # The original server's tool descriptions (its docs/mcp.md); ours keep them word for word.
@@ -72,6 +83,7 @@ VALID_ARGUMENTS: dict[str, dict[str, Any]] = {
     "memtrace_agent_register": {"name": "code-reviewer", "description": "Reviews code"},
     "memtrace_get_memory": {"memory_id": "mem_" + "0" * 26},
     "memtrace_forget": {"memory_id": "mem_" + "0" * 26},
+    "memtrace_recall_facts": {"prefix": "user:ada/", "limit": 10},
 }
 
 

@@ -3,7 +3,8 @@
 The four tools of the original integration keep their names and arguments (spec memtrace-api §10.1), so
 prompts written for it still work. Names, descriptions and argument schemas are rendered from
 `memtrace.tools`, the one definition the MCP server uses too. Two additions: `memtrace_search` takes ``query`` for ranked keyword search,
-and `memtrace_forget` deletes a memory by id.
+`memtrace_forget` deletes a memory by id, `memtrace_remember` takes an optional fact ``key`` (the new value
+replaces the key's current one) and `memtrace_recall_facts` lists the current facts.
 
 Unlike the original, recall and search leave out ``session`` memories (conversation turns) unless the model
 asks for that type; see `DEFAULT_MEMORY_TYPES`.
@@ -31,8 +32,8 @@ from memtrace import (
     ValidationError,
     id_for_key,
 )
-from memtrace.operations import AddMemory, DeleteMemory, GetMemory, SearchMemories, decide
-from memtrace.tools import DECIDE, FORGET, RECALL, REMEMBER, SEARCH, MemoryTool, ToolScope
+from memtrace.operations import AddMemory, DeleteMemory, GetMemory, ListFacts, SearchMemories, decide
+from memtrace.tools import DECIDE, FORGET, RECALL, RECALL_FACTS, REMEMBER, SEARCH, MemoryTool, ToolScope
 
 from ._client import AnyMemtrace, ClientBridge, ensure_session_row
 
@@ -150,10 +151,19 @@ async def _remember(scope: _ToolScope, args: dict[str, Any]) -> str:
                 tags=args.get("tags"),
                 importance=args.get("importance"),
                 metadata=args.get("metadata"),
+                key=args.get("key"),
             )
         )
     )
     return _dump(memory)
+
+
+async def _recall_facts(scope: _ToolScope, args: dict[str, Any]) -> str:
+    limit = _limit(args)
+    result = await scope.bridge.aexecute(
+        ListFacts(agent_id=args.get("agent_id", scope.agent_id), prefix=args.get("prefix"), limit=limit)
+    )
+    return _dump(result)
 
 
 async def _recall(scope: _ToolScope, args: dict[str, Any]) -> str:
@@ -262,7 +272,8 @@ def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = 
     """Memory tools for an OpenAI Agents SDK agent: ``Agent(tools=memtrace_tools(client, "support-bot"))``.
 
     Returns, in order: ``memtrace_remember``, ``memtrace_recall``, ``memtrace_search``, ``memtrace_decide``
-    (the original integration's four, same schemas) and ``memtrace_forget``.
+    (the original integration's four, same schemas; remember also takes an optional fact ``key``),
+    ``memtrace_forget`` and ``memtrace_recall_facts`` (the current value of keyed facts).
 
     Args:
         client: An `AsyncMemtrace` or `Memtrace` (a sync client runs in a worker thread).
@@ -279,6 +290,7 @@ def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = 
         (SEARCH, _search),
         (DECIDE, _decide),
         (FORGET, _forget),
+        (RECALL_FACTS, _recall_facts),
     ]
     return [
         _make_tool(
