@@ -49,3 +49,23 @@ def test_versions_in_arc_read_as_current_as_of_and_history(standin, tmp_path) ->
         with pytest.raises(NotFoundError):
             mt.get_fact("user:ada/city")
         assert [m.content for m in mt.list_memories().memories] == [note.content]
+
+
+def test_a_page_is_full_however_many_superseded_versions_come_first(standin, tmp_path) -> None:
+    with Memtrace.open(tmp_path, arc=arc_config(standin, database="facts2")) as mt:
+        store = mt._backend.engine.events  # type: ignore[attr-defined]
+        mt.add_memory(AddMemoryRequest(agent_id="a", content="an older note", time=T0))
+        for i in range(60):
+            mt.add_memory(
+                AddMemoryRequest(
+                    agent_id="a", content=f"v{i}", key="counter", time=T0 + timedelta(minutes=i + 1)
+                )
+            )
+        for drained_yet in (False, True):
+            if drained_yet:
+                wait_until(lambda: drained(store), what="Arc to show the memories")
+            page = mt.list_memories(ListOptions(agent_id="a", limit=2)).memories
+            assert [m.content for m in page] == ["v59", "an older note"]
+            assert [
+                m.content for m in mt.list_memories(ListOptions(agent_id="a", offset=1, limit=5)).memories
+            ] == ["an older note"]

@@ -447,11 +447,10 @@ class ArcEventStore:
             found += self._query_rows(org_id, part, order=order, limit=IDS_PER_QUERY, offset=0)
         return sorted(found, key=lambda r: (r.time_us, r.id), reverse=order != "asc")
 
-    def _exclusions(self, org_id: str, flt: MemoryFilter) -> tuple[MemoryFilter, set[str], list[str]]:
-        """For a read by validity: the filter to ask Arc and the spool with, the ids to leave out of what they
-        return, and (as of a time) the ids valid then but written later, to read by id."""
+    def _view_base(self, org_id: str, flt: MemoryFilter) -> tuple[MemoryFilter, list[str]]:
+        """For a read by validity: the filter to ask Arc and the spool with and, as of a time, the ids valid then
+        but written later (backfills), to read by id."""
         base = _without_facts(flt)
-        excluded = set(self.spool.read_facts(lambda conn: invalid_ids(conn, org_id, flt)))
         late: list[str] = []
         if flt.as_of_us is not None:
             late = self.spool.read_facts(lambda conn: late_ids(conn, org_id, flt))
@@ -459,7 +458,21 @@ class ArcEventStore:
             base = dataclasses.replace(
                 base, until_us=bound if base.until_us is None else min(base.until_us, bound)
             )
-        return base, excluded, late
+        return base, late
+
+    def _valid_page(
+        self, org_id: str, flt: MemoryFilter, fetch: Callable[[int], list[MemoryRecord]], wanted: int
+    ) -> list[MemoryRecord]:
+        """The first `wanted` of the rows `fetch(n)` returns (its first `n`, in order) that are valid in the view
+        `flt` asks for. Fetched with some room, and with four times more while a full fetch falls short: the cost
+        follows the superseded memories met on the way, not all the organisation has."""
+        n = wanted + 16
+        while True:
+            rows = self._annotated(org_id, fetch(n))
+            valid = [r for r in rows if _valid_in(r, flt)]
+            if len(valid) >= wanted or len(rows) < n:
+                return valid[:wanted]
+            n *= 4
 
     def query(
         self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
@@ -472,10 +485,13 @@ class ArcEventStore:
         if ids is not None:
             rows = self._by_ids(org_id, flt, ids, order)
         else:
-            base, excluded, late = self._exclusions(org_id, flt)
-            # At most len(excluded) of the first offset+limit+len(excluded) rows are left out.
-            rows = self._query_rows(org_id, base, order=order, limit=offset + limit + len(excluded), offset=0)
-            rows = [r for r in rows if r.id not in excluded]
+            base, late = self._view_base(org_id, flt)
+            rows = self._valid_page(
+                org_id,
+                flt,
+                lambda n: self._query_rows(org_id, base, order=order, limit=n, offset=0),
+                offset + limit,
+            )
             if late:
                 rows = _merge(
                     rows, self._by_ids(org_id, flt, late, order), lambda r: (r.time_us, r.id), order != "asc"
@@ -495,10 +511,11 @@ class ArcEventStore:
                 return []
             base = dataclasses.replace(_without_facts(flt), ids=tuple(ids[:IDS_PER_QUERY]))
             return self._annotated(org_id, self._search_rows(org_id, base, text, limit=limit, offset=offset))
-        base, excluded, _ = self._exclusions(org_id, flt)
-        rows = self._search_rows(org_id, base, text, limit=offset + limit + len(excluded), offset=0)
-        rows = [r for r in rows if r.id not in excluded]
-        return self._annotated(org_id, rows[offset : offset + limit])
+        base, _ = self._view_base(org_id, flt)
+        rows = self._valid_page(
+            org_id, flt, lambda n: self._search_rows(org_id, base, text, limit=n, offset=0), offset + limit
+        )
+        return rows[offset : offset + limit]
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         found = self._get_row(org_id, memory_id)
@@ -520,11 +537,13 @@ class ArcEventStore:
         ids = self._view_ids(org_id, flt)
         if ids is not None:
             return self._counted_ids(org_id, flt, ids)
-        base, excluded, late = self._exclusions(org_id, flt)
-        in_base = [i for i in sorted(excluded)]
+        # Counting cannot stop early: every memory not valid in the view, within the filter's scope, is
+        # counted in Arc and taken off.
+        base, late = self._view_base(org_id, flt)
+        excluded = self.spool.read_facts(lambda conn: invalid_ids(conn, org_id, flt))
         return (
             self._count_rows(org_id, base)
-            - self._counted_ids(org_id, base, in_base)
+            - self._counted_ids(org_id, base, sorted(excluded))
             + self._counted_ids(org_id, flt, late)
         )
 
@@ -681,6 +700,14 @@ def _has_fact_conditions(flt: MemoryFilter) -> bool:
         or flt.fact_key is not None
         or flt.fact_key_prefix is not None
     )
+
+
+def _valid_in(r: MemoryRecord, flt: MemoryFilter) -> bool:
+    """Whether an annotated memory is valid in the view `flt` asks for."""
+    if flt.as_of_us is not None:
+        start = r.valid_from_us if r.valid_from_us is not None else r.time_us
+        return start <= flt.as_of_us and (r.valid_until_us is None or r.valid_until_us > flt.as_of_us)
+    return not flt.current_only or r.valid_until_us is None
 
 
 def _without_facts(flt: MemoryFilter) -> MemoryFilter:
