@@ -22,6 +22,7 @@ _COLUMNS = (
 _N_COLUMNS = len(_COLUMNS.split(","))
 _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
+_SELECT_BY_FACT = f"SELECT {_M_COLUMNS} FROM memories m INDEXED BY memories_fact"
 _INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})"
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
 _DEDUP_HITS = (
@@ -284,7 +285,10 @@ class SQLiteEventStore:
     ) -> list[MemoryRecord]:
         where, params = _where(org_id, flt)
         direction = "ASC" if order == "asc" else "DESC"
-        sql = f"{_SELECT} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+        # By key, the planner would walk a time index newest first until the key's versions turn up (the whole
+        # org for an old fact); the fact index holds only keyed memories, so its cost is the versions read.
+        source = _SELECT_BY_FACT if flt.fact_key is not None or flt.fact_key_prefix is not None else _SELECT
+        sql = f"{source} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
         with self.db.read() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
         return [_row_to_record(r) for r in rows]
