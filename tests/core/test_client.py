@@ -259,10 +259,25 @@ def test_embedded_data_survives_reopen(tmp_path: Path) -> None:
 
 def test_from_env_picks_embedded_or_remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEMTRACE_URL", raising=False)
+    monkeypatch.delenv("MEMTRACE_STORE_URL", raising=False)
     monkeypatch.setenv("MEMTRACE_DATA_DIR", str(tmp_path / "envdata"))
     with Memtrace.from_env() as mt:
         mt.remember("agent_1", "from env")
     assert (tmp_path / "envdata" / "memtrace.db").exists()
+
+
+def test_from_env_opens_the_store_url_before_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MEMTRACE_STORE_URL is the server's store setting; the in-process client honours it too."""
+    monkeypatch.delenv("MEMTRACE_URL", raising=False)
+    monkeypatch.setenv("MEMTRACE_DATA_DIR", str(tmp_path / "envdata"))
+    monkeypatch.setenv("MEMTRACE_STORE_URL", f"sqlite:///{tmp_path / 'shared'}")
+    with Memtrace.from_env() as mt:
+        mt.remember("agent_1", "from the store url")
+    assert (tmp_path / "shared" / "memtrace.db").exists() and not (tmp_path / "envdata").exists()
+    with Memtrace.open(tmp_path / "shared") as mt:
+        assert [m.content for m in mt.recall("agent_1").memories] == ["from the store url"]
 
 
 def test_data_dir_expands_the_home_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,7 +57,9 @@ def test_facts_through_the_client(backend: dict[str, str], uid: str) -> None:
         assert history.memories[0].superseded_by == berlin.id
         assert history.memories[0].valid_until == berlin.valid_from == T0 + timedelta(days=1)
         assert [m.id for m in mt.list_facts(prefix=f"user:{uid}/").memories] == [berlin.id]
-        assert [m.content for m in mt.list_memories(ListOptions(agent_id=uid)).memories] == ["lives in Berlin"]
+        assert [m.content for m in mt.list_memories(ListOptions(agent_id=uid)).memories] == [
+            "lives in Berlin"
+        ]
         every = mt.list_memories(ListOptions(agent_id=uid, include_superseded=True)).memories
         assert {m.id for m in every} == {paris.id, berlin.id}
         then = mt.list_memories(ListOptions(agent_id=uid, as_of=(T0 + timedelta(hours=1)).isoformat()))
@@ -104,5 +106,7 @@ def test_a_raw_slash_in_a_key_reaches_the_fact(live_server, uid: str) -> None:
     headers = {"Authorization": f"Bearer {live_server.api_key}"}
     raw = httpx.get(f"{live_server.base_url}/api/v1/facts/{key}", headers=headers)
     assert raw.status_code == 200 and raw.json()["content"] == "Oslo"
-    encoded = httpx.get(f"{live_server.base_url}/api/v1/facts/{key.replace('/', '%2F')}/history", headers=headers)
+    encoded = httpx.get(
+        f"{live_server.base_url}/api/v1/facts/{key.replace('/', '%2F')}/history", headers=headers
+    )
     assert encoded.status_code == 200 and [m["content"] for m in encoded.json()["memories"]] == ["Oslo"]

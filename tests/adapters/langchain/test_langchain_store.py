@@ -464,7 +464,10 @@ def test_an_overwrite_supersedes_and_keeps_history_and_a_delete_removes_every_ve
         assert [i.value for i in store.search(("users",))] == [{"city": "Berlin"}]
         key = fact_key("facts-store", ("users", "ada"), "home")
         versions = client.fact_history(key).memories
-        assert [(v.metadata or {})["store"]["value"] for v in versions] == [{"city": "Paris"}, {"city": "Berlin"}]
+        assert [(v.metadata or {})["store"]["value"] for v in versions] == [
+            {"city": "Paris"},
+            {"city": "Berlin"},
+        ]
         assert versions[0].superseded_by == versions[1].id
         # Only current versions are read: one memory listed for the item, whatever its history.
         assert len(client.list_memories(ListOptions(agent_id="facts-store")).memories) == 1

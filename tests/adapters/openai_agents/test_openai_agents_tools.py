@@ -50,7 +50,8 @@ def test_tool_names_and_schemas_match_the_original_integration(sync_client: Memt
     assert all(s["type"] == "object" and s["additionalProperties"] is False for s in schemas.values())
     assert schemas["memtrace_remember"]["required"] == ["content"]
     assert set(schemas["memtrace_remember"]["properties"]) == {
-        "content", "memory_type", "event_type", "session_id", "tags", "importance", "metadata", "agent_id", "key",
+        "content", "memory_type", "event_type", "session_id", "tags", "importance", "metadata", "agent_id", "ttl",
+        "key",
     }  # fmt: skip
     assert schemas["memtrace_remember"]["properties"]["memory_type"]["enum"] == [
         "episodic", "decision", "entity", "session",

@@ -31,6 +31,7 @@ from memtrace import AddMemoryRequest, Memtrace
 # Argument names and required arguments, as documented (spec §8 for the original seven, docs/mcp.md).
 DOCUMENTED: dict[str, tuple[set[str], set[str]]] = {
     "memtrace_remember": (
+        # ttl and key: memtrace's extensions (docs/mcp.md); the original's arguments are all there.
         {
             "agent_id",
             "content",
@@ -40,6 +41,7 @@ DOCUMENTED: dict[str, tuple[set[str], set[str]]] = {
             "tags",
             "importance",
             "metadata",
+            "ttl",
             "key",
         },
         {"agent_id", "content"},

@@ -31,6 +31,7 @@ from .limits import QUERY_TIME_BUDGET_SECONDS, InputLimits
 from .models import ListOptions, Memory
 from .operations import Operation
 from .paging import MAX_PAGE_SIZE, MemoryPages
+from .sweeper import DEFAULT_SWEEP_INTERVAL_SECONDS
 
 if TYPE_CHECKING:
     from .stores.arc.config import ArcConfig
@@ -100,6 +101,11 @@ def _async_remote_backend(base_url: str, api_key: str, timeout: float) -> AsyncB
 def _env_remote() -> tuple[str, str] | None:
     url, key = os.environ.get("MEMTRACE_URL"), os.environ.get("MEMTRACE_API_KEY")
     return (url, key) if url and key else None
+
+
+def _env_store_url() -> str | None:
+    """MEMTRACE_STORE_URL, the store setting the server reads too (None: the data directory decides)."""
+    return os.environ.get("MEMTRACE_STORE_URL") or None
 
 
 P = ParamSpec("P")
@@ -223,26 +229,32 @@ class Memtrace(_ClientMethods):
         org_id: str = DEFAULT_ORG_ID,
         dedup_window_hours: float = 24.0,
         arc: ArcConfig | None = None,
+        sweep_every: float | None = DEFAULT_SWEEP_INTERVAL_SECONDS,
         **engine_options: Any,
     ) -> Self:
         """Run memtrace in-process on the embedded SQLite store in directory `path`
         (default: $MEMTRACE_DATA_DIR, else ./data). Several processes may open one directory.
 
         `arc=ArcConfig(url=..., token=..., database=..., measurement=...)` keeps memories in Arc instead (metadata
-        and the write spool stay in `path`)."""
+        and the write spool stay in `path`).
+
+        While the client is open, a background thread deletes the org's expired memories, and those its retention
+        policy no longer keeps, every `sweep_every` seconds (first a minute after opening; None: never, e.g.
+        when a server sweeps the same store). See `memtrace.sweeper`."""
         engine = open_engine(
             path, org_id=org_id, dedup_window_hours=dedup_window_hours, arc=arc, **engine_options
         )
-        return cls.from_backend(LocalBackend(engine, org_id))
+        return cls.from_backend(LocalBackend(engine, org_id, sweep_every=sweep_every))
 
     @classmethod
     def from_env(cls) -> Self:
-        """Remote when MEMTRACE_URL and MEMTRACE_API_KEY are set, else embedded in MEMTRACE_DATA_DIR
-        (org MEMTRACE_ORG_ID, default org_default)."""
+        """Remote when MEMTRACE_URL and MEMTRACE_API_KEY are set; else in-process on the store
+        MEMTRACE_STORE_URL names (``postgresql://...``, ``sqlite:///...``, as the server takes it); else
+        embedded in MEMTRACE_DATA_DIR. In-process, the org is MEMTRACE_ORG_ID (default org_default)."""
         remote = _env_remote()
         if remote:
             return cls(*remote)
-        return cls.open(org_id=os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID)
+        return cls.open(_env_store_url(), org_id=os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID)
 
     def execute(self, op: Operation[R], /) -> R:
         """(extension) Carry out one `memtrace.operations` operation and return its result."""
@@ -296,21 +308,23 @@ class AsyncMemtrace(_ClientMethods):
         org_id: str = DEFAULT_ORG_ID,
         dedup_window_hours: float = 24.0,
         arc: ArcConfig | None = None,
+        sweep_every: float | None = DEFAULT_SWEEP_INTERVAL_SECONDS,
         **engine_options: Any,
     ) -> Self:
         """Run memtrace in-process on the embedded store in directory `path` (see `Memtrace.open`)."""
         engine = open_engine(
             path, org_id=org_id, dedup_window_hours=dedup_window_hours, arc=arc, **engine_options
         )
-        return cls.from_backend(AsyncLocalBackend(LocalBackend(engine, org_id)))
+        return cls.from_backend(AsyncLocalBackend(LocalBackend(engine, org_id, sweep_every=sweep_every)))
 
     @classmethod
     def from_env(cls) -> Self:
-        """Remote when MEMTRACE_URL and MEMTRACE_API_KEY are set, else embedded in MEMTRACE_DATA_DIR."""
+        """Remote when MEMTRACE_URL and MEMTRACE_API_KEY are set, else in-process on MEMTRACE_STORE_URL, else
+        embedded in MEMTRACE_DATA_DIR (see `Memtrace.from_env`)."""
         remote = _env_remote()
         if remote:
             return cls(*remote)
-        return cls.open(org_id=os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID)
+        return cls.open(_env_store_url(), org_id=os.environ.get("MEMTRACE_ORG_ID") or DEFAULT_ORG_ID)
 
     async def execute(self, op: Operation[R], /) -> R:
         """(extension) Carry out one `memtrace.operations` operation and return its result."""

@@ -7,16 +7,18 @@ where it comes from (the API key, or the client's configuration) is the caller's
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import facts
+from . import facts, retention
 from . import validation as v
+from .audit import EMBEDDED, Actor, AuditAction, AuditTrail
 from .context import DEFAULT_MAX_CONTENT_CHARS, render_session_context
 from .dedup import dedup_key
 from .errors import ConflictError, NotFoundError, ValidationError
@@ -41,8 +43,10 @@ from .models import (
     SessionList,
 )
 from .records import MemoryFilter, MemoryRecord
-from .stores.base import AgentRow, EventStore, MetadataStore, OrgRow, SessionRow, StoreStats
+from .retention import RetentionRule
+from .stores.base import AgentRow, EventStore, MetadataStore, OrgRow, RetentionRow, SessionRow, StoreStats
 from .stores.bundle import StoreBundle
+from .sweep import DEFAULT_SWEEP_BATCH, MAX_SWEEP_BATCH, SweepReport, run_sweep
 from .timeparse import from_us, now_us, parse_time, to_checked_us
 
 DEFAULT_LIST_LIMIT = 100
@@ -103,7 +107,13 @@ class Engine:
         self.metadata = metadata
         self.config = config or EngineConfig()
         self.clock = MonotonicClock()
+        self.wall_clock: Callable[[], int] = now_us
+        """The time reads compare expiry with (reads leave out memories with ``expires_us <= wall_clock()``) and a
+        sweep deletes by; tests set it to move time without sleeping."""
         self._ids = MemoryIdGenerator()
+        self.audit = AuditTrail(metadata, self.clock.now)
+        """The audit trail (`memtrace.audit`): the engine records its own destructive actions; callers record
+        the privileged ones it does not see (key administration, Arc instances, retention runs, imports)."""
 
     @classmethod
     def from_stores(cls, stores: StoreBundle, config: EngineConfig | None = None) -> Engine:
@@ -145,6 +155,7 @@ class Engine:
                 )
         elif fact_key is not None or supersedes:
             valid_from_us = t  # stored explicitly for versions, so the (key, valid_from) index finds them
+        expires_us = v.check_expiry(req.ttl, req.expires_at, p, now)
         return MemoryRecord(
             id=self._ids.new(t),
             org_id=org_id,
@@ -162,6 +173,7 @@ class Engine:
             fact_key=fact_key,
             valid_from_us=valid_from_us,
             supersedes=supersedes,
+            expires_us=expires_us,
         )
 
     @staticmethod
@@ -266,6 +278,7 @@ class Engine:
             tags=v.split_tags(opts.tags, limit=self.config.limits.max_filter_tags),
             since_us=since_us,
             until_us=until_us,
+            alive_at_us=self.wall_clock(),
         )
 
     def list_memories(self, org_id: str, opts: ListOptions | None = None) -> MemoryList:
@@ -309,6 +322,7 @@ class Engine:
             content_contains=v.check_text(q.content_contains, "content_contains"),
             # Like the original, only a positive threshold filters.
             min_importance=min_importance if min_importance and min_importance > 0 else None,
+            alive_at_us=self.wall_clock(),
         )
         limit = v.check_limit(q.limit, "limit", DEFAULT_SEARCH_LIMIT)
         offset = v.check_offset(q.offset)
@@ -328,7 +342,11 @@ class Engine:
         if fact_key is None:
             raise ValidationError("key is required", "key")
         rows = self.events.query(
-            org_id, MemoryFilter(fact_key=fact_key, current_only=True), order="desc", limit=1, offset=0
+            org_id,
+            MemoryFilter(fact_key=fact_key, current_only=True, alive_at_us=self.wall_clock()),
+            order="desc",
+            limit=1,
+            offset=0,
         )
         if not rows:
             raise NotFoundError(f"fact '{fact_key}' not found")
@@ -349,7 +367,11 @@ class Engine:
         # Stores order by time; a backfill's valid_from can be earlier than versions written before it, so the
         # whole (bounded) history is read and put in validity order here.
         rows = self.events.query(
-            org_id, MemoryFilter(fact_key=fact_key), order="asc", limit=MAX_HISTORY, offset=0
+            org_id,
+            MemoryFilter(fact_key=fact_key, alive_at_us=self.wall_clock()),
+            order="asc",
+            limit=MAX_HISTORY,
+            offset=0,
         )
         rows.sort(key=lambda r: (facts.valid_from(r), r.time_us, r.id))
         page = rows[offset_ : offset_ + limit_]
@@ -379,6 +401,7 @@ class Engine:
             fact_key_prefix=prefix or "",
             current_only=current_only,
             as_of_us=as_of_us,
+            alive_at_us=self.wall_clock(),
         )
         rows = self.events.query(org_id, flt, order="desc", limit=limit_ + 1, offset=offset_)
         memories = [r.to_memory() for r in rows[:limit_]]
@@ -386,13 +409,23 @@ class Engine:
 
     def get_memory(self, org_id: str, memory_id: str) -> Memory:
         record = self.events.get(org_id, v.check_memory_id(memory_id))
-        if record is None:
+        # Expiry is checked here rather than in every store's get: one rule, one place.
+        if record is None or (record.expires_us is not None and record.expires_us <= self.wall_clock()):
             raise NotFoundError("memory not found")
         return record.to_memory()
 
-    def delete_memory(self, org_id: str, memory_id: str) -> None:
-        if self.events.delete(org_id, MemoryFilter(ids=(v.check_memory_id(memory_id),))) == 0:
+    def delete_memory(self, org_id: str, memory_id: str, *, actor: Actor = EMBEDDED) -> None:
+        """Delete one memory by id (`NotFoundError` if there is none); recorded in the audit trail."""
+        memory_id = v.check_memory_id(memory_id)
+        if self.events.delete(org_id, MemoryFilter(ids=(memory_id,))) == 0:
             raise NotFoundError("memory not found")
+        self.audit.record(
+            org_id,
+            AuditAction.MEMORY_DELETE,
+            actor=actor,
+            filter={"memory_ids": [memory_id]},
+            counts={"memories": 1},
+        )
 
     def delete_memories(
         self,
@@ -406,13 +439,33 @@ class Engine:
         event_type: str | None = None,
         tags: str | list[str] | None = None,
         memory_ids: list[str] | None = None,
+        actor: Actor = EMBEDDED,
     ) -> int:
         """Delete every memory matching all the given filters, atomically; at least one of agent_id, session_id,
-        since, until or memory_ids is required (type and tag filters only narrow). Returns the count."""
+        since, until or memory_ids is required (type and tag filters only narrow). Returns the count. Recorded
+        in the audit trail with the filter as given."""
         flt = self._delete_filter(
             agent_id, session_id, since, until, memory_type, event_type, tags, memory_ids
         )
-        return 0 if flt is None else self.events.delete(org_id, flt)
+        deleted = 0 if flt is None else self.events.delete(org_id, flt)
+        given = {
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "since": since,
+            "until": until,
+            "memory_type": memory_type,
+            "event_type": event_type,
+            "tags": tags,
+            "memory_ids": memory_ids,
+        }
+        self.audit.record(
+            org_id,
+            AuditAction.MEMORIES_DELETE,
+            actor=actor,
+            filter={k: val for k, val in given.items() if val is not None},
+            counts={"memories": deleted},
+        )
+        return deleted
 
     def count_memories(
         self,
@@ -429,11 +482,16 @@ class Engine:
     ) -> int:
         """How many memories match these filters, with the rules of `delete_memories` (at least one of agent_id,
         session_id, since, until or memory_ids): exactly what a delete with the same arguments would remove now,
-        so a confirmation can say how many will go."""
+        so a confirmation can say how many will go. Expired memories are not counted (they are not there for any
+        read); the delete removes those awaiting the sweep too."""
         flt = self._delete_filter(
             agent_id, session_id, since, until, memory_type, event_type, tags, memory_ids
         )
-        return 0 if flt is None else self.events.count(org_id, flt)
+        return (
+            0
+            if flt is None
+            else self.events.count(org_id, dataclasses.replace(flt, alive_at_us=self.wall_clock()))
+        )
 
     def _delete_filter(
         self,
@@ -477,7 +535,10 @@ class Engine:
         """The organisation's (or one agent's) memories per memory type, all of them or those after `since`."""
         since_us, _ = self._time_bounds(since, None)
         flt = MemoryFilter(
-            agent_id=v.check_id(agent_id, "agent_id", required=False), since_us=since_us, current_only=True
+            agent_id=v.check_id(agent_id, "agent_id", required=False),
+            since_us=since_us,
+            alive_at_us=self.wall_clock(),
+            current_only=True,
         )
         return self.events.count_by_type(org_id, flt)
 
@@ -498,11 +559,14 @@ class Engine:
         if bucket_us < 1_000_000:
             raise ValidationError("bucket: at least one second", "bucket")
         agent = v.check_id(agent_id, "agent_id", required=False)
+        alive = self.wall_clock()
         counts = []
         for i in range(buckets):
             lo = start_us + i * bucket_us
             # Stores compare since/until strictly: (lo - 1, lo + bucket) is [lo, lo + bucket).
-            flt = MemoryFilter(agent_id=agent, since_us=lo - 1, until_us=lo + bucket_us, current_only=True)
+            flt = MemoryFilter(
+                agent_id=agent, since_us=lo - 1, until_us=lo + bucket_us, alive_at_us=alive, current_only=True
+            )
             counts.append(self.events.count(org_id, flt))
         return counts
 
@@ -546,28 +610,41 @@ class Engine:
             raise NotFoundError("agent not found")
         return self._agent(row)
 
-    def delete_agent(self, org_id: str, agent_id: str) -> None:
-        """Delete a registered agent by id. Its memories stay (delete them with `delete_memories`)."""
+    def delete_agent(self, org_id: str, agent_id: str, *, actor: Actor = EMBEDDED) -> None:
+        """Delete a registered agent by id. Its memories stay (delete them with `delete_memories`, or everything
+        about the agent with `forget`)."""
         if not isinstance(agent_id, str) or len(agent_id) > MAX_NAME_LENGTH:
             raise NotFoundError("agent not found")
         if not self.metadata.delete_agent(org_id, v.check_unicode(agent_id, "agent_id")):
             raise NotFoundError("agent not found")
+        self.audit.record(
+            org_id, AuditAction.AGENT_DELETE, actor=actor, filter={"agent_id": agent_id}, counts={"agents": 1}
+        )
 
     def get_agent_stats(self, org_id: str, agent_id: str) -> AgentStats:
         v.check_id(agent_id, "agent_id")
-        # Counts are of current memories, like every read; the last activity is any write.
-        base = MemoryFilter(agent_id=agent_id, current_only=True)
-        day_ago = now_us() - DAY_US
-        newest = self.events.query(org_id, MemoryFilter(agent_id=agent_id), order="desc", limit=1, offset=0)
+        # Counts are of current memories, like every read; the last activity is any write still alive.
+        now = self.wall_clock()
+        base = MemoryFilter(agent_id=agent_id, alive_at_us=now, current_only=True)
+        day_ago = now - DAY_US
+        newest = self.events.query(
+            org_id, MemoryFilter(agent_id=agent_id, alive_at_us=now), order="desc", limit=1, offset=0
+        )
         return AgentStats(
             agent_id=agent_id,
             memory_count=self.events.count(org_id, base),
             memories_24h=self.events.count(
-                org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago, current_only=True)
+                org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago, alive_at_us=now, current_only=True)
             ),
             errors_24h=self.events.count(
                 org_id,
-                MemoryFilter(agent_id=agent_id, since_us=day_ago, event_types=("error",), current_only=True),
+                MemoryFilter(
+                    agent_id=agent_id,
+                    since_us=day_ago,
+                    event_types=("error",),
+                    alive_at_us=now,
+                    current_only=True,
+                ),
             ),
             session_count=self.metadata.count_sessions(org_id, agent_id),
             active_sessions=self.metadata.count_sessions(org_id, agent_id, status="active"),
@@ -660,7 +737,9 @@ class Engine:
             if not found:
                 return []
             agent_id = found[0].agent_id
-        flt = MemoryFilter(agent_id=agent_id, fact_key_prefix="", current_only=True)
+        flt = MemoryFilter(
+            agent_id=agent_id, fact_key_prefix="", current_only=True, alive_at_us=self.wall_clock()
+        )
         return self.events.query(org_id, flt, order="desc", limit=KNOWN_FACTS_LIMIT, offset=0)
 
     def _require_session(self, org_id: str, session_id: str) -> None:
@@ -668,7 +747,11 @@ class Engine:
         if self.metadata.get_session(org_id, session_id) is not None:
             return
         if not self.events.query(
-            org_id, MemoryFilter(session_id=session_id), order="desc", limit=1, offset=0
+            org_id,
+            MemoryFilter(session_id=session_id, alive_at_us=self.wall_clock()),
+            order="desc",
+            limit=1,
+            offset=0,
         ):
             raise NotFoundError("session not found")
 
@@ -702,7 +785,13 @@ class Engine:
         self._require_session(org_id, session_id)
         records = self.events.query(
             org_id,
-            MemoryFilter(session_id=session_id, since_us=since_us, memory_types=types, current_only=True),
+            MemoryFilter(
+                session_id=session_id,
+                since_us=since_us,
+                memory_types=types,
+                alive_at_us=self.wall_clock(),
+                current_only=True,
+            ),
             order="desc",
             limit=CONTEXT_FETCH_LIMIT,
             offset=0,
@@ -727,9 +816,11 @@ class Engine:
         """The organisation, created if absent (concurrent callers all get the one stored row)."""
         return self.metadata.ensure_org(v.check_id(org_id, "org_id") or "", name, now_us())
 
-    def create_org(self, org_id: str, name: str) -> OrgRow:
-        """A new organisation; `ConflictError` if the id is taken."""
-        return self.metadata.create_org(v.check_id(org_id, "id") or "", name, now_us())
+    def create_org(self, org_id: str, name: str, *, actor: Actor = EMBEDDED) -> OrgRow:
+        """A new organisation; `ConflictError` if the id is taken. Recorded in the audit trail."""
+        org = self.metadata.create_org(v.check_id(org_id, "id") or "", name, now_us())
+        self.audit.record(org.id, AuditAction.ORG_CREATE, actor=actor, filter={"name": org.name})
+        return org
 
     def get_org(self, org_id: str) -> OrgRow:
         org = self.metadata.get_org(org_id)
@@ -740,16 +831,71 @@ class Engine:
     def list_orgs(self) -> list[OrgRow]:
         return self.metadata.list_orgs()
 
-    def purge_org(self, org_id: str) -> int:
+    def purge_org(self, org_id: str, *, actor: Actor = EMBEDDED) -> int:
         """Delete an organisation with everything in it: memories, agents, sessions, keys and its Arc settings,
-        so a later org with the same id starts empty. Returns the number of memories deleted."""
+        so a later org with the same id starts empty. Returns the number of memories deleted. Recorded in the
+        audit trail."""
         self.get_org(org_id)
         # An empty filter means "every memory of this org"; `delete_memories` refuses one on purpose, and only
         # this operator action needs it. Memories go first: an org row without memories is harmless, the reverse
         # would leave memories nobody can reach.
         deleted = self.events.delete(org_id, MemoryFilter())
         self.metadata.delete_org(org_id)
+        self.audit.record(org_id, AuditAction.ORG_DELETE, actor=actor, counts={"memories": deleted})
         return deleted
+
+    # ------------------------------------------------------ retention and sweep
+
+    def set_retention(self, org_id: str, memory_type: str | None, keep: str) -> RetentionRule:
+        """Keep the org's memories of `memory_type` (``*`` or None: every type without a rule of its own) for
+        `keep` (``30d``, ``12w``..., or ``forever``); the next sweep deletes older ones."""
+        self.get_org(org_id)
+        row = RetentionRow(
+            org_id, retention.check_rule_type(memory_type), retention.parse_keep(keep), now_us()
+        )
+        return retention.rule_of(self.metadata.put_retention(row))
+
+    def get_retention(self, org_id: str) -> list[RetentionRule]:
+        """The org's retention rules (empty: everything is kept until it expires or is deleted)."""
+        self.get_org(org_id)
+        return [retention.rule_of(r) for r in self.metadata.list_retention(org_id)]
+
+    def clear_retention(self, org_id: str, memory_type: str | None = None) -> int:
+        """Remove the org's rule for `memory_type` (``*`` is the default rule), or every rule when None."""
+        self.get_org(org_id)
+        if memory_type is not None:
+            memory_type = retention.check_rule_type(memory_type)
+        return self.metadata.delete_retention(org_id, memory_type)
+
+    def sweep(
+        self,
+        *,
+        org_id: str | None = None,
+        now: int | None = None,
+        batch: int = DEFAULT_SWEEP_BATCH,
+        dry_run: bool = False,
+        max_batches: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> SweepReport:
+        """Delete (or with `dry_run` count) what expired by `now` (default: the current time) and what fell out
+        of a retention policy, of one organisation or of all, in batches of `batch` (see `memtrace.sweep`)."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_SWEEP_BATCH:
+            raise ValidationError(f"batch: between 1 and {MAX_SWEEP_BATCH}", "batch")
+        # The organisations the metadata store knows: every memory is written under one (a server's key belongs
+        # to one; the embedded client ensures its own).
+        orgs = [o.id for o in self.metadata.list_orgs()] if org_id is None else [self.get_org(org_id).id]
+        report = run_sweep(
+            self.events,
+            self.metadata,
+            now_us=self.wall_clock() if now is None else now,
+            org_ids=orgs,
+            batch=batch,
+            dry_run=dry_run,
+            max_batches=max_batches,
+            should_stop=should_stop,
+        )
+        report.finished_us = now_us()
+        return report
 
     # --------------------------------------------------------------- lifecycle
 

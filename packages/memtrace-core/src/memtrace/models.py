@@ -1,9 +1,10 @@
 """Wire models, compatible with memtrace-sdk 0.2.0 (spec §9.4), plus memtrace's extensions.
 
 Extensions are additive and optional, so payloads written for the original SDK still validate:
-`Memory.id` and `Memory.score`, `AddMemoryRequest.time`, `SearchQuery.query`/`offset`, the facts fields
-(`AddMemoryRequest.key`/`supersedes`/`valid_from`, `include_superseded`/`as_of` on lists and searches),
-`CreateSessionRequest.id`, `ContextOptions.max_content_chars`, `SessionContext.omitted`.
+`Memory.id` and `Memory.score`, `AddMemoryRequest.time`, `SearchQuery.query`/`offset`,
+`CreateSessionRequest.id`, `ContextOptions.max_content_chars`, `SessionContext.omitted`,
+`AddMemoryRequest.ttl`/`expires_at` and `Memory.expires_at`, and the facts fields
+(`AddMemoryRequest.key`/`supersedes`/`valid_from`, `include_superseded`/`as_of` on lists and searches).
 """
 
 from __future__ import annotations
@@ -94,6 +95,14 @@ class AddMemoryRequest(_Model):
     valid_from: datetime | None = Field(
         default=None,
         description="(extension) When the fact became true, if earlier than `time` (a backfill); default `time`.",
+    )
+    ttl: str | None = Field(
+        default=None,
+        description="Expire this long after it is written: `30m`, `12h`, `7d`, `4w` (1 second to 10 years). "
+        "An expired memory is never returned and is deleted soon after.",
+    )
+    expires_at: datetime | None = Field(
+        default=None, description="Expire at this time (in the future, at most 9999-12-31). Not with `ttl`."
     )
 
 

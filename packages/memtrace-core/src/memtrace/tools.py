@@ -294,6 +294,7 @@ def _remember(a: dict[str, Any], scope: ToolScope) -> Plan[Memory]:
         importance=a["importance"],
         metadata=a["metadata"],
         key=a["key"] or None,
+        ttl=a["ttl"],
     )
     return (yield from _add(request))
 
@@ -418,6 +419,12 @@ REMEMBER: MemoryTool[Memory] = MemoryTool(
         ToolArg("tags", _Strings, "Tags for categorization", None),
         ToolArg("importance", _Float, "Importance score 0.0 to 1.0", None, {"ge": 0, "le": 1}),
         ToolArg("metadata", _Metadata, "Arbitrary key-value metadata", None),
+        ToolArg(
+            "ttl",
+            _Str,
+            "Forget this memory after this long (e.g. 30m, 12h, 7d; up to 10 years). Default: keep it",
+            None,
+        ),
         ToolArg(
             "key",
             _Str,

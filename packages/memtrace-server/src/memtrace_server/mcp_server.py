@@ -5,7 +5,8 @@
     python -m memtrace_server.mcp_server  # the same, without the CLI
 
 The memory store comes from the environment (`Memtrace.from_env`): a memtrace server when MEMTRACE_URL and
-MEMTRACE_API_KEY are set, else the embedded store in MEMTRACE_DATA_DIR (default ./data).
+MEMTRACE_API_KEY are set, else the store MEMTRACE_STORE_URL names (e.g. ``postgresql://...``, shared with
+`memtrace serve`), else the embedded store in MEMTRACE_DATA_DIR (default ./data).
 
 Over HTTP every request needs a memtrace API key as a bearer token (see `memtrace_server.mcp.access`);
 ``--insecure-no-auth`` runs without one, on a loopback address only.
@@ -35,6 +36,7 @@ from starlette.types import ASGIApp
 from memtrace import AsyncMemtrace
 from memtrace.client import DEFAULT_ORG_ID
 
+from .config import redacted_url
 from .mcp.access import KeyGate, embedded_key_check, has_keys, is_loopback, remote_key_check
 from .mcp.server import DEFAULT_HTTP_PORT, MemtraceMCP, build_server
 
@@ -49,8 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="memtrace mcp",
         description="Serve memtrace's memory tools to MCP clients (stdio by default).",
-        epilog="Store: MEMTRACE_URL + MEMTRACE_API_KEY for a memtrace server, "
-        "else the embedded store in MEMTRACE_DATA_DIR (default ./data).",
+        epilog="Store: MEMTRACE_URL + MEMTRACE_API_KEY for a memtrace server, else the store "
+        "MEMTRACE_STORE_URL names (postgresql://... or sqlite:///...), else the embedded store in "
+        "MEMTRACE_DATA_DIR (default ./data).",
     )
     parser.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
@@ -84,8 +87,11 @@ def describe_store(env: Mapping[str, str]) -> str:
         )
         raise ConfigurationError(
             f"{present} is set but {missing} is not; set both to use a memtrace server, "
-            "or neither to use the embedded store in MEMTRACE_DATA_DIR"
+            "or neither to use the store in MEMTRACE_STORE_URL or MEMTRACE_DATA_DIR"
         )
+    store_url = env.get("MEMTRACE_STORE_URL")
+    if store_url:
+        return f"store {redacted_url(store_url)}"
     data_dir = Path(env.get("MEMTRACE_DATA_DIR") or "./data").resolve()
     return f"embedded store in {data_dir}"
 
@@ -136,7 +142,7 @@ async def serve_http(server: MemtraceMCP, client: AsyncMemtrace, require_key: bo
                 if url and api_key:
                     check = remote_key_check(api_key)
                 else:
-                    check = await stack.enter_async_context(embedded_key_check(_data_dir(), _org_id()))
+                    check = await stack.enter_async_context(embedded_key_check(_store_location(), _org_id()))
                 app = KeyGate(app, check)
             config = uvicorn.Config(
                 app, host=server.settings.host, port=server.settings.port,
@@ -149,6 +155,11 @@ async def serve_http(server: MemtraceMCP, client: AsyncMemtrace, require_key: bo
 
 def _data_dir() -> Path:
     return Path(os.environ.get("MEMTRACE_DATA_DIR") or "./data")
+
+
+def _store_location() -> str | Path:
+    """Where the in-process store (and so its API keys) lives: MEMTRACE_STORE_URL, else the data directory."""
+    return os.environ.get("MEMTRACE_STORE_URL") or _data_dir()
 
 
 def _org_id() -> str:
@@ -200,10 +211,15 @@ def main(argv: list[str] | None = None) -> int:
                 "memories",
                 file=sys.stderr,
             )
-        elif "embedded" in store and not has_keys(_data_dir(), _org_id()):
+        elif not store.startswith("memtrace server") and not has_keys(_store_location(), _org_id()):
+            where = (
+                f"--store-url '{store.removeprefix('store ')}'"
+                if store.startswith("store ")
+                else (f"--data-dir {_data_dir()}")
+            )
             print(
                 f"memtrace mcp: {_org_id()} has no API key yet; create one for your MCP client with\n"
-                f"  memtrace key create --org {_org_id()} --name mcp --data-dir {_data_dir()}\n"
+                f"  memtrace key create --org {_org_id()} --name mcp {where}\n"
                 "and send it as 'Authorization: Bearer <key>'",
                 file=sys.stderr,
             )

@@ -7,7 +7,8 @@ Any local process (and any web page, through DNS rebinding) can reach a port on 
 (`memtrace_server.auth.credential_from_headers`: ambiguous credentials are refused):
 
 - embedded store: a key of the served organisation (``MEMTRACE_ORG_ID``, default ``org_default``) with read
-  and write permission, from the key store in the same data directory, checked through the REST server's
+  and write permission, from the key store in the same store (MEMTRACE_STORE_URL or the data directory),
+  checked through the REST server's
   `Authenticator` (bcrypt once per key, then cached; a revoked key stops working within
   `REVOCATION_POLL_SECONDS`);
 - remote store (``MEMTRACE_URL``): the key the MCP server itself uses, ``MEMTRACE_API_KEY``.
@@ -108,9 +109,10 @@ def remote_key_check(api_key: str) -> CheckKey:
 
 
 @contextlib.asynccontextmanager
-async def embedded_key_check(data_dir: Path, org_id: str) -> AsyncIterator[CheckKey]:
-    """Accept keys of `org_id` with read and write permission from the key store in `data_dir`."""
-    stores = open_stores(data_dir)
+async def embedded_key_check(location: str | Path, org_id: str) -> AsyncIterator[CheckKey]:
+    """Accept keys of `org_id` with read and write permission from the key store at `location` (a data
+    directory or store URL, the one the tools' memories are in)."""
+    stores = open_stores(location)
     metadata = stores.metadata
 
     async def run_sync(fn: Callable[..., Any], *args: Any) -> Any:
@@ -135,9 +137,9 @@ async def embedded_key_check(data_dir: Path, org_id: str) -> AsyncIterator[Check
         stores.close()
 
 
-def has_keys(data_dir: Path, org_id: str) -> bool:
-    """Whether `org_id` has any enabled key in `data_dir` (for a start-up hint)."""
-    stores = open_stores(data_dir)
+def has_keys(location: str | Path, org_id: str) -> bool:
+    """Whether `org_id` has any enabled key in the store at `location` (for a start-up hint)."""
+    stores = open_stores(location)
     try:
         return any(r.enabled for r in stores.metadata.list_api_keys(org_id))
     finally:

@@ -180,6 +180,7 @@ class ArcEventStore:
                     r.dedup_key,
                     r.importance,
                     r.parent_id,
+                    r.expires_us,
                     terms,
                     term_count,
                 )

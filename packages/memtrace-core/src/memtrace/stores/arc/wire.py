@@ -50,6 +50,8 @@ def encode_write(measurement: str, rows: Sequence[SpoolRow], batch: str) -> byte
     for name, values in zip(WRITE_COLUMNS[:-1], transposed, strict=True):
         columns[name] = list(values)
     columns["importance"] = [_NAN if v is None else float(v) for v in columns["importance"]]
+    # 0 for "never expires", so the column is always integers (an all-nil column would be a string column).
+    columns["expires_us"] = [0 if v is None else int(v) for v in columns["expires_us"]]
     columns["write_batch"] = [batch] * len(rows)
     body: bytes = msgpack.packb(
         {"m": measurement, "columns": columns}, use_bin_type=True
@@ -137,6 +139,7 @@ def records_from_query(columns: Sequence[str], data: Sequence[Sequence[Any]]) ->
         else:
             importance = None
         tags_csv = row[at[9]]
+        expires_us = row[at[13]]
         out.append(
             MemoryRecord(
                 id=memory_id,
@@ -152,6 +155,7 @@ def records_from_query(columns: Sequence[str], data: Sequence[Sequence[Any]]) ->
                 dedup_key=_text(row[at[10]]),
                 importance=importance,
                 parent_id=_text(row[at[12]]),
+                expires_us=expires_us if isinstance(expires_us, int) and expires_us > 0 else None,
             )
         )
     return out
@@ -174,6 +178,7 @@ def record_from_spool(row: Sequence[Any]) -> MemoryRecord:
         dedup_key=row[10],
         importance=row[11],
         parent_id=row[12],
+        expires_us=row[13],
     )
 
 

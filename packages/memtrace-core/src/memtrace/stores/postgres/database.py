@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +28,9 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import ServiceUnavailableError
+
+PROBE_TIMEOUT_S = 3.0
+"""How long the direct connection attempt that explains a checkout timeout may take."""
 
 
 class PostgresUnavailableError(ServiceUnavailableError):
@@ -125,15 +128,32 @@ class PostgresDatabase:
             with self.pool.connection() as conn:
                 yield conn
         except PoolTimeout as exc:
-            raise PostgresUnavailableError(
-                f"no PostgreSQL connection free at {self.description} within "
-                f"{self.options.checkout_timeout:g}s (pool max_size={self.options.max_size})",
-                retry_after=1.0,
-            ) from exc
+            raise self._checkout_failure() from exc
         except psycopg.OperationalError as exc:
             raise PostgresUnavailableError(
                 f"PostgreSQL at {self.description} failed: {str(exc).strip()}", retry_after=1.0
             ) from exc
+
+    def _checkout_failure(self) -> PostgresUnavailableError:
+        """Why no pooled connection came within the checkout timeout, said plainly: the pool waits the same way
+        whether every connection is busy or the server cannot be reached (it keeps reconnecting in the
+        background and swallows the reason), so one direct, short connection attempt tells the two apart."""
+        waited = f"{self.options.checkout_timeout:g}s"
+        options = replace(self.options, connect_timeout=min(self.options.connect_timeout, PROBE_TIMEOUT_S))
+        try:
+            connect(self.url, options).close()
+        except PostgresUnavailableError as down:
+            return PostgresUnavailableError(
+                f"PostgreSQL at {self.description} is unreachable (no connection for {waited}): "
+                f"{str(down.__cause__ or down).strip()}",
+                retry_after=1.0,
+            )
+        return PostgresUnavailableError(
+            f"connection pool exhausted: all {self.options.max_size} connections to PostgreSQL at "
+            f"{self.description} stayed busy for {waited} (the server is up; raise the pool's max_size or "
+            "lower the load)",
+            retry_after=1.0,
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:

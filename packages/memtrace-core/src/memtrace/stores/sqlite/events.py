@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 from typing import Any
@@ -17,12 +18,11 @@ from .org_index import KeywordIndexes
 
 _COLUMNS = (
     "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
-    "dedup_key, importance, parent_id, fact_key, valid_from_us, valid_until_us, superseded_by"
+    "dedup_key, importance, parent_id, expires_us, fact_key, valid_from_us, valid_until_us, superseded_by"
 )
 _N_COLUMNS = len(_COLUMNS.split(","))
 _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
-_SELECT_BY_FACT = f"SELECT {_M_COLUMNS} FROM memories m INDEXED BY memories_fact"
 _INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})"
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
 _DEDUP_HITS = (
@@ -79,10 +79,11 @@ def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRe
         dedup_key=row[10],
         importance=row[11],
         parent_id=row[12],
-        fact_key=row[13],
-        valid_from_us=row[14],
-        valid_until_us=row[15],
-        superseded_by=row[16],
+        expires_us=row[13],
+        fact_key=row[14],
+        valid_from_us=row[15],
+        valid_until_us=row[16],
+        superseded_by=row[17],
         score=score,
     )
 
@@ -102,6 +103,7 @@ def _insert_row(org_id: str, r: MemoryRecord) -> tuple[Any, ...]:
         r.dedup_key,
         r.importance,
         r.parent_id,
+        r.expires_us,
         r.fact_key,
         r.valid_from_us,
         r.valid_until_us,
@@ -168,6 +170,8 @@ def _only_scope_filters(flt: MemoryFilter) -> bool:
         or flt.content_contains
         or flt.min_importance is not None
         or flt.ids
+        or flt.alive_at_us is not None
+        or flt.expired_by_us is not None
     )
 
 
@@ -285,9 +289,15 @@ class SQLiteEventStore:
     ) -> list[MemoryRecord]:
         where, params = _where(org_id, flt)
         direction = "ASC" if order == "asc" else "DESC"
-        # By key, the planner would walk a time index newest first until the key's versions turn up (the whole
-        # org for an old fact); the fact index holds only keyed memories, so its cost is the versions read.
-        source = _SELECT_BY_FACT if flt.fact_key is not None or flt.fact_key_prefix is not None else _SELECT
+        # Through a partial index when one holds exactly what is asked for: a sweep's expired memories, or a key's
+        # versions. Left to itself the planner walks (org_id, time_us) newest first through every memory of the
+        # org until they turn up (the whole org for an old fact), since that index serves the ORDER.
+        if flt.expired_by_us is not None:
+            source = _SELECT + " INDEXED BY memories_expiry"
+        elif flt.fact_key is not None or flt.fact_key_prefix is not None:
+            source = _SELECT + " INDEXED BY memories_fact"
+        else:
+            source = _SELECT
         sql = f"{source} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
         with self.db.read() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
@@ -301,6 +311,7 @@ class SQLiteEventStore:
             return []
         unindexed_after = self._catch_up()
         with self.db.read() as conn:
+            flt = self._drop_needless_expiry_check(conn, org_id, flt)
             table = self.indexes.table(conn, org_id)
             tail = (
                 self.indexes.index_in_memory(conn, org_id, unindexed_after)
@@ -324,6 +335,18 @@ class SQLiteEventStore:
                 more = self._tiers(index, scope, org_id, flt, text, any_words, wanted)
                 found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found[offset:wanted]
+
+    @staticmethod
+    def _drop_needless_expiry_check(conn: sqlite3.Connection, org_id: str, flt: MemoryFilter) -> MemoryFilter:
+        """`flt` without its expiry condition when no memory of the org has expired (one probe of the partial
+        expiry index): a search filtered on nothing but scope keeps the plan that ranks inside FTS5."""
+        if flt.alive_at_us is None:
+            return flt
+        expired = conn.execute(
+            "SELECT 1 FROM memories INDEXED BY memories_expiry WHERE org_id = ? AND expires_us <= ? LIMIT 1",
+            (org_id, flt.alive_at_us),
+        ).fetchone()
+        return flt if expired else dataclasses.replace(flt, alive_at_us=None)
 
     def _tiers(
         self,
