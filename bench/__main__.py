@@ -40,6 +40,7 @@ BUILTIN = (
     ("remote_fanout", "bench.remote_fanout"),
     ("replicas_http", "bench.replicas_http"),
     ("ui", "bench.ui_pages"),
+    ("sweep", "bench.sweep"),
     ("facts", "bench.facts"),
 )
 # The adapter issues each add bench/adapter_<name>.py; arc_ingest.py is the Arc store's. Those expected here

@@ -8,8 +8,8 @@ makes it gone. One pass, per organisation:
    than its age, oldest first.
 
 Each batch is a lookup of at most `batch` memories and a delete of those by id: one short transaction per
-memory type in the batch (SQLite's write lock is held for one batch, a few milliseconds, so concurrent writes
-wait at most that long; bench/sweep.py measures it). The pass checks `should_stop` between batches and can be
+memory type in the batch (SQLite's write lock is held for one batch, a few milliseconds at the default size, so
+concurrent writes wait about that long; bench/sweep.py measures it). The pass checks `should_stop` between batches and can be
 bounded by `max_batches`; what it leaves is taken by the next pass.
 
 A dry run counts instead of deleting (the retention counts leave out memories the expiry count has), so
@@ -21,6 +21,7 @@ background thread (`memtrace.sweeper`), and ``memtrace retention run``.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +33,15 @@ from .retention import max_ages
 from .stores.base import EventStore, MetadataStore
 from .timeparse import from_us
 
-DEFAULT_SWEEP_BATCH = 1000
+DEFAULT_SWEEP_BATCH = 100
+"""Memories per delete transaction. FTS5 pays for each deleted row (its words leave the keyword index): 100 rows
+hold SQLite's write lock for about 1 ms of statements plus the commit, so concurrent single writes wait little
+behind a batch (bench/sweep.py: larger batches raised the writers' p99 with the time each batch holds the lock,
+1,000 rows 60-100 ms)."""
 MAX_SWEEP_BATCH = 10_000
+BATCH_PAUSE_SECONDS = 0.005
+"""A breath between two batches, so writers queued on the store's lock get it before the next batch does (the
+lock is not fair: the sweeping thread would otherwise take it straight back)."""
 EXPIRED = "expired"
 RETENTION = "retention"
 
@@ -167,6 +175,7 @@ def _delete(
                 break
             report.batches += 1
             deleted = _delete_batch(events, org_id, found)
+            time.sleep(BATCH_PAUSE_SECONDS)
             for memory_type, n in deleted.items():
                 report.counts[(org_id, reason, memory_type)] += n
             if len(found) < batch or not deleted:

@@ -179,8 +179,8 @@ class RetentionSection:
     sweep_interval_seconds: float = 60.0
     """How often the leader deletes expired and out-of-policy memories: the bound on how long an expired memory
     stays on disk (plus one sweep's duration). Reads never return it after it expires either way."""
-    sweep_batch: int = 1000
-    """Memories per sweep transaction: each batch holds the store's write lock for a few milliseconds."""
+    sweep_batch: int = 100
+    """Memories per sweep transaction: each holds the store's write lock for its statements and commit."""
 
     def policy(self) -> dict[str, str]:
         """The rules this section names: ``{"default" or type: keep}``."""

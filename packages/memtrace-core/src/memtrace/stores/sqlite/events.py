@@ -289,16 +289,22 @@ class SQLiteEventStore:
     ) -> list[MemoryRecord]:
         where, params = _where(org_id, flt)
         direction = "ASC" if order == "asc" else "DESC"
-        # Through a partial index when one holds exactly what is asked for: a sweep's expired memories, or a key's
-        # versions. Left to itself the planner walks (org_id, time_us) newest first through every memory of the
-        # org until they turn up (the whole org for an old fact), since that index serves the ORDER.
         if flt.expired_by_us is not None:
-            source = _SELECT + " INDEXED BY memories_expiry"
-        elif flt.fact_key is not None or flt.fact_key_prefix is not None:
-            source = _SELECT + " INDEXED BY memories_fact"
+            # A sweep's look for expired memories (see MemoryFilter.expired_by_us): along the partial expiry index,
+            # in its order, so a batch reads only its own rows. In time order it would read and sort every
+            # expired memory of the org for each batch (30-60 ms at 100,000, with the store's lock held).
+            sql = (
+                f"{_SELECT} INDEXED BY memories_expiry WHERE {where} "
+                f"ORDER BY m.expires_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+            )
         else:
-            source = _SELECT
-        sql = f"{source} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+            # By key, through the fact index (only keyed memories): left to itself the planner walks
+            # (org_id, time_us) newest first until the key's versions turn up, the whole org for an old fact.
+            by_key = flt.fact_key is not None or flt.fact_key_prefix is not None
+            source = _SELECT + " INDEXED BY memories_fact" if by_key else _SELECT
+            sql = (
+                f"{source} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+            )
         with self.db.read() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
         return [_row_to_record(r) for r in rows]
@@ -427,10 +433,14 @@ class SQLiteEventStore:
 
     def delete(self, org_id: str, flt: MemoryFilter) -> int:
         where, params = _where(org_id, flt)
+        # By ids (at most 1,000: a sweep's batch, a delete by id list): through the id index. Without statistics
+        # the planner takes "org_id = ?" for ~10 rows and walks every memory of the org instead (measured
+        # 50 ms per statement at 50,000 memories, with the write lock held).
+        by_id = " INDEXED BY memories_id" if flt.ids else ""
         with self.db.write() as conn:
             indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
-            self.indexes.remove(conn, org_id, where, params, indexed)
-            cur = conn.execute(f"DELETE FROM memories AS m WHERE {where}", params)
+            self.indexes.remove(conn, org_id, where, params, indexed, indexed_by=by_id)
+            cur = conn.execute(f"DELETE FROM memories AS m{by_id} WHERE {where}", params)
             # SQLite reuses the highest rowid after it is deleted. Lower the watermark to the new maximum so that a
             # reused rowid counts as not yet indexed; everything between the two was just deleted.
             conn.execute(
