@@ -3,6 +3,8 @@
     python -m bench                 # quick mode, under 10 minutes on 2 cores, 100k-memory reads
     python -m bench --full          # 1,000,000-memory runs
     python -m bench --only reads    # one benchmark (repeatable); results go to bench/.out/ unless --out
+    python -m bench postgres --scale 1m   # the PostgreSQL store at 1,000,000 memories (its own command)
+    python -m bench --scale 10m     # the scaling ladder 100k, 1m, 10m (hours; recorded once in RECORDED.md)
     python -m bench --list          # the benchmark names
 
 Each benchmark module runs in its own process (see `bench.worker`). Data lives in one work directory under
@@ -41,6 +43,7 @@ BUILTIN = (
     ("replicas_http", "bench.replicas_http"),
     ("ui", "bench.ui_pages"),
     ("sweep", "bench.sweep"),
+    ("transfer", "bench.transfer"),
     ("facts", "bench.facts"),
 )
 # The adapter issues each add bench/adapter_<name>.py; arc_ingest.py is the Arc store's. Those expected here
@@ -48,6 +51,13 @@ BUILTIN = (
 EXPECTED_ADAPTERS = ("langchain", "openai", "crewai", "llamaindex")
 QUICK_TIMEOUT_S = 420
 FULL_TIMEOUT_S = 3 * 3600
+SCALE_TIMEOUT_S = 24 * 3600
+RECORDED = BENCH_DIR / "RECORDED.md"
+"""Runs too long for make bench (--scale), recorded once by hand and appended to every bench/RESULTS.md."""
+
+
+SCALE_VARIABLE = "MEMTRACE_BENCH_POSTGRES_SIZE"
+"""What ``--scale`` sets for the workers (read by `bench.postgres_store`)."""
 
 
 def discover() -> tuple[list[tuple[str, str]], list[str]]:
@@ -126,12 +136,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--full", action="store_true", help="the 1,000,000-memory runs (takes much longer)")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="run only these benchmarks (as --only)")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only NAME (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--out", type=Path, help="where to write the results (default bench/RESULTS.md)")
     parser.add_argument("--timeout", type=float, help="seconds one benchmark may take")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp work directory")
+    parser.add_argument(
+        "--scale",
+        metavar="SIZE",
+        help="memories the scale-aware benchmarks load: alone, the scaling benchmark on a tenfold ladder ending at "
+        "SIZE (e.g. 10m: 100k, 1m, 10m) with each size's load rates; with names (e.g. postgres), those benchmarks "
+        "at SIZE. Not part of make bench (10m takes hours on 2 cores)",
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        from .scaling import SCALE_ENV, parse_size
+
+        try:
+            size = parse_size(args.scale)
+        except ValueError as exc:
+            parser.error(str(exc))
+        # the workers' environment is a copy of ours
+        os.environ[SCALE_ENV] = args.scale
+        os.environ[SCALE_VARIABLE] = str(size)
+        if not args.only and not args.names:
+            args.only = ["scaling"]
 
     found, missing = discover()
     if args.list:
@@ -141,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<24} (missing)")
         return 0
     names = {n for n, _ in found} | set(missing)
-    only = [n.strip() for item in args.only or [] for n in item.split(",") if n.strip()]
+    only = [n.strip() for item in [*args.names, *(args.only or [])] for n in item.split(",") if n.strip()]
     unknown = [n for n in only if n not in names]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(sorted(names))}")
@@ -150,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out or (BENCH_DIR / ".out" / "RESULTS.md" if partial else BENCH_DIR / "RESULTS.md")
     plot_path = (out_path.parent / "scaling.png") if partial else REPO_ROOT / "docs" / "scaling.png"
     quick = not args.full
-    timeout = args.timeout or (QUICK_TIMEOUT_S if quick else FULL_TIMEOUT_S)
+    timeout = args.timeout or (
+        SCALE_TIMEOUT_S if args.scale else QUICK_TIMEOUT_S if quick else FULL_TIMEOUT_S
+    )
 
     machine = describe(REPO_ROOT)
     workdir = Path(tempfile.mkdtemp(prefix="memtrace-bench-run-"))
@@ -183,9 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:  # matplotlib lives in the bench group: `uv run --group bench`
         outcomes.append(Outcome("plot", "bench.plot", [], "failed", f"cannot draw {plot_path.name}: {exc}"))
     mode = "quick" if quick else "full"
-    command = "python -m bench" + (" --full" if args.full else "") + "".join(f" --only {n}" for n in only)
+    command = (
+        "python -m bench"
+        + (" --full" if args.full else "")
+        + (f" --scale {args.scale}" if args.scale else "")
+        + "".join(f" --only {n}" for n in only)
+    )
+    recorded = RECORDED.read_text() if RECORDED.exists() and out_path == BENCH_DIR / "RESULTS.md" else ""
     text = render(outcomes, machine, mode=mode, command=command,
-                  total_seconds=time.perf_counter() - started, plot=plot_ref)  # fmt: skip
+                  total_seconds=time.perf_counter() - started, plot=plot_ref, recorded=recorded)  # fmt: skip
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(text)
     met = sum(r.met for r in rows)

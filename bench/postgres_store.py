@@ -7,11 +7,13 @@ searches, the PostgreSQL results are compared with SQLite's (share of SQLite's t
 returned): the two rank the same way, so this should be 1.0 up to their different bounds on work.
 
 Also: bytes on disk per memory (PostgreSQL: the memories partitions with their indexes and the keyword
-statistics; SQLite: the data directory).
+statistics; SQLite: the data directory), and the PostgreSQL peers on the same database (`bench.postgres_peers`:
+LangGraph's PostgresStore, langchain-postgres's chat history).
 
-Sizes: 20,000 memories in quick mode (a couple of minutes), 1,000,000 with ``--full``. The database is a fresh
-one on ``MEMTRACE_BENCH_POSTGRES_URL`` (default: the local server, as the tests use), dropped at the end;
-``MEMTRACE_BENCH_POSTGRES_SIZE`` overrides the size.
+Sizes: 20,000 memories in quick mode (a couple of minutes, part of ``make bench``), 1,000,000 with
+``python -m bench postgres --scale 1m`` (its own command: about half an hour on our 2 cores) or ``--full``.
+The database is a fresh one named ``memtrace_bench_<random>`` on ``MEMTRACE_BENCH_POSTGRES_URL`` (default: the
+local server, as the tests use), dropped at the end; ``MEMTRACE_BENCH_POSTGRES_SIZE`` overrides the size.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from .bulk_load import bench_workdir
 from .common import Row, check, dir_bytes, latency_row, log, median, rate_row
 from .dataset import Dataset
+from .postgres_peers import chat_history_row, langgraph_store_row
 from .read_ops import OP_LABELS, OPS, SEARCH_LIMIT, Truth, agreement, call_client, plan
 
 BENCH = "7. PostgreSQL store"
@@ -77,7 +80,8 @@ def _pg_bytes(db: Any) -> int:
         conn.execute("VACUUM ANALYZE memories")
         row = conn.execute(
             "SELECT (SELECT COALESCE(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "
-            "WHERE inhparent = 'memories'::regclass) + pg_total_relation_size('corpus_stats')"
+            "WHERE inhparent = 'memories'::regclass) + pg_total_relation_size('corpus_stats') "
+            "+ pg_total_relation_size('term_stats')"
         ).fetchone()
     return int(row[0])
 
@@ -86,9 +90,9 @@ def run(quick: bool) -> list[Row]:
     import psycopg
 
     size = int(os.environ.get(SIZE_VARIABLE) or (20_000 if quick else 1_000_000))
-    iterations = 40 if quick else 200
+    iterations = 40 if quick and size < 200_000 else 200
     server = os.environ.get(URL_VARIABLE) or DEFAULT_URL
-    name = "pgstore_bench_" + secrets.token_hex(4)
+    name = "memtrace_bench_" + secrets.token_hex(4)
     try:
         admin = psycopg.connect(server, autocommit=True, connect_timeout=5)
     except psycopg.Error as exc:
@@ -106,7 +110,12 @@ def run(quick: bool) -> list[Row]:
         ]
     admin.execute(f'CREATE DATABASE "{name}"')  # generated name
     try:
-        return _measure(size, iterations, _database_url(server, name))
+        url = _database_url(server, name)
+        rows = _measure(size, iterations, url)
+        repeats = 2 if quick and size <= 100_000 else 3
+        rows.append(langgraph_store_row(url, repeats))
+        rows.append(chat_history_row(url, repeats))
+        return rows
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
@@ -206,7 +215,8 @@ def _measure(size: int, iterations: int, pg_url: str) -> list[Row]:
                 sqlite_bytes / size,
                 "report only",
                 True,
-                notes="PostgreSQL: memories partitions + indexes + corpus_stats, after VACUUM",
+                notes="PostgreSQL: memories partitions + indexes + corpus_stats + term_stats, after VACUUM; "
+                "SQLite: the data directory",
             )
         )
     finally:

@@ -9,11 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from memtrace import AddMemoryRequest, ListOptions, NotFoundError, SearchQuery
 from memtrace.engine import Engine
 from memtrace.models import ContextOptions, CreateSessionRequest, Memory
 from memtrace.timeparse import now_us, to_us
+
+from .conftest import StoreFactory, make_engine
 
 ORG = "org_a"
 OTHER = "org_b"
@@ -90,6 +94,8 @@ def test_a_sweep_deletes_what_expired_for_good_in_batches(engine: Engine) -> Non
     report = engine.sweep(now=expires, batch=2)
     assert report.by_org() == {ORG: {"expired": {"episodic": 5}}}
     assert report.complete and report.batches == 3
+    (entry,) = engine.audit.list(org_id=ORG, action="retention.run").entries
+    assert entry.counts == {"expired.episodic": 5, "memories": 5}
     # Deleted, not hidden: even as of before they expired they are not there any more.
     engine.wall_clock = lambda: expires - 3 * HOUR_US
     assert {m.id for m in engine.list_memories(ORG).memories} == {kept.id, forever.id}
@@ -164,3 +170,61 @@ def test_retention_rules_belong_to_an_org(engine: Engine, memory_type: str) -> N
     assert engine.get_retention(OTHER) == []
     assert engine.clear_retention(OTHER) == 0
     assert len(engine.get_retention(ORG)) == 1
+
+
+# ------------------------------------------------------------------------------------------ as a property
+
+_words = st.sampled_from(["alpha", "beta", "deploy", "secret", "billing", "dark"])
+_memory = st.builds(
+    lambda words, agent, memory_type, days_ago, ttl: AddMemoryRequest(
+        content=" ".join(words),
+        agent_id=agent,
+        memory_type=memory_type,
+        time=datetime.now(UTC) - timedelta(days=days_ago),
+        ttl=ttl,
+        dedup_key=None,
+    ),
+    st.lists(_words, min_size=1, max_size=4),
+    st.sampled_from(["agent_1", "shared_agent"]),
+    st.sampled_from(["episodic", "decision", "entity", "session"]),
+    st.integers(0, 60),
+    st.sampled_from([None, "1h", "30d"]),
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    a_memories=st.lists(_memory, min_size=1, max_size=6),
+    b_memories=st.lists(_memory, min_size=1, max_size=6),
+    b_keep=st.sampled_from(["1h", "7d", "30d"]),
+    b_type=st.sampled_from(["*", "episodic", "decision"]),
+)
+def test_sweeping_another_org_never_touches_mine(
+    store_factory: StoreFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+    a_memories: list[AddMemoryRequest],
+    b_memories: list[AddMemoryRequest],
+    b_keep: str,
+    b_type: str,
+) -> None:
+    """Whatever org B stores, expires and keeps, a sweep (of B, or of every org) deletes none of A's memories
+    that have not expired themselves."""
+    with store_factory(tmp_path_factory.mktemp("sweep-iso")) as stores:
+        engine = make_engine(stores, dedup_enabled=False)
+        engine.ensure_org(ORG, "A")
+        engine.ensure_org(OTHER, "B")
+        engine.add_memories(ORG, a_memories)
+        engine.add_memories(OTHER, b_memories)
+        engine.set_retention(OTHER, b_type, b_keep)
+        later = now_us() + 2 * HOUR_US  # the 1h ttls have expired, the 30d ones not
+
+        def mine() -> list[str]:
+            return [m.id for m in engine.list_memories(ORG, ListOptions(since="100d", limit=1000)).memories]
+
+        engine.wall_clock = lambda: later
+        before = mine()
+        assert set(engine.sweep(org_id=OTHER, now=later).by_org()) <= {OTHER}
+        assert mine() == before
+        report = engine.sweep(now=later)
+        assert mine() == before and not report.counts.get((ORG, "retention", "episodic"))
+        engine.close()

@@ -75,3 +75,11 @@ def test_a_bad_expiry_names_its_field_and_writes_nothing(
         engine.add_memories(ORG, [request(content="fine"), request(**fields)])
     assert caught.value.field == f"memories[1].{field}"
     assert engine.list_memories(ORG).count == 0
+
+
+def test_the_remember_shortcut_takes_a_ttl(tmp_path: Path) -> None:
+    from memtrace import Memtrace
+
+    with Memtrace.open(tmp_path / "client", sweep_every=None) as mt:
+        assert mt.remember("agent_1", "scratch", ttl="10m").expires_at is not None
+        assert mt.remember("agent_1", "kept").expires_at is None

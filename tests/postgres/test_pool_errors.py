@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from memtrace.stores.postgres import PoolOptions, PostgresUnavailableError, open_postgres_database
+from memtrace.stores.postgres.database import CHECK_AFTER_IDLE_S
 
 from .server import allow_connections, fresh_database_url, terminate_backends
 
@@ -37,3 +38,22 @@ def test_a_database_refusing_connections_is_reported_unreachable_with_its_reason
     message = info.value.message
     assert "unreachable" in message and "is not currently accepting connections" in message, message
     assert "exhausted" not in message and info.value.status_code == 503 and info.value.retry_after
+
+
+def test_a_connection_cut_while_idle_is_replaced_on_checkout_not_reported() -> None:
+    """Connections idle longer than CHECK_AFTER_IDLE_S are pinged on checkout, so one the server dropped
+    meanwhile (a failover, a proxy's idle timeout) is replaced before the caller's statement runs."""
+    import time
+
+    with fresh_database_url() as url:
+        db = open_postgres_database(url, PoolOptions(min_size=1, max_size=1))
+        try:
+            with db.connection() as conn:
+                before = conn.info.backend_pid
+            assert terminate_backends(url) == 1
+            time.sleep(CHECK_AFTER_IDLE_S + 0.2)
+            with db.connection() as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+                assert conn.info.backend_pid != before
+        finally:
+            db.close()

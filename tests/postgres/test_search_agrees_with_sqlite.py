@@ -209,13 +209,30 @@ def test_scores_follow_writes_from_this_and_another_process(
         other.db.close()
 
 
-def test_estimated_counts_of_common_terms_equal_exact_ones_when_the_sample_is_everything(both) -> None:
-    """Past `df_exact_limit` a term's count is estimated from the org's most recent memories; with a sample
+def test_estimated_phrase_counts_equal_exact_ones_when_the_sample_is_everything(both) -> None:
+    """Past `df_exact_limit` a phrase's count is estimated from the org's most recent memories; with a sample
     as large as the org the estimate is the count, so the results are still SQLite's."""
     sqlite, pg = both
     estimating = PostgresEventStore(pg.db, df_exact_limit=5, df_sample=10_000)
+    for query in ("database_migration", "kubernetes database_migration"):
+        expected = [(m.id, m.score) for m in sqlite.search(ORG, MemoryFilter(), query, limit=30, offset=0)]
+        got = [(m.id, m.score) for m in estimating.search(ORG, MemoryFilter(), query, limit=30, offset=0)]
+        assert got == expected and got, query
+
+
+def test_an_org_that_fills_the_store_is_searched_without_its_scope_token_and_ranks_the_same(both) -> None:
+    """Once PostgreSQL's statistics say the org is most of the store, org-wide searches leave the org's
+    token out of the index scan (it would filter nothing); the rows' org is still checked, so nothing
+    changes in the results."""
+    sqlite, pg = both
+    with pg.db.connection() as conn:
+        conn.execute("ANALYZE memories")
+    fresh = PostgresEventStore(pg.db)  # no cached store size
+    with pg.db.connection() as conn:
+        assert not fresh._org_token_narrows(conn, 400)
+        assert fresh._org_token_narrows(conn, 40)
     for query in QUERIES:
         expected = [(m.id, m.score) for m in sqlite.search(ORG, MemoryFilter(), query, limit=30, offset=0)]
         assert [
-            (m.id, m.score) for m in estimating.search(ORG, MemoryFilter(), query, limit=30, offset=0)
+            (m.id, m.score) for m in fresh.search(ORG, MemoryFilter(), query, limit=30, offset=0)
         ] == expected

@@ -169,7 +169,7 @@ def test_keys_without_admin_and_other_orgs_admins_are_refused(
 def test_an_admin_run_sweeps_its_org_and_a_dry_run_only_counts(
     live_server: ServerProcess, new_org_key: Callable[..., tuple[str, str, int]]
 ) -> None:
-    org, key, _ = new_org_key(permissions="read,write,admin")
+    org, key, key_id = new_org_key(permissions="read,write,admin")
     old = iso(datetime.now(UTC) - timedelta(days=40))
     with live_server.client(key) as c:
         for memory_type in ("episodic", "decision"):
@@ -191,6 +191,10 @@ def test_an_admin_run_sweeps_its_org_and_a_dry_run_only_counts(
         )
         left = c.get("/api/v1/memories", params={"since": "100d"}).json()["memories"]
         assert sorted(m["content"] for m in left) == ["decision", "recent"]
+        # The run is in the audit trail (the dry run is not): who, and what went by reason and type.
+        (entry,) = c.get("/api/v1/audit", params={"action": "retention.run"}).json()["entries"]
+        assert (entry["org_id"], entry["actor"], entry["key_id"]) == (org, "api", key_id)
+        assert entry["counts"] == {"retention.episodic": 1, "memories": 1}
 
 
 # ------------------------------------------------------------------------------ the leader's sweeper, config

@@ -2,7 +2,7 @@
 
 The method names and signatures are memtrace-sdk 0.2.0's, so code written for that SDK runs unchanged; the
 extensions (`get_memory`, `delete_memory`, `delete_memories`, `update_session`, `iter_memories`,
-`create_session(..., exist_ok=True)`, `execute`) are marked as such.
+`export_memories`, `import_memories`, `create_session(..., exist_ok=True)`, `execute`) are marked as such.
 
 Every API method is written once, as ``name = client_method(SomeOperation)`` in `_ClientMethods`: calling it
 builds that `memtrace.operations.Operation` and hands it to the client's backend. `Memtrace` gets a method
@@ -177,6 +177,8 @@ class _ClientMethods:
     get_memory = client_method(ops.GetMemory)
     delete_memory = client_method(ops.DeleteMemory)
     delete_memories = client_method(ops.DeleteMemories)
+    export_memories = client_method(ops.ExportMemories)
+    import_memories = client_method(ops.ImportMemories)
 
     # --- facts that change
     get_fact = client_method(ops.GetFact)

@@ -12,7 +12,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,7 @@ from .stores.base import AgentRow, EventStore, MetadataStore, OrgRow, RetentionR
 from .stores.bundle import StoreBundle
 from .sweep import DEFAULT_SWEEP_BATCH, MAX_SWEEP_BATCH, SweepReport, run_sweep
 from .timeparse import from_us, now_us, parse_time, to_checked_us
+from .transfer import ExportOptions, ExportPlan, Importer, ImportFailed, ImportReport, Progress, ReadLimits
 
 DEFAULT_LIST_LIMIT = 100
 DEFAULT_SEARCH_LIMIT = 50
@@ -844,6 +845,104 @@ class Engine:
         self.audit.record(org_id, AuditAction.ORG_DELETE, actor=actor, counts={"memories": deleted})
         return deleted
 
+    # ------------------------------------------------------- export and import
+
+    def plan_export(self, org_id: str, options: ExportOptions | None = None) -> ExportPlan:
+        """A validated export of the organisation, or of the part `options` selects (a bad filter raises here,
+        before anything is written); its ``chunks(engine.events, engine.metadata)`` are the file."""
+        options = options if options is not None else ExportOptions()
+        if not isinstance(options, ExportOptions):
+            raise ValidationError("options: expected ExportOptions", "options")
+        limits = self.config.limits
+        since_us, until_us = self._time_bounds(options.since, options.until)
+        v.check_count(options.memory_types, "memory_types", limits.max_filter_types)
+        flt = MemoryFilter(
+            agent_id=v.check_id(options.agent_id, "agent_id", required=False),
+            session_id=v.check_id(options.session_id, "session_id", required=False),
+            memory_types=tuple(
+                v.check_memory_type(t, f"memory_types[{i}]") for i, t in enumerate(options.memory_types or ())
+            ),
+            tags=v.check_tags(options.tags, "tags", limits.max_filter_tags),
+            since_us=since_us,
+            until_us=until_us,
+        )
+        return ExportPlan(org_id, options, flt, now_us())
+
+    def export_memories(self, org_id: str, options: ExportOptions | None = None) -> Iterator[bytes]:
+        """The organisation (or the part `options` selects) as an export file, in chunks of whole lines
+        (`memtrace.transfer`); the filter is checked before the first chunk."""
+        return self.plan_export(org_id, options).chunks(self.events, self.metadata)
+
+    def import_memories(
+        self,
+        org_id: str,
+        lines: Iterable[bytes],
+        *,
+        progress: Progress | None = None,
+        first_line: int | None = None,
+        actor: Actor = EMBEDDED,
+    ) -> ImportReport:
+        """Import an export file (its lines, e.g. an open binary file) into the organisation, keeping ids and
+        times; memories already there are skipped. Committed in batches: a bad line raises `ImportFailed`
+        naming it, with a report of what was imported before it (`memtrace.transfer.importer`). `first_line`:
+        the lines are one part of a larger file, whose line numbers errors should use (see `Importer`).
+        Recorded in the audit trail, complete or stopped, with its counts."""
+        limits = self.config.limits
+        importer = Importer(
+            self.events,
+            self.metadata,
+            org_id,
+            limits=ReadLimits(
+                max_content_length=self.config.max_content_length,
+                max_tags=limits.max_memory_tags,
+                max_metadata_bytes=limits.max_metadata_bytes,
+                recompute_dedup_keys=self.config.dedup_enabled,
+            ),
+            progress=progress,
+            first_line=first_line,
+        )
+        try:
+            report = importer.run(lines)
+        except ImportFailed as exc:
+            self._audit_import(org_id, importer, exc.report, actor, stopped_at=exc.line)
+            raise
+        self._audit_import(org_id, importer, report, actor)
+        return report
+
+    def _audit_import(
+        self,
+        org_id: str,
+        importer: Importer,
+        report: ImportReport,
+        actor: Actor,
+        *,
+        stopped_at: int | None = None,
+    ) -> None:
+        """Every import passes here once, complete or stopped at a line, and is recorded with what it wrote
+        (an import that changed nothing too: someone tried)."""
+        subject: dict[str, object] = {"complete": report.complete}
+        header = importer.header
+        if header is not None:
+            subject["file_org_id"] = header.org_id
+            subject["exported_at"] = header.exported_at
+        if importer.first_line is not None:
+            subject["first_line"] = importer.first_line
+        if stopped_at is not None:
+            subject["stopped_at_line"] = stopped_at
+        self.audit.record(
+            org_id,
+            AuditAction.IMPORT,
+            actor=actor,
+            filter=subject,
+            counts={
+                "memories": report.memories,
+                "skipped": report.skipped,
+                "agents": report.agents,
+                "sessions": report.sessions,
+                "lines": report.lines,
+            },
+        )
+
     # ------------------------------------------------------ retention and sweep
 
     def set_retention(self, org_id: str, memory_type: str | None, keep: str) -> RetentionRule:
@@ -876,9 +975,11 @@ class Engine:
         dry_run: bool = False,
         max_batches: int | None = None,
         should_stop: Callable[[], bool] | None = None,
+        actor: Actor = EMBEDDED,
     ) -> SweepReport:
         """Delete (or with `dry_run` count) what expired by `now` (default: the current time) and what fell out
-        of a retention policy, of one organisation or of all, in batches of `batch` (see `memtrace.sweep`)."""
+        of a retention policy, of one organisation or of all, in batches of `batch` (see `memtrace.sweep`).
+        Each organisation it deleted from gets a ``retention.run`` audit entry (counts by reason and type)."""
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_SWEEP_BATCH:
             raise ValidationError(f"batch: between 1 and {MAX_SWEEP_BATCH}", "batch")
         # The organisations the metadata store knows: every memory is written under one (a server's key belongs
@@ -895,6 +996,17 @@ class Engine:
             should_stop=should_stop,
         )
         report.finished_us = now_us()
+        if not dry_run:
+            for org, by_reason in report.by_org().items():
+                counts = {f"{reason}.{t}": n for reason, types in by_reason.items() for t, n in types.items()}
+                counts["memories"] = sum(counts.values())
+                self.audit.record(
+                    org,
+                    AuditAction.RETENTION_RUN,
+                    actor=actor,
+                    filter={"as_of": from_us(report.started_us).isoformat(), "complete": report.complete},
+                    counts=counts,
+                )
         return report
 
     # --------------------------------------------------------------- lifecycle

@@ -9,7 +9,9 @@ makes it gone. One pass, per organisation:
 
 Each batch is a lookup of at most `batch` memories and a delete of those by id: one short transaction per
 memory type in the batch (SQLite's write lock is held for one batch, a few milliseconds at the default size, so
-concurrent writes wait about that long; bench/sweep.py measures it). The pass checks `should_stop` between batches and can be
+concurrent writes wait about that long; bench/sweep.py measures it). An expired batch is deleted by ids *and*
+``expired_by_us``, so a store knows nothing but expired memories go: SQLite then commits it without waiting for
+the disk (lost to a power cut, they are still expired, hidden, and the next sweep deletes them again). The pass checks `should_stop` between batches and can be
 bounded by `max_batches`; what it leaves is taken by the next pass.
 
 A dry run counts instead of deleting (the retention counts leave out memories the expiry count has), so
@@ -50,8 +52,8 @@ RETENTION = "retention"
 class SweepReport:
     """What one sweep deleted (or, dry, would delete): counts by organisation, reason and memory type.
 
-    This is the one record of a sweep: the server logs it (memtrace_server/retention.py ``record_sweep``, where
-    an audit trail would take it) and the CLI and admin API print it."""
+    This is the one record of a sweep: `Engine.sweep` writes its audit entries from it, the server logs it
+    (memtrace_server/retention.py ``record_sweep``) and the CLI and admin API print it."""
 
     started_us: int
     dry_run: bool
@@ -174,7 +176,7 @@ def _delete(
             if not found:
                 break
             report.batches += 1
-            deleted = _delete_batch(events, org_id, found)
+            deleted = _delete_batch(events, org_id, found, flt.expired_by_us)
             time.sleep(BATCH_PAUSE_SECONDS)
             for memory_type, n in deleted.items():
                 report.counts[(org_id, reason, memory_type)] += n
@@ -189,14 +191,18 @@ def _delete(
     return True
 
 
-def _delete_batch(events: EventStore, org_id: str, found: list[MemoryRecord]) -> Counter[str]:
-    """Delete `found` by id, one transaction per memory type (so the counts by type are what was deleted)."""
+def _delete_batch(
+    events: EventStore, org_id: str, found: list[MemoryRecord], expired_by_us: int | None
+) -> Counter[str]:
+    """Delete `found` by id, one transaction per memory type (so the counts by type are what was deleted). Expired
+    ones are deleted only if still expired by `expired_by_us` (stores may then skip waiting for the disk)."""
     ids_by_type: dict[str, list[str]] = {}
     for r in found:
         ids_by_type.setdefault(r.memory_type, []).append(r.id)
     deleted: Counter[str] = Counter()
     for memory_type, ids in ids_by_type.items():
-        n = events.delete(org_id, MemoryFilter(ids=tuple(ids), memory_types=(memory_type,)))
+        flt = MemoryFilter(ids=tuple(ids), memory_types=(memory_type,), expired_by_us=expired_by_us)
+        n = events.delete(org_id, flt)
         if n:
             deleted[memory_type] += n
     return deleted

@@ -174,6 +174,11 @@ def _nesting_depth(value: Any, stop_above: int) -> int:
     return deepest
 
 
+def _check_depth(value: Any, field: str, max_depth: int) -> None:
+    if _nesting_depth(value, max_depth) > max_depth:
+        raise ValidationError(f"invalid {field}: nested deeper than {max_depth} levels", field)
+
+
 def encode_metadata(
     value: Any,
     field: str,
@@ -188,13 +193,15 @@ def encode_metadata(
         raise ValidationError(f"invalid {field}: must be a JSON object", field)
     if not value:
         return None
-    depth = _nesting_depth(value, max_depth)
-    if depth > max_depth:
-        raise ValidationError(f"invalid {field}: nested deeper than {max_depth} levels", field)
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
+        _check_depth(value, field, max_depth)  # too deep is the clearer message, when it is the cause
         raise ValidationError(f"invalid {field}: not JSON-serialisable ({exc})", field) from None
+    # Every level of nesting opens a bracket, so JSON with at most `max_depth` of them cannot be too deep:
+    # two C-speed counts spare the walk for almost every write (it was ~40% of this function's time).
+    if text.count("{") + text.count("[") > max_depth:
+        _check_depth(value, field, max_depth)
     # ASCII text is its own UTF-8; only other text needs encoding to be sized (and checked for lone surrogates).
     size = len(text) if text.isascii() else len(check_unicode(text, field).encode("utf-8"))
     if size > max_bytes:

@@ -8,6 +8,8 @@
     memtrace migrate [--store-url URL]    # apply pending schema migrations (store_commands.py)
     memtrace migrate-store FROM TO        # copy one store into another, e.g. a data dir into PostgreSQL
     memtrace retention set|show|clear|run # how long memories are kept; sweep now (retention_commands.py)
+    memtrace export [-o FILE] [filters]   # an organization as JSON Lines (transfer_commands.py)
+    memtrace import FILE [--org ID]       # ... and back; memories already there are skipped
     memtrace mcp [...]                    # the MCP server (arguments are its own)
 
 Running ``memtrace`` with no command (or only options) means ``serve``, as in the original.
@@ -34,11 +36,24 @@ from .keys import FIRST_RUN_BANNER, bootstrap
 from .retention_commands import add_retention_commands
 from .state import ServerState, open_state
 from .store_commands import add_store_commands
+from .transfer_commands import add_transfer_commands
 from .wire import key_view, org_view
 
 log = logging.getLogger("memtrace_server")
 
-COMMANDS = ("serve", "org", "key", "audit", "config", "migrate", "migrate-store", "retention", "mcp")
+COMMANDS = (
+    "serve",
+    "org",
+    "key",
+    "audit",
+    "config",
+    "migrate",
+    "migrate-store",
+    "retention",
+    "export",
+    "import",
+    "mcp",
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=cmd_config)
     add_store_commands(sub, _common, _config)
     add_retention_commands(sub, _common, _with_state)  # retention set / show / clear / run
+    add_transfer_commands(sub, _common, _with_state)
 
     sub.add_parser("mcp", help="run the MCP server (see `memtrace mcp --help`)", add_help=False)
     return parser

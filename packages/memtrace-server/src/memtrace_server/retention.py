@@ -7,15 +7,17 @@ sweep is recorded.
   PostgreSQL, the one holding the leader lock; on the embedded store, the one server), every
   ``retention.sweep_interval_seconds``, in batches of ``retention.sweep_batch``, and stops between batches when
   the server shuts down.
-- `record_sweep` is where every sweep that deleted something (or a dry run asked for by an admin) is recorded,
-  whoever ran it: the leader's job, ``POST /api/v1/retention/run`` and ``memtrace retention run``. Today it
-  logs; an audit trail would take the report here.
+- `record_sweep` is where every sweep that deleted something (or a dry run asked for by an admin) is logged,
+  whoever ran it: the leader's job, ``POST /api/v1/retention/run`` and ``memtrace retention run``. The audit trail
+  gets its ``retention.run`` entries (one per organisation deleted from) from `Engine.sweep` itself, with the
+  actor each caller passes.
 """
 
 from __future__ import annotations
 
 import logging
 
+from memtrace.audit import SYSTEM
 from memtrace.engine import Engine
 from memtrace.retention import ALL_TYPES
 from memtrace.sweep import SweepReport
@@ -39,7 +41,9 @@ def schedule_sweeps(engine: Engine, config: ServerConfig, leadership: Leadership
     """Run the sweep on the leader every ``retention.sweep_interval_seconds``."""
 
     def sweep() -> None:
-        report = engine.sweep(batch=config.retention.sweep_batch, should_stop=leadership.stopping)
+        report = engine.sweep(
+            batch=config.retention.sweep_batch, should_stop=leadership.stopping, actor=SYSTEM
+        )
         if report.total or report.errors:
             record_sweep(report, trigger="scheduled")
 
@@ -47,8 +51,8 @@ def schedule_sweeps(engine: Engine, config: ServerConfig, leadership: Leadership
 
 
 def record_sweep(report: SweepReport, *, trigger: str, actor: str | None = None) -> None:
-    """Record one sweep: what it deleted (or would delete), by org, reason and type, who asked and when. The one
-    place a retention run is recorded (see the module docstring)."""
+    """Log one sweep: what it deleted (or would delete), by org, reason and type, who asked and when (see the
+    module docstring)."""
     who = f" by {actor}" if actor else ""
     log.info(
         "retention sweep (%s%s): %s",

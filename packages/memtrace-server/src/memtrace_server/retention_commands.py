@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from memtrace.audit import CLI
 from memtrace.retention import RetentionRule
 
 from .keys import BOOTSTRAP_ORG_ID
@@ -84,7 +85,7 @@ def _clear(args: argparse.Namespace, state: ServerState) -> int:
 
 def _run(args: argparse.Namespace, state: ServerState) -> int:
     report = state.engine.sweep(
-        org_id=args.org, dry_run=args.dry_run, batch=state.config.retention.sweep_batch
+        org_id=args.org, dry_run=args.dry_run, batch=state.config.retention.sweep_batch, actor=CLI
     )
     record_sweep(report, trigger="cli")
     print(json.dumps(report.as_dict(), indent=2) if args.json else "\n".join(report.lines()))

@@ -30,6 +30,16 @@ class EventStore(Protocol):
         """
         ...
 
+    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+        """Store `records` as they are (ids, times, dedup keys), all or nothing, skipping those whose id the org
+        already holds (and repeats of an id within `records`); return (inserted, skipped).
+
+        For import and store-to-store copies: no dedup window applies and nothing is re-derived, so running it
+        twice on the same records inserts them once. Checking ids and inserting are one atomic step against
+        other importers of the org.
+        """
+        ...
+
     def query(
         self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
     ) -> list[MemoryRecord]:

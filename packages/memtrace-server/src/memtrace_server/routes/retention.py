@@ -100,7 +100,7 @@ async def run_sweep(request: Request, principal: AdminCaller, req: SweepRequest 
     # The server admin sweeps every org unless it names one; another org's admin only its own.
     org = _org(principal, req.org_id) if req.org_id or not principal.is_server_admin else None
     state = state_of(request)
-    report = await state.run(state.engine.sweep, org_id=org, dry_run=req.dry_run)
+    report = await state.run(state.engine.sweep, org_id=org, dry_run=req.dry_run, actor=principal.actor())
     record_sweep(report, trigger="api", actor=f"API key {principal.key_id} of {principal.org_id}")
     return wire.json_response(SweepReportView(**report.as_dict()), SweepReportView)
 

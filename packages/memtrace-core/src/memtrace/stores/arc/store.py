@@ -115,6 +115,7 @@ class ArcEventStore:
         self.arc = ArcClient(config, transport=transport)
         self._writer = ArcClient(config, transport=transport)
         self._lock = threading.RLock()
+        self._import_lock = threading.Lock()
         self.flusher = SpoolFlusher(self.spool, self._writer, config, self._lock)
         # Dedup probes of a large batch run side by side (Arc answers queries in parallel).
         self._probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memtrace-arc-probe")
@@ -146,6 +147,13 @@ class ArcEventStore:
     # ------------------------------------------------------------------ writes
 
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
+        return self._append(org_id, records, dedup_since_us=dedup_since_us, imported=False)
+
+    def _append(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None, imported: bool
+    ) -> list[int]:
+        """`append`; with `imported`, versions enter the fact ledger as exported (validity and all) instead of
+        being placed."""
         for i, r in enumerate(records):
             if not MIN_TIME_US <= r.time_us < MAX_TIME_US:
                 field = "time" if len(records) == 1 else f"memories[{i}].time"
@@ -205,14 +213,17 @@ class ArcEventStore:
             return known
 
         place = None
-        if any(needs_placement(r) for r in records):
+        if any(needs_placement(r) or (imported and r.superseded_by) for r in records):
 
             def place(conn: sqlite3.Connection, accepted: list[int]) -> set[int]:
                 # Inside the spool's write transaction: one step for every process sharing the spool file.
                 ledger = SpoolFactLedger(conn, org_id, lambda memory_id: self._get_row(org_id, memory_id))
                 same: set[int] = set()
                 for i in accepted:
-                    if needs_placement(records[i]):
+                    if imported:
+                        if records[i].fact_key is not None or records[i].superseded_by is not None:
+                            ledger.record(records[i])
+                    elif needs_placement(records[i]):
                         if place_version(ledger, records[i]):
                             ledger.record(records[i])
                         else:
@@ -241,6 +252,28 @@ class ArcEventStore:
         self.flusher.note_dedup_horizon(dedup_since_us)
         self.flusher.notify(len(rows) - len(skipped))
         return skipped
+
+    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+        """Arc has no unique key: the ids are looked up in the spool and in Arc, and the missing ones appended
+        without the dedup window. Imports through this store are serialised, so two of them cannot both add an
+        id; another process importing the same memories into the same Arc database at the same moment could
+        (reads still show each id once: they merge by id)."""
+        with self._import_lock:
+            ids = tuple(dict.fromkeys(r.id for r in records))
+            held: set[str] = set()
+            for start in range(0, len(ids), IDS_PER_QUERY):
+                part = MemoryFilter(ids=ids[start : start + IDS_PER_QUERY])
+                held.update(r.id for r in self.spool.query(org_id, part, order="asc", limit=len(part.ids)))
+            with self._arc("import memories"):
+                held.update(self._arc_ids(org_id, MemoryFilter(ids=ids)))
+            missing: list[MemoryRecord] = []
+            for r in records:
+                if r.id not in held:
+                    held.add(r.id)
+                    missing.append(r)
+            if missing:
+                self._append(org_id, missing, dedup_since_us=None, imported=True)
+        return len(missing), len(records) - len(missing)
 
     def _probe(self, org_id: str, keys: list[str], since_us: int) -> set[str]:
         """Which of `keys` Arc already holds (written after `since_us`), whoever wrote them."""

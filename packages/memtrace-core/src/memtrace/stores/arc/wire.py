@@ -21,6 +21,7 @@ from typing import Any
 
 import msgpack
 
+from ...ids import id_time_ms
 from ...records import MemoryRecord
 from .queries import READ_COLUMNS, WRITE_COLUMNS
 
@@ -33,7 +34,6 @@ MAX_TIME_US = 10**16
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
-_CROCKFORD_VALUE = {c: i for i, c in enumerate(_CROCKFORD)}
 _TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
 _NAN = float("nan")
 
@@ -86,23 +86,6 @@ def parse_time_us(value: str) -> int:
         dt = dt.replace(tzinfo=UTC)
     delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def id_time_ms(memory_id: str) -> int | None:
-    """The millisecond time in a ``mem_`` id, or None if it is not one of ours.
-
-    An id is 128 bits (48 bits of milliseconds, then 80 random) written as 26 base32 characters, most
-    significant first, with two padding bits at the end (`memtrace.ids`); the first 10 characters carry the
-    48 time bits and 2 random ones. `tests/arc/test_wire_format.py` pins this to `MemoryIdGenerator`."""
-    if len(memory_id) != 30 or not memory_id.startswith("mem_"):
-        return None
-    value = 0
-    try:
-        for ch in memory_id[4:14]:
-            value = (value << 5) | _CROCKFORD_VALUE[ch]
-    except KeyError:
-        return None
-    return value >> 2
 
 
 def legacy_id(time_us: int, row: Sequence[Any]) -> str:

@@ -3,8 +3,11 @@
 Driver settings, each for a reason:
 
 - ``psycopg_pool.ConnectionPool`` with explicit ``min_size``/``max_size`` (``max_size=None`` would silently mean
-  "fixed at min_size") and ``check=ConnectionPool.check_connection``, so a connection the server or a proxy
-  dropped while idle is replaced on checkout instead of failing the caller's statement.
+  "fixed at min_size") and a check on checkout of every connection that sat idle longer than
+  `CHECK_AFTER_IDLE_S`, so a connection the server or a proxy dropped while idle is replaced instead of failing
+  the caller's statement. One used within the last second is not pinged: the ping is a round trip, a third of
+  a single write's (a connection cut in that second fails its statement with a 503, as one cut mid-statement
+  does).
 - TCP keepalives, so a dead peer (failover, a vanished NAT entry) is noticed in about a minute rather than hours.
 - ``prepare_threshold=None``: no server-side prepared statements, which PgBouncer in transaction mode cannot
   route. No pipeline mode either: it has bitten other projects on shared pooled connections.
@@ -18,6 +21,9 @@ writes (invariant 4).
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,6 +35,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import ServiceUnavailableError
 
+CHECK_AFTER_IDLE_S = 1.0
+"""A pooled connection idle longer than this is pinged before it is handed out."""
 PROBE_TIMEOUT_S = 3.0
 """How long the direct connection attempt that explains a checkout timeout may take."""
 
@@ -98,12 +106,17 @@ class PostgresDatabase:
         self.url = url
         self.options = options = options or PoolOptions()
         self.description = describe_url(url)
+        self._returned: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._returned_lock = threading.Lock()
         self.pool = ConnectionPool(
             url,
             min_size=options.min_size,
             max_size=options.max_size,
             kwargs=connection_kwargs(options),
-            check=ConnectionPool.check_connection,
+            check=self._check,
+            reset=self._note_return,
             timeout=options.checkout_timeout,
             max_idle=options.max_idle,
             name="memtrace",
@@ -120,6 +133,17 @@ class PostgresDatabase:
                 f"cannot connect to PostgreSQL at {self.description} within {options.connect_timeout:g}s",
                 retry_after=1.0,
             ) from exc
+
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's checkout check: ping a connection that was idle for a while (raises if it is dead)."""
+        with self._returned_lock:
+            returned = self._returned.get(conn)
+        if returned is None or time.monotonic() - returned > CHECK_AFTER_IDLE_S:
+            ConnectionPool.check_connection(conn)
+
+    def _note_return(self, conn: psycopg.Connection[Any]) -> None:
+        with self._returned_lock:
+            self._returned[conn] = time.monotonic()
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:

@@ -20,7 +20,8 @@ Layout, and why:
   other projects report multi-second stalls, since one unlucky insert merges it for everyone.
 - ``corpus_stats`` holds each org's document count and total length for BM25, and a count of its writes, as
   16 shards per org (a writer adds to the shard of its backend) so concurrent writers of one org do not queue
-  on one row.
+  on one row. ``term_stats`` holds, sharded the same way, how many of an org's memories contain each stem:
+  BM25's document frequencies, kept exact by every write and delete in the same transaction.
 - Metadata (orgs, agents, sessions, API keys, Arc instances) in plain tables; ``change_counters`` holds the
   version numbers servers poll to notice revoked keys and changed Arc instances.
 
@@ -169,6 +170,23 @@ MIGRATIONS: list[list[str]] = [
             updated_us bigint NOT NULL,
             PRIMARY KEY (org_id, memory_type)
         )""",
+    ],
+    # Each org's document frequency of every indexed stem, kept by every write and delete (search.py reads a
+    # term's count with one index lookup instead of visiting every memory that holds it: 450 ms of a 540 ms
+    # agent-scoped search at 1M memories). Sharded like corpus_stats so concurrent writers of one org do not
+    # queue on the rows of common words; fillfactor leaves room for HOT updates. Existing memories are counted
+    # from their tsvectors (scope tokens start with "~", content stems never do).
+    [
+        """CREATE TABLE term_stats (
+            org_id text COLLATE "C" NOT NULL,
+            term text COLLATE "C" NOT NULL,
+            shard smallint NOT NULL,
+            documents bigint NOT NULL,
+            PRIMARY KEY (org_id, term, shard)
+        ) WITH (fillfactor = 70)""",
+        """INSERT INTO term_stats (org_id, term, shard, documents)
+            SELECT m.org_id, u.lexeme, 0, count(*) FROM memories m CROSS JOIN LATERAL unnest(m.tsv) AS u
+            WHERE left(u.lexeme, 1) <> '~' GROUP BY m.org_id, u.lexeme""",
     ],
     # Facts that change (memtrace.facts): a memory's fact key and validity. The index is partial, so unkeyed
     # writes do not pay for it; it finds a key's versions by valid_from (the current one is the last).

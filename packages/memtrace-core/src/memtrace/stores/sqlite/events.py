@@ -15,6 +15,7 @@ from ..base import Order, StoreStats
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
 from .org_index import KeywordIndexes
+from .schema import dedup_hash
 
 _COLUMNS = (
     "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
@@ -23,11 +24,13 @@ _COLUMNS = (
 _N_COLUMNS = len(_COLUMNS.split(","))
 _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
-_INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})"
+# dedup_h (schema.dedup_hash of dedup_key) is storage only: what the dedup index is keyed by.
+_INSERT = f"INSERT INTO memories ({_COLUMNS}, dedup_h) VALUES ({','.join('?' * (_N_COLUMNS + 1))})"
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
+# Only hash hits read their row (for the org and the key itself), and a hit is almost always a true duplicate.
 _DEDUP_HITS = (
-    "SELECT DISTINCT dedup_key FROM memories INDEXED BY memories_dedup "
-    "WHERE org_id = ? AND dedup_key IS NOT NULL AND time_us > ? AND dedup_key IN ({})"
+    "SELECT dedup_key FROM memories INDEXED BY memories_dedup_h "
+    "WHERE dedup_h IN ({}) AND time_us > ? AND org_id = ?"
 )
 _DEDUP_CHUNK = 500
 
@@ -88,7 +91,7 @@ def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRe
     )
 
 
-def _insert_row(org_id: str, r: MemoryRecord) -> tuple[Any, ...]:
+def _insert_row(org_id: str, r: MemoryRecord, hashes: dict[str, int]) -> tuple[Any, ...]:
     return (
         r.id,
         org_id,
@@ -108,6 +111,7 @@ def _insert_row(org_id: str, r: MemoryRecord) -> tuple[Any, ...]:
         r.valid_from_us,
         r.valid_until_us,
         r.superseded_by,
+        hashes[r.dedup_key] if r.dedup_key is not None else None,
     )
 
 
@@ -195,25 +199,45 @@ class SQLiteEventStore:
             register_functions(conn)
 
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
+        return self._insert(org_id, records, dedup_since_us=dedup_since_us, keep_ids=False)
+
+    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+        skipped = self._insert(org_id, records, dedup_since_us=None, keep_ids=True)
+        return len(records) - len(skipped), len(skipped)
+
+    def _insert(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None, keep_ids: bool
+    ) -> list[int]:
+        """Write `records` in one transaction; the indexes skipped. `keep_ids` (imports) skips the ids already
+        stored for the org, and repeats within `records`, instead of applying the dedup window."""
         skipped: list[int] = []
         rows: list[tuple[Any, ...]] = []
+        # Hashed before the write lock is taken: the lock is held for SQLite's work only.
+        hashes = {r.dedup_key: dedup_hash(r.dedup_key) for r in records if r.dedup_key is not None}
         with self.db.write() as conn:
+            taken = self._stored_ids(conn, org_id, records) if keep_ids else set()
             # One indexed IN-lookup per chunk finds stored duplicates; `seen` also catches those within the batch.
             # Both happen inside the write transaction, so no other writer can add a duplicate in between.
             seen: set[str] = (
-                self._stored_keys(conn, org_id, records, dedup_since_us)
+                self._stored_keys(conn, org_id, hashes, dedup_since_us)
                 if dedup_since_us is not None
                 else set()
             )
             ledger = _SQLiteFactLedger(conn, org_id)
             written = 0
             for i, r in enumerate(records):
+                if keep_ids:
+                    if r.id in taken:
+                        skipped.append(i)
+                        continue
+                    taken.add(r.id)
                 if dedup_since_us is not None and r.dedup_key is not None:
                     if r.dedup_key in seen:
                         skipped.append(i)
                         continue
                     seen.add(r.dedup_key)
-                if needs_placement(r):
+                # An import keeps the versions as they were exported (validity and all); a write places them.
+                if not keep_ids and needs_placement(r):
                     # Versions go in one at a time, so a later one of the batch sees an earlier one; the write
                     # lock makes "find the current version, cut it, insert" one step for every writer.
                     if rows:
@@ -223,10 +247,10 @@ class SQLiteEventStore:
                     if not place_version(ledger, r):
                         skipped.append(i)
                         continue
-                    conn.execute(_INSERT, _insert_row(org_id, r))
+                    conn.execute(_INSERT, _insert_row(org_id, r, hashes))
                     written += 1
                     continue
-                rows.append(_insert_row(org_id, r))
+                rows.append(_insert_row(org_id, r, hashes))
             if rows:
                 conn.executemany(_INSERT, rows)
                 written += len(rows)
@@ -252,6 +276,7 @@ class SQLiteEventStore:
         """Index the rows after `indexed` up to `newest`. Call inside the write transaction that read them."""
         self.indexes.index_after(conn, indexed)
         conn.execute("UPDATE fts_state SET indexed_rowid = ? WHERE id = 1", (newest,))
+        self.db.size_cache()  # the store grew by a backlog's worth: keep its indexes in the cache
 
     def _catch_up(self) -> int | None:
         """Index what is pending. Returns None when everything is indexed, or, when indexing cannot write (a
@@ -274,14 +299,27 @@ class SQLiteEventStore:
 
     @staticmethod
     def _stored_keys(
-        conn: sqlite3.Connection, org_id: str, records: list[MemoryRecord], since_us: int
+        conn: sqlite3.Connection, org_id: str, hashes: dict[str, int], since_us: int
     ) -> set[str]:
-        keys = list({r.dedup_key for r in records if r.dedup_key is not None})
+        """The keys of `hashes` (dedup key -> its hash) that a memory of the org stored after `since_us` has."""
+        distinct = list(set(hashes.values()))
         found: set[str] = set()
-        for start in range(0, len(keys), _DEDUP_CHUNK):
-            chunk = keys[start : start + _DEDUP_CHUNK]
+        for start in range(0, len(distinct), _DEDUP_CHUNK):
+            chunk = distinct[start : start + _DEDUP_CHUNK]
             sql = _DEDUP_HITS.format(",".join("?" * len(chunk)))
-            found.update(k for (k,) in conn.execute(sql, [org_id, since_us, *chunk]))
+            # A shared hash is not a shared key: keep only the keys this batch has.
+            found.update(k for (k,) in conn.execute(sql, [*chunk, since_us, org_id]) if k in hashes)
+        return found
+
+    @staticmethod
+    def _stored_ids(conn: sqlite3.Connection, org_id: str, records: list[MemoryRecord]) -> set[str]:
+        """Which of the records' ids the org already holds (one lookup per chunk on its unique index)."""
+        ids = list({r.id for r in records})
+        found: set[str] = set()
+        for start in range(0, len(ids), _DEDUP_CHUNK):
+            chunk = ids[start : start + _DEDUP_CHUNK]
+            sql = f"SELECT id FROM memories WHERE org_id = ? AND id IN ({','.join('?' * len(chunk))})"
+            found.update(i for (i,) in conn.execute(sql, [org_id, *chunk]))
         return found
 
     def query(
@@ -332,13 +370,17 @@ class SQLiteEventStore:
         if flt.session_id:
             scope.append(f'scope : "s{flt.session_id.encode().hex()}"')
         wanted = limit + offset
+        # An agent or session holding at most `rank_limit` memories cannot have more matches than that: its
+        # searches need no rank window, which saves one evaluation of each tier's expression (at a million
+        # memories, a third of an agent's search).
+        windowed = not scope or self._scope_exceeds_rank_limit(org_id, flt)
         found: list[MemoryRecord] = []
         # Degraded (disk full): the memories not yet indexed, from an index in memory, come first, newest writes
         # being what a caller most expects to find; then the rest, by the org's index.
         for index in (tail, table):
             if index is not None and len(found) < wanted:
                 seen = {r.id for r in found}
-                more = self._tiers(index, scope, org_id, flt, text, any_words, wanted)
+                more = self._tiers(index, scope, org_id, flt, text, any_words, wanted, windowed)
                 found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found[offset:wanted]
 
@@ -363,6 +405,7 @@ class SQLiteEventStore:
         text: str,
         any_words: str,
         wanted: int,
+        windowed: bool,
     ) -> list[MemoryRecord]:
         """The best `wanted` matches in `table`. Two tiers, one total order: memories with every keyword first,
         then those with some, each tier by BM25. The first tier is small even in a large store, so it is ranked
@@ -372,20 +415,27 @@ class SQLiteEventStore:
         all_words = fts_query_all(text)
         if all_words is not None:
             found = self._ranked(
-                table, " AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted
+                table, " AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted, windowed
             )
         if len(found) < wanted:
             seen = {r.id for r in found}
             more = self._ranked(
-                table, " AND ".join([*scope, f"content : ({any_words})"]), org_id, flt, wanted + len(found)
+                table,
+                " AND ".join([*scope, f"content : ({any_words})"]),
+                org_id,
+                flt,
+                wanted + len(found),
+                windowed,
             )
             found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found
 
-    def _ranked(self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int) -> list[MemoryRecord]:
+    def _ranked(
+        self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int, windowed: bool
+    ) -> list[MemoryRecord]:
         """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
-        with `score` set."""
-        window = self._rank_window(table, match)
+        with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked)."""
+        window = self._rank_window(table, match) if windowed else 0
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
@@ -412,6 +462,16 @@ class SQLiteEventStore:
             rows = run("", [match, window, *params, n])
         return [_row_to_record(r[:_N_COLUMNS], score=round(-r[_N_COLUMNS], 6)) for r in rows]
 
+    def _scope_exceeds_rank_limit(self, org_id: str, flt: MemoryFilter) -> bool:
+        """True when the agent and/or session of `flt` hold more than `rank_limit` memories: a B-tree probe that
+        stops at `rank_limit` (well under a millisecond), where a rank window costs a pass over the doclists."""
+        where, params = _where(org_id, MemoryFilter(agent_id=flt.agent_id, session_id=flt.session_id))
+        with self.db.read() as conn:
+            row = conn.execute(
+                f"SELECT 1 FROM memories m WHERE {where} LIMIT 1 OFFSET ?", [*params, self.rank_limit]
+            ).fetchone()
+        return row is not None
+
     def _rank_window(self, table: str, match: str) -> int:
         """The lowest rowid whose matches are ranked: 0 (all of them) unless the query matches more than
         `rank_limit` memories, in which case only the `rank_limit` most recently stored matches are ranked.
@@ -437,7 +497,10 @@ class SQLiteEventStore:
         # the planner takes "org_id = ?" for ~10 rows and walks every memory of the org instead (measured
         # 50 ms per statement at 50,000 memories, with the write lock held).
         by_id = " INDEXED BY memories_id" if flt.ids else ""
-        with self.db.write() as conn:
+        # A delete of expired memories only (a sweep's) commits without waiting for the disk: lost to a power
+        # cut, those memories are still expired (no read returns them) and the next sweep deletes them again.
+        # Writers queued behind the sweep then wait for its statements, not also for its fsyncs.
+        with self.db.write(durable=flt.expired_by_us is None) as conn:
             indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
             self.indexes.remove(conn, org_id, where, params, indexed, indexed_by=by_id)
             cur = conn.execute(f"DELETE FROM memories AS m{by_id} WHERE {where}", params)
