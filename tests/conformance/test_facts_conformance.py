@@ -281,3 +281,27 @@ def test_processes_writing_one_key_leave_exactly_one_current(
             assert_one_chain(versions)
         finally:
             engine.close()
+
+
+def test_an_export_carries_every_version_and_an_import_keeps_them_as_they_were(
+    engine: Engine, engine_factory
+) -> None:
+    import io
+
+    from memtrace.transfer import ExportOptions
+
+    for content, days in (("Paris", 0), ("Berlin", 1), ("Rome", 2)):
+        fact(engine, content, time=T0 + timedelta(days=days))
+    fact(engine, "Lyon", valid_from=T0 + timedelta(hours=36))
+    engine.ensure_org(ORG, "Facts")
+    data = b"".join(engine.export_memories(ORG, ExportOptions()))
+    target = engine_factory()
+    target.ensure_org(ORG, "Facts")
+    assert target.import_memories(ORG, io.BytesIO(data)).memories == 4
+    assert [m.model_dump() for m in history(target)] == [m.model_dump() for m in history(engine)]
+    assert target.get_fact(ORG, KEY).content == "Rome"
+    assert listed(target) == ["Rome"]
+    # The next version written after the import supersedes the imported current one.
+    fact(target, "Oslo")
+    assert [m.content for m in history(target)] == ["Paris", "Berlin", "Lyon", "Rome", "Oslo"]
+    assert_one_chain(history(target))
