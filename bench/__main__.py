@@ -45,6 +45,7 @@ BUILTIN = (
     ("forget", "bench.forget"),
     ("sweep", "bench.sweep"),
     ("transfer", "bench.transfer"),
+    ("facts", "bench.facts"),
 )
 # The adapter issues each add bench/adapter_<name>.py; arc_ingest.py is the Arc store's. Those expected here
 # but absent are reported as missing, not skipped silently.

@@ -181,6 +181,11 @@ class _ClientMethods:
     export_memories = client_method(ops.ExportMemories)
     import_memories = client_method(ops.ImportMemories)
 
+    # --- facts that change
+    get_fact = client_method(ops.GetFact)
+    fact_history = client_method(ops.FactHistory)
+    list_facts = client_method(ops.ListFacts)
+
     # --- agents
     register_agent = client_method(ops.RegisterAgent)
     list_agents = client_method(ops.ListAgents)

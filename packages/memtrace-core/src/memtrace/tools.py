@@ -64,6 +64,7 @@ from .operations import (
     Forget,
     GetMemory,
     GetSessionContext,
+    ListFacts,
     ListMemories,
     RegisterAgent,
     SearchMemories,
@@ -354,6 +355,11 @@ def _add(request: AddMemoryRequest) -> Plan[Memory]:
         memory: Memory = yield AddMemory(request)
     except ConflictError as exc:
         # "duplicate memory" alone leaves a model guessing; say what happened and that nothing changed.
+        if request.key is not None:
+            raise ConflictError(
+                f"{exc.message}: '{request.key}' already has this value, so nothing new was written",
+                status_code=exc.status_code,
+            ) from exc
         raise ConflictError(
             f"{exc.message}: an identical memory for agent '{request.agent_id}' was stored within the "
             "dedup window, so nothing new was written",
@@ -372,6 +378,7 @@ def _remember(a: dict[str, Any], scope: ToolScope) -> Plan[Memory]:
         tags=a["tags"],
         importance=a["importance"],
         metadata=a["metadata"],
+        key=a["key"] or None,
         ttl=a["ttl"],
     )
     return (yield from _add(request))
@@ -403,6 +410,13 @@ def _search(a: dict[str, Any], scope: ToolScope) -> Plan[SearchResult]:
         query=a["query"] or None,
     )
     result: SearchResult = yield SearchMemories(q)
+    return result
+
+
+def _recall_facts(a: dict[str, Any], scope: ToolScope) -> Plan[MemoryList]:
+    result: MemoryList = yield ListFacts(
+        prefix=a["prefix"] or None, agent_id=a["agent_id"] or None, limit=a["limit"]
+    )
     return result
 
 
@@ -508,6 +522,13 @@ REMEMBER: MemoryTool[Memory] = MemoryTool(
             "Forget this memory after this long (e.g. 30m, 12h, 7d; up to 10 years). Default: keep it",
             None,
         ),
+        ToolArg(
+            "key",
+            _Str,
+            "Fact key (e.g. user:ada/city) when this memory is the current value of a fact that can change: it "
+            "replaces the key's previous value, which stays in the fact's history. Letters, digits and _ . : / @ -",
+            None,
+        ),
     ),
     plan=_remember,
     text=to_json,
@@ -555,6 +576,24 @@ SEARCH: MemoryTool[SearchResult] = MemoryTool(
         ),
     ),
     plan=_search,
+    text=to_json,
+)
+
+RECALL_FACTS: MemoryTool[MemoryList] = MemoryTool(
+    name="memtrace_recall_facts",
+    key="recall_facts",
+    title="Recall facts",
+    description=(
+        "Retrieve the current value of facts remembered with a key (e.g. user:ada/city), newest first. "
+        "Replaced values are not returned: each key gives only what is true now."
+    ),
+    kind="read",
+    args=(
+        ToolArg("agent_id", _Str, "Only facts this agent remembered", None, binds="agent_id"),
+        ToolArg("prefix", _Str, "Only keys starting with this (e.g. user:ada/)", None),
+        _LIMIT,
+    ),
+    plan=_recall_facts,
     text=to_json,
 )
 
@@ -687,6 +726,7 @@ MEMORY_TOOLS: dict[str, MemoryTool[Any]] = {
         GET_MEMORY,
         FORGET,
         FORGET_SUBJECT,
+        RECALL_FACTS,
     )
 }
 """Every memory tool by name, in the MCP server's order."""
@@ -700,6 +740,7 @@ __all__ = [
     "GET_MEMORY",
     "MEMORY_TOOLS",
     "RECALL",
+    "RECALL_FACTS",
     "REMEMBER",
     "SEARCH",
     "SESSION_CONTEXT",

@@ -9,6 +9,7 @@ import sqlite3
 from typing import Any
 
 from ...errors import StorageFullError
+from ...facts import Version, fingerprint, needs_placement, place_version
 from ...keywords import loose_prefix, query_keywords
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
@@ -19,9 +20,9 @@ from .schema import dedup_hash
 
 _COLUMNS = (
     "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
-    "dedup_key, importance, parent_id, expires_us"
+    "dedup_key, importance, parent_id, expires_us, fact_key, valid_from_us, valid_until_us, superseded_by"
 )
-_N_COLUMNS = 14
+_N_COLUMNS = len(_COLUMNS.split(","))
 _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
 # dedup_h (schema.dedup_hash of dedup_key) is storage only: what the dedup index is keyed by.
@@ -84,15 +85,91 @@ def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRe
         dedup_key=row[10],
         importance=row[11],
         parent_id=row[12],
-        score=score,
         expires_us=row[13],
+        fact_key=row[14],
+        valid_from_us=row[15],
+        valid_until_us=row[16],
+        superseded_by=row[17],
+        score=score,
     )
 
 
+def _insert_row(org_id: str, r: MemoryRecord, hashes: dict[str, int]) -> tuple[Any, ...]:
+    return (
+        r.id,
+        org_id,
+        r.time_us,
+        r.agent_id,
+        r.session_id,
+        r.memory_type,
+        r.event_type,
+        r.content,
+        r.metadata_json,
+        _encode_tags(r.tags),
+        r.dedup_key,
+        r.importance,
+        r.parent_id,
+        r.expires_us,
+        r.fact_key,
+        r.valid_from_us,
+        r.valid_until_us,
+        r.superseded_by,
+        hashes[r.dedup_key] if r.dedup_key is not None else None,
+    )
+
+
+# INDEXED BY: a key's versions by valid_from, whatever the planner guesses about the org's other rows.
+_VERSION = (
+    "SELECT id, COALESCE(valid_from_us, time_us), valid_until_us, superseded_by, content, metadata_json "
+    "FROM memories"
+)
+
+
+class _SQLiteFactLedger:
+    """`memtrace.facts.FactLedger` over one write transaction of the embedded store."""
+
+    def __init__(self, conn: sqlite3.Connection, org_id: str) -> None:
+        self.conn = conn
+        self.org_id = org_id
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Version | None:
+        row = self.conn.execute(sql, params).fetchone()
+        if row is None:
+            return None
+        return Version(row[0], row[1], row[2], row[3], fingerprint(row[4], row[5]))
+
+    def at(self, key: str, t: int) -> Version | None:
+        return self._one(
+            f"{_VERSION} INDEXED BY memories_fact WHERE org_id = ? AND fact_key = ? AND valid_from_us <= ? "
+            "ORDER BY valid_from_us DESC, rowid DESC LIMIT 1",
+            (self.org_id, key, t),
+        )
+
+    def after(self, key: str, t: int) -> Version | None:
+        return self._one(
+            f"{_VERSION} INDEXED BY memories_fact WHERE org_id = ? AND fact_key = ? AND valid_from_us > ? "
+            "ORDER BY valid_from_us, rowid LIMIT 1",
+            (self.org_id, key, t),
+        )
+
+    def by_id(self, memory_id: str) -> Version | None:
+        return self._one(f"{_VERSION} WHERE id = ? AND org_id = ?", (memory_id, self.org_id))
+
+    def cut(self, memory_id: str, valid_until_us: int, superseded_by: str) -> None:
+        self.conn.execute(
+            "UPDATE memories SET valid_until_us = ?, superseded_by = ? WHERE id = ? AND org_id = ?",
+            (valid_until_us, superseded_by, memory_id, self.org_id),
+        )
+
+
 def _only_scope_filters(flt: MemoryFilter) -> bool:
-    """True when `flt` filters on nothing the scope tokens do not already cover (org, agent, session)."""
+    """True when `flt` filters on nothing the scope tokens do not already cover (org, agent, session), apart
+    from `current_only` (few memories are superseded: `_ranked` over-fetches for it and checks)."""
     return not (
-        flt.memory_types
+        flt.as_of_us is not None
+        or flt.fact_key is not None
+        or flt.fact_key_prefix is not None
+        or flt.memory_types
         or flt.event_types
         or flt.tags
         or flt.since_us is not None
@@ -137,7 +214,7 @@ class SQLiteEventStore:
         """Write `records` in one transaction; the indexes skipped. `keep_ids` (imports) skips the ids already
         stored for the org, and repeats within `records`, instead of applying the dedup window."""
         skipped: list[int] = []
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         # Hashed before the write lock is taken: the lock is held for SQLite's work only.
         hashes = {r.dedup_key: dedup_hash(r.dedup_key) for r in records if r.dedup_key is not None}
         with self.db.write() as conn:
@@ -149,6 +226,8 @@ class SQLiteEventStore:
                 if dedup_since_us is not None
                 else set()
             )
+            ledger = _SQLiteFactLedger(conn, org_id)
+            written = 0
             for i, r in enumerate(records):
                 if keep_ids:
                     if r.id in taken:
@@ -160,27 +239,25 @@ class SQLiteEventStore:
                         skipped.append(i)
                         continue
                     seen.add(r.dedup_key)
-                rows.append(
-                    (
-                        r.id,
-                        org_id,
-                        r.time_us,
-                        r.agent_id,
-                        r.session_id,
-                        r.memory_type,
-                        r.event_type,
-                        r.content,
-                        r.metadata_json,
-                        _encode_tags(r.tags),
-                        r.dedup_key,
-                        r.importance,
-                        r.parent_id,
-                        r.expires_us,
-                        hashes[r.dedup_key] if r.dedup_key is not None else None,
-                    )
-                )
+                # An import keeps the versions as they were exported (validity and all); a write places them.
+                if not keep_ids and needs_placement(r):
+                    # Versions go in one at a time, so a later one of the batch sees an earlier one; the write
+                    # lock makes "find the current version, cut it, insert" one step for every writer.
+                    if rows:
+                        conn.executemany(_INSERT, rows)
+                        written += len(rows)
+                        rows = []
+                    if not place_version(ledger, r):
+                        skipped.append(i)
+                        continue
+                    conn.execute(_INSERT, _insert_row(org_id, r, hashes))
+                    written += 1
+                    continue
+                rows.append(_insert_row(org_id, r, hashes))
             if rows:
                 conn.executemany(_INSERT, rows)
+                written += len(rows)
+            if written:
                 indexed, newest = self._index_state(conn)
                 if newest - indexed >= self.index_backlog:
                     self._index_pending(conn, indexed, newest)
@@ -262,7 +339,13 @@ class SQLiteEventStore:
                 f"ORDER BY m.expires_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
             )
         else:
-            sql = f"{_SELECT} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+            # By key, through the fact index (only keyed memories): left to itself the planner walks
+            # (org_id, time_us) newest first until the key's versions turn up, the whole org for an old fact.
+            by_key = flt.fact_key is not None or flt.fact_key_prefix is not None
+            source = _SELECT + " INDEXED BY memories_fact" if by_key else _SELECT
+            sql = (
+                f"{source} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+            )
         with self.db.read() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
         return [_row_to_record(r) for r in rows]
@@ -360,21 +443,26 @@ class SQLiteEventStore:
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
         order = "c.rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC"
+
+        def run(inner: str, args: list[Any]) -> list[Any]:
+            sql = (
+                f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25({table}, 1.0, 0.0) AS rank "
+                f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? {inner}) AS c "
+                f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
+            )
+            with self.db.read() as conn:
+                return conn.execute(sql, args).fetchall()
+
         if _only_scope_filters(flt):
-            # Nothing but scope to filter on: take the best `n` inside FTS5, then join only those. Joining every
-            # match to read its row is what makes the general plan slow (~1 us per match).
-            inner = "ORDER BY rank, rowid DESC LIMIT ?"
-            args = [match, window, n, *params, n]
+            # Nothing but scope to filter on: take the best matches inside FTS5, then join only those. Joining
+            # every match to read its row is what makes the general plan slow (~1 us per match). Superseded
+            # memories may be among them: twice `n` leaves room, and when that is not enough the general plan runs.
+            best = 2 * n if flt.current_only else n
+            rows = run("ORDER BY rank, rowid DESC LIMIT ?", [match, window, best, *params, n])
+            if flt.current_only and len(rows) < n:
+                rows = run("", [match, window, *params, n])
         else:
-            inner = ""
-            args = [match, window, *params, n]
-        sql = (
-            f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25({table}, 1.0, 0.0) AS rank "
-            f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? {inner}) AS c "
-            f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
-        )
-        with self.db.read() as conn:
-            rows = conn.execute(sql, args).fetchall()
+            rows = run("", [match, window, *params, n])
         return [_row_to_record(r[:_N_COLUMNS], score=round(-r[_N_COLUMNS], 6)) for r in rows]
 
     def _scope_exceeds_rank_limit(self, org_id: str, flt: MemoryFilter) -> bool:

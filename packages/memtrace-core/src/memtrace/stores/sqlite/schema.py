@@ -181,4 +181,13 @@ MIGRATIONS: list[list[str]] = [
         "DROP INDEX memories_dedup",
         "CREATE INDEX memories_dedup_h ON memories(dedup_h, time_us) WHERE dedup_h IS NOT NULL",
     ],
+    # Facts that change (memtrace.facts): a memory's fact key and validity. The index is partial, so unkeyed
+    # writes do not pay for it; it finds a key's versions by valid_from (the current one is the last).
+    [
+        "ALTER TABLE memories ADD COLUMN fact_key TEXT",
+        "ALTER TABLE memories ADD COLUMN valid_from_us INTEGER",
+        "ALTER TABLE memories ADD COLUMN valid_until_us INTEGER",
+        "ALTER TABLE memories ADD COLUMN superseded_by TEXT",
+        "CREATE INDEX memories_fact ON memories(org_id, fact_key, valid_from_us) WHERE fact_key IS NOT NULL",
+    ],
 ]
