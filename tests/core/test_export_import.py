@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import stat
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +71,16 @@ def test_export_to_a_path_and_import_it_back(source: Memtrace, target: Memtrace,
     assert _listing(target) == _listing(source)
     again = target.import_memories(path.read_bytes())
     assert (again.memories, again.skipped) == (0, 50)
+
+
+def test_an_export_file_is_private_like_the_store(source: Memtrace, tmp_path: Path) -> None:
+    """It holds everything the store does, so it gets the store's 0600, whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        source.export_memories(tmp_path / "org.jsonl")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "org.jsonl").stat().st_mode) == 0o600
 
 
 def test_the_async_client_does_the_same(tmp_path: Path) -> None:

@@ -36,3 +36,13 @@ def test_facts_that_change_run_as_printed(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["Lives in Berlin", "['Lives in Paris', 'Lives in Berlin']", "1"]
+
+
+def test_keeping_memory_tidy_runs_as_printed(tmp_path: Path) -> None:
+    [block] = [b for b in python_blocks() if "mt.forget(" in b]
+    result = subprocess.run(
+        [sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["2", "2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.jsonl", "memtrace-data"]

@@ -27,7 +27,9 @@ def open_destination(dest: Destination) -> Iterator[BinaryIO]:
         path = Path(dest)
         partial = path.with_name(path.name + ".partial")
         try:
-            with open(partial, "wb") as out:
+            # 0600 like the data directory's files: an export holds everything the store does.
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
                 yield out
             os.replace(partial, path)
         finally:
