@@ -178,3 +178,35 @@ def test_retention_zero_keeps_the_trail_forever(tmp_path: Path) -> None:
         assert "audit-retention" not in [j.name for j in state.leadership.jobs]
     finally:
         state.close()
+
+
+def test_retention_policy_changes_are_recorded_once_per_change(tmp_path: Path) -> None:
+    """A policy decides what gets deleted, so setting or clearing one is in the trail; a memtrace.toml rule is
+    recorded when the file changes it, not at every start."""
+
+    def started(keep: str) -> Any:
+        config = load_config(
+            None,
+            env={"MEMTRACE_RETENTION_EPISODIC": keep},
+            search=False,
+            overrides={"server.data_dir": str(tmp_path / "data")},
+        )
+        return open_state(config)
+
+    def policy_entries(state: Any) -> list[Any]:
+        return state.engine.audit.list(org_id="org_default", action="retention.policy").entries
+
+    state = started("30d")
+    try:
+        assert len(policy_entries(state)) == 1
+    finally:
+        state.close()
+    state = started("30d")  # the same file again: nothing changed, nothing recorded
+    try:
+        assert len(policy_entries(state)) == 1
+        state.engine.clear_retention("org_default", "episodic")
+        newest = policy_entries(state)[0]
+        assert (len(policy_entries(state)), newest.actor) == (2, "embedded")
+        assert newest.filter == {"memory_type": "episodic"} and newest.counts == {"cleared": 1}
+    finally:
+        state.close()

@@ -991,26 +991,46 @@ class Engine:
 
     # ------------------------------------------------------ retention and sweep
 
-    def set_retention(self, org_id: str, memory_type: str | None, keep: str) -> RetentionRule:
+    def set_retention(
+        self, org_id: str, memory_type: str | None, keep: str, *, actor: Actor = EMBEDDED
+    ) -> RetentionRule:
         """Keep the org's memories of `memory_type` (``*`` or None: every type without a rule of its own) for
-        `keep` (``30d``, ``12w``..., or ``forever``); the next sweep deletes older ones."""
+        `keep` (``30d``, ``12w``..., or ``forever``); the next sweep deletes older ones. Audited: a policy
+        decides what gets deleted."""
         self.get_org(org_id)
         row = RetentionRow(
             org_id, retention.check_rule_type(memory_type), retention.parse_keep(keep), now_us()
         )
-        return retention.rule_of(self.metadata.put_retention(row))
+        rule = retention.rule_of(self.metadata.put_retention(row))
+        self.audit.record(
+            org_id,
+            AuditAction.RETENTION_POLICY,
+            actor=actor,
+            filter={"memory_type": row.memory_type},
+            counts={"set": 1, "keep_us": row.max_age_us if row.max_age_us is not None else -1},
+        )
+        return rule
 
     def get_retention(self, org_id: str) -> list[RetentionRule]:
         """The org's retention rules (empty: everything is kept until it expires or is deleted)."""
         self.get_org(org_id)
         return [retention.rule_of(r) for r in self.metadata.list_retention(org_id)]
 
-    def clear_retention(self, org_id: str, memory_type: str | None = None) -> int:
+    def clear_retention(self, org_id: str, memory_type: str | None = None, *, actor: Actor = EMBEDDED) -> int:
         """Remove the org's rule for `memory_type` (``*`` is the default rule), or every rule when None."""
         self.get_org(org_id)
         if memory_type is not None:
             memory_type = retention.check_rule_type(memory_type)
-        return self.metadata.delete_retention(org_id, memory_type)
+        removed = self.metadata.delete_retention(org_id, memory_type)
+        if removed:
+            self.audit.record(
+                org_id,
+                AuditAction.RETENTION_POLICY,
+                actor=actor,
+                filter={"memory_type": memory_type} if memory_type is not None else {},
+                counts={"cleared": removed},
+            )
+        return removed
 
     def sweep(
         self,

@@ -19,7 +19,7 @@ import logging
 
 from memtrace.audit import SYSTEM
 from memtrace.engine import Engine
-from memtrace.retention import ALL_TYPES
+from memtrace.retention import ALL_TYPES, parse_keep
 from memtrace.sweep import SweepReport
 
 from .config import ServerConfig
@@ -32,9 +32,19 @@ SWEEP_JOB = "retention-sweep"
 
 
 def apply_configured_policy(engine: Engine, config: ServerConfig) -> None:
-    """Write the ``[retention]`` rules of ``memtrace.toml`` as ``org_default``'s (validated at config load)."""
+    """Write the ``[retention]`` rules of ``memtrace.toml`` as ``org_default``'s (validated at config load).
+
+    Only a rule that differs from the stored one is written, so the audit trail records a change of the file,
+    not every start."""
+    stored = {r.memory_type: r.max_age_seconds for r in engine.get_retention(BOOTSTRAP_ORG_ID)}
     for key, keep in config.retention.policy().items():
-        engine.set_retention(BOOTSTRAP_ORG_ID, ALL_TYPES if key == "default" else key, keep)
+        memory_type = ALL_TYPES if key == "default" else key
+        keep_us = parse_keep(keep)
+        if memory_type in stored and stored[memory_type] == (
+            None if keep_us is None else keep_us // 1_000_000
+        ):
+            continue
+        engine.set_retention(BOOTSTRAP_ORG_ID, memory_type, keep, actor=SYSTEM)
 
 
 def schedule_sweeps(engine: Engine, config: ServerConfig, leadership: Leadership) -> None:

@@ -54,7 +54,7 @@ def _rule_line(rule: RetentionRule) -> str:
 
 
 def _set(args: argparse.Namespace, state: ServerState) -> int:
-    rule = state.engine.set_retention(args.org or BOOTSTRAP_ORG_ID, args.memory_type, args.keep)
+    rule = state.engine.set_retention(args.org or BOOTSTRAP_ORG_ID, args.memory_type, args.keep, actor=CLI)
     print(json.dumps(rule.as_dict(), indent=2) if args.json else f"retention set: {_rule_line(rule)}")
     return 0
 
@@ -75,7 +75,7 @@ def _show(args: argparse.Namespace, state: ServerState) -> int:
 
 def _clear(args: argparse.Namespace, state: ServerState) -> int:
     org = args.org or BOOTSTRAP_ORG_ID
-    removed = state.engine.clear_retention(org, args.memory_type)
+    removed = state.engine.clear_retention(org, args.memory_type, actor=CLI)
     if args.json:
         print(json.dumps({"org_id": org, "removed": removed}))
     else:

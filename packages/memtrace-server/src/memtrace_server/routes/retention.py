@@ -65,7 +65,9 @@ async def get_retention(request: Request, principal: AdminCaller, org_id: OrgQue
 async def set_retention(request: Request, principal: AdminCaller, req: SetRetentionRequest) -> Response:
     org = _org(principal, req.org_id)
     state = state_of(request)
-    rule = await state.run(state.engine.set_retention, org, req.memory_type, req.keep)
+    rule = await state.run(
+        state.engine.set_retention, org, req.memory_type, req.keep, actor=principal.actor()
+    )
     return wire.json_response(_view(rule), RetentionRuleView)
 
 
@@ -85,7 +87,7 @@ async def clear_retention(
 ) -> Response:
     org = _org(principal, org_id)
     state = state_of(request)
-    removed = await state.run(state.engine.clear_retention, org, memory_type)
+    removed = await state.run(state.engine.clear_retention, org, memory_type, actor=principal.actor())
     return wire.json_response(ClearedRetention(org_id=org, removed=removed), ClearedRetention)
 
 
