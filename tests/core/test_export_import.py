@@ -150,7 +150,7 @@ def test_a_bad_line_is_named_by_its_number_and_what_came_before_it_is_in(
         (lambda m: m.update(importance=2), "line 2: invalid memory.importance: 2 is outside 0..1"),
         (
             lambda m: m.update(fact_key="a\x00b"),
-            "line 2: invalid memory.fact_key: expected a string without NUL",
+            "line 2: invalid memory.fact_key: 1-256 characters of A-Z",
         ),
         (
             lambda m: m.update(metadata_json='{"a":"\ud800"}'),
