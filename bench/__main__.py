@@ -42,6 +42,7 @@ BUILTIN = (
     ("remote_fanout", "bench.remote_fanout"),
     ("replicas_http", "bench.replicas_http"),
     ("ui", "bench.ui_pages"),
+    ("forget", "bench.forget"),
     ("sweep", "bench.sweep"),
     ("transfer", "bench.transfer"),
     ("facts", "bench.facts"),

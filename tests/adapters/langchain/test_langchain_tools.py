@@ -135,6 +135,8 @@ def test_mistakes_come_back_to_the_model_as_tool_errors(client: Memtrace, unique
     assert bad_since.status == "error" and "since" in bad_since.text
     bad_id = call(tools["memtrace_forget"], {"memory_id": "42"})
     assert bad_id.status == "error" and "memory_id" in bad_id.text
+    bad_limit = call(tools["memtrace_recall"], {"limit": "ten"})  # refused by LangChain's own validation
+    assert bad_limit.status == "error" and bad_limit.text.startswith("Invalid arguments: limit:")
 
     first = call(tools["memtrace_remember"], {"content": "Standup is at 9:30"})
     again = call(tools["memtrace_remember"], {"content": "Standup is at 9:30"})

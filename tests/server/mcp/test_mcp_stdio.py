@@ -57,6 +57,7 @@ DOCUMENTED: dict[str, tuple[set[str], set[str]]] = {
     "memtrace_agent_register": ({"name", "description"}, {"name"}),
     "memtrace_get_memory": ({"memory_id"}, {"memory_id"}),
     "memtrace_forget": ({"memory_id"}, {"memory_id"}),
+    "memtrace_forget_subject": ({"agent_id", "session_id", "tags", "since", "until"}, set()),
     "memtrace_recall_facts": ({"agent_id", "prefix", "limit"}, set()),
 }
 
@@ -85,6 +86,7 @@ VALID_ARGUMENTS: dict[str, dict[str, Any]] = {
     "memtrace_agent_register": {"name": "code-reviewer", "description": "Reviews code"},
     "memtrace_get_memory": {"memory_id": "mem_" + "0" * 26},
     "memtrace_forget": {"memory_id": "mem_" + "0" * 26},
+    "memtrace_forget_subject": {"agent_id": "a", "tags": ["t"], "since": "7d"},
     "memtrace_recall_facts": {"prefix": "user:ada/", "limit": 10},
 }
 

@@ -22,6 +22,7 @@ from .audit import EMBEDDED, Actor, AuditAction, AuditTrail
 from .context import DEFAULT_MAX_CONTENT_CHARS, render_session_context
 from .dedup import dedup_key
 from .errors import ConflictError, NotFoundError, ValidationError
+from .forget import ForgetReceipt, ForgetRequest, delete_in_batches, subject_of
 from .ids import MemoryIdGenerator, new_entity_id
 from .limits import InputLimits
 from .models import (
@@ -528,6 +529,39 @@ class Engine:
             )
         return flt
 
+    def forget(self, org_id: str, req: ForgetRequest, *, actor: Actor = EMBEDDED) -> ForgetReceipt:
+        """Remove everything about a subject (an agent, a session, or any filter of tags, time and ids): its
+        memories, and for a whole agent or session its sessions and registration. Returns the receipt, which the
+        audit trail records too. Runs in bounded batches (see `memtrace.forget`): re-run it if it was cut off."""
+        subject = subject_of(req, max_tags=self.config.limits.max_filter_tags)
+        started = self.clock.now()
+        memories, batches = delete_in_batches(self.events, org_id, subject.filter)
+        sessions = agents = 0
+        if subject.whole_session is not None or subject.whole_agent is not None:
+            sessions = self.metadata.delete_sessions(
+                org_id, agent_id=subject.filter.agent_id, session_id=subject.whole_session
+            )
+        if subject.whole_agent is not None:
+            # Memories name agents freely; a registered agent has an id and a name, and either may be the one
+            # its memories use.
+            for _ in range(2):  # one agent with that id, one with that name: at most two
+                row = self.metadata.get_agent(org_id, subject.whole_agent)
+                if row is None:
+                    break
+                agents += int(self.metadata.delete_agent(org_id, row.id))
+        receipt = ForgetReceipt(
+            org_id=org_id,
+            subject=subject.given,
+            removed={"memories": memories, "sessions": sessions, "agents": agents},
+            started_at=from_us(started),
+            finished_at=from_us(self.clock.now()),
+            batches=batches,
+        )
+        self.audit.record(
+            org_id, AuditAction.FORGET, actor=actor, filter=subject.given, counts=receipt.removed
+        )
+        return receipt
+
     # ----------------------------------------------------------------- counts
 
     def count_memories_by_type(
@@ -832,18 +866,30 @@ class Engine:
     def list_orgs(self) -> list[OrgRow]:
         return self.metadata.list_orgs()
 
-    def purge_org(self, org_id: str, *, actor: Actor = EMBEDDED) -> int:
+    def purge_org(self, org_id: str, *, actor: Actor = EMBEDDED) -> ForgetReceipt:
         """Delete an organisation with everything in it: memories, agents, sessions, keys and its Arc settings,
-        so a later org with the same id starts empty. Returns the number of memories deleted. Recorded in the
-        audit trail."""
+        so a later org with the same id starts empty. Returns the receipt (as `forget` does), which the audit
+        trail records too. Memories go in bounded batches; if it is cut off, run it again."""
         self.get_org(org_id)
+        started = self.clock.now()
+        sessions = len(self.metadata.list_sessions(org_id, None))
+        agents = len(self.metadata.list_agents(org_id))
+        keys = len(self.metadata.list_api_keys(org_id))
         # An empty filter means "every memory of this org"; `delete_memories` refuses one on purpose, and only
         # this operator action needs it. Memories go first: an org row without memories is harmless, the reverse
         # would leave memories nobody can reach.
-        deleted = self.events.delete(org_id, MemoryFilter())
+        memories, batches = delete_in_batches(self.events, org_id, MemoryFilter())
         self.metadata.delete_org(org_id)
-        self.audit.record(org_id, AuditAction.ORG_DELETE, actor=actor, counts={"memories": deleted})
-        return deleted
+        receipt = ForgetReceipt(
+            org_id=org_id,
+            subject={"org_id": org_id},
+            removed={"memories": memories, "sessions": sessions, "agents": agents, "api_keys": keys},
+            started_at=from_us(started),
+            finished_at=from_us(self.clock.now()),
+            batches=batches,
+        )
+        self.audit.record(org_id, AuditAction.ORG_DELETE, actor=actor, counts=receipt.removed)
+        return receipt
 
     # ------------------------------------------------------- export and import
 

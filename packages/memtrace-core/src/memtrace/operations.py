@@ -35,6 +35,7 @@ from .backends.plans import (
     segment,
 )
 from .errors import ConflictError, NotFoundError, ValidationError
+from .forget import ForgetReceipt, ForgetRequest
 from .models import (
     AddMemoryRequest,
     Agent,
@@ -66,6 +67,7 @@ R = TypeVar("R", covariant=True)
 _MEMORIES = "/api/v1/memories"
 _AGENTS = "/api/v1/agents"
 _SESSIONS = "/api/v1/sessions"
+_FORGET = "/api/v1/forget"
 _FACTS = "/api/v1/facts"
 
 
@@ -244,6 +246,37 @@ class DeleteMemories(Operation[int]):
             params = {k: v for k, v in given.items() if v != ""}
             reply = yield HttpRequest("DELETE", _MEMORIES, params=params)
         return reply.model(_Deleted).deleted
+
+
+@dataclass(frozen=True, slots=True)
+class Forget(Operation[ForgetReceipt]):
+    """(extension) Forget a subject: every memory of an agent, a session, or a filter (tags, time, ids), and for
+    a whole agent or session its sessions and registration too. Returns the receipt of what was removed.
+
+    At least one condition is required; the conditions given are ANDed. Runs in bounded batches (see
+    `memtrace.forget`): if it is interrupted, call it again with the same subject to finish.
+    """
+
+    _: KW_ONLY
+    agent_id: str | None = None
+    session_id: str | None = None
+    tags: list[str] | str | None = None
+    since: str | None = None
+    until: str | None = None
+    memory_ids: list[str] | None = None
+
+    def conditions(self) -> dict[str, Any]:
+        """The conditions given (only those travel). Not validated here: the engine checks every field and
+        names the one that is wrong."""
+        names = ("agent_id", "session_id", "tags", "since", "until", "memory_ids")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+    def run(self, engine: Engine, org_id: str) -> ForgetReceipt:
+        return engine.forget(org_id, ForgetRequest.model_construct(**self.conditions()))
+
+    def http(self) -> HttpPlan[ForgetReceipt]:
+        reply = yield HttpRequest("POST", _FORGET, content=json_body(self.conditions(), "filter"))
+        return reply.model(ForgetReceipt)
 
 
 # ------------------------------------------------------------------ facts
@@ -629,6 +662,7 @@ __all__ = [
     "DeleteMemory",
     "ExportMemories",
     "FactHistory",
+    "Forget",
     "GetAgent",
     "GetAgentMemories",
     "GetAgentStats",

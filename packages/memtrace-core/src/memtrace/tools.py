@@ -43,6 +43,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from .bridge import ClientBridge, Plan
 from .errors import ConflictError, NotFoundError, ValidationError
+from .forget import ForgetReceipt
 from .models import (
     AddMemoryRequest,
     Agent,
@@ -60,6 +61,7 @@ from .operations import (
     AddMemory,
     CreateSession,
     DeleteMemory,
+    Forget,
     GetMemory,
     GetSessionContext,
     ListFacts,
@@ -473,6 +475,18 @@ def _forget(a: dict[str, Any], scope: ToolScope) -> Plan[dict[str, Any]]:
     return {"deleted": True, "id": memory_id}
 
 
+def _forget_subject(a: dict[str, Any], scope: ToolScope) -> Plan[ForgetReceipt]:
+    # Bound arguments are already filled in: a tool bound to one agent (or session) forgets only within it.
+    receipt: ForgetReceipt = yield Forget(
+        agent_id=a["agent_id"] or None,
+        session_id=a["session_id"] or None,
+        tags=a["tags"] or None,
+        since=a["since"] or None,
+        until=a["until"] or None,
+    )
+    return receipt
+
+
 def _identity(text: str) -> str:
     return text
 
@@ -677,6 +691,28 @@ FORGET: MemoryTool[dict[str, Any]] = MemoryTool(
     text=to_json,
 )
 
+FORGET_SUBJECT: MemoryTool[ForgetReceipt] = MemoryTool(
+    name="memtrace_forget_subject",
+    key="forget_subject",
+    title="Forget a subject",
+    description=(
+        "Forget everything about a subject: every memory of an agent, of a session, or with given tags or in a "
+        "time range (the conditions given are combined; at least one is required). With only agent_id, the "
+        "agent's sessions and registration go too; with only session_id, the session. This cannot be undone. "
+        "Returns a receipt counting what was removed."
+    ),
+    kind="delete",
+    args=(
+        ToolArg("agent_id", _Str, "Forget this agent's memories", None, binds="agent_id"),
+        ToolArg("session_id", _Str, "Forget this session's memories", None, binds="session_id"),
+        ToolArg("tags", _Strings, "Forget memories with every one of these tags", None),
+        ToolArg("since", _Str, "Forget memories after this time (e.g. 2h, 7d, or ISO-8601)", None),
+        ToolArg("until", _Str, "Forget memories before this time (e.g. 2h, 7d, or ISO-8601)", None),
+    ),
+    plan=_forget_subject,
+    text=to_json,
+)
+
 MEMORY_TOOLS: dict[str, MemoryTool[Any]] = {
     tool.name: tool
     for tool in (
@@ -689,6 +725,7 @@ MEMORY_TOOLS: dict[str, MemoryTool[Any]] = {
         AGENT_REGISTER,
         GET_MEMORY,
         FORGET,
+        FORGET_SUBJECT,
         RECALL_FACTS,
     )
 }
@@ -699,6 +736,7 @@ __all__ = [
     "ALL_TIME",
     "DECIDE",
     "FORGET",
+    "FORGET_SUBJECT",
     "GET_MEMORY",
     "MEMORY_TOOLS",
     "RECALL",

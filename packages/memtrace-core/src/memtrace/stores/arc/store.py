@@ -632,6 +632,12 @@ class ArcEventStore:
                 self.spool.forget_facts(org_id, sorted(all_ids))
         return len(all_ids)
 
+    def delete_batch(self, org_id: str, flt: MemoryFilter, *, limit: int) -> int:
+        """Everything matching `flt`, at once (see `EventStore.delete_batch`): an Arc delete flushes Arc's
+        buffer and rewrites the files it touches, a cost paid per call rather than per memory, so splitting it
+        would multiply the cost. The spool is held only while its rows are chosen and removed."""
+        return self.delete(org_id, flt)
+
     def _arc_ids(self, org_id: str, flt: MemoryFilter) -> dict[str, str | None]:
         """Id -> dedup key of every matching memory Arc shows. A long id list (a delete may name 1,000) is
         asked about in parts, to stay within Arc's SQL length limit."""

@@ -418,6 +418,27 @@ class PostgresEventStore:
                 conn.execute(_STATS_UPSERT, (org_id, -count, -total))
         return count
 
+    def delete_batch(self, org_id: str, flt: MemoryFilter, *, limit: int) -> int:
+        """Delete at most `limit` matching memories in one transaction (see `EventStore.delete_batch`); the
+        org's corpus and term statistics move with them. A filter with a content condition checked here, not in SQL
+        (`Where.content_check`), is deleted whole in one transaction."""
+        w = where(org_id, flt)
+        if w.content_check is not None:
+            return self.delete(org_id, flt)
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                f"WITH k AS (SELECT m.time_us, m.id FROM memories m WHERE {w.sql} LIMIT %(batch_limit)s), "
+                "d AS (DELETE FROM memories m USING k WHERE m.org_id = %(org)s AND m.time_us = k.time_us "
+                f"AND m.id = k.id RETURNING m.n_terms, m.tsv), {_TERMS_FORGET} "
+                "SELECT count(*), COALESCE(sum(n_terms), 0) FROM d",
+                {**w.params, "batch_limit": limit},
+            ).fetchone()
+            assert row is not None
+            count, total = int(row[0]), int(row[1])
+            if count:
+                conn.execute(_STATS_UPSERT, (org_id, -count, -total))
+        return count
+
     # ------------------------------------------------------------------------------------------------- reads
 
     @staticmethod

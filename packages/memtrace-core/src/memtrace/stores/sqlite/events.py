@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sqlite3
 from typing import Any
@@ -33,6 +34,8 @@ _DEDUP_HITS = (
     "WHERE dedup_h IN ({}) AND time_us > ? AND org_id = ?"
 )
 _DEDUP_CHUNK = 500
+_ROWIDS_IN = "m.rowid IN (SELECT value FROM json_each(?))"
+"""Rows by a JSON list of rowids: one bound parameter however many (no SQLITE_MAX_VARIABLE_NUMBER)."""
 
 log = logging.getLogger("memtrace.store")
 
@@ -501,16 +504,41 @@ class SQLiteEventStore:
         # cut, those memories are still expired (no read returns them) and the next sweep deletes them again.
         # Writers queued behind the sweep then wait for its statements, not also for its fsyncs.
         with self.db.write(durable=flt.expired_by_us is None) as conn:
-            indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
-            self.indexes.remove(conn, org_id, where, params, indexed, indexed_by=by_id)
-            cur = conn.execute(f"DELETE FROM memories AS m{by_id} WHERE {where}", params)
-            # SQLite reuses the highest rowid after it is deleted. Lower the watermark to the new maximum so that a
-            # reused rowid counts as not yet indexed; everything between the two was just deleted.
-            conn.execute(
-                "UPDATE fts_state SET indexed_rowid = MIN(indexed_rowid, (SELECT COALESCE(MAX(rowid), 0) FROM "
-                "memories)) WHERE id = 1"
-            )
-            return cur.rowcount
+            return self._delete_where(conn, org_id, where, params, indexed_by=by_id)
+
+    def delete_batch(self, org_id: str, flt: MemoryFilter, *, limit: int) -> int:
+        """Delete at most `limit` matching memories in one write transaction (see `EventStore.delete_batch`).
+        The rows are picked by rowid first, so the FTS removal and the DELETE touch exactly those rows, and the
+        transaction's cost is bounded by `limit` whatever the filter matches. Durable as `delete` is."""
+        where, params = _where(org_id, flt)
+        by_id = " INDEXED BY memories_id" if flt.ids else ""
+        with self.db.write(durable=flt.expired_by_us is None) as conn:
+            rowids = [
+                r
+                for (r,) in conn.execute(
+                    f"SELECT m.rowid FROM memories m{by_id} WHERE {where} LIMIT ?", [*params, limit]
+                )
+            ]
+            if not rowids:
+                return 0
+            return self._delete_where(conn, org_id, _ROWIDS_IN, [json.dumps(rowids)])
+
+    def _delete_where(
+        self, conn: sqlite3.Connection, org_id: str, where: str, params: list[Any], *, indexed_by: str = ""
+    ) -> int:
+        """Delete the org's memories matching `where` (over ``memories m``) and take them out of the org's
+        keyword index first, so its BM25 statistics (row count, lengths, term frequencies) stop counting them.
+        Call inside a write transaction."""
+        indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
+        self.indexes.remove(conn, org_id, where, params, indexed, indexed_by=indexed_by)
+        cur = conn.execute(f"DELETE FROM memories AS m{indexed_by} WHERE {where}", params)
+        # SQLite reuses the highest rowid after it is deleted. Lower the watermark to the new maximum so that a
+        # reused rowid counts as not yet indexed; everything between the two was just deleted.
+        conn.execute(
+            "UPDATE fts_state SET indexed_rowid = MIN(indexed_rowid, (SELECT COALESCE(MAX(rowid), 0) FROM "
+            "memories)) WHERE id = 1"
+        )
+        return cur.rowcount
 
     def count(self, org_id: str, flt: MemoryFilter) -> int:
         where, params = _where(org_id, flt)
