@@ -41,6 +41,8 @@ BUILTIN = (
     ("remote_fanout", "bench.remote_fanout"),
     ("replicas_http", "bench.replicas_http"),
     ("ui", "bench.ui_pages"),
+    ("sweep", "bench.sweep"),
+    ("transfer", "bench.transfer"),
 )
 # The adapter issues each add bench/adapter_<name>.py; arc_ingest.py is the Arc store's. Those expected here
 # but absent are reported as missing, not skipped silently.

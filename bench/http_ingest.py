@@ -117,7 +117,6 @@ def run(quick: bool) -> list[Row]:
             )
             counted = sum(_agent_count(server, agent) for agent in single["per_agent"])
             check(counted == acknowledged, f"server counts {counted} memories, acknowledged {acknowledged}")
-            check(not single["pool_exhausted"], "single-write pool ran out; raise the pool size")
         log("in-process peers for the same writes")
         peer_big = inprocess_batches(work / "peer-1000", 1_000, batch_memories, seed=1_000)
         peer_small = inprocess_batches(work / "peer-100", 100, small_memories, seed=2_000)

@@ -9,9 +9,10 @@ clock starts. Jobs (one JSON object):
 - ``{"mode": "batch", "url", "api_key", "batch_size", "memories", "seed", "concurrency", "agent_prefix"}``:
   POST batches of generated memories to ``/api/v1/memories``; checks each response's count. The optional
   `agent_prefix` is put before every agent and session id, so a load can share a store with other data.
-- ``{"mode": "single", "url", "api_key", "concurrency", "seconds", "seed", "agent_prefix"}``: each of
+- ``{"mode": "single", "url", "api_key", "concurrency", "seconds", "seed", "agent_prefix", "pool"}``: each of
   `concurrency` connections POSTs one memory at a time for `seconds` (agents ``<agent_prefix>00``..., session
-  ids prefixed too); every answer must be 201.
+  ids prefixed too); every answer must be 201. The load is sized by time only: the `pool` of generated bodies
+  (default 20,000) is reused with distinct contents when a fast machine sends more (`SingleWriteBodies`).
 - ``{"mode": "requests", "url", "api_key", "warmup", "requests": [{"kind", "method", "path", "body",
   "expect"}]}``: run the requests in order on one connection (after `warmup` untimed ones) and check each
   answer (see `_check`).
@@ -140,22 +141,50 @@ async def _batch(job: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ single writes
 
 
-async def _single(job: dict[str, Any]) -> dict[str, Any]:
-    from .dataset import Dataset
+class SingleWriteBodies:
+    """Request bodies for single writes, as many as the clock allows: a load sized by time never runs dry.
 
+    A pool of `pool_size` generated memories is encoded before the clock starts; the first lap sends them as
+    they are, and every later lap sends them again with the lap number put *before* the content, so each body is
+    still a new memory to the server's dedup (its key reads only the first 200 bytes of content; a repeat within
+    24 hours would be a 409).
+    Re-encoding one body costs a few microseconds, far below a request's time.
+    """
+
+    def __init__(self, pool_size: int, seed: int, concurrency: int, prefix: str) -> None:
+        from .dataset import Dataset
+
+        self._wires: list[dict[str, Any]] = []
+        for i, m in enumerate(Dataset(max(1, pool_size), seed=seed)):
+            wire = m.to_wire()
+            del wire["time"]  # live writes happen now
+            wire["agent_id"] = f"{prefix}{i % concurrency:02d}"
+            if "session_id" in wire:
+                wire["session_id"] = prefix + wire["session_id"]
+            self._wires.append(wire)
+        self._first_lap = [json.dumps(w).encode() for w in self._wires]
+        self.sent = 0
+
+    @property
+    def laps(self) -> int:
+        """How many times the pool was started (1 while the first lap lasts)."""
+        return self.sent // len(self._wires) + 1
+
+    def next(self) -> bytes:
+        lap, index = divmod(self.sent, len(self._wires))
+        self.sent += 1
+        if lap == 0:
+            return self._first_lap[index]
+        wire = self._wires[index]
+        return json.dumps({**wire, "content": f"(lap {lap + 1}) {wire['content']}"}).encode()
+
+
+async def _single(job: dict[str, Any]) -> dict[str, Any]:
     concurrency = int(job["concurrency"])
     seconds = float(job["seconds"])
-    pool_size = int(job.get("pool", 40_000))
-    prefix = job["agent_prefix"]
-    bodies = []
-    for i, m in enumerate(Dataset(pool_size, seed=int(job["seed"]))):
-        wire = m.to_wire()
-        del wire["time"]  # live writes happen now
-        wire["agent_id"] = f"{prefix}{i % concurrency:02d}"
-        if "session_id" in wire:
-            wire["session_id"] = prefix + wire["session_id"]
-        bodies.append(json.dumps(wire).encode())
-    queue = list(reversed(bodies))
+    bodies = SingleWriteBodies(
+        int(job.get("pool", 20_000)), int(job["seed"]), concurrency, job["agent_prefix"]
+    )
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     errors: list[str] = []
@@ -164,8 +193,8 @@ async def _single(job: dict[str, Any]) -> dict[str, Any]:
 
     async def client(k: int) -> None:
         conn = HttpConnection(job["url"], job["api_key"])
-        while queue and time.perf_counter() < deadline:
-            body = queue.pop()
+        while time.perf_counter() < deadline:
+            body = bodies.next()
             t0 = time.perf_counter()
             status, data = await conn.request("POST", "/api/v1/memories", body)
             latencies.append(time.perf_counter() - t0)
@@ -187,7 +216,7 @@ async def _single(job: dict[str, Any]) -> dict[str, Any]:
         "statuses": {str(k): v for k, v in statuses.items()},
         "per_agent": per_agent,
         "errors": errors,
-        "pool_exhausted": not queue,
+        "laps": bodies.laps,
     }
 
 

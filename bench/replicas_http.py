@@ -65,7 +65,6 @@ def _drive(servers: list[RunningServer], seconds: float, seed: int, label: str) 
         for k, v in r["statuses"].items():
             statuses[k] = statuses.get(k, 0) + v
     check(set(statuses) == {"201"}, f"{label}: non-201 answers {statuses} {[r['errors'] for r in results]}")
-    check(not any(r["pool_exhausted"] for r in results), f"{label}: the write pool ran out")
     acknowledged = statuses["201"]
     elapsed = max(r["elapsed_s"] for r in results)
     latencies = [s * 1000 for r in results for s in r["latencies_s"]]

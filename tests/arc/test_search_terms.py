@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memtrace.keywords import stem
+from memtrace.keywords import loose_prefix, stem
 from memtrace.stores.arc.ranking import CorpusStats, score, weights
 from memtrace.stores.arc.terms import query_terms, search_terms, term_frequency
 
@@ -147,3 +147,16 @@ def test_scores_prefer_rarer_words_and_more_occurrences() -> None:
     assert score([2, 0], 6, w) > rare
     assert score([1, 0], 3, w) > score([1, 0], 12, w)  # shorter memories rank higher for the same match
     assert weights(CorpusStats(0, 0, (0,))) is None
+
+
+WITH_PREFIX = [w for w in [*ENGLISH, "customers", "deployment", "failures", "migrating"] if loose_prefix(w)]
+
+
+@pytest.mark.parametrize("word", WITH_PREFIX)
+def test_loose_prefixes_are_stemmed_as_fts5_stems_a_prefix_query(fts5: sqlite3.Connection, word: str) -> None:
+    """FTS5 runs a prefix query's text through the porter stemmer ("custome"* looks for ``custom``...), so the
+    Arc store's prefix term must be that stem, or its matches and scores differ from the embedded store's."""
+    prefix = loose_prefix(word)
+    assert prefix is not None
+    patterns = [t.pattern for t in query_terms(word)]
+    assert " " + fts5_stem(fts5, prefix) in patterns

@@ -182,8 +182,22 @@ def test_load_generator_drives_a_real_server(live_server) -> None:
     ]})  # fmt: skip
     assert reads["failure_count"] == 1 and "list_wrong" in reads["failures"][0]
     assert len(reads["latencies_s"]["list"]) == 1
+    # A pool far smaller than the load: a fast machine reuses it with new contents instead of failing.
     single = run_job({"mode": "single", "url": live_server.base_url, "api_key": live_server.api_key,
-                      "concurrency": 4, "seconds": 0.5, "seed": 98, "agent_prefix": "lg_single_", "pool": 400})  # fmt: skip
-    assert set(single["statuses"]) == {"201"}
+                      "concurrency": 4, "seconds": 0.5, "seed": 98, "agent_prefix": "lg_single_", "pool": 8})  # fmt: skip
+    assert set(single["statuses"]) == {"201"}  # no 409: every lap's bodies are new memories to dedup
+    assert single["laps"] > 1
     assert sum(single["per_agent"].values()) == single["statuses"]["201"] > 0
     assert json.dumps(single)  # the result is plain JSON, as the driver process reads it
+
+
+def test_single_write_bodies_never_run_out_and_never_repeat() -> None:
+    from bench.loadgen import SingleWriteBodies
+
+    bodies = SingleWriteBodies(3, seed=7, concurrency=2, prefix="p_")
+    sent = [json.loads(bodies.next()) for _ in range(10)]
+    assert bodies.laps == 4
+    assert len({(m["agent_id"], m["content"]) for m in sent}) == 10
+    assert [m["agent_id"] for m in sent[:3]] == ["p_00", "p_01", "p_00"]
+    # The lap goes first: dedup keys read only the first 200 bytes of content.
+    assert sent[3]["content"] == "(lap 2) " + sent[0]["content"] and "time" not in sent[0]

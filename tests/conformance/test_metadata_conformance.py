@@ -6,6 +6,7 @@ one location (as two server replicas sharing one database), racing from threads.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,15 @@ from hypothesis import strategies as st
 from support.stores import StoreLocation, StoreTarget
 
 from memtrace import ConflictError
-from memtrace.stores import AgentRow, ArcInstanceRow, MetadataStore, SessionRow, StoreBundle
+from memtrace.stores import (
+    AgentRow,
+    ArcInstanceRow,
+    AuditRow,
+    MetadataStore,
+    RetentionRow,
+    SessionRow,
+    StoreBundle,
+)
 
 T = TypeVar("T")
 NOW = 1_700_000_000_000_000
@@ -316,6 +325,87 @@ def test_arc_instances_version_changes_on_put_and_delete(replicas: Callable[[], 
     assert other.arc_instances_version() not in (v0, v1, v2)
 
 
+# -------------------------------------------------------------------------------- audit trail
+
+
+def audit_row(org: str, action: str = "memories.delete", at: int = NOW, key_id: int | None = 7) -> AuditRow:
+    return AuditRow(0, at, org, key_id, "api", action, '{"agent_id":"a1"}', '{"memories":3}')
+
+
+def everything(meta: MetadataStore, **filters: object) -> list[AuditRow]:
+    query: dict[str, object] = {
+        "org_id": None,
+        "action": None,
+        "since_us": None,
+        "until_us": None,
+        "before_id": None,
+        "limit": 1000,
+    }
+    return meta.list_audit(**{**query, **filters})  # type: ignore[arg-type]
+
+
+def test_audit_append_returns_the_stored_entry_with_increasing_ids(meta: MetadataStore) -> None:
+    first = meta.append_audit(audit_row("org_a"))
+    second = meta.append_audit(AuditRow(99, NOW + 1, "org_a", None, "cli", "org.delete", None, None))
+    assert first.id > 0 and second.id > first.id  # the given id is ignored
+    assert first == dataclasses.replace(audit_row("org_a"), id=first.id)
+    assert everything(meta) == [second, first]  # newest first
+    assert second.key_id is None and second.filter_json is None and second.counts_json is None
+
+
+def test_audit_filters_by_org_action_time_and_pages_by_id(meta: MetadataStore) -> None:
+    rows = [
+        meta.append_audit(audit_row(org, action, NOW + i))
+        for i, (org, action) in enumerate(
+            [("org_a", "memories.delete"), ("org_b", "memories.delete"), ("org_a", "key.create")] * 3
+        )
+    ]
+    assert [r.id for r in everything(meta, org_id="org_a")] == [
+        r.id for r in reversed(rows) if r.org_id == "org_a"
+    ]
+    assert {r.action for r in everything(meta, action="key.create")} == {"key.create"}
+    assert len(everything(meta, org_id="org_a", action="memories.delete")) == 3
+    window = everything(meta, since_us=NOW + 2, until_us=NOW + 5)  # since inclusive, until exclusive
+    assert [r.time_us for r in window] == [NOW + 4, NOW + 3, NOW + 2]
+    # Paging: `before_id` continues after the last entry of the previous page, without gaps or repeats.
+    pages: list[AuditRow] = []
+    before: int | None = None
+    while True:
+        page = everything(meta, before_id=before, limit=4)
+        pages += page
+        if len(page) < 4:
+            break
+        before = page[-1].id
+    assert pages == list(reversed(rows))
+    assert everything(meta, org_id="org_c") == []
+
+
+def test_audit_prune_deletes_only_older_entries_in_bounded_steps(meta: MetadataStore) -> None:
+    for i in range(7):
+        meta.append_audit(audit_row("org_a", at=NOW + i))
+    assert meta.prune_audit(NOW + 5, limit=3) == 3  # bounded: the three oldest
+    assert sorted(r.time_us for r in everything(meta)) == [NOW + 3, NOW + 4, NOW + 5, NOW + 6]
+    assert meta.prune_audit(NOW + 5, limit=3) == 2
+    assert meta.prune_audit(NOW + 5, limit=3) == 0
+    assert sorted(r.time_us for r in everything(meta)) == [NOW + 5, NOW + 6]
+
+
+def test_replicas_write_one_audit_trail(replicas: Callable[[], StoreBundle]) -> None:
+    handles = [replicas().metadata for _ in range(3)]
+    race(6, lambda i: handles[i % 3].append_audit(audit_row("org_a", at=NOW + i)))
+    seen = everything(handles[0])
+    assert len(seen) == 6 and len({r.id for r in seen}) == 6
+    assert everything(handles[2]) == seen
+
+
+def test_deleting_an_org_keeps_its_audit_entries(meta: MetadataStore) -> None:
+    """The trail is the record of what happened to an organisation, deletion included: it outlives it."""
+    meta.create_org("org_a", "A", NOW)
+    entry = meta.append_audit(audit_row("org_a"))
+    meta.delete_org("org_a")
+    assert everything(meta, org_id="org_a") == [entry]
+
+
 def test_ping_answers(replicas: Callable[[], StoreBundle]) -> None:
     stores = replicas()
     stores.ping()
@@ -384,3 +474,53 @@ def test_org_b_never_sees_or_changes_org_a_metadata(
             assert snapshot() == before
         finally:
             stores.close()
+
+
+# ------------------------------------------------------------------------------------------- retention policies
+
+
+def test_retention_rules_put_replace_list_delete(meta: MetadataStore) -> None:
+    meta.ensure_org("org_a", "A", NOW)
+    meta.ensure_org("org_b", "B", NOW)
+    meta.put_retention(RetentionRow("org_a", "*", 30 * 86_400_000_000, NOW))
+    meta.put_retention(RetentionRow("org_a", "decision", None, NOW))
+    meta.put_retention(RetentionRow("org_b", "episodic", 3_600_000_000, NOW))
+    # A second put for the same type replaces the rule.
+    replaced = meta.put_retention(RetentionRow("org_a", "*", 7 * 86_400_000_000, NOW + 1))
+    assert replaced == RetentionRow("org_a", "*", 7 * 86_400_000_000, NOW + 1)
+    assert meta.list_retention("org_a") == [
+        RetentionRow("org_a", "*", 7 * 86_400_000_000, NOW + 1),
+        RetentionRow("org_a", "decision", None, NOW),
+    ]
+    assert [(r.org_id, r.memory_type) for r in meta.list_retention()] == [
+        ("org_a", "*"),
+        ("org_a", "decision"),
+        ("org_b", "episodic"),
+    ]
+    assert meta.delete_retention("org_a", "decision") == 1
+    assert meta.delete_retention("org_a", "decision") == 0
+    assert meta.delete_retention("org_a") == 1
+    assert meta.list_retention("org_a") == []
+    assert len(meta.list_retention("org_b")) == 1
+
+
+def test_deleting_an_org_deletes_its_retention_policy(meta: MetadataStore) -> None:
+    meta.ensure_org("org_a", "A", NOW)
+    meta.put_retention(RetentionRow("org_a", "*", 86_400_000_000, NOW))
+    assert meta.delete_org("org_a")
+    meta.ensure_org("org_a", "A again", NOW)
+    assert meta.list_retention("org_a") == []
+
+
+def test_concurrent_retention_puts_leave_one_rule(replicas: Callable[[], StoreBundle]) -> None:
+    stores = [replicas().metadata for _ in range(2)]
+    stores[0].ensure_org("org_a", "A", NOW)
+    ages = [n * 3_600_000_000 for n in range(1, 21)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(
+            pool.map(
+                lambda i: stores[i % 2].put_retention(RetentionRow("org_a", "*", ages[i], NOW + i)), range(20)
+            )
+        )
+    (rule,) = stores[0].list_retention("org_a")
+    assert rule.max_age_us in ages and stores[1].list_retention("org_a") == [rule]

@@ -88,6 +88,9 @@ def test_metadata_is_bounded_in_size_and_depth(open_memtrace: Callable[[], Memtr
     assert mt.list_memories(ListOptions(agent_id=agent)).count == 0
     ok = mt.add_memory(AddMemoryRequest(agent_id=agent, content="c", metadata=_nested(MAX_METADATA_DEPTH)))
     assert ok.metadata == _nested(MAX_METADATA_DEPTH)
+    # Brackets inside strings are not nesting (the depth walk is skipped only when JSON has few brackets).
+    braces = {"code": "{[" * 100, "list": [["{"]]}
+    assert mt.add_memory(AddMemoryRequest(agent_id=agent, content="d", metadata=braces)).metadata == braces
 
 
 def test_lone_surrogates_are_refused_naming_the_field(tmp_path: Path) -> None:

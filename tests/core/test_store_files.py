@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,24 @@ def test_one_query_has_a_time_budget(tmp_path: Path) -> None:
         assert err.value.status_code == 422
         # Cheap queries still run, and the connection is fine afterwards.
         assert mt.list_memories(ListOptions(agent_id="a", limit=5)).count == 5
+
+
+def test_opening_waits_for_another_process_creating_the_same_store(tmp_path: Path) -> None:
+    """Several processes opening one new data directory at once: while the first still holds the fresh file's
+    write lock (before it switched to WAL), the others wait for it instead of failing with "database is locked"
+    (SQLite answers that at once there, without its busy timeout)."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    creator = sqlite3.connect(data / "memtrace.db", isolation_level=None, check_same_thread=False)
+    creator.execute("CREATE TABLE creating (x)")  # the file exists, in SQLite's default rollback-journal mode
+    creator.execute("BEGIN IMMEDIATE")
+    creator.execute("INSERT INTO creating VALUES (1)")
+    release = threading.Timer(0.3, lambda: creator.execute("COMMIT"))
+    release.start()
+    try:
+        with Memtrace.open(data) as mt:
+            mt.add_memory(AddMemoryRequest(agent_id="a", content="opened after the creator let go"))
+            assert mt.list_memories().count == 1
+    finally:
+        release.join()
+        creator.close()

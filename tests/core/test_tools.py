@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
 from memtrace import AsyncMemtrace, ClientBridge, ConflictError, Memtrace, NotFoundError, ValidationError
+from memtrace.bridge import map_operations
+from memtrace.operations import AddMemory, Operation
 from memtrace.tools import FORGET, MEMORY_TOOLS, RECALL, REMEMBER, SEARCH, SESSION_CONTEXT, ToolScope
 
 
@@ -79,3 +82,57 @@ async def test_tools_run_on_an_async_client(tmp_path: Path) -> None:
         assert [(m.memory_type, m.metadata) for m in recalled.memories] == [
             ("decision", {"reasoning": "embedded"})
         ]
+
+
+def test_bounds_of_optional_arguments_are_json_schema_and_enforced() -> None:
+    for tool, name in ((REMEMBER, "importance"), (SEARCH, "min_importance")):
+        spec = tool.json_schema()["properties"][name]
+        assert (spec["minimum"], spec["maximum"], spec["type"]) == (0, 1, "number")
+        assert not {"ge", "le"} & set(spec)
+        Draft202012Validator.check_schema(tool.json_schema())
+    with pytest.raises(ValidationError) as err:
+        REMEMBER.prepare({"agent_id": "a", "content": "x", "importance": 1.5})
+    assert err.value.field == "importance"
+    assert REMEMBER.prepare({"agent_id": "a", "content": "x", "importance": None})["importance"] is None
+
+
+def test_adapt_changes_only_what_it_names() -> None:
+    search = SEARCH.adapt(
+        require=["query"], defaults={"limit": 5}, bounds={"limit": {"le": 100}}, describe={"limit": "At most"}
+    )
+    schema = search.json_schema(ToolScope(agent_id="a"))
+    assert schema["required"] == ["query"] and schema["properties"]["query"]["type"] == "string"
+    assert schema["properties"]["limit"] == {
+        "default": 5, "description": "At most", "maximum": 100, "minimum": 1, "title": "Limit", "type": "integer",
+    }  # fmt: skip
+    assert list(schema["properties"]) == [a.name for a in SEARCH.arguments(ToolScope(agent_id="a"))]
+    assert (search.name, search.plan, search.description) == (SEARCH.name, SEARCH.plan, SEARCH.description)
+    assert SEARCH.json_schema()["properties"]["limit"]["default"] == 50  # the core definition is unchanged
+
+    quiet = REMEMBER.adapt(hide=["event_type"], defaults={"event_type": "note"})
+    assert "event_type" not in quiet.json_schema()["properties"]
+    assert quiet.prepare({"agent_id": "a", "content": "x"})["event_type"] == "note"
+    with pytest.raises(KeyError, match="no argument 'colour'"):
+        REMEMBER.adapt(defaults={"colour": "red"})
+    with pytest.raises(ValueError, match="cannot be hidden"):
+        REMEMBER.adapt(hide=["content"])
+
+
+def test_map_operations_lets_an_adapter_add_to_a_core_plan(tmp_path: Path) -> None:
+    with Memtrace.open(tmp_path / "data") as mt:
+        uid = _uid()
+        plan = REMEMBER.plan(
+            REMEMBER.prepare({"content": "Tagged by the adapter"}, ToolScope(agent_id=uid)), ToolScope()
+        )
+
+        def tag(op: Operation[Any]) -> Operation[Any]:
+            assert isinstance(op, AddMemory)
+            return AddMemory(op.req.model_copy(update={"tags": ["adapter"]}))
+
+        memory = ClientBridge(mt).run(map_operations(plan, tag))
+        assert (memory.agent_id, memory.tags) == (uid, ["adapter"])
+        again = REMEMBER.plan(
+            REMEMBER.prepare({"content": "Tagged by the adapter"}, ToolScope(agent_id=uid)), ToolScope()
+        )
+        with pytest.raises(ConflictError):  # errors reach the plan, which words them as it does unmapped
+            ClientBridge(mt).run(map_operations(again, tag))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 from crewai import Agent, Crew, CrewOutput, Process, Task
 from crewai.tools import BaseTool
 from crewai_scripted import ClientFactory, ScriptedLLM, action, final
+from support.tool_probe import PROBE, add_probe_argument, core_arguments
 
 from memtrace import ListOptions, Memtrace
+from memtrace.tools import ToolScope
 from memtrace_crewai import MemtraceMemory, memtrace_tools
 
 NOTE = "Plan the rollout of the new billing API"
@@ -131,3 +134,52 @@ def test_tools_run_asynchronously(client: Memtrace) -> None:
         return str(await search.arun(query="async agents"))
 
     assert "Async agents can remember too." in asyncio.run(use())
+
+
+HIDDEN = {"memtrace_remember": {"session_id"}, "memtrace_recall": {"session_id"}}
+"""Core arguments the CrewAI tools leave out on purpose: the session is the crew run's."""
+EXTRA = {"memtrace_recall": {"only_mine"}, "memtrace_search": {"only_mine"}}
+"""CrewAI's own: reads cover the whole crew unless the agent asks for its own memories."""
+
+
+def test_schemas_are_core_definitions_for_one_agent_of_the_crew(client: Memtrace) -> None:
+    for tool in memtrace_tools(client, agent_id="planner"):
+        properties = set(tool.args_schema.model_json_schema()["properties"])
+        core = core_arguments(tool.name, ToolScope(agent_id="planner"))
+        assert properties == (core - HIDDEN.get(tool.name, set())) | EXTRA.get(tool.name, set()), tool.name
+    remember = memtrace_tools(client, agent_id="planner")[0]
+    importance = remember.args_schema.model_json_schema()["properties"]["importance"]
+    assert (importance["minimum"], importance["maximum"]) == (0, 1)
+
+
+def test_an_argument_core_adds_reaches_the_schema_and_the_call(
+    monkeypatch: pytest.MonkeyPatch, client: Memtrace
+) -> None:
+    seen = add_probe_argument(monkeypatch)
+    remember, recall, search, decide = memtrace_tools(client, agent_id="ops-bot")
+    for tool in (remember, recall, search, decide):
+        assert PROBE in tool.args_schema.model_json_schema()["properties"], tool.name
+    assert remember.run(content="Probe the crew", probe_label="r") == "Remembered: Probe the crew"
+    assert "Probe the crew" in recall.run(since="1h", probe_label="l")
+    assert "Probe the crew" in search.run(query="probe crew", probe_label="s")
+    decide.run(decision="Probe often", reasoning="it works", probe_label="d")
+    assert [
+        seen[n] for n in ("memtrace_remember", "memtrace_recall", "memtrace_search", "memtrace_decide")
+    ] == [
+        ["r"],
+        ["l"],
+        ["s"],
+        ["d"],
+    ]
+
+
+def test_tags_are_categories_and_mistakes_come_back_to_the_agent(client: Memtrace) -> None:
+    memory = MemtraceMemory(client)
+    remember, recall, search, _ = memory.tools(agent_role="Analyst")
+    remember.run(content="Prices rise 5% in March.", tags=["pricing"], memory_type="entity")
+    [match] = memory.recall("prices March")
+    assert match.record.categories == ["pricing"] and match.record.scope == "/agent/analyst"
+    assert "Prices rise" in search.run(query="prices", tags=["pricing"])
+    assert search.run(query="prices", tags=["hiring"]) == "No memories match 'prices'."
+    assert remember.run(content="Prices rise 5% in March.") == "Already remembered: Prices rise 5% in March."
+    assert recall.run(since="last tuesday").startswith("Invalid arguments: since: 'last tuesday'")

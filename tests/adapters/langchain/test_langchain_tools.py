@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +12,20 @@ from langchain_core.messages import AIMessage, ToolCall, ToolMessage
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_helpers import scripted
+from support.tool_probe import PROBE, add_probe_argument, core_arguments
 
-from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memtrace, ValidationError, id_for_key
+from memtrace import (
+    AddMemoryRequest,
+    AsyncMemtrace,
+    ListOptions,
+    Memory,
+    MemoryList,
+    Memtrace,
+    SearchResult,
+    ValidationError,
+    id_for_key,
+)
+from memtrace.tools import MEMORY_TOOLS, ToolScope
 from memtrace_langchain import memtrace_tools
 
 NAMES = ["memtrace_remember", "memtrace_recall", "memtrace_search", "memtrace_decide", "memtrace_forget"]
@@ -204,3 +217,51 @@ async def test_async_agent_with_an_async_client(
     )
     memories = (await client.list_memories(ListOptions(agent_id=agent_id))).memories
     assert sorted(m.memory_type for m in memories) == ["decision", "episodic"]
+
+
+def test_schemas_are_core_definitions_with_the_agent_and_session_bound(embedded_client: Memtrace) -> None:
+    bound = ToolScope(agent_id="agent-1", session_id="chat")
+    for tool in memtrace_tools(embedded_client, "agent-1", session_id="chat"):
+        properties = convert_to_openai_tool(tool)["function"]["parameters"]["properties"]
+        assert set(properties) == core_arguments(tool.name, bound), tool.name
+        assert tool.description == MEMORY_TOOLS[tool.name].description
+    remember = by_name(memtrace_tools(embedded_client, "agent-1"))["memtrace_remember"]
+    importance = convert_to_openai_tool(remember)["function"]["parameters"]["properties"]["importance"]
+    assert (importance["minimum"], importance["maximum"]) == (0, 1) and "ge" not in importance
+
+
+def test_an_argument_core_adds_reaches_the_schema_and_the_call(
+    monkeypatch: pytest.MonkeyPatch, embedded_client: Memtrace
+) -> None:
+    seen = add_probe_argument(monkeypatch)
+    tools = by_name(memtrace_tools(embedded_client, "agent-1"))
+    for tool in tools.values():
+        assert PROBE in convert_to_openai_tool(tool)["function"]["parameters"]["properties"], tool.name
+    memory = Memory.model_validate(
+        call(tools["memtrace_remember"], {"content": "Probe me", PROBE: "r"}).artifact
+    )
+    call(tools["memtrace_recall"], {PROBE: "l"})
+    call(tools["memtrace_search"], {"query": "probe", PROBE: "s"})
+    call(tools["memtrace_decide"], {"decision": "d", "reasoning": "r", PROBE: "d"})
+    call(tools["memtrace_forget"], {"memory_id": memory.id, PROBE: "f"})
+    assert seen == {
+        **{name: [] for name in MEMORY_TOOLS},
+        "memtrace_remember": ["r"],
+        "memtrace_recall": ["l"],
+        "memtrace_search": ["s"],
+        "memtrace_decide": ["d"],
+        "memtrace_forget": ["f"],
+    }
+
+
+def test_the_application_gets_the_result_as_json_data_in_the_artifact(embedded_client: Memtrace) -> None:
+    tools = by_name(memtrace_tools(embedded_client, "agent-1"))
+    remembered = call(tools["memtrace_remember"], {"content": "User prefers dark mode"}).artifact
+    memory = Memory.model_validate(remembered)
+    assert memory.content == "User prefers dark mode" and json.loads(json.dumps(remembered)) == remembered
+    recalled = MemoryList.model_validate(call(tools["memtrace_recall"], {}).artifact)
+    assert [m.id for m in recalled.memories] == [memory.id]
+    found = SearchResult.model_validate(call(tools["memtrace_search"], {"query": "dark mode"}).artifact)
+    assert found.results[0].id == memory.id and found.results[0].score is not None
+    forgotten = call(tools["memtrace_forget"], {"memory_id": memory.id})
+    assert forgotten.artifact == {"deleted": True, "id": memory.id}

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from agents import Agent, FunctionTool, Runner
 from openai_agents_scripted import ModelCall, ScriptedModel, message, tool_call
+from support.tool_probe import PROBE, add_probe_argument, core_arguments
 
 from memtrace import AsyncMemtrace, ListOptions, Memtrace, NotFoundError, id_for_key
+from memtrace.tools import ToolScope
 from memtrace_openai_agents import MemtraceSession, memtrace_tools
 
 
@@ -49,7 +51,7 @@ def test_tool_names_and_schemas_match_the_original_integration(sync_client: Memt
     assert all(s["type"] == "object" and s["additionalProperties"] is False for s in schemas.values())
     assert schemas["memtrace_remember"]["required"] == ["content"]
     assert set(schemas["memtrace_remember"]["properties"]) == {
-        "content", "memory_type", "event_type", "session_id", "tags", "importance", "metadata", "agent_id",
+        "content", "memory_type", "event_type", "session_id", "tags", "importance", "metadata", "agent_id", "ttl",
     }  # fmt: skip
     assert schemas["memtrace_remember"]["properties"]["memory_type"]["enum"] == [
         "episodic", "decision", "entity", "session",
@@ -294,3 +296,31 @@ async def test_tools_work_with_a_sync_client(sync_client: Memtrace, unique) -> N
     )
     assert result.final_output == "Prefers tea over coffee"
     assert sync_client.recall(agent_id).memories[0].content == "Prefers tea over coffee"
+
+
+def test_schemas_are_core_definitions_with_the_defaults_overridable(sync_client: Memtrace) -> None:
+    scope = ToolScope(agent_id="bot", session_id="s", overridable=True)
+    for tool in memtrace_tools(sync_client, "bot", session_id="s"):
+        assert set(tool.params_json_schema["properties"]) == core_arguments(tool.name, scope), tool.name
+    importance = memtrace_tools(sync_client, "bot")[0].params_json_schema["properties"]["importance"]
+    assert (importance["minimum"], importance["maximum"]) == (0, 1) and "ge" not in importance
+
+
+async def test_an_argument_core_adds_reaches_the_schema_and_the_write(
+    monkeypatch: pytest.MonkeyPatch, open_client: Callable[[], AsyncMemtrace], unique
+) -> None:
+    seen = add_probe_argument(monkeypatch)
+    tools = memtrace_tools(open_client(), unique("agent"), session_id="chat")
+    assert all(PROBE in t.params_json_schema["properties"] for t in tools)
+    _, model = await run(
+        tools,
+        [
+            [tool_call("memtrace_remember", {"content": "Probe me", PROBE: "r"})],
+            [tool_call("memtrace_decide", {"decision": "Probe", "reasoning": "why not", PROBE: "d"})],
+            [message("done")],
+        ],
+    )
+    remembered, decided = outputs(model)
+    assert remembered["content"] == "Probe me" and decided["memory_type"] == "decision"
+    # The writes run core's plans; recall, search and forget keep this adapter's own (see `_HANDLERS`).
+    assert (seen["memtrace_remember"], seen["memtrace_decide"]) == (["r"], ["d"])

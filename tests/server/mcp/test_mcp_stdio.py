@@ -31,7 +31,18 @@ from memtrace import AddMemoryRequest, Memtrace
 # Argument names and required arguments, as documented (spec §8 for the original seven, docs/mcp.md).
 DOCUMENTED: dict[str, tuple[set[str], set[str]]] = {
     "memtrace_remember": (
-        {"agent_id", "content", "memory_type", "event_type", "session_id", "tags", "importance", "metadata"},
+        # ttl: memtrace's extension (docs/mcp.md); the original's arguments are all there.
+        {
+            "agent_id",
+            "content",
+            "memory_type",
+            "event_type",
+            "session_id",
+            "tags",
+            "importance",
+            "metadata",
+            "ttl",
+        },
         {"agent_id", "content"},
     ),
     "memtrace_recall": ({"agent_id", "since", "session_id", "memory_type", "limit"}, {"agent_id"}),

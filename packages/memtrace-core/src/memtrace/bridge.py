@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeAlias, TypeVar
 
@@ -49,6 +49,26 @@ AnyMemtrace: TypeAlias = Memtrace | AsyncMemtrace
 
 Plan: TypeAlias = Generator[Operation[Any], Any, T]
 """Work that needs several operations: yields each operation, is sent its result, returns a `T`."""
+
+
+def map_operations(plan: Plan[T], change: Callable[[Operation[Any]], Operation[Any]]) -> Plan[T]:
+    """`plan` with every operation passed through `change` before it runs: how an adapter adds what its
+    framework needs (its own tags and filters) to a plan core wrote, without copying the plan. Results and
+    errors go back to `plan` unchanged."""
+    try:
+        op = next(plan)
+        while True:
+            try:
+                result = yield change(op)
+            except Exception as exc:  # the plan decides whether it is fatal, as when run directly
+                op = plan.throw(exc)
+            else:
+                op = plan.send(result)
+    except StopIteration as stop:
+        value: T = stop.value
+        return value
+    finally:
+        plan.close()
 
 
 def check_client(client: object, owner: str = "client") -> AnyMemtrace:
@@ -201,4 +221,4 @@ class ClientBridge:
             await asyncio.to_thread(client.close)
 
 
-__all__ = ["AnyMemtrace", "ClientBridge", "Plan", "check_client", "run_coroutine_blocking"]
+__all__ = ["AnyMemtrace", "ClientBridge", "Plan", "check_client", "map_operations", "run_coroutine_blocking"]

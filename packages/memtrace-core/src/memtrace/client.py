@@ -2,7 +2,7 @@
 
 The method names and signatures are memtrace-sdk 0.2.0's, so code written for that SDK runs unchanged; the
 extensions (`get_memory`, `delete_memory`, `delete_memories`, `update_session`, `iter_memories`,
-`create_session(..., exist_ok=True)`, `execute`) are marked as such.
+`export_memories`, `import_memories`, `create_session(..., exist_ok=True)`, `execute`) are marked as such.
 
 Every API method is written once, as ``name = client_method(SomeOperation)`` in `_ClientMethods`: calling it
 builds that `memtrace.operations.Operation` and hands it to the client's backend. `Memtrace` gets a method
@@ -31,6 +31,7 @@ from .limits import QUERY_TIME_BUDGET_SECONDS, InputLimits
 from .models import ListOptions, Memory
 from .operations import Operation
 from .paging import MAX_PAGE_SIZE, MemoryPages
+from .sweeper import DEFAULT_SWEEP_INTERVAL_SECONDS
 
 if TYPE_CHECKING:
     from .stores.arc.config import ArcConfig
@@ -176,6 +177,8 @@ class _ClientMethods:
     get_memory = client_method(ops.GetMemory)
     delete_memory = client_method(ops.DeleteMemory)
     delete_memories = client_method(ops.DeleteMemories)
+    export_memories = client_method(ops.ExportMemories)
+    import_memories = client_method(ops.ImportMemories)
 
     # --- agents
     register_agent = client_method(ops.RegisterAgent)
@@ -223,17 +226,22 @@ class Memtrace(_ClientMethods):
         org_id: str = DEFAULT_ORG_ID,
         dedup_window_hours: float = 24.0,
         arc: ArcConfig | None = None,
+        sweep_every: float | None = DEFAULT_SWEEP_INTERVAL_SECONDS,
         **engine_options: Any,
     ) -> Self:
         """Run memtrace in-process on the embedded SQLite store in directory `path`
         (default: $MEMTRACE_DATA_DIR, else ./data). Several processes may open one directory.
 
         `arc=ArcConfig(url=..., token=..., database=..., measurement=...)` keeps memories in Arc instead (metadata
-        and the write spool stay in `path`)."""
+        and the write spool stay in `path`).
+
+        While the client is open, a background thread deletes the org's expired memories, and those its retention
+        policy no longer keeps, every `sweep_every` seconds (first a minute after opening; None: never, e.g.
+        when a server sweeps the same store). See `memtrace.sweeper`."""
         engine = open_engine(
             path, org_id=org_id, dedup_window_hours=dedup_window_hours, arc=arc, **engine_options
         )
-        return cls.from_backend(LocalBackend(engine, org_id))
+        return cls.from_backend(LocalBackend(engine, org_id, sweep_every=sweep_every))
 
     @classmethod
     def from_env(cls) -> Self:
@@ -297,13 +305,14 @@ class AsyncMemtrace(_ClientMethods):
         org_id: str = DEFAULT_ORG_ID,
         dedup_window_hours: float = 24.0,
         arc: ArcConfig | None = None,
+        sweep_every: float | None = DEFAULT_SWEEP_INTERVAL_SECONDS,
         **engine_options: Any,
     ) -> Self:
         """Run memtrace in-process on the embedded store in directory `path` (see `Memtrace.open`)."""
         engine = open_engine(
             path, org_id=org_id, dedup_window_hours=dedup_window_hours, arc=arc, **engine_options
         )
-        return cls.from_backend(AsyncLocalBackend(LocalBackend(engine, org_id)))
+        return cls.from_backend(AsyncLocalBackend(LocalBackend(engine, org_id, sweep_every=sweep_every)))
 
     @classmethod
     def from_env(cls) -> Self:

@@ -7,15 +7,18 @@ where it comes from (the API key, or the client's configuration) is the caller's
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import retention
 from . import validation as v
+from .audit import EMBEDDED, Actor, AuditAction, AuditTrail
 from .context import DEFAULT_MAX_CONTENT_CHARS, render_session_context
 from .dedup import dedup_key
 from .errors import ConflictError, NotFoundError, ValidationError
@@ -40,9 +43,12 @@ from .models import (
     SessionList,
 )
 from .records import MemoryFilter, MemoryRecord
-from .stores.base import AgentRow, EventStore, MetadataStore, OrgRow, SessionRow, StoreStats
+from .retention import RetentionRule
+from .stores.base import AgentRow, EventStore, MetadataStore, OrgRow, RetentionRow, SessionRow, StoreStats
 from .stores.bundle import StoreBundle
+from .sweep import DEFAULT_SWEEP_BATCH, MAX_SWEEP_BATCH, SweepReport, run_sweep
 from .timeparse import from_us, now_us, parse_time, to_checked_us
+from .transfer import ExportOptions, ExportPlan, Importer, ImportFailed, ImportReport, Progress, ReadLimits
 
 DEFAULT_LIST_LIMIT = 100
 DEFAULT_SEARCH_LIMIT = 50
@@ -98,7 +104,13 @@ class Engine:
         self.metadata = metadata
         self.config = config or EngineConfig()
         self.clock = MonotonicClock()
+        self.wall_clock: Callable[[], int] = now_us
+        """The time reads compare expiry with (reads leave out memories with ``expires_us <= wall_clock()``) and a
+        sweep deletes by; tests set it to move time without sleeping."""
         self._ids = MemoryIdGenerator()
+        self.audit = AuditTrail(metadata, self.clock.now)
+        """The audit trail (`memtrace.audit`): the engine records its own destructive actions; callers record
+        the privileged ones it does not see (key administration, Arc instances, retention runs, imports)."""
 
     @classmethod
     def from_stores(cls, stores: StoreBundle, config: EngineConfig | None = None) -> Engine:
@@ -127,6 +139,7 @@ class Engine:
         if key is None and self.config.dedup_enabled:
             key = dedup_key(agent_id, event_type, content)
         t = to_checked_us(req.time, f"{p}time") if req.time is not None else now
+        expires_us = v.check_expiry(req.ttl, req.expires_at, p, now)
         return MemoryRecord(
             id=self._ids.new(t),
             org_id=org_id,
@@ -141,6 +154,7 @@ class Engine:
             dedup_key=key,
             importance=importance,
             parent_id=parent_id,
+            expires_us=expires_us,
         )
 
     def _metadata(self, value: Any, field: str) -> str | None:
@@ -190,6 +204,7 @@ class Engine:
             tags=v.split_tags(opts.tags, limit=self.config.limits.max_filter_tags),
             since_us=since_us,
             until_us=until_us,
+            alive_at_us=self.wall_clock(),
         )
 
     def list_memories(self, org_id: str, opts: ListOptions | None = None) -> MemoryList:
@@ -230,6 +245,7 @@ class Engine:
             content_contains=v.check_text(q.content_contains, "content_contains"),
             # Like the original, only a positive threshold filters.
             min_importance=min_importance if min_importance and min_importance > 0 else None,
+            alive_at_us=self.wall_clock(),
         )
         limit = v.check_limit(q.limit, "limit", DEFAULT_SEARCH_LIMIT)
         offset = v.check_offset(q.offset)
@@ -245,13 +261,23 @@ class Engine:
 
     def get_memory(self, org_id: str, memory_id: str) -> Memory:
         record = self.events.get(org_id, v.check_memory_id(memory_id))
-        if record is None:
+        # Expiry is checked here rather than in every store's get: one rule, one place.
+        if record is None or (record.expires_us is not None and record.expires_us <= self.wall_clock()):
             raise NotFoundError("memory not found")
         return record.to_memory()
 
-    def delete_memory(self, org_id: str, memory_id: str) -> None:
-        if self.events.delete(org_id, MemoryFilter(ids=(v.check_memory_id(memory_id),))) == 0:
+    def delete_memory(self, org_id: str, memory_id: str, *, actor: Actor = EMBEDDED) -> None:
+        """Delete one memory by id (`NotFoundError` if there is none); recorded in the audit trail."""
+        memory_id = v.check_memory_id(memory_id)
+        if self.events.delete(org_id, MemoryFilter(ids=(memory_id,))) == 0:
             raise NotFoundError("memory not found")
+        self.audit.record(
+            org_id,
+            AuditAction.MEMORY_DELETE,
+            actor=actor,
+            filter={"memory_ids": [memory_id]},
+            counts={"memories": 1},
+        )
 
     def delete_memories(
         self,
@@ -265,13 +291,33 @@ class Engine:
         event_type: str | None = None,
         tags: str | list[str] | None = None,
         memory_ids: list[str] | None = None,
+        actor: Actor = EMBEDDED,
     ) -> int:
         """Delete every memory matching all the given filters, atomically; at least one of agent_id, session_id,
-        since, until or memory_ids is required (type and tag filters only narrow). Returns the count."""
+        since, until or memory_ids is required (type and tag filters only narrow). Returns the count. Recorded
+        in the audit trail with the filter as given."""
         flt = self._delete_filter(
             agent_id, session_id, since, until, memory_type, event_type, tags, memory_ids
         )
-        return 0 if flt is None else self.events.delete(org_id, flt)
+        deleted = 0 if flt is None else self.events.delete(org_id, flt)
+        given = {
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "since": since,
+            "until": until,
+            "memory_type": memory_type,
+            "event_type": event_type,
+            "tags": tags,
+            "memory_ids": memory_ids,
+        }
+        self.audit.record(
+            org_id,
+            AuditAction.MEMORIES_DELETE,
+            actor=actor,
+            filter={k: val for k, val in given.items() if val is not None},
+            counts={"memories": deleted},
+        )
+        return deleted
 
     def count_memories(
         self,
@@ -288,11 +334,16 @@ class Engine:
     ) -> int:
         """How many memories match these filters, with the rules of `delete_memories` (at least one of agent_id,
         session_id, since, until or memory_ids): exactly what a delete with the same arguments would remove now,
-        so a confirmation can say how many will go."""
+        so a confirmation can say how many will go. Expired memories are not counted (they are not there for any
+        read); the delete removes those awaiting the sweep too."""
         flt = self._delete_filter(
             agent_id, session_id, since, until, memory_type, event_type, tags, memory_ids
         )
-        return 0 if flt is None else self.events.count(org_id, flt)
+        return (
+            0
+            if flt is None
+            else self.events.count(org_id, dataclasses.replace(flt, alive_at_us=self.wall_clock()))
+        )
 
     def _delete_filter(
         self,
@@ -335,7 +386,11 @@ class Engine:
     ) -> dict[str, int]:
         """The organisation's (or one agent's) memories per memory type, all of them or those after `since`."""
         since_us, _ = self._time_bounds(since, None)
-        flt = MemoryFilter(agent_id=v.check_id(agent_id, "agent_id", required=False), since_us=since_us)
+        flt = MemoryFilter(
+            agent_id=v.check_id(agent_id, "agent_id", required=False),
+            since_us=since_us,
+            alive_at_us=self.wall_clock(),
+        )
         return self.events.count_by_type(org_id, flt)
 
     def memory_histogram(
@@ -355,11 +410,12 @@ class Engine:
         if bucket_us < 1_000_000:
             raise ValidationError("bucket: at least one second", "bucket")
         agent = v.check_id(agent_id, "agent_id", required=False)
+        alive = self.wall_clock()
         counts = []
         for i in range(buckets):
             lo = start_us + i * bucket_us
             # Stores compare since/until strictly: (lo - 1, lo + bucket) is [lo, lo + bucket).
-            flt = MemoryFilter(agent_id=agent, since_us=lo - 1, until_us=lo + bucket_us)
+            flt = MemoryFilter(agent_id=agent, since_us=lo - 1, until_us=lo + bucket_us, alive_at_us=alive)
             counts.append(self.events.count(org_id, flt))
         return counts
 
@@ -403,24 +459,32 @@ class Engine:
             raise NotFoundError("agent not found")
         return self._agent(row)
 
-    def delete_agent(self, org_id: str, agent_id: str) -> None:
-        """Delete a registered agent by id. Its memories stay (delete them with `delete_memories`)."""
+    def delete_agent(self, org_id: str, agent_id: str, *, actor: Actor = EMBEDDED) -> None:
+        """Delete a registered agent by id. Its memories stay (delete them with `delete_memories`, or everything
+        about the agent with `forget`)."""
         if not isinstance(agent_id, str) or len(agent_id) > MAX_NAME_LENGTH:
             raise NotFoundError("agent not found")
         if not self.metadata.delete_agent(org_id, v.check_unicode(agent_id, "agent_id")):
             raise NotFoundError("agent not found")
+        self.audit.record(
+            org_id, AuditAction.AGENT_DELETE, actor=actor, filter={"agent_id": agent_id}, counts={"agents": 1}
+        )
 
     def get_agent_stats(self, org_id: str, agent_id: str) -> AgentStats:
         v.check_id(agent_id, "agent_id")
-        base = MemoryFilter(agent_id=agent_id)
-        day_ago = now_us() - DAY_US
+        now = self.wall_clock()
+        base = MemoryFilter(agent_id=agent_id, alive_at_us=now)
+        day_ago = now - DAY_US
         newest = self.events.query(org_id, base, order="desc", limit=1, offset=0)
         return AgentStats(
             agent_id=agent_id,
             memory_count=self.events.count(org_id, base),
-            memories_24h=self.events.count(org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago)),
+            memories_24h=self.events.count(
+                org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago, alive_at_us=now)
+            ),
             errors_24h=self.events.count(
-                org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago, event_types=("error",))
+                org_id,
+                MemoryFilter(agent_id=agent_id, since_us=day_ago, event_types=("error",), alive_at_us=now),
             ),
             session_count=self.metadata.count_sessions(org_id, agent_id),
             active_sessions=self.metadata.count_sessions(org_id, agent_id, status="active"),
@@ -505,7 +569,11 @@ class Engine:
         if self.metadata.get_session(org_id, session_id) is not None:
             return
         if not self.events.query(
-            org_id, MemoryFilter(session_id=session_id), order="desc", limit=1, offset=0
+            org_id,
+            MemoryFilter(session_id=session_id, alive_at_us=self.wall_clock()),
+            order="desc",
+            limit=1,
+            offset=0,
         ):
             raise NotFoundError("session not found")
 
@@ -539,7 +607,9 @@ class Engine:
         self._require_session(org_id, session_id)
         records = self.events.query(
             org_id,
-            MemoryFilter(session_id=session_id, since_us=since_us, memory_types=types),
+            MemoryFilter(
+                session_id=session_id, since_us=since_us, memory_types=types, alive_at_us=self.wall_clock()
+            ),
             order="desc",
             limit=CONTEXT_FETCH_LIMIT,
             offset=0,
@@ -560,9 +630,11 @@ class Engine:
         """The organisation, created if absent (concurrent callers all get the one stored row)."""
         return self.metadata.ensure_org(v.check_id(org_id, "org_id") or "", name, now_us())
 
-    def create_org(self, org_id: str, name: str) -> OrgRow:
-        """A new organisation; `ConflictError` if the id is taken."""
-        return self.metadata.create_org(v.check_id(org_id, "id") or "", name, now_us())
+    def create_org(self, org_id: str, name: str, *, actor: Actor = EMBEDDED) -> OrgRow:
+        """A new organisation; `ConflictError` if the id is taken. Recorded in the audit trail."""
+        org = self.metadata.create_org(v.check_id(org_id, "id") or "", name, now_us())
+        self.audit.record(org.id, AuditAction.ORG_CREATE, actor=actor, filter={"name": org.name})
+        return org
 
     def get_org(self, org_id: str) -> OrgRow:
         org = self.metadata.get_org(org_id)
@@ -573,16 +645,182 @@ class Engine:
     def list_orgs(self) -> list[OrgRow]:
         return self.metadata.list_orgs()
 
-    def purge_org(self, org_id: str) -> int:
+    def purge_org(self, org_id: str, *, actor: Actor = EMBEDDED) -> int:
         """Delete an organisation with everything in it: memories, agents, sessions, keys and its Arc settings,
-        so a later org with the same id starts empty. Returns the number of memories deleted."""
+        so a later org with the same id starts empty. Returns the number of memories deleted. Recorded in the
+        audit trail."""
         self.get_org(org_id)
         # An empty filter means "every memory of this org"; `delete_memories` refuses one on purpose, and only
         # this operator action needs it. Memories go first: an org row without memories is harmless, the reverse
         # would leave memories nobody can reach.
         deleted = self.events.delete(org_id, MemoryFilter())
         self.metadata.delete_org(org_id)
+        self.audit.record(org_id, AuditAction.ORG_DELETE, actor=actor, counts={"memories": deleted})
         return deleted
+
+    # ------------------------------------------------------- export and import
+
+    def plan_export(self, org_id: str, options: ExportOptions | None = None) -> ExportPlan:
+        """A validated export of the organisation, or of the part `options` selects (a bad filter raises here,
+        before anything is written); its ``chunks(engine.events, engine.metadata)`` are the file."""
+        options = options if options is not None else ExportOptions()
+        if not isinstance(options, ExportOptions):
+            raise ValidationError("options: expected ExportOptions", "options")
+        limits = self.config.limits
+        since_us, until_us = self._time_bounds(options.since, options.until)
+        v.check_count(options.memory_types, "memory_types", limits.max_filter_types)
+        flt = MemoryFilter(
+            agent_id=v.check_id(options.agent_id, "agent_id", required=False),
+            session_id=v.check_id(options.session_id, "session_id", required=False),
+            memory_types=tuple(
+                v.check_memory_type(t, f"memory_types[{i}]") for i, t in enumerate(options.memory_types or ())
+            ),
+            tags=v.check_tags(options.tags, "tags", limits.max_filter_tags),
+            since_us=since_us,
+            until_us=until_us,
+        )
+        return ExportPlan(org_id, options, flt, now_us())
+
+    def export_memories(self, org_id: str, options: ExportOptions | None = None) -> Iterator[bytes]:
+        """The organisation (or the part `options` selects) as an export file, in chunks of whole lines
+        (`memtrace.transfer`); the filter is checked before the first chunk."""
+        return self.plan_export(org_id, options).chunks(self.events, self.metadata)
+
+    def import_memories(
+        self,
+        org_id: str,
+        lines: Iterable[bytes],
+        *,
+        progress: Progress | None = None,
+        first_line: int | None = None,
+        actor: Actor = EMBEDDED,
+    ) -> ImportReport:
+        """Import an export file (its lines, e.g. an open binary file) into the organisation, keeping ids and
+        times; memories already there are skipped. Committed in batches: a bad line raises `ImportFailed`
+        naming it, with a report of what was imported before it (`memtrace.transfer.importer`). `first_line`:
+        the lines are one part of a larger file, whose line numbers errors should use (see `Importer`).
+        Recorded in the audit trail, complete or stopped, with its counts."""
+        limits = self.config.limits
+        importer = Importer(
+            self.events,
+            self.metadata,
+            org_id,
+            limits=ReadLimits(
+                max_content_length=self.config.max_content_length,
+                max_tags=limits.max_memory_tags,
+                max_metadata_bytes=limits.max_metadata_bytes,
+                recompute_dedup_keys=self.config.dedup_enabled,
+            ),
+            progress=progress,
+            first_line=first_line,
+        )
+        try:
+            report = importer.run(lines)
+        except ImportFailed as exc:
+            self._audit_import(org_id, importer, exc.report, actor, stopped_at=exc.line)
+            raise
+        self._audit_import(org_id, importer, report, actor)
+        return report
+
+    def _audit_import(
+        self,
+        org_id: str,
+        importer: Importer,
+        report: ImportReport,
+        actor: Actor,
+        *,
+        stopped_at: int | None = None,
+    ) -> None:
+        """Every import passes here once, complete or stopped at a line, and is recorded with what it wrote
+        (an import that changed nothing too: someone tried)."""
+        subject: dict[str, object] = {"complete": report.complete}
+        header = importer.header
+        if header is not None:
+            subject["file_org_id"] = header.org_id
+            subject["exported_at"] = header.exported_at
+        if importer.first_line is not None:
+            subject["first_line"] = importer.first_line
+        if stopped_at is not None:
+            subject["stopped_at_line"] = stopped_at
+        self.audit.record(
+            org_id,
+            AuditAction.IMPORT,
+            actor=actor,
+            filter=subject,
+            counts={
+                "memories": report.memories,
+                "skipped": report.skipped,
+                "agents": report.agents,
+                "sessions": report.sessions,
+                "lines": report.lines,
+            },
+        )
+
+    # ------------------------------------------------------ retention and sweep
+
+    def set_retention(self, org_id: str, memory_type: str | None, keep: str) -> RetentionRule:
+        """Keep the org's memories of `memory_type` (``*`` or None: every type without a rule of its own) for
+        `keep` (``30d``, ``12w``..., or ``forever``); the next sweep deletes older ones."""
+        self.get_org(org_id)
+        row = RetentionRow(
+            org_id, retention.check_rule_type(memory_type), retention.parse_keep(keep), now_us()
+        )
+        return retention.rule_of(self.metadata.put_retention(row))
+
+    def get_retention(self, org_id: str) -> list[RetentionRule]:
+        """The org's retention rules (empty: everything is kept until it expires or is deleted)."""
+        self.get_org(org_id)
+        return [retention.rule_of(r) for r in self.metadata.list_retention(org_id)]
+
+    def clear_retention(self, org_id: str, memory_type: str | None = None) -> int:
+        """Remove the org's rule for `memory_type` (``*`` is the default rule), or every rule when None."""
+        self.get_org(org_id)
+        if memory_type is not None:
+            memory_type = retention.check_rule_type(memory_type)
+        return self.metadata.delete_retention(org_id, memory_type)
+
+    def sweep(
+        self,
+        *,
+        org_id: str | None = None,
+        now: int | None = None,
+        batch: int = DEFAULT_SWEEP_BATCH,
+        dry_run: bool = False,
+        max_batches: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        actor: Actor = EMBEDDED,
+    ) -> SweepReport:
+        """Delete (or with `dry_run` count) what expired by `now` (default: the current time) and what fell out
+        of a retention policy, of one organisation or of all, in batches of `batch` (see `memtrace.sweep`).
+        Each organisation it deleted from gets a ``retention.run`` audit entry (counts by reason and type)."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_SWEEP_BATCH:
+            raise ValidationError(f"batch: between 1 and {MAX_SWEEP_BATCH}", "batch")
+        # The organisations the metadata store knows: every memory is written under one (a server's key belongs
+        # to one; the embedded client ensures its own).
+        orgs = [o.id for o in self.metadata.list_orgs()] if org_id is None else [self.get_org(org_id).id]
+        report = run_sweep(
+            self.events,
+            self.metadata,
+            now_us=self.wall_clock() if now is None else now,
+            org_ids=orgs,
+            batch=batch,
+            dry_run=dry_run,
+            max_batches=max_batches,
+            should_stop=should_stop,
+        )
+        report.finished_us = now_us()
+        if not dry_run:
+            for org, by_reason in report.by_org().items():
+                counts = {f"{reason}.{t}": n for reason, types in by_reason.items() for t, n in types.items()}
+                counts["memories"] = sum(counts.values())
+                self.audit.record(
+                    org,
+                    AuditAction.RETENTION_RUN,
+                    actor=actor,
+                    filter={"as_of": from_us(report.started_us).isoformat(), "complete": report.complete},
+                    counts=counts,
+                )
+        return report
 
     # --------------------------------------------------------------- lifecycle
 

@@ -20,6 +20,7 @@ MEMORY_ID_PATTERN = re.compile(r"^mem_[0-9a-hjkmnp-tv-z]{26}$")
 # lookup makes an id ~10x cheaper than a per-character loop or base64.b32encode (pure Python before 3.12).
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
+_CROCKFORD_VALUE = {c: i for i, c in enumerate(_CROCKFORD)}
 
 
 def _b32(value: int) -> str:
@@ -51,6 +52,23 @@ class MemoryIdGenerator:
                 self._last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
             rand = self._last_rand
         return "mem_" + _b32((ms << 80) | rand)
+
+
+def id_time_ms(memory_id: str) -> int | None:
+    """The millisecond time in a ``mem_`` id, or None if it is not one of ours.
+
+    An id is 128 bits (48 bits of milliseconds, then 80 random) written as 26 base32 characters, most
+    significant first, with two padding bits at the end (`MemoryIdGenerator`); the first 10 characters carry the
+    48 time bits and 2 random ones. `tests/arc/test_wire_format.py` pins this to `MemoryIdGenerator`."""
+    if len(memory_id) != 30 or not memory_id.startswith("mem_"):
+        return None
+    value = 0
+    try:
+        for ch in memory_id[4:14]:
+            value = (value << 5) | _CROCKFORD_VALUE[ch]
+    except KeyError:
+        return None
+    return value >> 2
 
 
 def new_entity_id(prefix: str) -> str:

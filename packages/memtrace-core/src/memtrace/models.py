@@ -2,7 +2,8 @@
 
 Extensions are additive and optional, so payloads written for the original SDK still validate:
 `Memory.id` and `Memory.score`, `AddMemoryRequest.time`, `SearchQuery.query`/`offset`,
-`CreateSessionRequest.id`, `ContextOptions.max_content_chars`, `SessionContext.omitted`.
+`CreateSessionRequest.id`, `ContextOptions.max_content_chars`, `SessionContext.omitted`,
+`AddMemoryRequest.ttl`/`expires_at` and `Memory.expires_at`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,14 @@ class AddMemoryRequest(_Model):
     importance: float | None = Field(default=None, ge=0, le=1)
     parent_id: str | None = None
     time: datetime | None = Field(default=None, description="When it happened; default now. For backfills.")
+    ttl: str | None = Field(
+        default=None,
+        description="Expire this long after it is written: `30m`, `12h`, `7d`, `4w` (1 second to 10 years). "
+        "An expired memory is never returned and is deleted soon after.",
+    )
+    expires_at: datetime | None = Field(
+        default=None, description="Expire at this time (in the future, at most 9999-12-31). Not with `ttl`."
+    )
 
 
 class ListOptions(_Model):

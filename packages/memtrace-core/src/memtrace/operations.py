@@ -19,7 +19,7 @@ Operations can also be used directly (like langgraph's ``GetOp``/``PutOp``)::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -53,6 +53,10 @@ from .models import (
     SessionContext,
     SessionList,
 )
+from .transfer.files import Destination, ExportWriter, Source, open_destination, open_source
+from .transfer.importer import Progress
+from .transfer.options import ExportOptions, ExportSummary, ImportReport
+from .transfer.remote import export_plan, import_plan
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -474,12 +478,62 @@ class CloseSession(Operation[Session]):
         return UpdateSession(self.session_id, status="closed").http()
 
 
+# ------------------------------------------------------------------ export and import
+
+
+@dataclass(frozen=True, slots=True)
+class ExportMemories(Operation[ExportSummary]):
+    """(extension) Write the organisation, or the part `options` selects, to `dest` (a path, or a binary file
+    open for writing) as a JSON Lines export file; the counts written. Needs an admin key on a server.
+
+    A path is written whole or not at all (``<dest>.partial`` is renamed when complete). `progress` is called
+    as chunks are written. The format is in docs/lifecycle.md."""
+
+    dest: Destination
+    options: ExportOptions | None = None
+    _: KW_ONLY
+    progress: Callable[[ExportSummary], None] | None = None
+
+    def run(self, engine: Engine, org_id: str) -> ExportSummary:
+        chunks = engine.export_memories(org_id, self.options)  # a bad filter fails before a file is made
+        with open_destination(self.dest) as out:
+            writer = ExportWriter(out, self.progress)
+            for chunk in chunks:
+                writer.write(chunk)
+            return writer.summary()
+
+    def http(self) -> HttpPlan[ExportSummary]:
+        return export_plan(self.dest, self.options, self.progress)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportMemories(Operation[ImportReport]):
+    """(extension) Import an export file (a path, a binary file open for reading, or its bytes) into the
+    organisation, with the memories' own ids and times; memories it already holds are skipped, so importing a
+    file again adds nothing. Needs an admin key on a server.
+
+    Committed in batches: a bad line (or a truncated file) raises `ImportFailed` naming the line, with
+    `.report`, what was imported before it; import the fixed file again to finish. `progress(report, bytes)`
+    is called after each batch."""
+
+    source: Source
+    _: KW_ONLY
+    progress: Progress | None = None
+
+    def run(self, engine: Engine, org_id: str) -> ImportReport:
+        with open_source(self.source) as lines:
+            return engine.import_memories(org_id, lines, progress=self.progress)
+
+    def http(self) -> HttpPlan[ImportReport]:
+        return import_plan(self.source, self.progress)
+
+
 # ------------------------------------------------------------------ conveniences (memtrace-sdk 0.2.0)
 
 
-def remember(agent_id: str, content: str) -> AddMemory:
-    """Store an episodic memory."""
-    return AddMemory(AddMemoryRequest(agent_id=agent_id, content=content))
+def remember(agent_id: str, content: str, ttl: str | None = None) -> AddMemory:
+    """Store an episodic memory; (extension) with `ttl` (``30m``, ``7d``) it expires that long from now."""
+    return AddMemory(AddMemoryRequest(agent_id=agent_id, content=content, ttl=ttl))
 
 
 def recall(agent_id: str, since: str = "24h") -> ListMemories:
@@ -508,6 +562,7 @@ __all__ = [
     "DeleteAgent",
     "DeleteMemories",
     "DeleteMemory",
+    "ExportMemories",
     "GetAgent",
     "GetAgentMemories",
     "GetAgentStats",
@@ -515,6 +570,7 @@ __all__ = [
     "GetSession",
     "GetSessionContext",
     "GetSessionMemories",
+    "ImportMemories",
     "ListAgents",
     "ListMemories",
     "ListSessions",

@@ -100,6 +100,10 @@ class MemoryFilter:
     alive_at_us: int | None = None
     """Leave out memories that expired at or before this time (``expires_us <= alive_at_us``). The engine sets it
     to now on every read; None (deletes, sweeps, exports) sees expired memories too."""
+    expired_by_us: int | None = None
+    """Only memories that have expired by this time (``expires_us <= expired_by_us``): what a sweep deletes. A
+    query with it may come back in expiry order rather than time order (a sweep needs no order, and the stores'
+    expiry index gives that one without a sort)."""
     current_only: bool = False
     """Only memories no later version has superseded (``valid_until_us IS NULL``); reads set it by default."""
     as_of_us: int | None = None

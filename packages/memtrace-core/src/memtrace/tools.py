@@ -10,6 +10,10 @@ the same definitions their own way:
 - ``tool.run(bridge, arguments, scope)`` / ``await tool.arun(...)``: validate the arguments, run the plan,
   return the typed result; ``tool.text(result)`` is the original MCP server's text for it.
 
+A framework whose users expect other defaults (a required ``query``, a smaller ``limit``) renders a variant,
+``tool.adapt(require=..., defaults=..., bounds=...)``, rather than writing the arguments again: every argument
+core adds later still reaches that framework's schema and the plan, with no change to the adapter.
+
 A `ToolScope` binds arguments a framework knows already (the agent, the conversation's session): bound
 arguments leave the schema and are filled in from the scope. The MCP server uses no scope: there every
 argument is the model's to give, with the original server's names, schemas and descriptions (spec §8).
@@ -27,9 +31,10 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, Literal, TypeVar, cast
+import types
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, cast, get_args, get_origin
 
 import pydantic
 from pydantic import BaseModel, Field, create_model
@@ -95,20 +100,44 @@ class ToolArg:
     constraints: Mapping[str, Any] = field(default_factory=dict)
     binds: Literal["agent_id", "session_id"] | None = None
     """Which `ToolScope` value, when set, replaces this argument."""
+    hidden: bool = False
+    """Left out of this rendering's schema (see `MemoryTool.adapt`); the plan gets the default."""
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
 
     def field_info(self) -> FieldInfo:
-        """The pydantic field (description, bounds), without the default (it goes beside the annotation)."""
-        info: FieldInfo = Field(
-            description=self.description, json_schema_extra=_drop_null_default, **dict(self.constraints)
-        )
+        """The pydantic field (description), without the default (it goes beside the annotation)."""
+        info: FieldInfo = Field(description=self.description, json_schema_extra=_drop_null_default)
         return info
 
     def annotated(self) -> Any:
-        return Annotated[self.annotation, self.field_info()]
+        return Annotated[_constrained(self.annotation, self.constraints), self.field_info()]
+
+
+def _is_null(member: Any) -> bool:
+    return member is type(None) or (get_origin(member) is Annotated and get_args(member)[0] is type(None))
+
+
+def _non_null(annotation: Any) -> Any:
+    """``X`` from ``X | SkipJsonSchema[None]`` (``X`` itself if it is not optional)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [m for m in get_args(annotation) if not _is_null(m)]
+        if len(members) < len(get_args(annotation)):
+            return members[0] if len(members) == 1 else Union[tuple(members)]  # noqa: UP007 - built at runtime
+    return annotation
+
+
+def _constrained(annotation: Any, constraints: Mapping[str, Any]) -> Any:
+    """`annotation` with its bounds on the value itself: on an optional ``float | None`` pydantic cannot apply
+    ``ge``/``le`` to the union, and would copy them into the JSON Schema under those names (which no client
+    understands) instead of ``minimum``/``maximum``."""
+    if not constraints:
+        return annotation
+    base = _non_null(annotation)
+    bounded: Any = cast(Any, Annotated)[base, Field(**dict(constraints))]  # built at runtime, like _NULL
+    return bounded if base is annotation else bounded | _NULL
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +182,8 @@ class MemoryTool(Generic[T]):
         """The arguments the model gives under `scope`."""
         out: list[ToolArg] = []
         for arg in self.args:
+            if arg.hidden:
+                continue
             bound = scope.value(arg.binds) if arg.binds else None
             if bound is None:
                 out.append(arg)
@@ -170,7 +201,13 @@ class MemoryTool(Generic[T]):
 
     def args_model(self, scope: ToolScope = _NO_SCOPE) -> type[BaseModel]:
         """A pydantic model of the arguments under `scope` (extra arguments are refused)."""
-        return _args_model(self, scope)
+        # The model depends on which arguments are bound, not on their values: one model per shape.
+        shape = ToolScope(
+            agent_id="" if scope.agent_id is not None else None,
+            session_id="" if scope.session_id is not None else None,
+            overridable=scope.overridable,
+        )
+        return _args_model(self, shape)
 
     def json_schema(self, scope: ToolScope = _NO_SCOPE) -> dict[str, Any]:
         """The arguments as JSON Schema (an object; ``additionalProperties`` false)."""
@@ -197,13 +234,51 @@ class MemoryTool(Generic[T]):
             values = dict(self.args_model(scope).model_validate(given))
         except pydantic.ValidationError as exc:
             error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"]) or "arguments"
+            where = _field_path(error["loc"])
             raise ValidationError(f"invalid {where}: {error['msg']}", where) from None
         for arg in self.args:
             bound = scope.value(arg.binds) if arg.binds else None
             if bound is not None and values.get(arg.name) is None:
                 values[arg.name] = bound
+            elif arg.hidden:
+                values[arg.name] = arg.default
         return values
+
+    def adapt(
+        self,
+        *,
+        description: str | None = None,
+        describe: Mapping[str, str] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        bounds: Mapping[str, Mapping[str, Any]] | None = None,
+        require: Collection[str] = (),
+        hide: Collection[str] = (),
+    ) -> MemoryTool[T]:
+        """This tool with one framework's conventions, same name and plan: another tool `description`,
+        argument descriptions (`describe`), `defaults`, `bounds` (merged into the argument's), optional
+        arguments made required (`require`) and arguments left out of the schema (`hide`; the plan gets their
+        default). Every other argument, including any core adds later, stays as defined. A name that is not an
+        argument raises `KeyError`, so a renamed argument cannot silently drop a framework's convention."""
+        changes: dict[str, dict[str, Any]] = {arg.name: {} for arg in self.args}
+
+        def change(names: Collection[str], key: str, value: Callable[[str], Any]) -> None:
+            for name in names:
+                if name not in changes:
+                    raise KeyError(f"{self.name} has no argument {name!r}")
+                changes[name][key] = value(name)
+
+        by_name = {arg.name: arg for arg in self.args}
+        change(list(describe or {}), "description", lambda n: (describe or {})[n])
+        change(list(defaults or {}), "default", lambda n: (defaults or {})[n])
+        change(list(bounds or {}), "constraints", lambda n: {**by_name[n].constraints, **(bounds or {})[n]})
+        change(require, "default", lambda n: REQUIRED)
+        change(require, "annotation", lambda n: _non_null(by_name[n].annotation))
+        change(hide, "hidden", lambda n: True)
+        for name in hide:
+            if by_name[name].required and by_name[name].binds is None:
+                raise ValueError(f"{self.name}: the required argument {name!r} cannot be hidden")
+        args = tuple(replace(arg, **changes[arg.name]) if changes[arg.name] else arg for arg in self.args)
+        return replace(self, description=self.description if description is None else description, args=args)
 
     def run(self, bridge: ClientBridge, arguments: Mapping[str, Any], scope: ToolScope = _NO_SCOPE) -> T:
         """Carry the tool out from sync code."""
@@ -214,6 +289,14 @@ class MemoryTool(Generic[T]):
     ) -> T:
         """Carry the tool out from async code."""
         return await bridge.arun(self.plan(self.prepare(arguments, scope), scope))
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """``tags[0]`` from pydantic's ``("tags", 0)``; the names pydantic gives union members
+    (``constrained-float``) are left out, as the model never wrote them."""
+    if not loc:
+        return "arguments"
+    return str(loc[0]) + "".join(f"[{p}]" for p in loc[1:] if isinstance(p, int))
 
 
 @functools.lru_cache(maxsize=256)
@@ -287,6 +370,7 @@ def _remember(a: dict[str, Any], scope: ToolScope) -> Plan[Memory]:
         tags=a["tags"],
         importance=a["importance"],
         metadata=a["metadata"],
+        ttl=a["ttl"],
     )
     return (yield from _add(request))
 
@@ -404,6 +488,12 @@ REMEMBER: MemoryTool[Memory] = MemoryTool(
         ToolArg("tags", _Strings, "Tags for categorization", None),
         ToolArg("importance", _Float, "Importance score 0.0 to 1.0", None, {"ge": 0, "le": 1}),
         ToolArg("metadata", _Metadata, "Arbitrary key-value metadata", None),
+        ToolArg(
+            "ttl",
+            _Str,
+            "Forget this memory after this long (e.g. 30m, 12h, 7d; up to 10 years). Default: keep it",
+            None,
+        ),
     ),
     plan=_remember,
     text=to_json,

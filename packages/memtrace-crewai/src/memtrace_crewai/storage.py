@@ -323,6 +323,38 @@ class MemtraceStorage:
             stored.append(saved)
         return stored
 
+    def file_request(
+        self, request: AddMemoryRequest, *, scope: str, categories: list[str] | None = None
+    ) -> AddMemoryRequest:
+        """`request`, written by other code (a memtrace tool's plan), filed as this backend files a record:
+        in its partition, under `scope` with `categories`, in the pinned session or the crew run, so CrewAI's
+        memory recalls it. Every other field of `request` (its agent, type, importance, any field memtrace
+        adds later) is kept as given."""
+        record = MemoryRecord(
+            content=request.content,
+            scope=normalize_scope(scope),
+            categories=list(dict.fromkeys(categories or [])),
+            metadata=dict(request.metadata or {}),
+            importance=request.importance if request.importance is not None else 0.5,
+        )
+        session = request.session_id if request.session_id is not None else self.current_session()
+        return request.model_copy(
+            update={
+                "session_id": session,
+                "tags": record_tags(record, self.partition),
+                "metadata": record_metadata(record, keep_embedding=False),
+                "importance": record.importance,
+                "dedup_key": self._dedup_key(record, request.event_type, "content"),
+            }
+        )
+
+    def scope_filter(self, scope_prefix: str | None, categories: list[str] | None = None) -> list[str]:
+        """The tags a listing or search needs to stay in this partition, under `scope_prefix`, and (all of)
+        `categories`."""
+        tags = self._filter_tags(scope_prefix)
+        tags.extend(category_tag(c) for c in categories or [] if category_tag(c) not in tags)
+        return tags
+
     def save(self, records: list[MemoryRecord]) -> None:
         """`StorageBackend.save`: persist records (with their embeddings, if any), keyed by record id."""
         self.save_records(records, dedup="id")

@@ -1,29 +1,93 @@
 """memtrace as CrewAI tools: remember, recall, search, decide.
 
-Each tool is a `crewai.tools.BaseTool` bound to one agent. They write into the same partition as
-`MemtraceMemory`, so what an agent remembers with a tool is in the crew's memory too (and the other way
-round), and every memory is an ordinary memtrace memory for any other client.
+Names, descriptions, argument schemas and the memtrace calls come from `memtrace.tools`, the one definition the
+MCP server and the other adapters render too: an argument core adds there reaches these tools' schemas and
+their calls with no change here. What is CrewAI's own:
+
+- memories are crew memory: a tool's writes are filed like `MemtraceMemory`'s records (in the partition, under
+  the agent's scope ``<root>/agent/<role>``, in the crew run's session; ``tags`` become CrewAI categories),
+  so what an agent remembers with a tool is in the crew's memory too, and the other way round;
+- reads cover the whole crew (every agent, below the memory's root scope), not only the calling agent:
+  ``only_mine`` narrows them; private records stay hidden;
+- the session is the crew run's, so the model is not asked for one; ``query`` is required for search, and
+  recall and search hand the model fewer memories (20 and 10) than the MCP tools, as their text goes into the
+  prompt;
+- results are text for the agent (one line per memory, with time, agent and relevance), as CrewAI tools
+  return; mistakes the model can correct come back to it as the tool's answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import dataclasses
+from typing import Any, ClassVar
 
 from crewai.memory.types import MemoryRecord
 from crewai.memory.utils import join_scope_paths, sanitize_scope_name
 from crewai.tools import BaseTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model, model_validator
 
-from memtrace import Memory, Memtrace, check_id
+from memtrace import ConflictError, Memory, MemoryList, Memtrace, SearchResult, ValidationError, check_id
+from memtrace.bridge import ClientBridge, map_operations
+from memtrace.operations import AddMemory, ListMemories, Operation, SearchMemories
+from memtrace.tools import MEMORY_TOOLS, MemoryTool, ToolScope
 
 from ._client import agent_id_for_role
-from ._records import visible
+from ._records import EVENT_TYPE, memory_to_record, visible
 from .analysis import HeuristicAnalyzer, StoreView
-from .storage import MemtraceStorage
+from .storage import PAGE, MemtraceStorage, _under
 
 _HEURISTICS = HeuristicAnalyzer()
 _NO_STORE_VIEW = StoreView(existing_scopes=lambda: ["/"], existing_categories=lambda: [])
+
+RECALL_LIMIT = 20
+SEARCH_LIMIT = 10
+MAX_LIMIT = 200
+
+_ONLY_MINE = (
+    bool,
+    Field(default=False, description="Only memories this agent wrote (default: the whole crew's)"),
+)
+
+
+def _render(tool: MemoryTool[Any]) -> MemoryTool[Any]:
+    """Core's tool with CrewAI's conventions (see the module docstring); every other argument as defined."""
+    if tool.name == "memtrace_remember":
+        return tool.adapt(
+            hide=["session_id"],
+            defaults={"event_type": EVENT_TYPE},
+            describe={
+                "tags": "Categories for this memory, e.g. ['pricing']",
+                "importance": "Importance 0.0 to 1.0; leave empty to let memtrace judge from the text",
+            },
+        )
+    if tool.name == "memtrace_recall":
+        return tool.adapt(
+            description=(
+                "Recall recent memories of the crew, newest first, within a time window (default the last 24 "
+                "hours). Use it to catch up on what happened; use memtrace_search to look something up."
+            ),
+            hide=["session_id"],
+            defaults={"limit": RECALL_LIMIT},
+            bounds={"limit": {"le": MAX_LIMIT}},
+            describe={"limit": f"At most this many memories, newest first. Default: {RECALL_LIMIT}"},
+        )
+    if tool.name == "memtrace_search":
+        return tool.adapt(
+            description=(
+                "Search the crew's memories by keywords, most relevant first, however old they are. Use this "
+                "to find earlier results, facts and decisions."
+            ),
+            require=["query"],
+            defaults={"limit": SEARCH_LIMIT},
+            bounds={"limit": {"le": MAX_LIMIT}},
+            describe={
+                "query": "What to look for, in keywords or a question",
+                "tags": "Only memories in all of these categories",
+                "limit": f"At most this many memories, best first. Default: {SEARCH_LIMIT}",
+            },
+        )
+    return tool
 
 
 def _line(memory: Memory | None, record: MemoryRecord, score: float | None = None) -> str:
@@ -42,137 +106,188 @@ def _line(memory: Memory | None, record: MemoryRecord, score: float | None = Non
 
 
 class _MemtraceTool(BaseTool):
-    """What every memtrace tool knows: where to write, as whom, and what it may read."""
+    """A memtrace tool bound to one agent of a crew: where it writes, as whom, and what it may read."""
+
+    tool_name: ClassVar[str]
+    """The core tool (`memtrace.tools.MEMORY_TOOLS`) this class renders."""
 
     storage: Any = Field(exclude=True, description="The MemtraceStorage the tool reads and writes.")
+    definition: Any = Field(default=None, exclude=True, description="The memtrace.tools definition rendered.")
     agent_id: str = Field(description="memtrace agent the tool writes as.")
     session_id: str | None = Field(default=None, description="memtrace session; default the crew run.")
     write_scope: str = Field(default="/", description="CrewAI scope of memories the tool writes.")
     read_scope: str = Field(default="/", description="CrewAI scope the tool reads from.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_core(cls, data: Any) -> Any:
+        # Name, description and arguments come from core's definition, looked up when the tool is made.
+        if isinstance(data, dict) and data.get("definition") is None:
+            definition = _render(MEMORY_TOOLS[cls.tool_name])
+            data = {
+                "definition": definition,
+                "name": definition.name,
+                "description": definition.description,
+                "args_schema": cls._schema(definition, ToolScope(agent_id=data.get("agent_id") or "agent")),
+                **data,
+            }
+        return data
+
+    @classmethod
+    def _schema(cls, definition: MemoryTool[Any], scope: ToolScope) -> type[BaseModel]:
+        return definition.args_model(scope)
+
     def _memtrace(self) -> MemtraceStorage:
         return self.storage  # type: ignore[no-any-return]
 
+    def _scope(self) -> ToolScope:
+        return ToolScope(agent_id=self.agent_id)
+
+    def _run(self, **arguments: Any) -> str:
+        tool: MemoryTool[Any] = self.definition
+        bridge = ClientBridge(self._memtrace().client, owner=self.name)
+        try:
+            values = tool.prepare({k: v for k, v in arguments.items() if k != "only_mine"}, self._scope())
+            plan = map_operations(tool.plan(values, self._scope()), self._crew_operation(arguments))
+            return self._answer(values, bridge.run(plan))
+        except ValidationError as exc:
+            return f"Invalid arguments: {exc.message}"
+
     async def _arun(self, **kwargs: Any) -> str:
-        # memtrace calls block (SQLite or HTTP), so async agents run them off the event loop.
+        # MemtraceStorage's client is sync (SQLite or HTTP), so async agents run it off the event loop.
         return await asyncio.to_thread(self._run, **kwargs)
 
+    def _crew_operation(self, arguments: dict[str, Any]) -> Any:
+        """What turns core's memtrace call into the crew's (see each tool)."""
+        return lambda op: op
 
-class RememberArgs(BaseModel):
-    content: str = Field(description="The fact, observation or result to remember, in plain words.")
-    importance: float | None = Field(
-        default=None, ge=0, le=1, description="0..1; leave empty to let memtrace judge from the text."
-    )
-    categories: list[str] | None = Field(default=None, description="Optional labels, e.g. ['pricing'].")
+    def _answer(self, values: dict[str, Any], result: Any) -> str:
+        raise NotImplementedError
 
 
-class MemtraceRememberTool(_MemtraceTool):
+class _WriteTool(_MemtraceTool):
+    """Writes a memory filed as crew memory (`MemtraceStorage.file_request`)."""
+
+    def _run(self, **arguments: Any) -> str:
+        try:
+            return super()._run(**arguments)
+        except ConflictError:
+            return f"Already remembered: {arguments.get('content') or arguments.get('decision')}"
+
+    def _crew_operation(self, arguments: dict[str, Any]) -> Any:
+        def file(op: Operation[Any]) -> Operation[Any]:
+            if not isinstance(op, AddMemory):
+                return op
+            request = op.req
+            decision = request.memory_type == "decision"
+            if request.importance is None:
+                importance = (
+                    _HEURISTICS.important_importance
+                    if decision
+                    else _HEURISTICS.analyze(request.content, _NO_STORE_VIEW).importance
+                )
+                request = request.model_copy(update={"importance": importance})
+            if self.session_id is not None and request.session_id is None:
+                request = request.model_copy(update={"session_id": self.session_id})
+            categories = list(request.tags or []) + (["decision"] if decision else [])
+            return AddMemory(
+                self._memtrace().file_request(request, scope=self.write_scope, categories=categories)
+            )
+
+        return file
+
+
+class _ReadTool(_MemtraceTool):
+    """Reads the crew's memories: the partition, below the read scope, every agent unless ``only_mine``."""
+
+    @classmethod
+    def _schema(cls, definition: MemoryTool[Any], scope: ToolScope) -> type[BaseModel]:
+        core = definition.args_model(scope)
+        return create_model(core.__name__, __base__=core, only_mine=_ONLY_MINE)
+
+    def _crew_operation(self, arguments: dict[str, Any]) -> Any:
+        agent = self.agent_id if arguments.get("only_mine") else None
+        storage = self._memtrace()
+
+        def narrow(op: Operation[Any]) -> Operation[Any]:
+            if isinstance(op, ListMemories) and op.opts is not None:
+                tags = storage.scope_filter(self.read_scope)
+                return dataclasses.replace(
+                    op, opts=op.opts.model_copy(update={"agent_id": agent, "tags": tags})
+                )
+            if isinstance(op, SearchMemories):
+                q = op.q
+                limit = q.limit or SEARCH_LIMIT
+                # Scope paths and privacy are checked afterwards, on a larger candidate set (as search_text).
+                update = {
+                    "agent_id": agent,
+                    "tags": storage.scope_filter(self.read_scope, q.tags),
+                    "limit": min(max(limit * 3, limit + 10), PAGE),
+                }
+                return SearchMemories(q.model_copy(update=update))
+            return op
+
+        return narrow
+
+
+class MemtraceRememberTool(_WriteTool):
     """Store a memory the whole crew can recall later."""
 
-    name: str = "memtrace_remember"
-    description: str = (
-        "Store a memory. Use this to record facts, results, observations or anything the crew should "
-        "remember later, also in future runs."
-    )
-    args_schema: type[BaseModel] = RememberArgs
+    tool_name: ClassVar[str] = "memtrace_remember"
 
-    def _run(self, content: str, importance: float | None = None, categories: list[str] | None = None) -> str:
-        if not content.strip():
+    def _run(self, **arguments: Any) -> str:
+        if not str(arguments.get("content") or "").strip():
             return "Nothing to remember: the content is empty."
-        if importance is None:
-            importance = _HEURISTICS.analyze(content, _NO_STORE_VIEW).importance
-        record = MemoryRecord(
-            content=content, scope=self.write_scope, categories=list(categories or []), importance=importance
-        )
-        self._memtrace().save_records([record], agent_id=self.agent_id, session_id=self.session_id)
-        return f"Remembered: {content}"
+        return super()._run(**arguments)
+
+    def _answer(self, values: dict[str, Any], result: Any) -> str:
+        return f"Remembered: {values['content']}"
 
 
-class RecallArgs(BaseModel):
-    since: str = Field(default="24h", description="How far back: relative like 30m, 24h, 7d, or ISO-8601.")
-    limit: int = Field(default=20, ge=1, le=200, description="At most this many memories.")
-    only_mine: bool = Field(default=False, description="Only memories this agent wrote.")
-
-
-class MemtraceRecallTool(_MemtraceTool):
-    """The crew's most recent memories, newest first."""
-
-    name: str = "memtrace_recall"
-    description: str = (
-        "Recall recent memories of the crew, newest first, within a time window (default the last 24 hours). "
-        "Use it to catch up on what happened; use memtrace_search to look something up."
-    )
-    args_schema: type[BaseModel] = RecallArgs
-
-    def _run(self, since: str = "24h", limit: int = 20, only_mine: bool = False) -> str:
-        found = self._memtrace().recent(
-            since=since,
-            agent_id=self.agent_id if only_mine else None,
-            scope_prefix=self.read_scope,
-            limit=limit,
-        )
-        lines = [
-            _line(memory, record)
-            for memory, record in found
-            if visible(record, source=None, include_private=False)
-        ]
-        return "\n".join(lines) if lines else f"No memories in the last {since}."
-
-
-class SearchArgs(BaseModel):
-    query: str = Field(description="What to look for, in keywords or a question.")
-    limit: int = Field(default=10, ge=1, le=100, description="At most this many memories.")
-
-
-class MemtraceSearchTool(_MemtraceTool):
-    """Ranked keyword search over the crew's memories, at any age."""
-
-    name: str = "memtrace_search"
-    description: str = (
-        "Search the crew's memories by keywords, most relevant first, however old they are. Use this to find "
-        "earlier results, facts and decisions."
-    )
-    args_schema: type[BaseModel] = SearchArgs
-
-    def _run(self, query: str, limit: int = 10) -> str:
-        hits = self._memtrace().search_text(query, scope_prefix=self.read_scope, limit=limit)
-        lines = [_line(None, record, score) for record, score in hits]
-        return "\n".join(lines) if lines else f"No memories match {query!r}."
-
-
-class DecideArgs(BaseModel):
-    decision: str = Field(description="What was decided.")
-    reasoning: str = Field(description="Why: the facts and trade-offs behind the decision.")
-
-
-class MemtraceDecideTool(_MemtraceTool):
+class MemtraceDecideTool(_WriteTool):
     """Record a decision with its reasoning, as a memtrace decision memory."""
 
-    name: str = "memtrace_decide"
-    description: str = (
-        "Record a decision and the reasoning behind it, so the crew (and later runs) can follow and "
-        "revisit it."
-    )
-    args_schema: type[BaseModel] = DecideArgs
+    tool_name: ClassVar[str] = "memtrace_decide"
 
-    def _run(self, decision: str, reasoning: str) -> str:
-        if not decision.strip():
+    def _run(self, **arguments: Any) -> str:
+        if not str(arguments.get("decision") or "").strip():
             return "Nothing recorded: the decision is empty."
-        record = MemoryRecord(
-            content=decision,
-            scope=self.write_scope,
-            categories=["decision"],
-            metadata={"reasoning": reasoning},
-            importance=_HEURISTICS.important_importance,
-        )
-        self._memtrace().save_records(
-            [record],
-            agent_id=self.agent_id,
-            session_id=self.session_id,
-            memory_type="decision",
-            event_type="decision",
-        )
-        return f"Decision recorded: {decision}"
+        return super()._run(**arguments)
+
+    def _answer(self, values: dict[str, Any], result: Any) -> str:
+        return f"Decision recorded: {values['decision']}"
+
+
+class MemtraceRecallTool(_ReadTool):
+    """The crew's most recent memories, newest first."""
+
+    tool_name: ClassVar[str] = "memtrace_recall"
+
+    def _answer(self, values: dict[str, Any], result: Any) -> str:
+        assert isinstance(result, MemoryList)
+        lines = [
+            _line(memory, record)
+            for memory, record in ((m, memory_to_record(m)) for m in result.memories)
+            if visible(record, source=None, include_private=False)
+        ]
+        return "\n".join(lines) if lines else f"No memories in the last {values['since']}."
+
+
+class MemtraceSearchTool(_ReadTool):
+    """Ranked keyword search over the crew's memories, at any age."""
+
+    tool_name: ClassVar[str] = "memtrace_search"
+
+    def _answer(self, values: dict[str, Any], result: Any) -> str:
+        assert isinstance(result, SearchResult)
+        hits: list[tuple[MemoryRecord, float]] = []
+        for memory in result.results:
+            record = memory_to_record(memory)
+            if _under(record.scope, self.read_scope) and visible(record, source=None, include_private=False):
+                hits.append((record, max(float(memory.score or 0.0), 0.0)))
+        best = max((score for _, score in hits), default=0.0)
+        lines = [_line(None, r, s / best if best > 0 else 0.0) for r, s in hits[: values["limit"]]]
+        return "\n".join(lines) if lines else f"No memories match {values['query']!r}."
 
 
 def memtrace_tools(

@@ -1,198 +1,148 @@
-"""`memtrace_tools`: remember, recall, search, decide and forget as LangChain tools an agent can call."""
+"""`memtrace_tools`: remember, recall, search, decide and forget as LangChain tools an agent can call.
+
+Names, descriptions, argument schemas and what each tool does come from `memtrace.tools`, the one definition
+the MCP server and the other adapters render too: an argument core adds there reaches these tools' schemas
+and their calls with no change here. What is LangChain's own:
+
+- the agent (and optionally the conversation's session) is bound when the tools are made, so the model never
+  names them;
+- ``memtrace_search`` needs a ``query`` (these tools search by keywords; filtering without one is what
+  ``memtrace_recall`` does), and recall and search hand the model fewer memories by default (20 and 5) than
+  the MCP tools (50), as their text goes straight into the prompt;
+- results are ``content_and_artifact``: the model reads short lines (each memory with its id, so it can be
+  forgotten), the application gets the result as JSON data in ``ToolMessage.artifact`` (a `memtrace.Memory`,
+  `memtrace.MemoryList` or `memtrace.SearchResult` dumped with ``mode="json"``, so the message stays storable
+  in a chat history or checkpointer);
+- mistakes the model can correct (a bad argument, an unknown id, a duplicate) come back to it as the tool's
+  answer rather than failing the run.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from memtrace import (
-    AddMemoryRequest,
     ConflictError,
-    ListOptions,
     Memory,
+    MemoryList,
     NotFoundError,
-    SearchQuery,
+    SearchResult,
     ValidationError,
     check_id,
     id_for_key,
 )
 from memtrace.bridge import AnyMemtrace, ClientBridge, Plan
-from memtrace.operations import AddMemory, DeleteMemory, GetMemory, ListMemories, SearchMemories
+from memtrace.tools import MEMORY_TOOLS, MemoryTool, ToolScope, format_memory
 
-MemoryTypeArg = Literal["episodic", "decision", "entity", "session"]
+TOOL_NAMES = ("memtrace_remember", "memtrace_recall", "memtrace_search", "memtrace_decide", "memtrace_forget")
+"""The tools `memtrace_tools` returns, in order."""
 
+RECALL_LIMIT = 20
+SEARCH_LIMIT = 5
+MAX_LIMIT = 200
+"""The most memories one call hands the model: its text goes into the prompt."""
 
-class RememberArgs(BaseModel):
-    content: str = Field(description="What to remember: one self-contained fact, event or observation.")
-    memory_type: MemoryTypeArg = Field(
-        default="episodic",
-        description="episodic: something that happened; entity: a fact about a person or thing (e.g. a "
-        "preference); decision: a choice made; session: conversation working memory.",
-    )
-    tags: list[str] | None = Field(
-        default=None, description="Optional labels for later filtering, e.g. ['preferences', 'ui']."
-    )
-    importance: float | None = Field(default=None, ge=0, le=1, description="Optional importance from 0 to 1.")
+Result = tuple[str, Any]
+"""(what the model reads, the artifact the application gets)."""
 
 
-class RecallArgs(BaseModel):
-    since: str = Field(default="24h", description="How far back to look: 30m, 2h, 7d, or an ISO-8601 time.")
-    memory_type: MemoryTypeArg | None = Field(default=None, description="Only memories of this type.")
-    limit: int = Field(default=20, ge=1, le=200, description="At most this many memories, newest first.")
-
-
-class SearchArgs(BaseModel):
-    query: str = Field(description="Keywords to look for, e.g. 'dark mode preference'.")
-    memory_types: list[MemoryTypeArg] | None = Field(default=None, description="Only these memory types.")
-    tags: list[str] | None = Field(default=None, description="Only memories carrying all of these tags.")
-    limit: int = Field(default=5, ge=1, le=100, description="At most this many results, best first.")
-
-
-class DecideArgs(BaseModel):
-    decision: str = Field(description="The decision, stated plainly.")
-    reasoning: str = Field(description="Why this decision was made.")
-
-
-class ForgetArgs(BaseModel):
-    memory_id: str = Field(description="The id of the memory to delete (starts with 'mem_').")
-
-
-def format_memory(memory: Memory) -> str:
-    """One line per memory, with the id (so the model can forget it) and the score on search results."""
-    line = f"- {memory.id} [{memory.time:%Y-%m-%d %H:%M}] {memory.memory_type}/{memory.event_type}: {memory.content}"
-    reasoning = (memory.metadata or {}).get("reasoning") if memory.memory_type == "decision" else None
-    if reasoning:
-        line += f" (reasoning: {reasoning})"
-    if memory.score is not None:
-        line += f" (score {memory.score:.2f})"
-    return line
-
-
-class _MemoryTools:
-    """The plans behind the tools, bound to one agent and optionally one session."""
-
-    def __init__(self, agent_id: str, session_id: str | None) -> None:
-        self.agent_id = agent_id
-        self.session_id = session_id
-
-    def remember(
-        self,
-        content: str,
-        memory_type: MemoryTypeArg = "episodic",
-        tags: list[str] | None = None,
-        importance: float | None = None,
-    ) -> Plan[str]:
-        request = AddMemoryRequest(
-            agent_id=self.agent_id,
-            session_id=self.session_id,
-            content=content,
-            memory_type=memory_type,
-            tags=tags,
-            importance=importance,
+def _render(tool: MemoryTool[Any]) -> MemoryTool[Any]:
+    """Core's tool with LangChain's conventions (see the module docstring); every other argument as defined."""
+    if tool.name == "memtrace_recall":
+        return tool.adapt(
+            defaults={"limit": RECALL_LIMIT},
+            bounds={"limit": {"le": MAX_LIMIT}},
+            describe={"limit": f"At most this many memories, newest first. Default: {RECALL_LIMIT}"},
         )
-        try:
-            memory = yield AddMemory(request)
-        except ConflictError:
-            return "Already remembered: an identical memory was stored within the last 24 hours."
-        return f"Remembered as {memory.id}."
-
-    def recall(
-        self, since: str = "24h", memory_type: MemoryTypeArg | None = None, limit: int = 20
-    ) -> Plan[str]:
-        result = yield ListMemories(
-            ListOptions(
-                agent_id=self.agent_id,
-                session_id=self.session_id,
-                memory_type=memory_type,
-                since=since,
-                limit=limit,
-                order="desc",
-            ),
+    if tool.name == "memtrace_search":
+        return tool.adapt(
+            require=["query"],
+            defaults={"limit": SEARCH_LIMIT},
+            bounds={"limit": {"le": MAX_LIMIT}},
+            describe={
+                "query": "Keywords to look for, e.g. 'dark mode preference'; the most relevant come first",
+                "limit": f"At most this many results, best first. Default: {SEARCH_LIMIT}",
+            },
         )
-        if not result.memories:
-            return f"No memories since {since}."
-        return "\n".join(format_memory(m) for m in result.memories)
+    return tool
 
-    def search(
-        self,
-        query: str,
-        memory_types: list[MemoryTypeArg] | None = None,
-        tags: list[str] | None = None,
-        limit: int = 5,
-    ) -> Plan[str]:
-        # Not limited to the session: search is how an agent finds what it learned in earlier conversations.
-        result = yield SearchMemories(
-            SearchQuery(
-                query=query,
-                agent_id=self.agent_id,
-                memory_types=list(memory_types) if memory_types else None,
-                tags=tags,
-                limit=limit,
-            ),
+
+def _lines(memories: list[Memory], empty: str) -> str:
+    return "\n".join(format_memory(m) for m in memories) if memories else empty
+
+
+def _text(name: str, arguments: dict[str, Any], result: Any) -> str:
+    """What the model reads: one line per memory, or one sentence."""
+    if isinstance(result, MemoryList):
+        return _lines(result.memories, f"No memories since {arguments.get('since') or '24h'}.")
+    if isinstance(result, SearchResult):
+        return _lines(result.results, f"No memories match {arguments.get('query')!r}.")
+    if isinstance(result, Memory):
+        return (
+            f"Decision recorded as {result.id}."
+            if name == "memtrace_decide"
+            else f"Remembered as {result.id}."
         )
-        if not result.results:
-            return f"No memories match {query!r}."
-        return "\n".join(format_memory(m) for m in result.results)
-
-    def decide(self, decision: str, reasoning: str) -> Plan[str]:
-        memory = yield AddMemory(
-            AddMemoryRequest(
-                agent_id=self.agent_id,
-                session_id=self.session_id,
-                content=decision,
-                memory_type="decision",
-                event_type="decision",
-                metadata={"reasoning": reasoning},
-            ),
-        )
-        return f"Decision recorded as {memory.id}."
-
-    def forget(self, memory_id: str) -> Plan[str]:
-        try:
-            memory = yield GetMemory(memory_id)
-            # The tools act for one agent: they must not delete another agent's memories.
-            if memory.agent_id != self.agent_id:
-                raise NotFoundError(f"memory {memory_id} not found")
-            yield DeleteMemory(memory_id)
-        except NotFoundError:
-            return f"No memory {memory_id} to forget."
-        return f"Forgot {memory_id}."
+    if name == "memtrace_forget":
+        return f"Forgot {result['id']}."
+    return str(result)
 
 
-def _as_tool_errors(plan: Plan[str]) -> Plan[str]:
-    """Bad arguments become a ToolException, which the agent sees as the tool's answer and can correct."""
+def _answer(tool: MemoryTool[Any], arguments: dict[str, Any], scope: ToolScope) -> Plan[Result]:
+    """Run core's plan; turn what the model can act on into its answer."""
     try:
-        return (yield from plan)
+        result = yield from tool.plan(tool.prepare(arguments, scope), scope)
     except ValidationError as exc:
         raise ToolException(f"Invalid arguments: {exc.message}") from exc
+    except ConflictError:
+        # The memory is there already: that is an answer, not a failure.
+        return "Already remembered: an identical memory was stored within the last 24 hours.", {
+            "duplicate": True
+        }
+    except NotFoundError:
+        if tool.name != "memtrace_forget":
+            raise
+        memory_id = arguments.get("memory_id")
+        return f"No memory {memory_id} to forget.", {"deleted": False, "id": memory_id}
+    # JSON data, not the pydantic model: the artifact is stored with the ToolMessage (chat history,
+    # checkpointers), which must give back exactly what was added.
+    artifact = result.model_dump(mode="json", exclude_none=True) if isinstance(result, BaseModel) else result
+    return _text(tool.name, arguments, result), artifact
 
 
-def _tool(
-    bridge: ClientBridge,
-    name: str,
-    description: str,
-    args_schema: type[BaseModel],
-    plan_fn: Callable[..., Plan[str]],
-) -> StructuredTool:
+def _tool(bridge: ClientBridge, tool: MemoryTool[Any], scope: ToolScope) -> StructuredTool:
     # Both faces for either kind of client: the bridge serves sync agents with an AsyncMemtrace too.
-    def func(**kwargs: Any) -> str:
-        return bridge.run(_as_tool_errors(plan_fn(**kwargs)))
+    def func(**arguments: Any) -> Result:
+        return bridge.run(_answer(tool, arguments, scope))
 
-    async def coroutine(**kwargs: Any) -> str:
-        return await bridge.arun(_as_tool_errors(plan_fn(**kwargs)))
+    async def coroutine(**arguments: Any) -> Result:
+        return await bridge.arun(_answer(tool, arguments, scope))
 
     return StructuredTool.from_function(
         func=func,
         coroutine=coroutine,
-        name=name,
-        description=description,
-        args_schema=args_schema,
+        name=tool.name,
+        description=tool.description,
+        args_schema=tool.args_model(scope),
         infer_schema=False,
+        response_format="content_and_artifact",
         handle_tool_error=True,
+        handle_validation_error=_validation_answer,
     )
+
+
+def _validation_answer(error: Exception) -> str:
+    """A wrongly typed argument, refused by LangChain before the call: the model reads which and why."""
+    errors: Callable[[], list[Any]] | None = getattr(error, "errors", None)
+    if errors is None:
+        return f"Invalid arguments: {error}"
+    first = errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "arguments"
+    return f"Invalid arguments: {where}: {first.get('msg')}"
 
 
 def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = None) -> list[BaseTool]:
@@ -206,51 +156,15 @@ def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = 
         session_id: If given (any key; mapped with `memtrace.id_for_key`), new memories are filed under this
             session and ``recall`` lists only this session. ``search`` always covers all of the agent's memories.
 
-    Bad arguments (an invalid tag, an unknown time format) come back to the model as the tool's answer, so it
-    can correct itself; a duplicate memory within 24 hours is reported, not stored twice.
+    Each tool answers with text for the model and the result as JSON data in the ``ToolMessage`` artifact. Bad
+    arguments (an invalid tag, an unknown time format) come back to the model as the tool's answer, so it can
+    correct itself; a duplicate memory within 24 hours is reported, not stored twice.
     """
     bridge = ClientBridge(client, owner="memtrace_tools")
-    check_id(agent_id, "agent_id")
-    plans = _MemoryTools(agent_id, id_for_key(session_id) if session_id else None)
-    return [
-        _tool(
-            bridge,
-            "memtrace_remember",
-            "Store a memory. Use this to record actions, observations, events, facts about the user, or any "
-            "information you should remember later.",
-            RememberArgs,
-            plans.remember,
-        ),
-        _tool(
-            bridge,
-            "memtrace_recall",
-            "List recent memories, newest first, within a time window (default the last 24 hours).",
-            RecallArgs,
-            plans.recall,
-        ),
-        _tool(
-            bridge,
-            "memtrace_search",
-            "Search all memories by keywords; returns the most relevant first, each with its id.",
-            SearchArgs,
-            plans.search,
-        ),
-        _tool(
-            bridge,
-            "memtrace_decide",
-            "Record a decision together with its reasoning, so it can be explained and revisited later.",
-            DecideArgs,
-            plans.decide,
-        ),
-        _tool(
-            bridge,
-            "memtrace_forget",
-            "Delete a memory by its id (from memtrace_recall or memtrace_search), e.g. when it is wrong or "
-            "the user asks to forget it.",
-            ForgetArgs,
-            plans.forget,
-        ),
-    ]
+    scope = ToolScope(
+        agent_id=check_id(agent_id, "agent_id"), session_id=id_for_key(session_id) if session_id else None
+    )
+    return [_tool(bridge, _render(MEMORY_TOOLS[name]), scope) for name in TOOL_NAMES]
 
 
-__all__ = ["memtrace_tools"]
+__all__ = ["TOOL_NAMES", "memtrace_tools"]

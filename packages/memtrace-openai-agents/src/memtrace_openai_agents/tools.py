@@ -24,15 +24,14 @@ from agents.tool_context import ToolContext
 from pydantic import BaseModel
 
 from memtrace import (
-    AddMemoryRequest,
     ConflictError,
     NotFoundError,
     SearchQuery,
     ValidationError,
     id_for_key,
 )
-from memtrace.operations import AddMemory, DeleteMemory, GetMemory, SearchMemories, decide
-from memtrace.tools import DECIDE, FORGET, RECALL, REMEMBER, SEARCH, MemoryTool, ToolScope
+from memtrace.operations import DeleteMemory, GetMemory, SearchMemories
+from memtrace.tools import MEMORY_TOOLS, MemoryTool, ToolScope
 
 from ._client import AnyMemtrace, ClientBridge, ensure_session_row
 
@@ -79,6 +78,8 @@ class _ToolScope:
         self.agent_id = agent_id
         self.session_key = session_key
         self.session_id = id_for_key(session_key) if session_key is not None else None
+        # The default agent and session stay in the schemas as optional overrides, as in the original.
+        self.render = ToolScope(agent_id=agent_id, session_id=self.session_id, overridable=True)
         self._session_row_ready = False
 
     def session_for(self, args: dict[str, Any]) -> str | None:
@@ -137,22 +138,12 @@ def _make_tool(
 
 
 async def _remember(scope: _ToolScope, args: dict[str, Any]) -> str:
+    # Core's plan: every argument core defines (today's and any it adds) reaches the memory as written there.
     session_id = scope.session_for(args)
     await scope.ensure_default_session(session_id)
-    memory = await scope.bridge.aexecute(
-        AddMemory(
-            AddMemoryRequest(
-                agent_id=args.get("agent_id", scope.agent_id),
-                content=_required(args, "content"),
-                memory_type=args.get("memory_type", "episodic"),
-                event_type=args.get("event_type", "general"),
-                session_id=session_id,
-                tags=args.get("tags"),
-                importance=args.get("importance"),
-                metadata=args.get("metadata"),
-            )
-        )
-    )
+    remember = MEMORY_TOOLS["memtrace_remember"]
+    values = remember.prepare({**args, "session_id": session_id}, scope.render)
+    memory = await scope.bridge.arun(remember.plan(values, scope.render))
     return _dump(memory)
 
 
@@ -205,27 +196,11 @@ async def _search(scope: _ToolScope, args: dict[str, Any]) -> str:
 
 
 async def _decide(scope: _ToolScope, args: dict[str, Any]) -> str:
-    agent_id = args.get("agent_id", scope.agent_id)
-    session_id = scope.session_id
-    if session_id is None:
-        memory = await scope.bridge.aexecute(
-            decide(agent_id, _required(args, "decision"), _required(args, "reasoning"))
-        )
-    else:
-        # Same memory as `decide`, but in the default session, so it shows under "Decisions Made" in context.
-        await scope.ensure_default_session(session_id)
-        memory = await scope.bridge.aexecute(
-            AddMemory(
-                AddMemoryRequest(
-                    agent_id=agent_id,
-                    content=_required(args, "decision"),
-                    memory_type="decision",
-                    event_type="decision",
-                    session_id=session_id,
-                    metadata={"reasoning": _required(args, "reasoning")},
-                )
-            )
-        )
+    # Core's plan files the decision in the default session, so it shows under "Decisions Made" in context.
+    await scope.ensure_default_session(scope.session_id)
+    decide = MEMORY_TOOLS["memtrace_decide"]
+    values = decide.prepare(args, scope.render)
+    memory = await scope.bridge.arun(decide.plan(values, scope.render))
     return _dump(memory)
 
 
@@ -252,6 +227,17 @@ _SESSION_NOTE = {
 """What this adapter does beyond core's definition (see `DEFAULT_MEMORY_TYPES`), said where the model reads."""
 
 
+_HANDLERS: dict[str, Handler] = {
+    "memtrace_remember": _remember,
+    "memtrace_recall": _recall,
+    "memtrace_search": _search,
+    "memtrace_decide": _decide,
+    "memtrace_forget": _forget,
+}
+"""The tools, in order, and what runs them: remember and decide run core's plans; recall, search and forget
+keep this adapter's behaviour (conversation turns left out, ``has_more``, a message naming the other agent)."""
+
+
 def _schema(tool: MemoryTool[Any], scope: ToolScope) -> dict[str, Any]:
     schema = tool.json_schema(scope)
     schema.setdefault("required", [])  # the original's schemas always list it, possibly empty
@@ -271,24 +257,16 @@ def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = 
             `memtrace.id_for_key`, like `MemtraceSession`, so the same key addresses the same session.
     """
     scope = _ToolScope(client, agent_id, session_id)
-    # The default agent and session stay in the schemas as optional overrides, as in the original integration.
-    render = ToolScope(agent_id=agent_id, session_id=scope.session_id, overridable=True)
-    handlers: list[tuple[MemoryTool[Any], Handler]] = [
-        (REMEMBER, _remember),
-        (RECALL, _recall),
-        (SEARCH, _search),
-        (DECIDE, _decide),
-        (FORGET, _forget),
-    ]
+    # Looked up when the tools are made, so what core defines then is what the model sees.
     return [
         _make_tool(
             scope,
-            tool.name,
-            tool.description + _SESSION_NOTE.get(tool.name, ""),
-            _schema(tool, render),
+            name,
+            MEMORY_TOOLS[name].description + _SESSION_NOTE.get(name, ""),
+            _schema(MEMORY_TOOLS[name], scope.render),
             handler,
         )
-        for tool, handler in handlers
+        for name, handler in _HANDLERS.items()
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from memtrace.audit import CLI, Actor
 from memtrace.engine import Engine
 from memtrace.errors import ValidationError
 from memtrace.ids import new_entity_id
@@ -17,14 +18,15 @@ class Admin:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create_org(self, name: str, org_id: str | None = None) -> OrgRow:
-        """A new organisation; `org_id` defaults to ``org_<24 hex>``. A taken id raises `ConflictError`."""
+    def create_org(self, name: str, org_id: str | None = None, *, actor: Actor = CLI) -> OrgRow:
+        """A new organisation; `org_id` defaults to ``org_<24 hex>``. A taken id raises `ConflictError`.
+        Recorded in the audit trail as done by `actor`."""
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("name is required", "name")
         if len(name) > MAX_ORG_NAME_LENGTH or "\x00" in name:
             raise ValidationError(f"invalid name: at most {MAX_ORG_NAME_LENGTH} characters, no NUL", "name")
         org_id = check_id(org_id, "id", required=False) or new_entity_id("org")
-        return self.engine.create_org(org_id, name.strip())
+        return self.engine.create_org(org_id, name.strip(), actor=actor)
 
     def list_orgs(self) -> list[OrgRow]:
         return self.engine.list_orgs()
@@ -32,7 +34,8 @@ class Admin:
     def get_org(self, org_id: str) -> OrgRow:
         return self.engine.get_org(org_id)
 
-    def delete_org(self, org_id: str) -> int:
+    def delete_org(self, org_id: str, *, actor: Actor = CLI) -> int:
         """Delete an organisation with everything in it: memories, agents, sessions, keys and its Arc settings,
-        so a later org with the same id starts empty. Returns the number of memories deleted."""
-        return self.engine.purge_org(org_id)
+        so a later org with the same id starts empty. Returns the number of memories deleted. Recorded in the
+        audit trail as done by `actor`."""
+        return self.engine.purge_org(org_id, actor=actor)

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from memtrace.audit import CLI, Actor, AuditAction
 from memtrace.errors import NotFoundError
 from memtrace.stores.base import ArcInstanceRow
 from memtrace.timeparse import from_us
@@ -36,8 +37,10 @@ def set_org_arc(
     database: str,
     measurement: str = "events",
     admin_token: str | None = None,
+    actor: Actor = CLI,
 ) -> ArcInstanceRow:
-    """Point `org_id`'s memories at an Arc instance (the organisation must exist)."""
+    """Point `org_id`'s memories at an Arc instance (the organisation must exist). Recorded in the audit trail
+    (the URL, database and measurement; never a token)."""
     state.admin.get_org(org_id)
     row = new_instance(
         require_master_key(state.arc.master),
@@ -50,13 +53,26 @@ def set_org_arc(
     )
     stored = state.arc.metadata.put_arc_instance(row)
     state.arc.refresh(force=True)
+    state.engine.audit.record(
+        org_id,
+        AuditAction.ARC_SET,
+        actor=actor,
+        filter={
+            "url": stored.url,
+            "database": stored.database,
+            "measurement": stored.measurement,
+            "admin_token": stored.admin_cipher is not None,
+        },
+    )
     return stored
 
 
-def remove_org_arc(state: ServerState, org_id: str) -> None:
+def remove_org_arc(state: ServerState, org_id: str, *, actor: Actor = CLI) -> None:
+    """Send `org_id`'s future memories back to the default store. Recorded in the audit trail."""
     if not state.arc.metadata.delete_arc_instance(org_id):
         raise NotFoundError(f"organization '{org_id}' has no Arc instance")
     state.arc.refresh(force=True)
+    state.engine.audit.record(org_id, AuditAction.ARC_REMOVE, actor=actor)
 
 
 def get_org_arc(state: ServerState, org_id: str) -> ArcInstanceRow:

@@ -64,6 +64,7 @@ async def put_org_arc(
         database=req.database,
         measurement=req.measurement,
         admin_token=req.admin_token,
+        actor=principal.actor(),
     )
     return _json(view(instance))
 
@@ -84,7 +85,7 @@ async def read_org_arc(request: Request, principal: AdminCaller, org_id: str) ->
 async def delete_org_arc(request: Request, principal: AdminCaller, org_id: str) -> Response:
     _server_admin(principal)
     state = state_of(request)
-    await state.run(remove_org_arc, state, decode_segment(org_id))
+    await state.run(remove_org_arc, state, decode_segment(org_id), actor=principal.actor())
     return Response(status_code=204)
 
 

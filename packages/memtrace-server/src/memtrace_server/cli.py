@@ -3,9 +3,13 @@
     memtrace serve [--host 127.0.0.1] [--port 9100] [--data-dir ./data] [--store-url URL] [--config memtrace.toml]
     memtrace org create NAME [--id ID] | org list | org delete ORG_ID
     memtrace key create --org ID --name NAME [--permissions read,write] | key list [--org ID] | key revoke ID
+    memtrace audit list [--org ID] [--action A] [--since 7d]   # the audit trail (audit_commands.py)
     memtrace config                       # the effective configuration, as TOML
     memtrace migrate [--store-url URL]    # apply pending schema migrations (store_commands.py)
     memtrace migrate-store FROM TO        # copy one store into another, e.g. a data dir into PostgreSQL
+    memtrace retention set|show|clear|run # how long memories are kept; sweep now (retention_commands.py)
+    memtrace export [-o FILE] [filters]   # an organization as JSON Lines (transfer_commands.py)
+    memtrace import FILE [--org ID]       # ... and back; memories already there are skipped
     memtrace mcp [...]                    # the MCP server (arguments are its own)
 
 Running ``memtrace`` with no command (or only options) means ``serve``, as in the original.
@@ -26,15 +30,30 @@ from memtrace.timeparse import check_time_us, now_us, parse_relative, parse_time
 
 from . import __version__
 from .arc_admin import add_org_commands
+from .audit_commands import add_audit_commands
 from .config import ConfigError, ServerConfig, load_config, to_toml
 from .keys import FIRST_RUN_BANNER, bootstrap
+from .retention_commands import add_retention_commands
 from .state import ServerState, open_state
 from .store_commands import add_store_commands
+from .transfer_commands import add_transfer_commands
 from .wire import key_view, org_view
 
 log = logging.getLogger("memtrace_server")
 
-COMMANDS = ("serve", "org", "key", "config", "migrate", "migrate-store", "mcp")
+COMMANDS = (
+    "serve",
+    "org",
+    "key",
+    "audit",
+    "config",
+    "migrate",
+    "migrate-store",
+    "retention",
+    "export",
+    "import",
+    "mcp",
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -95,10 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=fn)
 
+    add_audit_commands(sub, _common, _with_state)
+
     config = sub.add_parser("config", help="print the effective configuration as TOML")
     _common(config)
     config.set_defaults(func=cmd_config)
     add_store_commands(sub, _common, _config)
+    add_retention_commands(sub, _common, _with_state)  # retention set / show / clear / run
+    add_transfer_commands(sub, _common, _with_state)
 
     sub.add_parser("mcp", help="run the MCP server (see `memtrace mcp --help`)", add_help=False)
     return parser

@@ -21,6 +21,9 @@ from typing import Any, Literal, get_type_hints
 from urllib.parse import urlsplit, urlunsplit
 
 from memtrace import limits as core_limits
+from memtrace.errors import ValidationError
+from memtrace.retention import check_policy_mapping
+from memtrace.sweep import MAX_SWEEP_BATCH
 
 CONFIG_FILENAME = "memtrace.toml"
 SEARCH_DIRS = (Path("."), Path("/etc/memtrace"), Path.home() / ".memtrace")
@@ -151,6 +154,50 @@ class UISection:
 
 
 @dataclass
+class AuditSection:
+    retention_days: float = 365.0
+    """How long audit entries are kept (`memtrace.audit`); older ones are deleted by the leader replica's
+    pruning job. 0 keeps them forever."""
+    prune_interval_seconds: float = 3600.0
+    """How often the leader looks for audit entries past `retention_days`."""
+
+
+@dataclass
+class RetentionSection:
+    """The retention policy of the default organisation (``org_default``), and the sweeper's pace.
+
+    Each type key takes a duration (``30d``, ``12w``, ``36h``: at least an hour) or ``forever``; ``default``
+    covers every type without its own key. A key left out (empty) leaves that rule as it is stored, so rules set
+    with ``memtrace retention set`` or the admin API stay; a key given here is written at every start, so the file
+    wins for the rules it names. Other organisations' policies are set with the CLI or the admin API."""
+
+    default: str = ""
+    episodic: str = ""
+    session: str = ""
+    decision: str = ""
+    entity: str = ""
+    sweep_interval_seconds: float = 60.0
+    """How often the leader deletes expired and out-of-policy memories: the bound on how long an expired memory
+    stays on disk (plus one sweep's duration). Reads never return it after it expires either way."""
+    sweep_batch: int = 100
+    """Memories per sweep transaction: each holds the store's write lock for its statements and commit."""
+
+    def policy(self) -> dict[str, str]:
+        """The rules this section names: ``{"default" or type: keep}``."""
+        return {
+            key: value.strip()
+            for key, value in (
+                ("default", self.default),
+                ("episodic", self.episodic),
+                ("session", self.session),
+                ("decision", self.decision),
+                ("entity", self.entity),
+            )
+            if value.strip()
+        }
+
+
+@dataclass
 class ServerConfig:
     server: ServerSection = field(default_factory=ServerSection)
     log: LogSection = field(default_factory=LogSection)
@@ -159,6 +206,8 @@ class ServerConfig:
     limits: LimitsSection = field(default_factory=LimitsSection)
     store: StoreSection = field(default_factory=StoreSection)
     ui: UISection = field(default_factory=UISection)
+    audit: AuditSection = field(default_factory=AuditSection)
+    retention: RetentionSection = field(default_factory=RetentionSection)
     source: str | None = None
     """The file this configuration was read from, if any."""
 
@@ -214,6 +263,18 @@ class ServerConfig:
             problems.append("ui.session_ttl_seconds must be between 60 and 2592000 (30 days)")
         if self.ui.session_secret and len(self.ui.session_secret) < 32:
             problems.append("ui.session_secret must be at least 32 characters")
+        if self.audit.retention_days < 0:
+            problems.append("audit.retention_days must not be negative (0 = keep forever)")
+        if self.audit.prune_interval_seconds < 1:
+            problems.append("audit.prune_interval_seconds must be at least 1")
+        if not 1 <= self.retention.sweep_interval_seconds <= 86400:
+            problems.append("retention.sweep_interval_seconds must be between 1 and 86400")
+        if not 1 <= self.retention.sweep_batch <= MAX_SWEEP_BATCH:
+            problems.append(f"retention.sweep_batch must be between 1 and {MAX_SWEEP_BATCH}")
+        try:
+            check_policy_mapping(self.retention.policy(), "retention")
+        except ValidationError as exc:
+            problems.append(exc.message)
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -335,7 +396,7 @@ def to_toml(config: ServerConfig | None = None) -> str:
     """`config` (default: all defaults) as a `memtrace.toml`."""
     config = config or ServerConfig()
     lines = ["# memtrace server configuration (every key can be overridden by MEMTRACE_<SECTION>_<KEY>)"]
-    for section in ("server", "log", "auth", "dedup", "limits", "store", "ui"):
+    for section in ("server", "log", "auth", "dedup", "limits", "store", "ui", "audit", "retention"):
         lines.append(f"\n[{section}]")
         for f in dataclasses.fields(getattr(config, section)):
             value = getattr(getattr(config, section), f.name)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import bcrypt
 
+from memtrace.audit import CLI, SYSTEM, Actor, ActorKind, AuditAction, AuditTrail
 from memtrace.errors import ConflictError, NotFoundError, ValidationError
 from memtrace.stores.base import ApiKeyRow, MetadataStore
 from memtrace.timeparse import now_us
@@ -86,6 +87,10 @@ class Principal:
         """`admin` implies every permission (spec §6.6)."""
         return permission in self.permissions or "admin" in self.permissions
 
+    def actor(self, via: ActorKind = "api") -> Actor:
+        """This caller as the audit trail names it: its key's id (never the key), and how it came."""
+        return Actor(via, self.key_id)
+
     @property
     def is_server_admin(self) -> bool:
         """An admin key of the bootstrap organisation manages every organisation; admin keys of other
@@ -104,13 +109,15 @@ class Principal:
 
 
 class KeyStore:
-    """Creates, verifies, lists and revokes keys in a metadata store."""
+    """Creates, verifies, lists and revokes keys in a metadata store; creations and revocations go into the
+    store's audit trail (`memtrace.audit`), whoever makes them (REST, CLI, first-run bootstrap)."""
 
     def __init__(self, metadata: MetadataStore, *, bcrypt_cost: int = 10) -> None:
         if bcrypt_cost < 10:
             raise ValueError("bcrypt cost must be at least 10")
         self.metadata = metadata
         self.bcrypt_cost = bcrypt_cost
+        self.audit = AuditTrail(metadata, now_us)
 
     def create(
         self,
@@ -120,8 +127,10 @@ class KeyStore:
         *,
         expires_us: int | None = None,
         key: str | None = None,
+        actor: Actor = CLI,
     ) -> tuple[ApiKeyRow, str]:
-        """Create a key for an existing organisation; return its row and the key itself (shown once)."""
+        """Create a key for an existing organisation; return its row and the key itself (shown once). Recorded
+        in the audit trail as done by `actor`."""
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("name is required", "name")
         if len(name) > MAX_KEY_NAME_LENGTH or "\x00" in name:
@@ -137,6 +146,12 @@ class KeyStore:
         hashed = bcrypt.hashpw(key.encode("ascii"), bcrypt.gensalt(rounds=self.bcrypt_cost)).decode("ascii")
         row = self.metadata.create_api_key(
             org_id, name.strip(), hashed, key_prefix(key), perms, now_us(), expires_us
+        )
+        self.audit.record(
+            org_id,
+            AuditAction.KEY_CREATE,
+            actor=actor,
+            filter={"key_id": row.id, "name": row.name, "permissions": row.permissions},
         )
         return row, key
 
@@ -159,8 +174,15 @@ class KeyStore:
     def get_key(self, key_id: int) -> ApiKeyRow | None:
         return self.metadata.get_api_key(key_id)
 
-    def revoke(self, key_id: int) -> bool:
-        return self.metadata.revoke_api_key(key_id)
+    def revoke(self, key_id: int, *, actor: Actor = CLI) -> bool:
+        """Disable a key; True if it was enabled (then recorded in the audit trail as done by `actor`)."""
+        row = self.metadata.get_api_key(key_id)
+        revoked = self.metadata.revoke_api_key(key_id)
+        if revoked and row is not None:
+            self.audit.record(
+                row.org_id, AuditAction.KEY_REVOKE, actor=actor, filter={"key_id": key_id, "name": row.name}
+            )
+        return revoked
 
     def version(self) -> int:
         """Changes whenever a key is created or revoked or an org deleted (one cheap read)."""
@@ -197,7 +219,7 @@ def bootstrap(keys: KeyStore, admin_key: str | None = None) -> str | None:
     if keys.list_keys():
         return None
     try:
-        _, key = keys.create(BOOTSTRAP_ORG_ID, "admin", "read,write,admin")
+        _, key = keys.create(BOOTSTRAP_ORG_ID, "admin", "read,write,admin", actor=SYSTEM)
     except ConflictError:
         return None
     log.info("first run: created an admin key for %s (printed once)", BOOTSTRAP_ORG_ID)
@@ -238,7 +260,7 @@ def _bootstrap_admin_key(keys: KeyStore, admin_key: str) -> None:
     taken = {r.name for r in keys.list_keys(BOOTSTRAP_ORG_ID)}
     name = "admin" if "admin" not in taken else f"admin-{key_prefix(admin_key)[:8]}"
     try:
-        row, _ = keys.create(BOOTSTRAP_ORG_ID, name, "read,write,admin", key=admin_key)
+        row, _ = keys.create(BOOTSTRAP_ORG_ID, name, "read,write,admin", key=admin_key, actor=SYSTEM)
     except ConflictError:  # another process bootstrapping the same directory got there first
         return
     log.info("MEMTRACE_ADMIN_KEY added as admin key %d (%s) of %s", row.id, name, BOOTSTRAP_ORG_ID)

@@ -62,6 +62,10 @@ class Leadership:
         """Run `fn` every `interval` seconds on the leader (first run as soon as it leads)."""
         self.jobs.append(Job(name, interval, fn))
 
+    def stopping(self) -> bool:
+        """True once the server is shutting down: a long job checks it between steps and returns."""
+        return self._stop.is_set()
+
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="memtrace-leadership", daemon=True)

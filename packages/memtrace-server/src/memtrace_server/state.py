@@ -23,6 +23,7 @@ from memtrace.engine import Engine, EngineConfig
 from memtrace.errors import MemtraceError, ValidationError
 from memtrace.limits import InputLimits
 from memtrace.stores import StoreBundle, open_stores
+from memtrace.timeparse import now_us
 
 from .admin import Admin
 from .arc import OrgArcStores, route_by_org
@@ -34,6 +35,7 @@ from .keys import BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME, KeyStore
 from .leadership import LeaderCollector, Leadership, postgres_url_of
 from .metrics import Metrics
 from .ratelimit import RateLimiter
+from .retention import apply_configured_policy, schedule_sweeps
 
 T = TypeVar("T")
 
@@ -112,6 +114,12 @@ def store_url_problem(exc: MemtraceError) -> str:
     return "store.url (--store-url / MEMTRACE_STORE_URL): " + " ".join(exc.message.split())
 
 
+def prune_audit(state: ServerState) -> int:
+    """Delete the audit entries older than ``audit.retention_days`` (a leader job; see `memtrace.audit`)."""
+    keep_us = int(state.config.audit.retention_days * 86_400_000_000)
+    return state.engine.audit.prune(now_us() - keep_us)
+
+
 def open_state(config: ServerConfig) -> ServerState:
     """Open the stores and build the server's state."""
     stores = open_stores_of(config)
@@ -136,6 +144,7 @@ def open_state(config: ServerConfig) -> ServerState:
     )
     try:
         engine.ensure_org(BOOTSTRAP_ORG_ID, BOOTSTRAP_ORG_NAME)
+        apply_configured_policy(engine, config)
     except BaseException:
         engine.close()
         raise
@@ -156,6 +165,11 @@ def open_state(config: ServerConfig) -> ServerState:
     )
     state.coalescer = SingleWriteCoalescer(state)
     state.leadership = Leadership(postgres_url_of(config.store.url))
+    if config.audit.retention_days > 0:
+        state.leadership.add_job(
+            "audit-retention", config.audit.prune_interval_seconds, functools.partial(prune_audit, state)
+        )
+    schedule_sweeps(engine, config, state.leadership)
     state.metrics.registry.register(LeaderCollector(state.leadership))
     if config.auth.enabled:
         limits = config.limits

@@ -12,8 +12,10 @@ new id; ``memtrace key list`` shows it).
 
 Resumable and idempotent: every row is looked up in the target first and skipped when present (memories by id,
 agents by id, sessions by id, keys by organisation and name, orgs by id), so running the command again after an
-interruption finishes the copy and running it on a finished copy changes nothing. Memories go in batches, each
-one transaction in the target. The source is only read.
+interruption finishes the copy and running it on a finished copy changes nothing. Agents, sessions and memories
+go in through the same steps as ``memtrace import`` (`memtrace.transfer`: `ensure_agent`, `ensure_session`, the
+event store's `import_records`, memories read with `iter_records`), so a copy keeps exactly what an export and
+import would. Memories go in batches, each one transaction in the target. The source is only read.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from memtrace.records import MemoryFilter
+from memtrace.records import MemoryFilter, MemoryRecord
 from memtrace.stores import StoreBundle
+from memtrace.transfer import ensure_agent, ensure_session, iter_records
 
 BATCH = 500
 
@@ -60,14 +63,12 @@ def copy_stores(
         else:
             report.skipped += 1
         for agent in src.list_agents(org.id):
-            if dst.get_agent(org.id, agent.id) is None:
-                dst.create_agent(agent)
+            if ensure_agent(dst, agent):
                 report.agents += 1
             else:
                 report.skipped += 1
         for session in src.list_sessions(org.id, None):
-            if dst.get_session(org.id, session.id) is None:
-                dst.create_session(session, exist_ok=True)
+            if ensure_session(dst, session):
                 report.sessions += 1
             else:
                 report.skipped += 1
@@ -104,22 +105,22 @@ def copy_stores(
 
 
 def _copy_memories(source: StoreBundle, target: StoreBundle, org_id: str, report: CopyReport) -> None:
-    offset = 0
-    while True:
-        page = source.events.query(org_id, MemoryFilter(), order="asc", limit=BATCH, offset=offset)
-        if not page:
-            return
-        offset += len(page)
-        ids = tuple(r.id for r in page)
-        present = {
-            r.id
-            for r in target.events.query(org_id, MemoryFilter(ids=ids), order="asc", limit=len(ids), offset=0)
-        }
-        missing = [r for r in page if r.id not in present]
-        report.skipped += len(page) - len(missing)
-        if missing:
-            target.events.append(org_id, missing, dedup_since_us=None)
-            report.memories += len(missing)
+    """Every memory of the org, oldest first, through the import path (`import_records`: ids, times and dedup
+    keys kept, ids already in the target skipped), a batch per transaction."""
+    page: list[MemoryRecord] = []
+    for record in iter_records(source.events, org_id, MemoryFilter(), BATCH):
+        page.append(record)
+        if len(page) == BATCH:
+            _import_page(target, org_id, page, report)
+            page = []
+    if page:
+        _import_page(target, org_id, page, report)
+
+
+def _import_page(target: StoreBundle, org_id: str, page: list[MemoryRecord], report: CopyReport) -> None:
+    inserted, skipped = target.events.import_records(org_id, page)
+    report.memories += inserted
+    report.skipped += skipped
 
 
 __all__ = ["CopyReport", "copy_stores"]

@@ -121,6 +121,56 @@ class ApiKeyList(BaseModel):
     count: int
 
 
+class SetRetentionRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    keep: str = Field(
+        description="How long to keep memories: a duration (30d, 12w, 36h; at least 1h) or forever."
+    )
+    memory_type: str | None = Field(
+        None,
+        description="episodic, session, decision or entity; * or absent: every type without its own rule.",
+    )
+    org_id: str | None = Field(None, description="Default: the caller's organisation.")
+
+
+class RetentionRuleView(BaseModel):
+    org_id: str
+    memory_type: str = Field(description="A memory type, or * for every type without its own rule.")
+    keep: str = Field(description="A duration such as 30d, or forever.")
+    max_age_seconds: int | None = Field(None, description="The duration in seconds; absent for forever.")
+    updated_at: datetime
+
+
+class RetentionPolicyView(BaseModel):
+    org_id: str
+    rules: list[RetentionRuleView]
+    count: int
+
+
+class ClearedRetention(BaseModel):
+    org_id: str
+    removed: int
+
+
+class SweepRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    org_id: str | None = Field(None, description="Only this organisation (default: every organisation).")
+    dry_run: bool = Field(False, description="Count what would be deleted, delete nothing.")
+
+
+class SweepReportView(BaseModel):
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime
+    total: int
+    complete: bool = Field(description="False when the sweep stopped early; the next one takes the rest.")
+    batches: int
+    orgs: dict[str, dict[str, dict[str, int]]] = Field(
+        description="org -> reason (expired, retention) -> memory type -> memories."
+    )
+    errors: dict[str, str] = Field(description="org -> why its sweep failed.")
+
+
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 USER_AGENT = "memtrace-python"
-_JSON_HEADERS = {"content-type": "application/json"}
 
 POOL_SIZE = 8
 """Connections per event loop for `AsyncHttpBackend`, all kept alive, with callers queueing on our own
@@ -56,6 +55,10 @@ SYNC_POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=1
 
 def _headers(api_key: str) -> dict[str, str]:
     return {"x-api-key": api_key, "user-agent": USER_AGENT, "accept": "application/json"}
+
+
+def _content_headers(request: HttpRequest) -> dict[str, str] | None:
+    return {"content-type": request.content_type} if request.content is not None else None
 
 
 def _reply(request: HttpRequest, response: httpx.Response) -> HttpReply:
@@ -96,16 +99,33 @@ class HttpBackend:
     def send(self, request: HttpRequest) -> HttpReply:
         """Send one planned request."""
         try:
+            if request.sink is not None:
+                return self._stream(request, request.sink)
             response = self._client.request(
                 request.method,
                 request.path,
                 params=request.params,
                 content=request.content,
-                headers=_JSON_HEADERS if request.content is not None else None,
+                headers=_content_headers(request),
             )
         except httpx.TransportError as exc:
             raise _unreachable(self.base_url, exc) from exc
         return _reply(request, response)
+
+    def _stream(self, request: HttpRequest, sink: Callable[[bytes], None]) -> HttpReply:
+        with self._client.stream(
+            request.method,
+            request.path,
+            params=request.params,
+            content=request.content,
+            headers=_content_headers(request),
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                return _reply(request, response)
+            for chunk in response.iter_bytes():
+                sink(chunk)
+            return HttpReply(request, response.status_code, b"")
 
     def execute(self, op: Operation[R], /) -> R:
         return drive(op.http(), self.send)
@@ -195,16 +215,36 @@ class AsyncHttpBackend:
         bound = await self._bound()
         try:
             async with bound.slots:  # queue here, not in httpcore's pool (see POOL_SIZE)
+                if request.sink is not None:
+                    return await self._stream(bound.client, request, request.sink)
                 response = await bound.client.request(
                     request.method,
                     request.path,
                     params=request.params,
                     content=request.content,
-                    headers=_JSON_HEADERS if request.content is not None else None,
+                    headers=_content_headers(request),
                 )
         except httpx.TransportError as exc:
             raise _unreachable(self.base_url, exc) from exc
         return _reply(request, response)
+
+    @staticmethod
+    async def _stream(
+        client: httpx.AsyncClient, request: HttpRequest, sink: Callable[[bytes], None]
+    ) -> HttpReply:
+        async with client.stream(
+            request.method,
+            request.path,
+            params=request.params,
+            content=request.content,
+            headers=_content_headers(request),
+        ) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                return _reply(request, response)
+            async for chunk in response.aiter_bytes():
+                sink(chunk)  # a local file write: brief, and in order
+            return HttpReply(request, response.status_code, b"")
 
     async def execute(self, op: Operation[R], /) -> R:
         return await adrive(op.http(), self.send)

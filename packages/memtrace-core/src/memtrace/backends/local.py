@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, TypeVar
 
 from ..engine import Engine
+from ..sweeper import PeriodicSweeper
 
 if TYPE_CHECKING:
     from ..operations import Operation
@@ -14,17 +15,25 @@ R = TypeVar("R")
 
 
 class LocalBackend:
-    """Runs operations on the engine, scoped to `org_id` (the client's configuration, never the caller's input)."""
+    """Runs operations on the engine, scoped to `org_id` (the client's configuration, never the caller's input).
 
-    def __init__(self, engine: Engine, org_id: str, *, owns_engine: bool = True) -> None:
+    With `sweep_every` (seconds), a `PeriodicSweeper` deletes the org's expired and out-of-policy memories on a
+    background thread until the backend is closed."""
+
+    def __init__(
+        self, engine: Engine, org_id: str, *, owns_engine: bool = True, sweep_every: float | None = None
+    ) -> None:
         self.engine = engine
         self.org_id = org_id
         self._owns_engine = owns_engine
+        self.sweeper = PeriodicSweeper(engine, org_id, interval=sweep_every).start() if sweep_every else None
 
     def execute(self, op: Operation[R], /) -> R:
         return op.run(self.engine, self.org_id)
 
     def close(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()  # before the stores close under it
         if self._owns_engine:
             self.engine.close()
 

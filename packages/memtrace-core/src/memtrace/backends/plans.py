@@ -55,12 +55,17 @@ M = TypeVar("M", bound=BaseModel)
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
-    """One request to send. `content`, when set, is a JSON body."""
+    """One request to send. `content`, when set, is the body, of `content_type` (JSON unless said).
+
+    `sink`, when set, takes a successful response's body as it arrives, chunk by chunk (an export), and the
+    reply's `content` is then empty; an error response is read whole as usual."""
 
     method: str
     path: str
     params: Mapping[str, Any] | None = None
     content: bytes | None = None
+    content_type: str = "application/json"
+    sink: Callable[[bytes], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,16 @@ class EventStore(Protocol):
         """
         ...
 
+    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+        """Store `records` as they are (ids, times, dedup keys), all or nothing, skipping those whose id the org
+        already holds (and repeats of an id within `records`); return (inserted, skipped).
+
+        For import and store-to-store copies: no dedup window applies and nothing is re-derived, so running it
+        twice on the same records inserts them once. Checking ids and inserting are one atomic step against
+        other importers of the org.
+        """
+        ...
+
     def query(
         self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
     ) -> list[MemoryRecord]:
@@ -130,8 +140,40 @@ class ArcInstanceRow:
     updated_us: int
 
 
+@dataclass(frozen=True)
+class AuditRow:
+    """One entry of the audit trail (`memtrace.audit`): who did what destructive or privileged thing, when.
+
+    `key_id` is the API key's id, never the key; None when no key was involved (the CLI, an embedded client, a
+    background job), and `actor` says which of those it was. `filter_json` and `counts_json` are compact JSON
+    objects (the subject acted on, and what it changed by kind) or None."""
+
+    id: int
+    """Assigned by the store (0 before it is stored); increasing in insertion order, the paging cursor."""
+    time_us: int
+    org_id: str
+    key_id: int | None
+    actor: str
+    action: str
+    filter_json: str | None
+    counts_json: str | None
+
+
+@dataclass(frozen=True)
+class RetentionRow:
+    """One rule of an organisation's retention policy (`memtrace.retention`)."""
+
+    org_id: str
+    memory_type: str
+    """A memory type, or ``"*"``: every type without a row of its own."""
+    max_age_us: int | None
+    """Memories older than this (by their time) are deleted; None keeps them forever."""
+    updated_us: int
+
+
 class MetadataStore(Protocol):
-    """Organisations, agents, sessions, API keys and the organisations' Arc instances."""
+    """Organisations, agents, sessions, API keys, the organisations' Arc instances, the audit trail and retention
+    policies."""
 
     # organisations
     def create_org(self, org_id: str, name: str, now_us: int) -> OrgRow:
@@ -145,8 +187,8 @@ class MetadataStore(Protocol):
     def get_org(self, org_id: str) -> OrgRow | None: ...
     def list_orgs(self) -> list[OrgRow]: ...
     def delete_org(self, org_id: str) -> bool:
-        """Delete the organisation with its agents, sessions, API keys and Arc instance (not its memories: those
-        are the event store's). True if it existed."""
+        """Delete the organisation with its agents, sessions, API keys, Arc instance and retention policy (not its
+        memories: those are the event store's). True if it existed."""
         ...
 
     # agents
@@ -228,6 +270,43 @@ class MetadataStore(Protocol):
     def delete_arc_instance(self, org_id: str) -> bool: ...
     def arc_instances_version(self) -> int:
         """A number that changes whenever an Arc instance is put or deleted (cheap to poll)."""
+        ...
+
+    # the audit trail
+    def append_audit(self, row: AuditRow) -> AuditRow:
+        """Store an entry (its `id` is ignored) and return it with the id the store gave it."""
+        ...
+
+    def list_audit(
+        self,
+        *,
+        org_id: str | None,
+        action: str | None,
+        since_us: int | None,
+        until_us: int | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[AuditRow]:
+        """At most `limit` entries, newest (highest id) first, of one organisation (None: all) and one action
+        (None: all), with ``since_us <= time_us < until_us`` where given, and ``id < before_id`` (the next page
+        after an entry) where given."""
+        ...
+
+    def prune_audit(self, before_us: int, *, limit: int) -> int:
+        """Delete at most `limit` of the oldest entries with ``time_us < before_us`` (one short transaction);
+        return how many went. Callers loop until it returns less than `limit`."""
+
+    # retention policies
+    def put_retention(self, row: RetentionRow) -> RetentionRow:
+        """Set the rule for (`row.org_id`, `row.memory_type`), replacing any (atomically); returns it."""
+        ...
+
+    def list_retention(self, org_id: str | None = None) -> list[RetentionRow]:
+        """The rules of one organisation, or of all (for the sweeper), by org id then memory type."""
+        ...
+
+    def delete_retention(self, org_id: str, memory_type: str | None = None) -> int:
+        """Remove the org's rule for `memory_type`, or all its rules when None; returns how many went."""
         ...
 
     def ping(self) -> None:

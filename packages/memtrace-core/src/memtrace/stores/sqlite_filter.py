@@ -85,6 +85,12 @@ def compile_filter(org_id: str, flt: MemoryFilter, columns: MemoryColumns) -> tu
     if flt.min_importance is not None:
         clauses.append(f"COALESCE({c}importance, 0) >= ?")
         params.append(flt.min_importance)
+    if flt.alive_at_us is not None:
+        clauses.append(f"({c}expires_us IS NULL OR {c}expires_us > ?)")
+        params.append(flt.alive_at_us)
+    if flt.expired_by_us is not None:
+        clauses.append(f"{c}expires_us <= ?")
+        params.append(flt.expired_by_us)
     if flt.ids:
         clauses.append(f"{c}id IN ({','.join('?' * len(flt.ids))})")
         params.extend(flt.ids)

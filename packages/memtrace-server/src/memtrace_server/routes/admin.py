@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from memtrace.audit import MAX_AUDIT_LIMIT, AuditAction, AuditPage
 from memtrace.errors import ConflictError, NotFoundError, PermissionDeniedError
 from memtrace.timeparse import to_checked_us
 
@@ -18,7 +19,7 @@ from .. import wire
 from ..keys import Principal
 from ..middleware import decode_segment
 from ..wire import ApiKey, ApiKeyList, CreatedApiKey, CreateKeyRequest, CreateOrgRequest, Org, OrgList
-from .common import ERRORS, AdminCaller, state_of
+from .common import ERRORS, AdminCaller, TimeQuery, state_of
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -41,7 +42,7 @@ def _org_scope(principal: Principal, org_id: str | None) -> str | None:
 async def create_org(request: Request, principal: AdminCaller, req: CreateOrgRequest) -> Response:
     _server_admin(principal)
     state = state_of(request)
-    org = await state.run(state.admin.create_org, req.name, req.id)
+    org = await state.run(state.admin.create_org, req.name, req.id, actor=principal.actor())
     return wire.json_response(wire.org_view(org), Org, 201)
 
 
@@ -68,7 +69,7 @@ async def delete_org(request: Request, principal: AdminCaller, org_id: str) -> R
     if org_id == principal.org_id:
         raise ConflictError("refusing to delete the organization of the key making the request")
     state = state_of(request)
-    await state.run(state.admin.delete_org, org_id)
+    await state.run(state.admin.delete_org, org_id, actor=principal.actor())
     if state.authenticator is not None:
         state.authenticator.evict(org_id=org_id)
     return Response(status_code=204)
@@ -85,7 +86,9 @@ async def create_key(request: Request, principal: AdminCaller, req: CreateKeyReq
     org_id = _org_scope(principal, req.org_id) or principal.org_id
     state = state_of(request)
     expires_us = to_checked_us(req.expires_at, "expires_at") if req.expires_at is not None else None
-    row, key = await state.run(state.keys.create, org_id, req.name, req.permissions, expires_us=expires_us)
+    row, key = await state.run(
+        state.keys.create, org_id, req.name, req.permissions, expires_us=expires_us, actor=principal.actor()
+    )
     if state.authenticator is not None:
         state.authenticator.forget_failures()
     return wire.json_response(wire.key_view(row, key), CreatedApiKey, 201)
@@ -111,10 +114,57 @@ async def revoke_key(request: Request, principal: AdminCaller, key_id: int) -> R
     row = await state.run(state.keys.get_key, key_id)
     if row is None or not row.enabled or _org_scope(principal, None) not in (None, row.org_id):
         raise NotFoundError("API key not found")
-    await state.run(state.keys.revoke, key_id)
+    await state.run(state.keys.revoke, key_id, actor=principal.actor())
     if state.authenticator is not None:
         state.authenticator.evict(key_id=key_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    responses=ERRORS,
+    summary="Read the audit trail (admin keys; newest first)",
+    description="Destructive and privileged actions: deletes, forgets, organisation and key administration, "
+    "Arc instance changes, retention runs and imports. The server admin reads every organisation's entries; "
+    "another organisation's admin key reads its own organisation's. Page with `before` = the previous page's "
+    "`next_before`.",
+)
+async def read_audit(
+    request: Request,
+    principal: AdminCaller,
+    org_id: Annotated[str | None, Query(description="Only this organization's entries.")] = None,
+    action: Annotated[
+        str | None, Query(description="Only this action.", json_schema_extra={"enum": sorted(AuditAction)})
+    ] = None,
+    since: TimeQuery = None,
+    until: TimeQuery = None,
+    before: Annotated[
+        int | None,
+        Query(
+            description="Only entries older than this entry id (the next page).",
+            json_schema_extra={"minimum": 1},
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        Query(
+            description=f"1..{MAX_AUDIT_LIMIT}, default 100.",
+            json_schema_extra={"minimum": 1, "maximum": MAX_AUDIT_LIMIT},
+        ),
+    ] = None,
+) -> Response:
+    state = state_of(request)
+    page = await state.run(
+        state.engine.audit.list,
+        org_id=_org_scope(principal, org_id or None),
+        action=action,
+        since=since,
+        until=until,
+        before=before,
+        limit=limit,
+    )
+    return wire.json_response(page, AuditPage)
 
 
 __all__ = ["ApiKey", "router"]

@@ -63,5 +63,7 @@ async def get_agent_stats(request: Request, principal: Reader, agent_id: AgentId
 )
 async def delete_agent(request: Request, principal: Writer, agent_id: str) -> Response:
     state = state_of(request)
-    await state.run(state.engine.delete_agent, principal.org_id, decode_segment(agent_id))
+    await state.run(
+        state.engine.delete_agent, principal.org_id, decode_segment(agent_id), actor=principal.actor()
+    )
     return Response(status_code=204)

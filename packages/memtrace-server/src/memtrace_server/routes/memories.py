@@ -147,7 +147,9 @@ async def delete_memories(
             "memory_ids": ids,
         }
         filters = {k: v for k, v in query.items() if v is not None}
-    deleted = await state.run(state.engine.delete_memories, principal.org_id, **filters)
+    deleted = await state.run(
+        state.engine.delete_memories, principal.org_id, **filters, actor=principal.actor()
+    )
     return wire.json_response(DeletedResponse(deleted=deleted), DeletedResponse)
 
 
@@ -166,7 +168,9 @@ async def get_memory(request: Request, principal: Reader, memory_id: MemoryIdPat
 )
 async def delete_memory(request: Request, principal: Writer, memory_id: MemoryIdPath) -> Response:
     state = state_of(request)
-    await state.run(state.engine.delete_memory, principal.org_id, decode_segment(memory_id))
+    await state.run(
+        state.engine.delete_memory, principal.org_id, decode_segment(memory_id), actor=principal.actor()
+    )
     return Response(status_code=204)
 
 

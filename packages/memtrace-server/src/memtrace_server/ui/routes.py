@@ -512,7 +512,9 @@ async def delete(request: Request, viewer: ViewerDep) -> Response:
     state = _state(request)
     target, ident = form.get("target"), form.get("id")
     filters = _delete_filter(target, ident)
-    deleted = await state.run(state.engine.delete_memories, viewer.principal.org_id, **filters)
+    deleted = await state.run(
+        state.engine.delete_memories, viewer.principal.org_id, **filters, actor=viewer.principal.actor("ui")
+    )
     return page("deleted.html", viewer=viewer, nav="", target=target, ident=ident, deleted=deleted)
 
 

@@ -36,8 +36,11 @@ READ_COLUMNS = (
     "dedup_key",
     "importance",
     "parent_id",
+    "expires_us",
 )
-"""The columns a memory is read back from (the original Memtrace's, plus our ``id``)."""
+"""The columns a memory is read back from (the original Memtrace's, plus our ``id`` and ``expires_us``).
+
+``expires_us`` is integer microseconds, 0 for "never" (see wire.py); NULL in rows written before it existed."""
 
 WRITE_COLUMNS = (*READ_COLUMNS, "search_terms", "term_count", "write_batch")
 """Every column written: the read columns, the keyword-search columns, and the spool batch a row arrived in."""
@@ -73,6 +76,12 @@ def where(org_id: str, flt: MemoryFilter) -> str:
         )
     if flt.min_importance is not None:
         clauses.append(f"importance >= {sql.number(flt.min_importance)} AND NOT isnan(importance)")
+    if flt.alive_at_us is not None:
+        clauses.append(
+            f"(expires_us IS NULL OR expires_us = 0 OR expires_us > {sql.integer(flt.alive_at_us)})"
+        )
+    if flt.expired_by_us is not None:
+        clauses.append(f"expires_us > 0 AND expires_us <= {sql.integer(flt.expired_by_us)}")
     if flt.ids:
         clauses.append(f"id IN {sql.string_list(flt.ids)}")
         low, high = id_time_window(flt.ids)

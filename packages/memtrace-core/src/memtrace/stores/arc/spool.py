@@ -44,7 +44,7 @@ PENDING = -1
 # Same order as wire.SpoolRow (queries.WRITE_COLUMNS without write_batch), with time as integer microseconds.
 _ROW_COLUMNS = (
     "time_us, id, org_id, agent_id, session_id, memory_type, event_type, content, metadata_json, tags_csv, "
-    "dedup_key, importance, parent_id, search_terms, term_count"
+    "dedup_key, importance, parent_id, expires_us, search_terms, term_count"
 )
 _SCHEMA = [
     # AUTOINCREMENT: a seq is never reused, even when the queue empties, so the cursor stays meaningful.
@@ -63,6 +63,7 @@ _SCHEMA = [
         dedup_key TEXT,
         importance REAL,
         parent_id TEXT,
+        expires_us INTEGER,
         search_terms TEXT NOT NULL,
         term_count INTEGER NOT NULL
     )""",
@@ -89,7 +90,7 @@ _SCHEMA = [
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('rows', 0)",
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('cursor', 0)",
 ]
-_INSERT_SEQ = f"INSERT INTO spool (seq, {_ROW_COLUMNS}) VALUES ({','.join('?' * 16)})"
+_INSERT_SEQ = f"INSERT INTO spool (seq, {_ROW_COLUMNS}) VALUES ({','.join('?' * 17)})"
 _UPSERT_KEY = (
     "INSERT INTO dedup (org_id, dedup_key, time_us) VALUES (?, ?, ?) "
     "ON CONFLICT (org_id, dedup_key) DO UPDATE SET time_us = max(time_us, excluded.time_us)"
@@ -165,6 +166,11 @@ class ArcSpool:
             try:
                 for statement in _SCHEMA:
                     self._w.execute(statement)
+                # A spool file made before memories could expire: the column is added (at the end; the spool
+                # reads and writes by column name).
+                spool_columns = {r[1] for r in self._w.execute("PRAGMA table_info(spool)")}
+                if "expires_us" not in spool_columns:
+                    self._w.execute("ALTER TABLE spool ADD COLUMN expires_us INTEGER")
                 self._w.execute("COMMIT")
             except BaseException:
                 self._w.execute("ROLLBACK")
@@ -522,7 +528,7 @@ class ArcSpool:
                 f"SELECT {_ROW_COLUMNS} FROM spool WHERE {where} AND ({any_term})",
                 [*params, *(t.pattern for t in terms)],
             ).fetchall()
-        return [(record_from_spool(r), r[13], r[14]) for r in rows]
+        return [(record_from_spool(r), r[14], r[15]) for r in rows]
 
     def delete_candidates(self, org_id: str, flt: MemoryFilter) -> list[DeleteCandidate]:
         """Matching rows with their state: `PENDING`, or their batch's state."""

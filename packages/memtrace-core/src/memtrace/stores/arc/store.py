@@ -112,6 +112,7 @@ class ArcEventStore:
         self.arc = ArcClient(config, transport=transport)
         self._writer = ArcClient(config, transport=transport)
         self._lock = threading.RLock()
+        self._import_lock = threading.Lock()
         self.flusher = SpoolFlusher(self.spool, self._writer, config, self._lock)
         # Dedup probes of a large batch run side by side (Arc answers queries in parallel).
         self._probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memtrace-arc-probe")
@@ -177,6 +178,7 @@ class ArcEventStore:
                     r.dedup_key,
                     r.importance,
                     r.parent_id,
+                    r.expires_us,
                     terms,
                     term_count,
                 )
@@ -221,6 +223,28 @@ class ArcEventStore:
         self.flusher.note_dedup_horizon(dedup_since_us)
         self.flusher.notify(len(rows) - len(skipped))
         return skipped
+
+    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+        """Arc has no unique key: the ids are looked up in the spool and in Arc, and the missing ones appended
+        without the dedup window. Imports through this store are serialised, so two of them cannot both add an
+        id; another process importing the same memories into the same Arc database at the same moment could
+        (reads still show each id once: they merge by id)."""
+        with self._import_lock:
+            ids = tuple(dict.fromkeys(r.id for r in records))
+            held: set[str] = set()
+            for start in range(0, len(ids), IDS_PER_QUERY):
+                part = MemoryFilter(ids=ids[start : start + IDS_PER_QUERY])
+                held.update(r.id for r in self.spool.query(org_id, part, order="asc", limit=len(part.ids)))
+            with self._arc("import memories"):
+                held.update(self._arc_ids(org_id, MemoryFilter(ids=ids)))
+            missing: list[MemoryRecord] = []
+            for r in records:
+                if r.id not in held:
+                    held.add(r.id)
+                    missing.append(r)
+            if missing:
+                self.append(org_id, missing, dedup_since_us=None)
+        return len(missing), len(records) - len(missing)
 
     def _probe(self, org_id: str, keys: list[str], since_us: int) -> set[str]:
         """Which of `keys` Arc already holds (written after `since_us`), whoever wrote them."""

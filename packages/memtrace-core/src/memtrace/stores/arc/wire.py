@@ -21,6 +21,7 @@ from typing import Any
 
 import msgpack
 
+from ...ids import id_time_ms
 from ...records import MemoryRecord
 from .queries import READ_COLUMNS, WRITE_COLUMNS
 
@@ -33,7 +34,6 @@ MAX_TIME_US = 10**16
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
-_CROCKFORD_VALUE = {c: i for i, c in enumerate(_CROCKFORD)}
 _TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
 _NAN = float("nan")
 
@@ -50,6 +50,8 @@ def encode_write(measurement: str, rows: Sequence[SpoolRow], batch: str) -> byte
     for name, values in zip(WRITE_COLUMNS[:-1], transposed, strict=True):
         columns[name] = list(values)
     columns["importance"] = [_NAN if v is None else float(v) for v in columns["importance"]]
+    # 0 for "never expires", so the column is always integers (an all-nil column would be a string column).
+    columns["expires_us"] = [0 if v is None else int(v) for v in columns["expires_us"]]
     columns["write_batch"] = [batch] * len(rows)
     body: bytes = msgpack.packb(
         {"m": measurement, "columns": columns}, use_bin_type=True
@@ -86,23 +88,6 @@ def parse_time_us(value: str) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def id_time_ms(memory_id: str) -> int | None:
-    """The millisecond time in a ``mem_`` id, or None if it is not one of ours.
-
-    An id is 128 bits (48 bits of milliseconds, then 80 random) written as 26 base32 characters, most
-    significant first, with two padding bits at the end (`memtrace.ids`); the first 10 characters carry the
-    48 time bits and 2 random ones. `tests/arc/test_wire_format.py` pins this to `MemoryIdGenerator`."""
-    if len(memory_id) != 30 or not memory_id.startswith("mem_"):
-        return None
-    value = 0
-    try:
-        for ch in memory_id[4:14]:
-            value = (value << 5) | _CROCKFORD_VALUE[ch]
-    except KeyError:
-        return None
-    return value >> 2
-
-
 def legacy_id(time_us: int, row: Sequence[Any]) -> str:
     """A stable id for a row written by the original Memtrace, which stored none: time plus a hash of the row,
     laid out like our ids. Such memories can be listed and searched; they cannot be fetched by this id."""
@@ -137,6 +122,7 @@ def records_from_query(columns: Sequence[str], data: Sequence[Sequence[Any]]) ->
         else:
             importance = None
         tags_csv = row[at[9]]
+        expires_us = row[at[13]]
         out.append(
             MemoryRecord(
                 id=memory_id,
@@ -152,6 +138,7 @@ def records_from_query(columns: Sequence[str], data: Sequence[Sequence[Any]]) ->
                 dedup_key=_text(row[at[10]]),
                 importance=importance,
                 parent_id=_text(row[at[12]]),
+                expires_us=expires_us if isinstance(expires_us, int) and expires_us > 0 else None,
             )
         )
     return out
@@ -174,6 +161,7 @@ def record_from_spool(row: Sequence[Any]) -> MemoryRecord:
         dedup_key=row[10],
         importance=row[11],
         parent_id=row[12],
+        expires_us=row[13],
     )
 
 

@@ -58,6 +58,7 @@ _COLUMNS = (
     "dedup_key",
     "importance",
     "parent_id",
+    "expires_us",
 )
 _M_COLUMNS = ", ".join("m." + c for c in _COLUMNS)
 _C_COLUMNS = ", ".join("c." + c for c in _COLUMNS)
@@ -115,6 +116,7 @@ def _row_to_record(row: tuple[Any, ...] | Any, score: float | None = None) -> Me
         importance=row[11],
         parent_id=row[12],
         score=score,
+        expires_us=row[13],
     )
 
 
@@ -153,6 +155,15 @@ class PostgresEventStore:
     # ------------------------------------------------------------------------------------------------ writes
 
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
+        return self._write(org_id, records, dedup_since_us, keep_ids=False)
+
+    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+        skipped = self._write(org_id, records, None, keep_ids=True)
+        return len(records) - len(skipped), len(skipped)
+
+    def _write(
+        self, org_id: str, records: list[MemoryRecord], dedup_since_us: int | None, *, keep_ids: bool
+    ) -> list[int]:
         if not records:
             return []
         # Tokenising is the CPU part of a write: done before the transaction, so no lock waits on it.
@@ -161,7 +172,7 @@ class PostgresEventStore:
         for attempt in (1, 2):
             self._ensure_partitions(months)
             try:
-                return self._append(org_id, records, terms, dedup_since_us)
+                return self._append(org_id, records, terms, dedup_since_us, keep_ids)
             except psycopg.errors.CheckViolation:
                 # "no partition for row": someone dropped a partition this process thought existed.
                 if attempt == 2:
@@ -177,17 +188,30 @@ class PostgresEventStore:
             self._partitions |= missing
 
     def _append(
-        self, org_id: str, records: list[MemoryRecord], terms: list[Any], dedup_since_us: int | None
+        self,
+        org_id: str,
+        records: list[MemoryRecord],
+        terms: list[Any],
+        dedup_since_us: int | None,
+        keep_ids: bool = False,
     ) -> list[int]:
+        """Insert in one transaction; the indexes skipped. `keep_ids` (imports) skips ids the org already holds
+        and repeats within `records`, instead of applying the dedup window."""
         skipped: list[int] = []
         with self.db.transaction() as conn:
             seen: set[str] = set()
             if dedup_since_us is not None:
                 seen = self._lock_and_probe(conn, org_id, records, dedup_since_us)
+            taken = self._lock_and_find_ids(conn, org_id, records) if keep_ids else set()
             rows = []
             total_terms = 0
             stems: Counter[str] = Counter()
             for i, (r, t) in enumerate(zip(records, terms, strict=True)):
+                if keep_ids:
+                    if r.id in taken:
+                        skipped.append(i)
+                        continue
+                    taken.add(r.id)
                 if dedup_since_us is not None and r.dedup_key is not None:
                     if r.dedup_key in seen:
                         skipped.append(i)
@@ -210,6 +234,7 @@ class PostgresEventStore:
                         r.dedup_key,
                         r.importance,
                         r.parent_id,
+                        r.expires_us,
                         t.search_terms,
                         t.n_terms,
                         t.tsv,
@@ -257,6 +282,20 @@ class PostgresEventStore:
             (org_id, keys, since_us),
         ).fetchall()
         return {k for (k,) in found}
+
+    @staticmethod
+    def _lock_and_find_ids(
+        conn: psycopg.Connection[Any], org_id: str, records: list[MemoryRecord]
+    ) -> set[str]:
+        """The records' ids the org already holds, read under the org's import lock: the key is
+        (org_id, time_us, id), so nothing in the schema stops two importers inserting one id twice; the lock
+        makes the check and the insert one step. Looked up by (org_id, id), whatever the partition."""
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("memtrace.import." + org_id),))
+        found = conn.execute(
+            "SELECT id FROM memories WHERE org_id = %s AND id = ANY(%s)",
+            (org_id, list({r.id for r in records})),
+        ).fetchall()
+        return {i for (i,) in found}
 
     def delete(self, org_id: str, flt: MemoryFilter) -> int:
         w = where(org_id, flt)
@@ -474,7 +513,7 @@ class PostgresEventStore:
             else:
                 check = w.content_check
                 rows = [r for r in conn.execute(sql, all_params).fetchall() if check(r[_CONTENT])][:n]
-        return [_row_to_record(r, score=rounded(r[13])) for r in rows]
+        return [_row_to_record(r, score=rounded(r[len(_COLUMNS)])) for r in rows]
 
     # ------------------------------------------------------------------------------------------------ admin
 

@@ -68,6 +68,12 @@ def where(org_id: str, flt: MemoryFilter) -> Where:
     if flt.min_importance is not None:
         clauses.append("COALESCE(m.importance, 0) >= %(min_importance)s")
         params["min_importance"] = flt.min_importance
+    if flt.alive_at_us is not None:
+        clauses.append("(m.expires_us IS NULL OR m.expires_us > %(alive_at)s)")
+        params["alive_at"] = flt.alive_at_us
+    if flt.expired_by_us is not None:
+        clauses.append("m.expires_us <= %(expired_by)s")
+        params["expired_by"] = flt.expired_by_us
     if flt.ids:
         clauses.append("m.id = ANY(%(ids)s)")
         params["ids"] = list(flt.ids)

@@ -1,4 +1,4 @@
-"""`PostgresMetadataStore`: organisations, agents, sessions and API keys in PostgreSQL. Bound parameters only.
+"""`PostgresMetadataStore`: organisations, agents, sessions, API keys and the audit trail in PostgreSQL. Bound parameters only.
 
 Every write two replicas could race is one statement (``INSERT ... ON CONFLICT``, ``UPDATE ... RETURNING``),
 so each caller gets the row as stored. ``change_counters`` holds the numbers a server polls: ``api_keys`` moves
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ConflictError
-from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, OrgRow, SessionRow
+from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, AuditRow, OrgRow, RetentionRow, SessionRow
 from .database import PostgresDatabase
 
 _AGENT_COLS = "id, org_id, name, description, config_json, created_us, last_active_us"
@@ -20,6 +20,7 @@ _ARC_COLS = (
     "id, org_id, url, database, measurement, token_cipher, token_nonce, admin_cipher, admin_nonce, "
     "created_us, updated_us"
 )
+_AUDIT_COLS = "id, time_us, org_id, key_id, actor, action, filter_json, counts_json"
 _BUMP = "UPDATE change_counters SET version = version + 1 WHERE name = %s"
 
 
@@ -86,7 +87,7 @@ class PostgresMetadataStore:
     def delete_org(self, org_id: str) -> bool:
         """Delete the org with its agents, sessions, keys and Arc instance (memories are the event store's)."""
         with self.db.transaction() as conn:
-            for table in ("agents", "sessions", "api_keys", "arc_instances"):
+            for table in ("agents", "sessions", "api_keys", "arc_instances", "retention_policies"):
                 conn.execute(f"DELETE FROM {table} WHERE org_id = %s", (org_id,))
             conn.execute(_BUMP, ("api_keys",))
             conn.execute(_BUMP, ("arc_instances",))
@@ -302,6 +303,83 @@ class PostgresMetadataStore:
 
     def arc_instances_version(self) -> int:
         return int(self._one("SELECT version FROM change_counters WHERE name = %s", ("arc_instances",))[0])
+
+    # the audit trail
+    def append_audit(self, row: AuditRow) -> AuditRow:
+        stored = self._one(
+            "INSERT INTO audit_log (time_us, org_id, key_id, actor, action, filter_json, counts_json) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_AUDIT_COLS}",
+            (row.time_us, row.org_id, row.key_id, row.actor, row.action, row.filter_json, row.counts_json),
+        )
+        return AuditRow(*stored)
+
+    def list_audit(
+        self,
+        *,
+        org_id: str | None,
+        action: str | None,
+        since_us: int | None,
+        until_us: int | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[AuditRow]:
+        conditions: list[str] = []
+        params: list[Any] = []
+        for column, op, value in (
+            ("org_id", "=", org_id),
+            ("action", "=", action),
+            ("time_us", ">=", since_us),
+            ("time_us", "<", until_us),
+            ("id", "<", before_id),
+        ):
+            if value is not None:
+                conditions.append(f"{column} {op} %s")
+                params.append(value)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        rows = self._all(
+            f"SELECT {_AUDIT_COLS} FROM audit_log{where} ORDER BY id DESC LIMIT %s", [*params, limit]
+        )
+        return [AuditRow(*r) for r in rows]
+
+    def prune_audit(self, before_us: int, *, limit: int) -> int:
+        with self.db.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM audit_log WHERE id IN "
+                "(SELECT id FROM audit_log WHERE time_us < %s ORDER BY time_us LIMIT %s)",
+                (before_us, limit),
+            ).rowcount
+
+    # retention policies
+    def put_retention(self, row: RetentionRow) -> RetentionRow:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO retention_policies (org_id, memory_type, max_age_us, updated_us) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (org_id, memory_type) DO UPDATE SET max_age_us = excluded.max_age_us, "
+                "updated_us = excluded.updated_us",
+                (row.org_id, row.memory_type, row.max_age_us, row.updated_us),
+            )
+        return row
+
+    def list_retention(self, org_id: str | None = None) -> list[RetentionRow]:
+        sql = "SELECT org_id, memory_type, max_age_us, updated_us FROM retention_policies"
+        params: tuple[str, ...] = ()
+        if org_id is not None:
+            sql += " WHERE org_id = %s"
+            params = (org_id,)
+        with self.db.connection() as conn:
+            rows = conn.execute(sql + " ORDER BY org_id, memory_type", params).fetchall()
+        return [RetentionRow(*r) for r in rows]
+
+    def delete_retention(self, org_id: str, memory_type: str | None = None) -> int:
+        with self.db.transaction() as conn:
+            if memory_type is None:
+                cur = conn.execute("DELETE FROM retention_policies WHERE org_id = %s", (org_id,))
+            else:
+                cur = conn.execute(
+                    "DELETE FROM retention_policies WHERE org_id = %s AND memory_type = %s",
+                    (org_id, memory_type),
+                )
+            return int(cur.rowcount)
 
     def ping(self) -> None:
         self._one("SELECT 1", ())

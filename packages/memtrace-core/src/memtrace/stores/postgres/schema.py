@@ -137,6 +137,40 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE change_counters (name text PRIMARY KEY, version bigint NOT NULL)",
         "INSERT INTO change_counters (name, version) VALUES ('api_keys', 0), ('arc_instances', 0)",
     ],
+    # The audit trail (memtrace.audit), one for every replica: read newest first by id, per organisation or
+    # all; pruned by time.
+    [
+        """CREATE TABLE audit_log (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            time_us bigint NOT NULL,
+            org_id text COLLATE "C" NOT NULL,
+            key_id bigint,
+            actor text NOT NULL,
+            action text COLLATE "C" NOT NULL,
+            filter_json text,
+            counts_json text
+        )""",
+        "CREATE INDEX audit_log_org ON audit_log (org_id, id)",
+        "CREATE INDEX audit_log_time ON audit_log (time_us)",
+    ],
+    # Expiry (memtrace.sweep): when a memory stops being returned, NULL for never. Adding a nullable column
+    # without a default rewrites nothing. The index is partial, so writes without an expiry pay nothing for it;
+    # it is what a sweep looks expired memories up by.
+    [
+        "ALTER TABLE memories ADD COLUMN expires_us bigint",
+        "CREATE INDEX memories_expiry ON memories (org_id, expires_us) WHERE expires_us IS NOT NULL",
+    ],
+    # Retention policies (memtrace.retention): per organisation, per memory type or '*' for every type without
+    # its own row; max_age_us NULL keeps memories forever.
+    [
+        """CREATE TABLE retention_policies (
+            org_id text COLLATE "C" NOT NULL,
+            memory_type text COLLATE "C" NOT NULL,
+            max_age_us bigint,
+            updated_us bigint NOT NULL,
+            PRIMARY KEY (org_id, memory_type)
+        )""",
+    ],
     # Each org's document frequency of every indexed stem, kept by every write and delete (search.py reads a
     # term's count with one index lookup instead of visiting every memory that holds it: 450 ms of a 540 ms
     # agent-scoped search at 1M memories). Sharded like corpus_stats so concurrent writers of one org do not

@@ -21,10 +21,11 @@ process, one connection is shared under a lock, which is enough for SQLite's sin
 from __future__ import annotations
 
 import logging
+import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -42,6 +43,29 @@ _PROGRESS_STEPS = 10_000
 """SQLite virtual-machine steps between two looks at the clock (~a millisecond of work)."""
 
 log = logging.getLogger("memtrace.store")
+
+
+def _retry_while_locked(step: Callable[[], None], *, timeout_s: float) -> None:
+    """Run `step`, again while SQLite answers "database is locked", for up to `timeout_s`.
+
+    The busy timeout does not cover every lock conflict of opening a store: while another process creates the same
+    fresh file (still in rollback-journal mode, its writer holding the RESERVED lock), switching to WAL or reading
+    fails at once with SQLITE_BUSY instead of waiting, because SQLite refuses to wait where waiting could deadlock.
+    Several processes opening one new data directory at once hit exactly that, so opening waits here instead.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause = 0.005
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 2, 0.1)
 
 
 class SQLiteDatabase:
@@ -65,6 +89,7 @@ class SQLiteDatabase:
             files.prepare_directory(path.parent)
         self.path = path
         self.query_budget_s = query_budget_s
+        self._synchronous = synchronous
         self._lock = threading.RLock()
         self._deadline: float | None = None
         self._budget_hit = False
@@ -81,14 +106,10 @@ class SQLiteDatabase:
             if new:
                 files.make_private(path)  # before the first write; -wal and -shm take the same mode
             self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA synchronous={synchronous}")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
-            self._conn.execute("PRAGMA temp_store=MEMORY")
-            if not new and integrity_budget_s > 0:
-                self._check_integrity(integrity_budget_s)
-            self._migrate()
+            _retry_while_locked(
+                lambda: self._prepare(synchronous, not new and integrity_budget_s > 0, integrity_budget_s),
+                timeout_s=busy_timeout_ms / 1000,
+            )
             # Only a store that opened cleanly is touched: what an older version left open to others is closed.
             if owns_directory:
                 files.tighten_directory(path.parent)
@@ -99,6 +120,17 @@ class SQLiteDatabase:
                 raise translate(exc, path) from None
             raise
         self._conn.set_progress_handler(self._over_budget, _PROGRESS_STEPS)
+
+    def _prepare(self, synchronous: str, check_integrity: bool, integrity_budget_s: float) -> None:
+        """Pragmas, integrity check and migrations: each step idempotent, so the whole may be re-run."""
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA synchronous={synchronous}")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+        self._conn.execute("PRAGMA temp_store=MEMORY")
+        if check_integrity:
+            self._check_integrity(integrity_budget_s)
+        self._migrate()
 
     def _check_integrity(self, budget_s: float) -> None:
         """``PRAGMA quick_check`` for at most `budget_s` seconds; raise `StoreCorruptedError` on damage."""
@@ -142,7 +174,8 @@ class SQLiteDatabase:
                     self._conn.execute(f"PRAGMA user_version={number}")
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
 
     @property
@@ -168,10 +201,17 @@ class SQLiteDatabase:
                 self._deadline = outer
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed when the block ends, rolled back on any exception (a failed COMMIT
-        included, so the connection is usable again at once, e.g. once a full disk has room)."""
+        included, so the connection is usable again at once, e.g. once a full disk has room).
+
+        `durable=False` commits without waiting for the disk (``synchronous=NORMAL`` for this transaction: safe
+        against a crash of the process, not against power loss) for writes whose loss nobody could notice;
+        the next durable commit makes it durable too."""
         with self._lock:
+            relaxed = not durable and self._synchronous == "FULL"
+            if relaxed:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -185,6 +225,9 @@ class SQLiteDatabase:
                 raise  # a constraint the store itself handles (e.g. a name taken)
             except sqlite3.Error as exc:
                 raise translate(exc, self.path) from None
+            finally:
+                if relaxed:
+                    self._conn.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
         with self._lock:

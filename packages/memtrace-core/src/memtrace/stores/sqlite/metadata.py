@@ -1,4 +1,4 @@
-"""`SQLiteMetadataStore`: organisations, agents, sessions, API keys and Arc instances. Bound parameters only.
+"""`SQLiteMetadataStore`: organisations, agents, sessions, API keys, Arc instances and the audit trail. Bound parameters only.
 
 Every write is one transaction taken with SQLite's write lock (`SQLiteDatabase.write`), so a read inside it (the
 row an insert-if-absent found) is the stored truth, whichever process wrote it.
@@ -6,11 +6,12 @@ row an insert-if-absent found) is the stored truth, whichever process wrote it.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from typing import Any
 
 from ...errors import ConflictError
-from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, OrgRow, SessionRow
+from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, AuditRow, OrgRow, RetentionRow, SessionRow
 from .database import SQLiteDatabase
 
 _AGENT_COLS = "id, org_id, name, description, config_json, created_us, last_active_us"
@@ -20,6 +21,7 @@ _ARC_COLS = (
     "id, org_id, url, database, measurement, token_cipher, token_nonce, admin_cipher, admin_nonce, "
     "created_us, updated_us"
 )
+_AUDIT_COLS = "id, time_us, org_id, key_id, actor, action, filter_json, counts_json"
 _KEYS_COUNTER = "api_keys"
 _ARC_COUNTER = "arc_instances"
 
@@ -78,7 +80,7 @@ class SQLiteMetadataStore:
     def delete_org(self, org_id: str) -> bool:
         """Delete the org with its agents, sessions, keys and Arc instance (memories are the event store's)."""
         with self.db.write() as conn:
-            for table in ("agents", "sessions", "api_keys", "arc_instances"):
+            for table in ("agents", "sessions", "api_keys", "arc_instances", "retention_policies"):
                 conn.execute(f"DELETE FROM {table} WHERE org_id = ?", (org_id,))
             _bump(conn, _KEYS_COUNTER)
             _bump(conn, _ARC_COUNTER)
@@ -323,6 +325,94 @@ class SQLiteMetadataStore:
 
     def arc_instances_version(self) -> int:
         return self._counter(_ARC_COUNTER)
+
+    # the audit trail
+    def append_audit(self, row: AuditRow) -> AuditRow:
+        with self.db.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO audit_log (time_us, org_id, key_id, actor, action, filter_json, counts_json) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.time_us,
+                    row.org_id,
+                    row.key_id,
+                    row.actor,
+                    row.action,
+                    row.filter_json,
+                    row.counts_json,
+                ),
+            )
+            entry_id = int(cur.lastrowid or 0)
+        return dataclasses.replace(row, id=entry_id)
+
+    def list_audit(
+        self,
+        *,
+        org_id: str | None,
+        action: str | None,
+        since_us: int | None,
+        until_us: int | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[AuditRow]:
+        conditions: list[str] = []
+        params: list[Any] = []
+        for column, op, value in (
+            ("org_id", "=", org_id),
+            ("action", "=", action),
+            ("time_us", ">=", since_us),
+            ("time_us", "<", until_us),
+            ("id", "<", before_id),
+        ):
+            if value is not None:
+                conditions.append(f"{column} {op} ?")
+                params.append(value)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_AUDIT_COLS} FROM audit_log{where} ORDER BY id DESC LIMIT ?", [*params, limit]
+            ).fetchall()
+        return [AuditRow(*r) for r in rows]
+
+    def prune_audit(self, before_us: int, *, limit: int) -> int:
+        with self.db.write() as conn:
+            return conn.execute(
+                "DELETE FROM audit_log WHERE id IN "
+                "(SELECT id FROM audit_log WHERE time_us < ? ORDER BY time_us LIMIT ?)",
+                (before_us, limit),
+            ).rowcount
+
+    # retention policies
+    def put_retention(self, row: RetentionRow) -> RetentionRow:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO retention_policies (org_id, memory_type, max_age_us, updated_us) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (org_id, memory_type) DO UPDATE SET max_age_us = excluded.max_age_us, "
+                "updated_us = excluded.updated_us",
+                (row.org_id, row.memory_type, row.max_age_us, row.updated_us),
+            )
+        return row
+
+    def list_retention(self, org_id: str | None = None) -> list[RetentionRow]:
+        sql = "SELECT org_id, memory_type, max_age_us, updated_us FROM retention_policies"
+        params: tuple[str, ...] = ()
+        if org_id is not None:
+            sql += " WHERE org_id = ?"
+            params = (org_id,)
+        with self.db.read() as conn:
+            rows = conn.execute(sql + " ORDER BY org_id, memory_type", params).fetchall()
+        return [RetentionRow(*r) for r in rows]
+
+    def delete_retention(self, org_id: str, memory_type: str | None = None) -> int:
+        with self.db.write() as conn:
+            if memory_type is None:
+                cur = conn.execute("DELETE FROM retention_policies WHERE org_id = ?", (org_id,))
+            else:
+                cur = conn.execute(
+                    "DELETE FROM retention_policies WHERE org_id = ? AND memory_type = ?",
+                    (org_id, memory_type),
+                )
+            return int(cur.rowcount)
 
     def ping(self) -> None:
         with self.db.read() as conn:

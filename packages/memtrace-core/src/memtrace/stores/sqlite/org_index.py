@@ -110,18 +110,25 @@ class KeywordIndexes:
         return name
 
     def remove(
-        self, conn: sqlite3.Connection, org_id: str, where: str, params: list[object], upto: int
+        self,
+        conn: sqlite3.Connection,
+        org_id: str,
+        where: str,
+        params: list[object],
+        upto: int,
+        *,
+        indexed_by: str = "",
     ) -> None:
         """Take the org's memories matching `where` (over ``memories m``) with rowid <= `upto` out of its index.
         External-content FTS5 needs the old content to remove a row, and only indexed rows may be removed
         (a 'delete' of a row it never saw corrupts the index). Call inside the write transaction that deletes
-        the rows, before it deletes them."""
+        the rows, before it deletes them. `indexed_by` (`` INDEXED BY <index>``) picks the index that finds them."""
         table = self.table(conn, org_id)
         if table is None:
             return
         conn.execute(
             f"INSERT INTO {table}({table}, rowid, content, scope) "
-            f"SELECT 'delete', m.rowid, m.content, m.scope FROM memories m WHERE {where} AND m.rowid <= ?",
+            f"SELECT 'delete', m.rowid, m.content, m.scope FROM memories m{indexed_by} WHERE {where} AND m.rowid <= ?",
             [*params, upto],
         )
 

@@ -111,4 +111,44 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE fts_orgs (n INTEGER PRIMARY KEY AUTOINCREMENT, org_id TEXT NOT NULL UNIQUE)",
         "UPDATE fts_state SET indexed_rowid = 0 WHERE id = 1",
     ],
+    # The audit trail (memtrace.audit): destructive and privileged actions, kept in the metadata store so every
+    # process sharing the store writes one trail. Read newest first by id, per organisation or all; pruned by time.
+    [
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time_us INTEGER NOT NULL,
+            org_id TEXT NOT NULL,
+            key_id INTEGER,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            filter_json TEXT,
+            counts_json TEXT
+        )""",
+        "CREATE INDEX audit_log_org ON audit_log(org_id, id)",
+        "CREATE INDEX audit_log_time ON audit_log(time_us)",
+    ],
+    # Expiry (memtrace.sweep): when a memory stops being returned, NULL for never. The index is partial, so a write
+    # without an expiry (nearly all of them) pays nothing for it; it finds what a sweep deletes, and whether an
+    # org has any expired memory at all (so ranked search keeps its fast plan when none has).
+    [
+        "ALTER TABLE memories ADD COLUMN expires_us INTEGER",
+        "CREATE INDEX memories_expiry ON memories(org_id, expires_us) WHERE expires_us IS NOT NULL",
+    ],
+    # Retention policies (memtrace.retention): per organisation, per memory type or '*' for every type without
+    # its own row; max_age_us NULL keeps memories forever.
+    [
+        """CREATE TABLE retention_policies (
+            org_id TEXT NOT NULL,
+            memory_type TEXT NOT NULL,
+            max_age_us INTEGER,
+            updated_us INTEGER NOT NULL,
+            PRIMARY KEY (org_id, memory_type)
+        )""",
+    ],
+    # Memory ids unique per organisation, not per file (as in PostgreSQL): an organisation can be imported into
+    # another of the same store (a copy), and whether an id is taken says nothing about another tenant.
+    [
+        "DROP INDEX memories_id",
+        "CREATE UNIQUE INDEX memories_id ON memories(org_id, id)",
+    ],
 ]

@@ -1,0 +1,265 @@
+"""`Memtrace.export_memories` / `import_memories` in-process: the file, its errors (by line number), truncation,
+re-running an interrupted import, newer format versions, and an export that streams in flat memory."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memtrace, ValidationError
+from memtrace.dedup import dedup_key
+from memtrace.errors import StorageFullError
+from memtrace.stores import open_stores
+from memtrace.transfer import FORMAT_VERSION, ExportOptions, Importer, ImportFailed, iter_lines
+
+
+def _fill(mt: Memtrace, n: int = 50, *, content: str = "note {n}") -> None:
+    reqs = [
+        AddMemoryRequest(
+            agent_id="a1",
+            session_id="s1" if i % 2 else None,
+            content=content.format(n=i),
+            tags=["x"],
+            metadata={"n": i},
+            time=f"2026-02-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        )
+        for i in range(n)
+    ]
+    for start in range(0, n, 1000):
+        mt.add_memories(reqs[start : start + 1000])
+
+
+def _listing(mt: Memtrace) -> list[dict[str, object]]:
+    return [m.model_dump() for m in mt.iter_memories(ListOptions(order="asc"))]
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Iterator[Memtrace]:
+    mt = Memtrace.open(tmp_path / "source")
+    _fill(mt)
+    yield mt
+    mt.close()
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Iterator[Memtrace]:
+    mt = Memtrace.open(tmp_path / "target")
+    yield mt
+    mt.close()
+
+
+def test_export_to_a_path_and_import_it_back(source: Memtrace, target: Memtrace, tmp_path: Path) -> None:
+    path = tmp_path / "org.jsonl"
+    summary = source.export_memories(path)
+    assert (summary.memories, summary.bytes) == (50, path.stat().st_size)
+    lines = path.read_bytes().splitlines()
+    header = json.loads(lines[0])
+    assert header["memtrace_export"] == FORMAT_VERSION and header["org_id"] == "org_default"
+    assert json.loads(lines[-1]) == {"memtrace_export_end": {"agents": 0, "sessions": 0, "memories": 50}}
+    report = target.import_memories(path)
+    assert (report.memories, report.skipped, report.lines, report.complete) == (50, 0, 52, True)
+    assert _listing(target) == _listing(source)
+    again = target.import_memories(path.read_bytes())
+    assert (again.memories, again.skipped) == (0, 50)
+
+
+def test_the_async_client_does_the_same(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with AsyncMemtrace.open(tmp_path / "a") as a, AsyncMemtrace.open(tmp_path / "b") as b:
+            await a.add_memory(AddMemoryRequest(agent_id="a1", content="hello"))
+            out = io.BytesIO()
+            assert (await a.export_memories(out)).memories == 1
+            assert (await b.import_memories(out.getvalue())).memories == 1
+            assert (await b.list_memories()).memories[0].content == "hello"
+
+    asyncio.run(run())
+
+
+def test_a_bad_filter_fails_before_any_file_is_made(source: Memtrace, tmp_path: Path) -> None:
+    path = tmp_path / "never.jsonl"
+    with pytest.raises(ValidationError) as err:
+        source.export_memories(path, ExportOptions(memory_types=["nonsense"]))
+    assert err.value.field == "memory_types[0]"
+    assert not path.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def _export(mt: Memtrace) -> list[bytes]:
+    out = io.BytesIO()
+    mt.export_memories(out)
+    return out.getvalue().splitlines(keepends=True)
+
+
+def test_a_truncated_file_is_refused_after_importing_what_it_holds_and_a_rerun_completes_it(
+    source: Memtrace, target: Memtrace
+) -> None:
+    lines = _export(source)
+    cut = b"".join(lines[:30]) + lines[30][:20]  # cut in the middle of line 31
+    with pytest.raises(ImportFailed) as err:
+        target.import_memories(cut)
+    message = err.value.message
+    assert message.startswith(
+        "line 31: not valid JSON: the file ends in the middle of this line (it is truncated)"
+    )
+    assert "lines 1-30 were imported: imported 29 memories" in message
+    assert err.value.report.memories == 29 and err.value.line == 31
+    without_trailer = b"".join(lines[:-1])
+    with pytest.raises(ImportFailed) as err:
+        target.import_memories(without_trailer)
+    assert "line 52: the file ends after line 51 without its trailer: it is truncated" in err.value.message
+    assert err.value.report.memories == 50 - 29  # the rest went in; the first 29 were skipped
+    done = target.import_memories(b"".join(lines))
+    assert (done.memories, done.skipped, done.complete) == (0, 50, True)
+    assert _listing(target) == _listing(source)
+
+
+def test_a_bad_line_is_named_by_its_number_and_what_came_before_it_is_in(
+    source: Memtrace, target: Memtrace
+) -> None:
+    lines = _export(source)
+    bad = json.loads(lines[16])
+    bad["memory"]["agent_id"] = "not an id!"
+    lines[16] = json.dumps(bad).encode() + b"\n"
+    with pytest.raises(ImportFailed) as err:
+        target.import_memories(b"".join(lines))
+    assert err.value.message.startswith("line 17: invalid memory.agent_id: must start with a letter")
+    assert err.value.field == "memory.agent_id"
+    assert "lines 1-16 were imported" in err.value.message
+    assert len(_listing(target)) == 15
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda m: m.update(content=""), "line 2: memory.content is required"),
+        (lambda m: m.update(time_us="yesterday"), "line 2: invalid memory.time_us: expected microseconds"),
+        (lambda m: m.update(tags="x"), "line 2: invalid memory.tags: expected a list of tags"),
+        (lambda m: m.update(metadata_json="[1]"), "line 2: invalid memory.metadata_json: expected the text"),
+        (
+            lambda m: m.update(mood="sunny"),
+            "line 2: memory.mood: unknown field (written by a newer memtrace?",
+        ),
+        (lambda m: m.pop("content"), "line 2: memory.content is required"),
+        (lambda m: m.update(time_us=m["time_us"] + 5_000), "line 2: memory.id does not carry memory.time_us"),
+        (lambda m: m.update(importance=2), "line 2: invalid memory.importance: 2 is outside 0..1"),
+        (
+            lambda m: m.update(fact_key="a\x00b"),
+            "line 2: invalid memory.fact_key: expected a string without NUL",
+        ),
+        (
+            lambda m: m.update(metadata_json='{"a":"\ud800"}'),
+            "line 2: invalid memory.metadata_json: not valid",
+        ),
+    ],
+)
+def test_each_kind_of_bad_value_names_its_line_and_field(
+    source: Memtrace, target: Memtrace, edit, expected: str
+) -> None:
+    lines = _export(source)
+    memory = json.loads(lines[1])
+    edit(memory["memory"])
+    lines[1] = json.dumps(memory).encode() + b"\n"
+    with pytest.raises(ImportFailed) as err:
+        target.import_memories(b"".join(lines))
+    assert err.value.message.startswith(expected), err.value.message
+    assert "nothing was imported" in err.value.message
+
+
+def test_files_that_are_not_exports_or_are_newer_are_refused_clearly(target: Memtrace) -> None:
+    cases = {
+        b"": "line 1: the file is empty",
+        b'{"hello": 1}\n': 'line 1: not a memtrace export: the first line must be {"memtrace_export": ...}',
+        b"not json\n": "line 1: not valid JSON",
+        b'{"memtrace_export": 99}\n{"memtrace_export_end": {}}\n': "line 1: this file is in export format 99, "
+        f"newer than this memtrace reads (up to {FORMAT_VERSION}); import it with a newer memtrace",
+        b'{"memtrace_export": 1}\n\n': "line 2: empty line",
+        b'{"memtrace_export": 1}\n{"gizmo": {}}\n': "line 2: unknown kind of line 'gizmo'",
+        b'{"memtrace_export": 1}\n{"memtrace_export_end": {"agents": 0, "sessions": 0, "memories": 3}}\n': (
+            "line 2: the trailer counts 3 memories but the file holds 0: it was cut or edited"
+        ),
+    }
+    for data, expected in cases.items():
+        with pytest.raises(ImportFailed) as err:
+            target.import_memories(data)
+        assert err.value.message.startswith(expected), (data, err.value.message)
+    assert _listing(target) == []
+
+
+def test_a_missing_dedup_key_is_recomputed_as_a_write_would(source: Memtrace, target: Memtrace) -> None:
+    lines = _export(source)
+    memory = json.loads(lines[1])
+    del memory["memory"]["dedup_key"]
+    lines[1] = json.dumps(memory).encode() + b"\n"
+    target.import_memories(b"".join(lines))
+    imported = target.get_memory(memory["memory"]["id"])
+    assert imported.dedup_key == dedup_key("a1", "general", imported.content)
+    assert imported.dedup_key == source.get_memory(imported.id).dedup_key
+
+
+def _export_peak(mt: Memtrace, path: Path) -> tuple[int, int]:
+    """(memories exported, peak bytes allocated while exporting)."""
+    tracemalloc.start()
+    try:
+        summary = mt.export_memories(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return summary.memories, peak
+
+
+def test_a_large_export_streams_in_flat_memory(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    with Memtrace.open(tmp_path / "big", synchronous="NORMAL") as mt:
+        _fill(mt, 8_000, content="memory {n} " + "padding words " * 30)
+        small = _export_peak(mt, path)
+        _fill(mt, 24_000, content="more {n} " + "padding words " * 30)
+        large = _export_peak(mt, path)
+    assert (small[0], large[0]) == (8_000, 32_000)
+    assert path.stat().st_size > 20_000_000
+    # Four times the memories, about the same memory: a page at a time, never the whole file.
+    assert large[1] < small[1] * 1.5, (small, large)
+    assert large[1] < 16_000_000  # a page of 2,000 memories with its rows and lines, not the 20+ MB file
+
+
+class _FailsOnSecondBatch:
+    """An event store whose second `import_records` fails as a full disk would."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def import_records(self, org_id: str, records: list[Any]) -> tuple[int, int]:
+        self.calls += 1
+        if self.calls == 2:
+            raise StorageFullError("the disk is full")
+        return self.inner.import_records(org_id, records)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_batch_the_store_refuses_names_its_lines_and_the_next_run_completes(
+    source: Memtrace, tmp_path: Path
+) -> None:
+    data = b"".join(_export(source))
+    stores = open_stores(tmp_path / "flaky")
+    try:
+        failing = _FailsOnSecondBatch(stores.events)
+        seen: list[int] = []
+        importer = Importer(failing, stores.metadata, "org_default", batch=10)
+        importer.progress = lambda report, _: seen.append(report.lines)
+        with pytest.raises(ImportFailed) as err:
+            importer.run(iter_lines([data]))
+        assert err.value.message.startswith("lines 12-21: the disk is full. lines 1-11 were imported")
+        assert (err.value.report.memories, err.value.report.lines) == (10, 11)
+        assert seen == [11]
+        done = Importer(stores.events, stores.metadata, "org_default", batch=10).run(iter_lines([data]))
+        assert (done.memories, done.skipped, done.complete) == (40, 10, True)
+    finally:
+        stores.close()
