@@ -4,6 +4,7 @@
     python -m bench --full          # 1,000,000-memory runs
     python -m bench --only reads    # one benchmark (repeatable); results go to bench/.out/ unless --out
     python -m bench postgres --scale 1m   # the PostgreSQL store at 1,000,000 memories (its own command)
+    python -m bench --scale 10m     # the scaling ladder 100k, 1m, 10m (hours; recorded once in RECORDED.md)
     python -m bench --list          # the benchmark names
 
 Each benchmark module runs in its own process (see `bench.worker`). Data lives in one work directory under
@@ -41,31 +42,23 @@ BUILTIN = (
     ("remote_fanout", "bench.remote_fanout"),
     ("replicas_http", "bench.replicas_http"),
     ("ui", "bench.ui_pages"),
+    ("forget", "bench.forget"),
     ("sweep", "bench.sweep"),
     ("transfer", "bench.transfer"),
+    ("facts", "bench.facts"),
 )
 # The adapter issues each add bench/adapter_<name>.py; arc_ingest.py is the Arc store's. Those expected here
 # but absent are reported as missing, not skipped silently.
 EXPECTED_ADAPTERS = ("langchain", "openai", "crewai", "llamaindex")
 QUICK_TIMEOUT_S = 420
 FULL_TIMEOUT_S = 3 * 3600
+SCALE_TIMEOUT_S = 24 * 3600
+RECORDED = BENCH_DIR / "RECORDED.md"
+"""Runs too long for make bench (--scale), recorded once by hand and appended to every bench/RESULTS.md."""
 
 
 SCALE_VARIABLE = "MEMTRACE_BENCH_POSTGRES_SIZE"
 """What ``--scale`` sets for the workers (read by `bench.postgres_store`)."""
-
-
-def parse_scale(text: str) -> int:
-    """``20000``, ``200k`` or ``1m`` as a number of memories."""
-    value = text.strip().lower().replace(",", "").replace("_", "")
-    factor = {"k": 1_000, "m": 1_000_000}.get(value[-1:], 1)
-    try:
-        number = float(value[:-1] if factor > 1 else value) * factor
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 20000, 200k, 1m)") from None
-    if number < 1_000:
-        raise argparse.ArgumentTypeError(f"{text!r}: at least 1,000 memories")
-    return int(number)
 
 
 def discover() -> tuple[list[tuple[str, str]], list[str]]:
@@ -146,17 +139,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="the 1,000,000-memory runs (takes much longer)")
     parser.add_argument("names", nargs="*", metavar="NAME", help="run only these benchmarks (as --only)")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only NAME (repeatable)")
-    parser.add_argument(
-        "--scale",
-        type=parse_scale,
-        metavar="SIZE",
-        help="memories the scale-aware benchmarks load (postgres): e.g. 200k, 1m (default: the mode's size)",
-    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--out", type=Path, help="where to write the results (default bench/RESULTS.md)")
     parser.add_argument("--timeout", type=float, help="seconds one benchmark may take")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp work directory")
+    parser.add_argument(
+        "--scale",
+        metavar="SIZE",
+        help="memories the scale-aware benchmarks load: alone, the scaling benchmark on a tenfold ladder ending at "
+        "SIZE (e.g. 10m: 100k, 1m, 10m) with each size's load rates; with names (e.g. postgres), those benchmarks "
+        "at SIZE. Not part of make bench (10m takes hours on 2 cores)",
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        from .scaling import SCALE_ENV, parse_size
+
+        try:
+            size = parse_size(args.scale)
+        except ValueError as exc:
+            parser.error(str(exc))
+        # the workers' environment is a copy of ours
+        os.environ[SCALE_ENV] = args.scale
+        os.environ[SCALE_VARIABLE] = str(size)
+        if not args.only and not args.names:
+            args.only = ["scaling"]
 
     found, missing = discover()
     if args.list:
@@ -175,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out or (BENCH_DIR / ".out" / "RESULTS.md" if partial else BENCH_DIR / "RESULTS.md")
     plot_path = (out_path.parent / "scaling.png") if partial else REPO_ROOT / "docs" / "scaling.png"
     quick = not args.full
-    timeout = args.timeout or (QUICK_TIMEOUT_S if quick and not args.scale else FULL_TIMEOUT_S)
-    if args.scale:
-        os.environ[SCALE_VARIABLE] = str(args.scale)  # the workers inherit it (`_env`)
+    timeout = args.timeout or (
+        SCALE_TIMEOUT_S if args.scale else QUICK_TIMEOUT_S if quick else FULL_TIMEOUT_S
+    )
 
     machine = describe(REPO_ROOT)
     workdir = Path(tempfile.mkdtemp(prefix="memtrace-bench-run-"))
@@ -213,11 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     command = (
         "python -m bench"
         + (" --full" if args.full else "")
+        + (f" --scale {args.scale}" if args.scale else "")
         + "".join(f" --only {n}" for n in only)
-        + (f" --scale {args.scale:,}" if args.scale else "")
     )
+    recorded = RECORDED.read_text() if RECORDED.exists() and out_path == BENCH_DIR / "RESULTS.md" else ""
     text = render(outcomes, machine, mode=mode, command=command,
-                  total_seconds=time.perf_counter() - started, plot=plot_ref)  # fmt: skip
+                  total_seconds=time.perf_counter() - started, plot=plot_ref, recorded=recorded)  # fmt: skip
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(text)
     met = sum(r.met for r in rows)

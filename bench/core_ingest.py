@@ -89,10 +89,15 @@ def _connect(path: Path) -> sqlite3.Connection:
 def ingest_raw(path: Path, rows: list[tuple[Any, ...]], *, memtrace_schema: bool) -> list[float]:
     """executemany `rows` in batches of 1,000, one transaction each; returns each batch's seconds."""
     conn = _connect(path)
+    insert = f"INSERT INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
     if memtrace_schema:
         from memtrace.stores.sqlite.org_index import table_ddl
-        from memtrace.stores.sqlite.schema import MIGRATIONS
+        from memtrace.stores.sqlite.schema import MIGRATIONS, dedup_hash, register_schema_functions
 
+        # memtrace's rows also carry the dedup key's hash, which its dedup index is keyed by (before the clock).
+        rows = [(*r, dedup_hash(r[10]) if r[10] is not None else None) for r in rows]
+        insert = f"INSERT INTO memories ({_COLUMNS}, dedup_h) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        register_schema_functions(conn)
         for script in MIGRATIONS:
             for statement in script:
                 conn.execute(statement)
@@ -101,7 +106,6 @@ def ingest_raw(path: Path, rows: list[tuple[Any, ...]], *, memtrace_schema: bool
     else:
         for statement in ONE_INDEX_SCHEMA:
             conn.execute(statement)
-    insert = f"INSERT INTO memories ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
     seconds = []
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]

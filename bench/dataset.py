@@ -356,3 +356,15 @@ def search_queries(seed: int, count: int, words_per_query: int = 2) -> list[str]
     `seed`."""
     rng = random.Random(seed)
     return [" ".join(rng.sample(CONTENT_WORDS, words_per_query)) for _ in range(count)]
+
+
+COMMON_QUERY_WORDS = CONTENT_WORDS[11:22]
+"""Content words each found in about a fifth of all memories ("update" 27% ... "team" 18% at 1,000,000), as the
+words of agent logs are ("deploy error billing"): the queries whose doclists are longest."""
+
+
+def common_word_queries(seed: int, count: int, words_per_query: int = 3) -> list[str]:
+    """`count` queries of `words_per_query` distinct words from `COMMON_QUERY_WORDS`, deterministic by `seed`:
+    the other query mix of the read benchmarks (the search cost of common words, not of rare ones)."""
+    rng = random.Random(seed)
+    return [" ".join(rng.sample(COMMON_QUERY_WORDS, words_per_query)) for _ in range(count)]

@@ -5,7 +5,9 @@ over HTTP, and as plain SQL on the same SQLite file (the ceiling: the same quest
 - ``list_org``: the organisation's 100 most recent memories;
 - ``search_agent``: ranked keyword search (2 words, top 10) scoped to one agent;
 - ``search_org``: the same across the whole organisation;
-- ``context``: `get_session_context` of a session holding 500 memories in the last 24 hours.
+- ``context``: `get_session_context` of a session holding 500 memories in the last 24 hours;
+- ``search_agent_common``, ``search_org_common`` (`COMMON_SEARCH_OPS`, the read and scaling benchmarks): the
+  two searches again with three common words (each in about a fifth of all memories), the costly mix.
 
 Each call checks its answer (counts, scoping), so a fast wrong answer fails the benchmark.
 """
@@ -18,7 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .common import check
-from .dataset import DatasetShape, search_queries
+from .dataset import DatasetShape, common_word_queries, search_queries
 
 OPS = ("list_agent", "list_org", "search_agent", "search_org", "context")
 OP_LABELS = {
@@ -27,7 +29,13 @@ OP_LABELS = {
     "search_agent": "ranked search, one agent (top 10)",
     "search_org": "ranked search, whole org (top 10)",
     "context": "session context, 500-memory session",
+    "search_agent_common": "ranked search, one agent, 3 common words (top 10)",
+    "search_org_common": "ranked search, whole org, 3 common words (top 10)",
 }
+COMMON_SEARCH_OPS = ("search_agent_common", "search_org_common")
+READ_OPS = OPS + COMMON_SEARCH_OPS
+"""Every op the read and scaling benchmarks time (the PostgreSQL and footprint benchmarks time `OPS`)."""
+SEARCH_OPS = ("search_agent", "search_org", *COMMON_SEARCH_OPS)
 LIST_LIMIT = 100
 SEARCH_LIMIT = 10
 ORG = "org_default"
@@ -55,16 +63,30 @@ class ReadCall:
     session: str
 
 
-def plan(shape: DatasetShape, iterations: int, seed: int = 7) -> list[ReadCall]:
-    """`iterations` rounds of every op, round-robin, with agents, queries and sessions rotating."""
+COMMON_EVERY = 4
+"""The common-word searches run every fourth round: their full-BM25 peer ranks every match (tens of thousands
+at 100,000 memories), which would otherwise dominate a quick run."""
+
+
+def plan(shape: DatasetShape, iterations: int, seed: int = 7, ops: tuple[str, ...] = OPS) -> list[ReadCall]:
+    """`iterations` rounds of every op of `ops` (the common-word searches every `COMMON_EVERY` rounds),
+    round-robin, with agents, queries and sessions rotating."""
     queries = search_queries(seed, iterations)
+    common = common_word_queries(seed, iterations)
     calls = []
     for i in range(iterations):
         agent = shape.agents[(i * 37) % len(shape.agents)]
         session = shape.context_sessions[i % len(shape.context_sessions)]
-        for op in OPS:
-            calls.append(ReadCall(op, agent, queries[i], session))
+        for op in ops:
+            if op in COMMON_SEARCH_OPS and i % COMMON_EVERY:
+                continue
+            calls.append(ReadCall(op, agent, common[i] if op in COMMON_SEARCH_OPS else queries[i], session))
     return calls
+
+
+def _scoped_agent(call: ReadCall) -> str | None:
+    """The agent a search is scoped to (None: the whole org)."""
+    return call.agent if call.op.startswith("search_agent") else None
 
 
 # ------------------------------------------------------------------------------------------- the client
@@ -88,8 +110,8 @@ def call_client(client: Any, call: ReadCall, truth: Truth) -> list[str]:
             f"list_org returned {len(got)} memories, expected {truth.list_org()}",
         )
         return [m.id for m in got]
-    if call.op in ("search_agent", "search_org"):
-        agent = call.agent if call.op == "search_agent" else None
+    if call.op in SEARCH_OPS:
+        agent = _scoped_agent(call)
         results = client.search_memories(
             SearchQuery(query=call.query, agent_id=agent, limit=SEARCH_LIMIT)
         ).results
@@ -126,10 +148,10 @@ def http_request(call: ReadCall, truth: Truth) -> dict[str, Any]:
             "path": f"/api/v1/memories?limit={LIST_LIMIT}",
             "expect": {"memories": truth.list_org()},
         }
-    if call.op in ("search_agent", "search_org"):
+    if call.op in SEARCH_OPS:
         body: dict[str, Any] = {"query": call.query, "limit": SEARCH_LIMIT}
         expect: dict[str, Any] = {}
-        if call.op == "search_agent":
+        if _scoped_agent(call):
             body["agent_id"] = call.agent
             expect["agent_id"] = call.agent
         return {"kind": call.op, "method": "POST", "path": "/api/v1/search", "body": body, "expect": expect}
@@ -197,22 +219,23 @@ class RawReader:
 
 def call_raw(raw: RawReader, call: ReadCall, truth: Truth, now_us: int) -> list[str]:
     """The same question as plain SQL: rows fetched, nothing rendered or validated. Returns the ids found."""
-    sql = raw.sql[call.op]
-    conn = raw.conn
+    conn, sql = raw.conn, raw.sql
     if call.op == "list_agent":
-        rows = conn.execute(sql, (ORG, call.agent, LIST_LIMIT)).fetchall()
+        rows = conn.execute(sql["list_agent"], (ORG, call.agent, LIST_LIMIT)).fetchall()
         check(len(rows) == truth.list_agent(call.agent), "raw list_agent found the wrong number of rows")
     elif call.op == "list_org":
-        rows = conn.execute(sql, (ORG, LIST_LIMIT)).fetchall()
+        rows = conn.execute(sql["list_org"], (ORG, LIST_LIMIT)).fetchall()
         check(len(rows) == truth.list_org(), "raw list_org found the wrong number of rows")
-    elif call.op == "search_agent":
+    elif call.op in SEARCH_OPS:
         match = raw.match(call.query)
-        rows = conn.execute(sql, (match, ORG, call.agent, SEARCH_LIMIT)).fetchall() if match else []
-    elif call.op == "search_org":
-        match = raw.match(call.query)
-        rows = conn.execute(sql, (match, ORG, SEARCH_LIMIT)).fetchall() if match else []
+        agent = _scoped_agent(call)
+        if agent is not None:
+            args: tuple[Any, ...] = (match, ORG, agent, SEARCH_LIMIT)
+            rows = conn.execute(sql["search_agent"], args).fetchall() if match else []
+        else:
+            rows = conn.execute(sql["search_org"], (match, ORG, SEARCH_LIMIT)).fetchall() if match else []
     else:
-        rows = conn.execute(sql, (ORG, call.session, now_us - 86_400_000_000)).fetchall()
+        rows = conn.execute(sql["context"], (ORG, call.session, now_us - 86_400_000_000)).fetchall()
         check(len(rows) == truth.shape.context_session_size, f"raw context found {len(rows)} rows")
         return [call.session]
     return [r[0] for r in rows]

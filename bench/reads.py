@@ -1,7 +1,8 @@
 """Benchmark 3: reads at 100,000 (quick) and 1,000,000 (--full) stored memories, in-process and over HTTP.
 
 The store is bulk-loaded through `add_memories` (reported as an ingest row, next to raw sqlite3 loading the
-same rows). Then the five read operations of `bench.read_ops` run round-robin:
+same rows). Then the read operations of `bench.read_ops` (`READ_OPS`: the five, and the two searches again with
+common words) run round-robin:
 
 - in-process through `Memtrace.open(dir)`, each call followed by the same question as plain SQL on the same
   file (the peer: what SQLite alone needs, with no engine, no models, no rendering);
@@ -24,7 +25,8 @@ from .common import GO_PUBLISHED, Row, check, latency_row, log, median, rate_row
 from .loadgen import run_job
 from .read_ops import (
     OP_LABELS,
-    OPS,
+    READ_OPS,
+    SEARCH_OPS,
     RawReader,
     ReadCall,
     Truth,
@@ -36,12 +38,15 @@ from .read_ops import (
 )
 from .server import RunningServer, running_server
 
+# In-process targets are issue #19's, for up to 1,000,000 memories: both query mixes are held to the same bar.
 TARGET_MS_INPROC = {
-    "list_agent": 2.0,
-    "list_org": 2.0,
+    "list_agent": 1.0,
+    "list_org": 1.0,
     "search_agent": 10.0,
-    "search_org": 50.0,
-    "context": 5.0,
+    "search_org": 20.0,
+    "context": 3.0,
+    "search_agent_common": 10.0,
+    "search_org_common": 20.0,
 }
 TARGET_MS_HTTP = {
     "list_agent": 5.0,
@@ -49,6 +54,8 @@ TARGET_MS_HTTP = {
     "search_agent": 10.0,
     "search_org": 50.0,
     "context": 5.0,
+    "search_agent_common": 10.0,
+    "search_org_common": 50.0,
 }
 PUBLISHED_MS = {
     "list_agent": GO_PUBLISHED["list_p50_ms"],
@@ -56,6 +63,8 @@ PUBLISHED_MS = {
     "search_agent": GO_PUBLISHED["search_p50_ms"],
     "search_org": GO_PUBLISHED["search_p50_ms"],
     "context": GO_PUBLISHED["context_p50_ms"],
+    "search_agent_common": GO_PUBLISHED["search_p50_ms"],
+    "search_org_common": GO_PUBLISHED["search_p50_ms"],
 }
 WARMUP_ROUNDS = 10
 MIN_AGREEMENT = 0.9
@@ -96,7 +105,12 @@ def _inprocess_pass(
 
 
 def _empty() -> tuple[Times, Times, dict[str, int], Times]:
-    return {op: [] for op in OPS}, {op: [] for op in OPS}, dict.fromkeys(OPS, 0), {op: [] for op in OPS}
+    return (
+        {op: [] for op in READ_OPS},
+        {op: [] for op in READ_OPS},
+        dict.fromkeys(READ_OPS, 0),
+        {op: [] for op in READ_OPS},
+    )
 
 
 def measure_inprocess(
@@ -110,7 +124,7 @@ def measure_inprocess(
     ours, raw, found, agree = _empty()
     reader = RawReader(str(store.path / "memtrace.db"))
     with Memtrace.open(store.path) as client:
-        _inprocess_pass(client, reader, calls[: WARMUP_ROUNDS * len(OPS)], truth, *_empty())
+        _inprocess_pass(client, reader, calls[: WARMUP_ROUNDS * len(READ_OPS)], truth, *_empty())
         _inprocess_pass(client, reader, calls, truth, ours, raw, found, agree)
     reader.close()
     return ours, raw, found, agree
@@ -126,11 +140,11 @@ def measure_all(
 
     truth = truth_of(store)
     ours, raw, found, agree = _empty()
-    http: Times = {op: [] for op in OPS}
+    http: Times = {op: [] for op in READ_OPS}
     reader = RawReader(str(store.path / "memtrace.db"))
-    step = CHUNK_ROUNDS * len(OPS)
+    step = CHUNK_ROUNDS * len(READ_OPS)
     with running_server(store.path, bench_workdir()) as server, Memtrace.open(store.path) as client:
-        warm = calls[: WARMUP_ROUNDS * len(OPS)]
+        warm = calls[: WARMUP_ROUNDS * len(READ_OPS)]
         _inprocess_pass(client, reader, warm, truth, *_empty())
         _http_pass(server, warm, truth)
         for start in range(0, len(calls), step):
@@ -150,7 +164,7 @@ def _http_pass(server: RunningServer, calls: list[ReadCall], truth: Truth) -> Ti
             "mode": "requests",
             "url": server.base_url,
             "api_key": server.api_key,
-            "warmup": len(OPS),
+            "warmup": len(READ_OPS),
             "requests": [http_request(c, truth) for c in calls],
         }
     )
@@ -162,16 +176,16 @@ def rows_for(size: int, iterations: int) -> list[Row]:
     store = load_store(size)
     label = f"{size:,}"
     rows = [_load_row(store)]
-    calls = plan(store.dataset().shape, iterations)
-    log(f"reads at {label}: {iterations} rounds of {len(OPS)} ops, in-process and over HTTP in turn")
+    calls = plan(store.dataset().shape, iterations, ops=READ_OPS)
+    log(f"reads at {label}: {iterations} rounds of {len(READ_OPS)} ops, in-process and over HTTP in turn")
     ours, raw, http, found, agree = measure_all(store, calls)
-    search_hits = {op: found[op] / iterations for op in ("search_agent", "search_org")}
+    search_hits = {op: found[op] / max(1, len(ours[op])) for op in SEARCH_OPS}
     check(search_hits["search_org"] >= 0.5, f"org-wide search found nothing for most queries: {search_hits}")
     # A search is only as good as its ranking: the row counts as met when it is fast enough AND returns, on
     # average, at least MIN_AGREEMENT of the textbook answer (every match ranked by BM25 on the same file).
     quality = {op: sum(v) / len(v) for op, v in agree.items() if v}
-    for op in OPS:
-        note = f"{iterations} calls"
+    for op in READ_OPS:
+        note = f"{len(ours[op])} calls"
         if op in quality:
             note += (
                 f"; {search_hits[op]:.0%} of queries had matches; ours returned {quality[op]:.0%} (mean; median "
@@ -187,9 +201,9 @@ def rows_for(size: int, iterations: int) -> list[Row]:
             notes=note,
             published=PUBLISHED_MS[op],
         ), quality.get(op)))  # fmt: skip
-    for op in OPS:
+    for op in READ_OPS:
         note = (
-            f"{iterations} requests, one keep-alive connection, in turn with the in-process calls; "
+            f"{len(http[op])} requests, one keep-alive connection, in turn with the in-process calls; "
             "ratio < 1 is what HTTP costs"
         )
         if op in quality:

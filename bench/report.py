@@ -86,7 +86,10 @@ def render(
     command: str,
     total_seconds: float,
     plot: str | None,
+    recorded: str = "",
 ) -> str:
+    """RESULTS.md for one run. `recorded`: markdown of runs too long for `make bench` (`bench/RECORDED.md`,
+    e.g. the 10,000,000-memory scale run), carried at the end of every RESULTS.md so a run never drops them."""
     rows = [r for o in outcomes for r in o.rows]
     missed = [r for r in rows if not r.met]
     broken = [o for o in outcomes if o.status != "ok"]
@@ -131,4 +134,6 @@ def render(
             out.append(f"### `{o.name}`: {o.status}\n\n`{o.module}`\n\n```\n{o.detail.strip()}\n```\n\n")
     out.append("## Time per benchmark\n\n| Benchmark | Status | Seconds |\n|---|---|---:|\n")
     out.extend(f"| {o.name} | {o.status} | {o.seconds:.0f} |\n" for o in outcomes)
+    if recorded.strip():
+        out.append("\n" + recorded.strip() + "\n")
     return "".join(out)

@@ -160,3 +160,12 @@ def test_loose_prefixes_are_stemmed_as_fts5_stems_a_prefix_query(fts5: sqlite3.C
     assert prefix is not None
     patterns = [t.pattern for t in query_terms(word)]
     assert " " + fts5_stem(fts5, prefix) in patterns
+
+
+def test_weights_survive_term_counts_outside_the_corpus() -> None:
+    """A term count above the document count (statistics read a moment apart) still ranks, as a very common
+    term; it used to raise a math domain error and fail the search."""
+    w = weights(CorpusStats(documents=3, total_terms=18, document_frequency=(5, -1, 1)))
+    assert w is not None
+    common, _, rare = w.term_weights
+    assert 0 < common < rare

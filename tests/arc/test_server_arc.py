@@ -5,6 +5,7 @@ remote client, the Arc stand-in."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -170,3 +171,61 @@ def test_server_wide_default_arc_from_memtrace_toml(standin, tmp_path: Path) -> 
     bad.write_text('[arc]\nurl = "http://x"\ntypo_key = 1\n')
     checked = memtrace_cli(["org", "list", "--config", str(bad), "--data-dir", str(tmp_path / "data")], {})
     assert checked.returncode == 2 and "arc.typo_key" in checked.stderr
+
+
+@pytest.mark.slow
+def test_forget_and_org_deletion_reach_arc_and_what_came_before_it(standin, tmp_path: Path) -> None:
+    """An organisation on Arc forgets from Arc (spool and Arc itself) and from the main store, where its memories
+    from before the move stay; the Arc change and the forget are in the audit trail, never a token."""
+    data = tmp_path / "data"
+    server = serve(data, {"MEMTRACE_MASTER_KEY": new_master_key()})
+    try:
+        admin = server.client()
+        assert admin.post("/api/v1/orgs", json={"name": "Gamma", "id": "org_gamma"}).status_code == 201
+        key = admin.post("/api/v1/keys", json={"name": "app", "org_id": "org_gamma"}).json()["key"]
+        with Memtrace(server.base_url, key) as gamma:
+            before = [gamma.remember("alice", f"alice before arc {i}").id for i in range(2)]
+            gamma.remember("bob", "bob before arc")
+            token = standin.create_token(["read", "write"])
+            body = {
+                "url": standin.url,
+                "token": token,
+                "database": "gamma",
+                "admin_token": standin.admin_token,
+            }
+            assert admin.put("/api/v1/orgs/org_gamma/arc", json=body).status_code == 200
+            on_arc = [gamma.remember("alice", f"alice on arc {i}").id for i in range(3)]
+            gamma.remember("bob", "bob on arc")
+            wait_until(lambda: len(arc_rows(standin, "gamma")) == 4, what="the memories in Arc")
+
+            receipt = gamma.forget(agent_id="alice")
+            assert receipt.removed["memories"] == 5
+            assert {r["content"] for r in arc_rows(standin, "gamma")} == {"bob on arc"}
+            found = gamma.search_memories(SearchQuery(query="alice arc")).results
+            assert [m.content for m in found] == ["bob on arc"]
+
+        main = sqlite3.connect(data / "memtrace.db")
+        try:
+            left = main.execute("SELECT id FROM memories WHERE org_id = 'org_gamma'").fetchall()
+        finally:
+            main.close()
+        assert not {i for (i,) in left} & set(before + on_arc) and len(left) == 1  # bob's, from before
+
+        spool = data / "arc" / "org_gamma"
+        assert spool.is_dir()
+        deleted = admin.delete("/api/v1/orgs/org_gamma")
+        assert deleted.status_code == 200 and deleted.json()["removed"]["memories"] == 2
+        assert arc_rows(standin, "gamma") == []
+        assert not spool.exists()  # its file would keep free pages of what it held
+        trail = admin.get("/api/v1/audit", params={"org_id": "org_gamma"}).json()["entries"]
+        assert [e["action"] for e in reversed(trail)] == [
+            "org.create",
+            "key.create",
+            "arc.set",
+            "subject.forget",
+            "org.delete",
+        ]
+        assert token not in json.dumps(trail) and standin.admin_token not in json.dumps(trail)
+        assert trail[2]["filter"]["database"] == "gamma" and trail[2]["filter"]["admin_token"] is True
+    finally:
+        server.stop()

@@ -22,7 +22,7 @@ from memtrace import (
     Memory,
     Memtrace,
 )
-from memtrace.bridge import Plan, check_client
+from memtrace.bridge import Plan, Together, check_client
 from memtrace.operations import AddMemory, ListMemories, remember
 from memtrace.paging import read_memories
 
@@ -116,3 +116,26 @@ async def test_many_independent_operations(make_client: AnyFactory) -> None:
     assert [page.count for page in reads] == [1, 5, 50]  # in the order given
     with pytest.raises(ConflictError):
         await bridge.aexecute_all(writes[:1])
+
+
+def lookups(uid: str, limits: list[int]) -> Plan[list[int]]:
+    """A plan that needs several independent reads: it hands them over together."""
+    pages = yield Together([ListMemories(ListOptions(agent_id=uid, limit=n)) for n in limits])
+    return [page.count for page in pages]
+
+
+async def test_a_plan_hands_over_independent_operations_together(make_client: AnyFactory) -> None:
+    bridge, uid = ClientBridge(make_client()), _uid()
+    await bridge.aexecute_all([AddMemory(AddMemoryRequest(agent_id=uid, content=f"m{i}")) for i in range(5)])
+    assert await bridge.arun(lookups(uid, [1, 3, 5])) == [1, 3, 5]  # results in the order given
+    assert await asyncio.to_thread(bridge.run, lookups(uid, [2, 4])) == [2, 4]
+    failing = Together([AddMemory(AddMemoryRequest(agent_id=uid, content="m0"))])
+
+    def caught() -> Plan[str]:
+        try:
+            yield failing
+        except ConflictError:
+            return "the first error was thrown into the plan"
+        return "no error"
+
+    assert await bridge.arun(caught()) == "the first error was thrown into the plan"

@@ -144,3 +144,43 @@ def test_format_time_matches_datetime(time_us: int) -> None:
         t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{t.microsecond:06d}".rstrip("0") if t.microsecond else "") + "Z"
     )
     assert format_time(time_us) == expected
+
+
+def fact(n: int, key: str, content: str) -> MemoryRecord:
+    r = rec(n, content, "entity", "fact")
+    r.fact_key, r.valid_from_us = key, r.time_us
+    return r
+
+
+def test_known_facts_come_first_once_each_and_are_kept_under_a_tight_budget() -> None:
+    city, drink = fact(10, "user:ada/city", "Berlin"), fact(11, "user:ada/drink", "tea")
+    session = newest_first(rec(0, "Crawled the pricing page"), city)  # the city fact is also a session memory
+    out = render_session_context("s1", session, facts=[drink, city])
+    assert out.text == (
+        "## Session Context (s1)\n"
+        "\n"
+        "### Known Facts (2)\n"
+        "- user:ada/drink: tea (since 2026-02-07T20:15:11.123456Z)\n"
+        "- user:ada/city: Berlin (since 2026-02-07T20:15:10.123456Z)\n"
+        "\n"
+        "### Recent Actions (1)\n"
+        "- [2026-02-07T20:15:00.123456Z] general: Crawled the pricing page\n"
+    )
+    assert (out.included, out.omitted) == (3, 0)
+    tight = render_session_context("s1", session, facts=[drink, city], max_tokens=45)
+    assert "user:ada/drink: tea" in tight.text and "pricing" not in tight.text
+    assert tight == render_session_context("s1", list(session), facts=[drink, city], max_tokens=45)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    contents=st.lists(st.text(min_size=1, max_size=200), min_size=0, max_size=20),
+    n_facts=st.integers(0, 10),
+    budget=st.integers(min_value=20, max_value=1500),
+)
+def test_the_budget_holds_with_facts(contents: list[str], n_facts: int, budget: int) -> None:
+    records = newest_first(*(rec(i, c) for i, c in enumerate(contents)))
+    facts = [fact(100 + i, f"k{i}", f"value {i}") for i in reversed(range(n_facts))]
+    out = render_session_context("s1", records, facts=facts, max_tokens=budget)
+    assert estimate_tokens(out.text) <= max(budget, estimate_tokens("## Session Context (s1)\n\n") + 15)
+    assert out == render_session_context("s1", list(records), facts=list(facts), max_tokens=budget)

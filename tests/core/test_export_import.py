@@ -15,9 +15,10 @@ import pytest
 
 from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memtrace, ValidationError
 from memtrace.dedup import dedup_key
-from memtrace.errors import StorageFullError
+from memtrace.errors import MemtraceError, StorageFullError
 from memtrace.stores import open_stores
 from memtrace.transfer import FORMAT_VERSION, ExportOptions, Importer, ImportFailed, iter_lines
+from memtrace.transfer.files import ExportWriter
 
 
 def _fill(mt: Memtrace, n: int = 50, *, content: str = "note {n}") -> None:
@@ -150,7 +151,7 @@ def test_a_bad_line_is_named_by_its_number_and_what_came_before_it_is_in(
         (lambda m: m.update(importance=2), "line 2: invalid memory.importance: 2 is outside 0..1"),
         (
             lambda m: m.update(fact_key="a\x00b"),
-            "line 2: invalid memory.fact_key: expected a string without NUL",
+            "line 2: invalid memory.fact_key: 1-256 characters of A-Z, a-z, 0-9",
         ),
         (
             lambda m: m.update(metadata_json='{"a":"\ud800"}'),
@@ -263,3 +264,17 @@ def test_a_batch_the_store_refuses_names_its_lines_and_the_next_run_completes(
         assert (done.memories, done.skipped, done.complete) == (40, 10, True)
     finally:
         stores.close()
+
+
+def test_a_streamed_export_cut_short_is_an_error_however_its_chunks_fall(source: Memtrace) -> None:
+    data = b"".join(_export(source))
+    for size in (1, 7, 4096, len(data)):  # chunks as a network delivers them: anywhere, even inside a line
+        writer = ExportWriter(io.BytesIO())
+        for start in range(0, len(data), size):
+            writer.write(data[start : start + size])
+        assert writer.summary().memories == 50
+        cut = ExportWriter(io.BytesIO())
+        for start in range(0, len(data) - 80, size):
+            cut.write(data[start : min(start + size, len(data) - 80)])
+        with pytest.raises(MemtraceError, match="without its trailer"):
+            cut.summary()

@@ -27,3 +27,12 @@ def test_quickstart_runs_as_printed(tmp_path: Path) -> None:
     assert "Asked about the March invoice" in result.stdout
     assert (tmp_path / "memtrace-data" / "memtrace.db").exists()  # nothing written elsewhere
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memtrace-data"]
+
+
+def test_facts_that_change_run_as_printed(tmp_path: Path) -> None:
+    [block] = [b for b in python_blocks() if "fact_history" in b]
+    result = subprocess.run(
+        [sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Lives in Berlin", "['Lives in Paris', 'Lives in Berlin']", "1"]

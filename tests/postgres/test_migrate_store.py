@@ -3,6 +3,7 @@ session, API key (old keys still work), organization and Arc setting intact; res
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import psycopg
 import pytest
 from support.server import make_api_key, run_cli, start_server
 
-from memtrace.stores import ArcInstanceRow, open_stores
+from memtrace.stores import ArcInstanceRow, AuditRow, StoreBundle, open_stores
 
 from .server import fresh_database_url
 
@@ -40,6 +41,20 @@ def _snapshot(server, keys: dict[str, str]) -> dict[str, object]:
             for k in listed
         )
     return seen
+
+
+def _trail_of(stores: StoreBundle) -> list[AuditRow]:
+    return stores.metadata.list_audit(
+        org_id=None, action=None, since_us=None, until_us=None, before_id=None, limit=1000
+    )
+
+
+def _trail(location: Path) -> list[AuditRow]:
+    stores = open_stores(location)
+    try:
+        return _trail_of(stores)
+    finally:
+        stores.close()
 
 
 def test_a_data_directory_moves_into_postgres_intact_and_old_keys_still_work(tmp_path: Path) -> None:
@@ -131,8 +146,15 @@ def test_a_data_directory_moves_into_postgres_intact_and_old_keys_still_work(tmp
             in idle.stdout
         )
 
+        assert " 0 audit entries" in again.stdout and " 0 audit entries" in idle.stdout
+        source_trail = _trail(data)
+        assert {"org.create", "key.create", "key.revoke"} <= {e.action for e in source_trail}
         moved = open_stores(url)
         try:
+            # The audit trail came along, in order, once (ids are the target's own).
+            assert [dataclasses.replace(e, id=0) for e in _trail_of(moved)] == [
+                dataclasses.replace(e, id=0) for e in source_trail
+            ]
             assert moved.metadata.get_arc_instance("org_second") == arc
             # The row is a stand-in (no master key encrypted it): a server would refuse to start with it.
             assert moved.metadata.delete_arc_instance("org_second")

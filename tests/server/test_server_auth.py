@@ -187,7 +187,9 @@ def test_deleting_an_org_removes_its_data_and_keys(
         assert (
             c.post("/api/v1/memories", json={"agent_id": "a1", "content": "tenant data"}).status_code == 201
         )
-    assert admin.delete(f"/api/v1/orgs/{org}").status_code == 204
+    deleted = admin.delete(f"/api/v1/orgs/{org}")
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["removed"] == {"memories": 1, "sessions": 0, "agents": 0, "api_keys": 1}
     assert _get(live_server, key).status_code == 401
     assert admin.delete(f"/api/v1/orgs/{org}").status_code == 404
     # Re-creating the id starts empty.

@@ -130,3 +130,25 @@ async def test_over_http_many_concurrent_writes(state: ServerState) -> None:
     assert sorted(created) == sorted(f"c{i}" for i in range(50))
     stored = state.engine.list_memories("org_default", ListOptions(agent_id="h1", limit=1000))
     assert {m.content: m.id for m in stored.memories} == created
+
+
+async def test_facts_in_a_group_supersede_in_order_and_a_bad_supersedes_fails_alone(
+    state: ServerState,
+) -> None:
+    assert state.coalescer is not None
+    missing = "mem_" + "0" * 26
+    reqs = [
+        AddMemoryRequest(agent_id="a1", content="Paris", key="user:ada/city"),
+        AddMemoryRequest(agent_id="a1", content="unrelated"),
+        AddMemoryRequest(agent_id="a1", content="taken over", supersedes=[missing]),
+        AddMemoryRequest(agent_id="a1", content="Berlin", key="user:ada/city"),
+        AddMemoryRequest(agent_id="a1", content="Berlin", key="user:ada/city"),  # same value: duplicate
+    ]
+    results = await asyncio.gather(
+        *(state.coalescer.add("org_default", r) for r in reqs), return_exceptions=True
+    )
+    outcome = [type(r).__name__ if isinstance(r, BaseException) else r.content for r in results]
+    assert outcome == ["Paris", "unrelated", "NotFoundError", "Berlin", "ConflictError"]
+    assert state.engine.get_fact("org_default", "user:ada/city").content == "Berlin"
+    history = state.engine.fact_history("org_default", "user:ada/city").memories
+    assert [m.content for m in history] == ["Paris", "Berlin"]

@@ -220,3 +220,22 @@ def test_the_commands_talk_to_a_server_with_url(
     refused = memtrace("import", str(path), *url, "--org", "org_x", "--api-key", target)
     assert refused.returncode == 2 and "--org cannot be used with --url" in refused.stderr
     assert httpx.get(live_server.base_url + "/api/v1/export").status_code == 401
+
+
+def test_a_server_with_a_small_body_limit_gets_the_file_in_smaller_parts(
+    spawn_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = spawn_server({"MEMTRACE_LIMITS_MAX_BODY_BYTES": "4096"})
+    with Memtrace.open(tmp_path / "local") as local:
+        _fill(local)
+        data = io.BytesIO()
+        local.export_memories(data)
+        expected = _listing(local)
+    assert len(data.getvalue()) > 4 * 4096
+    with Memtrace(server.base_url, server.api_key) as client:
+        report = client.import_memories(data.getvalue())
+        assert (report.memories, report.lines, report.complete) == (40, 42, True)
+        assert _listing(client) == expected
+    with server.client() as http:
+        whole = http.post("/api/v1/import", content=data.getvalue())
+        assert whole.status_code == 413 and whole.json()["field"] == "body"

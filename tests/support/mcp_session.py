@@ -292,6 +292,18 @@ async def exercise_round_trip(session: ClientSession, agent_id: str) -> RoundTri
         await call(session, "memtrace_agent_register", name=agent_id, description="Reviews pull requests")
     )
     assert (agent["name"], agent["description"]) == (agent_id, "Reviews pull requests")
+
+    # facts that change: a keyed remember replaces the key's value; recall_facts shows only the current one
+    key = f"user:{agent_id}/city"
+    await call(session, "memtrace_remember", agent_id=agent_id, content="Lives in Paris", key=key)
+    berlin = json_of(
+        await call(session, "memtrace_remember", agent_id=agent_id, content="Lives in Berlin", key=key)
+    )
+    assert berlin["key"] == key
+    current = json_of(
+        await call(session, "memtrace_recall_facts", agent_id=agent_id, prefix=f"user:{agent_id}/")
+    )
+    assert [m["content"] for m in current["memories"]] == ["Lives in Berlin"]
     return RoundTrip(agent_id, session_id, deploy["id"])
 
 
@@ -309,6 +321,7 @@ async def exercise_bad_calls(session: ClientSession, agent_id: str) -> None:
         ("memtrace_remember", {"agent_id": agent_id, "content": "x", "tags": ["has space"]}, "tags[0]"),
         ("memtrace_remember", {"agent_id": agent_id, "content": "x", "importance": 7}, "importance"),
         ("memtrace_remember", {"agent_id": agent_id, "content": "x", "tags": "not-a-list"}, "tags"),
+        ("memtrace_remember", {"agent_id": agent_id, "content": "x", "key": "not a key"}, "key"),
         ("memtrace_recall", {"agent_id": agent_id, "limit": 5000}, "limit"),
         ("memtrace_recall", {"agent_id": agent_id, "since": "yesterday-ish"}, "since"),
         ("memtrace_recall", {"agent_id": agent_id, "query": "dark"}, "unknown argument 'query'"),

@@ -183,3 +183,13 @@ def test_tags_are_categories_and_mistakes_come_back_to_the_agent(client: Memtrac
     assert search.run(query="prices", tags=["hiring"]) == "No memories match 'prices'."
     assert remember.run(content="Prices rise 5% in March.") == "Already remembered: Prices rise 5% in March."
     assert recall.run(since="last tuesday").startswith("Invalid arguments: since: 'last tuesday'")
+
+
+def test_a_ttl_from_core_reaches_the_crew_memory(client: Memtrace) -> None:
+    """`ttl` was added to core's remember after these tools were written: it works here unchanged."""
+    remember, recall, _, _ = memtrace_tools(client, agent_id="ops-bot")
+    assert "ttl" in remember.args_schema.model_json_schema()["properties"]
+    remember.run(content="The staging password rotates tonight.", ttl="12h")
+    [memory] = client.list_memories(ListOptions(agent_id="ops-bot")).memories
+    assert memory.expires_at is not None and memory.expires_at > memory.time
+    assert "staging password" in recall.run(since="1h")

@@ -69,6 +69,7 @@ TOOL_EXAMPLES: dict[str, dict[str, Any]] = {
     "memtrace_search": {"query": "dark mode", "limit": 3},
     "memtrace_decide": {"decision": "Use dark mode by default", "reasoning": "every note asks for it"},
     "memtrace_forget": {"memory_id": "mem_00000000000000000000000000"},
+    "memtrace_recall_facts": {"prefix": "user:ada/", "limit": 5},
 }
 
 
@@ -97,6 +98,7 @@ TestRecallUnit, TestRecallIntegration = _suites("memtrace_recall")
 TestSearchUnit, TestSearchIntegration = _suites("memtrace_search")
 TestDecideUnit, TestDecideIntegration = _suites("memtrace_decide")
 TestForgetUnit, TestForgetIntegration = _suites("memtrace_forget")
+TestRecallFactsUnit, TestRecallFactsIntegration = _suites("memtrace_recall_facts")
 
 
 def test_every_tool_is_covered_by_the_standard_suites(tmp_path: Path) -> None:

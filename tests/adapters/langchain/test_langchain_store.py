@@ -447,3 +447,33 @@ def test_random_operations_leave_the_same_state_as_in_memory_store(
         assert {k for k in state(ours, prefix)} == {
             (i.namespace, i.key) for i in ours.search(prefix, query="tea", limit=100)
         }
+
+
+# --- items are facts that change ------------------------------------------------------------------------------
+
+
+def test_an_overwrite_supersedes_and_keeps_history_and_a_delete_removes_every_version(data_dir: Path) -> None:
+    from memtrace_langchain._store_mapping import fact_key
+
+    with Memtrace.open(data_dir) as client:
+        store = MemtraceStore(client, agent_id="facts-store")
+        store.put(("users", "ada"), "home", {"city": "Paris"})
+        store.put(("users", "ada"), "home", {"city": "Berlin"})
+        item = store.get(("users", "ada"), "home")
+        assert item is not None and item.value == {"city": "Berlin"}
+        assert [i.value for i in store.search(("users",))] == [{"city": "Berlin"}]
+        key = fact_key("facts-store", ("users", "ada"), "home")
+        versions = client.fact_history(key).memories
+        assert [(v.metadata or {})["store"]["value"] for v in versions] == [
+            {"city": "Paris"},
+            {"city": "Berlin"},
+        ]
+        assert versions[0].superseded_by == versions[1].id
+        # Only current versions are read: one memory listed for the item, whatever its history.
+        assert len(client.list_memories(ListOptions(agent_id="facts-store")).memories) == 1
+        store.delete(("users", "ada"), "home")
+        assert store.get(("users", "ada"), "home") is None
+        assert client.fact_history(key).memories == []
+        assert (
+            client.list_memories(ListOptions(agent_id="facts-store", include_superseded=True)).memories == []
+        )

@@ -28,7 +28,14 @@ from memtrace import (
 from memtrace.tools import MEMORY_TOOLS, ToolScope
 from memtrace_langchain import memtrace_tools
 
-NAMES = ["memtrace_remember", "memtrace_recall", "memtrace_search", "memtrace_decide", "memtrace_forget"]
+NAMES = [
+    "memtrace_remember",
+    "memtrace_recall",
+    "memtrace_search",
+    "memtrace_decide",
+    "memtrace_forget",
+    "memtrace_recall_facts",
+]
 
 
 def by_name(tools: list[BaseTool]) -> dict[str, BaseTool]:
@@ -128,6 +135,8 @@ def test_mistakes_come_back_to_the_model_as_tool_errors(client: Memtrace, unique
     assert bad_since.status == "error" and "since" in bad_since.text
     bad_id = call(tools["memtrace_forget"], {"memory_id": "42"})
     assert bad_id.status == "error" and "memory_id" in bad_id.text
+    bad_limit = call(tools["memtrace_recall"], {"limit": "ten"})  # refused by LangChain's own validation
+    assert bad_limit.status == "error" and bad_limit.text.startswith("Invalid arguments: limit:")
 
     first = call(tools["memtrace_remember"], {"content": "Standup is at 9:30"})
     again = call(tools["memtrace_remember"], {"content": "Standup is at 9:30"})
@@ -265,3 +274,18 @@ def test_the_application_gets_the_result_as_json_data_in_the_artifact(embedded_c
     assert found.results[0].id == memory.id and found.results[0].score is not None
     forgotten = call(tools["memtrace_forget"], {"memory_id": memory.id})
     assert forgotten.artifact == {"deleted": True, "id": memory.id}
+
+
+def test_remember_with_a_key_supersedes_and_recall_facts_gives_the_current_value(
+    embedded_client: Memtrace,
+) -> None:
+    tools = by_name(memtrace_tools(embedded_client, "agent-1"))
+    assert call(tools["memtrace_recall_facts"], {}).content == "No facts known."
+    call(tools["memtrace_remember"], {"content": "Ada lives in Paris", "key": "user:ada/city"})
+    call(tools["memtrace_remember"], {"content": "Ada lives in Berlin", "key": "user:ada/city"})
+    again = call(tools["memtrace_remember"], {"content": "Ada lives in Berlin", "key": "user:ada/city"})
+    assert again.content == "Already known: user:ada/city has this value."
+    facts = call(tools["memtrace_recall_facts"], {"prefix": "user:ada/"})
+    assert "Ada lives in Berlin" in str(facts.content) and "Paris" not in str(facts.content)
+    history = embedded_client.fact_history("user:ada/city").memories
+    assert [m.content for m in history] == ["Ada lives in Paris", "Ada lives in Berlin"]

@@ -45,6 +45,7 @@ def test_tool_names_and_schemas_match_the_original_integration(sync_client: Memt
         "memtrace_search",
         "memtrace_decide",
         "memtrace_forget",
+        "memtrace_recall_facts",
     ]
     schemas = {t.name: t.params_json_schema for t in tools}
     assert all(not t.strict_json_schema for t in tools)
@@ -52,6 +53,7 @@ def test_tool_names_and_schemas_match_the_original_integration(sync_client: Memt
     assert schemas["memtrace_remember"]["required"] == ["content"]
     assert set(schemas["memtrace_remember"]["properties"]) == {
         "content", "memory_type", "event_type", "session_id", "tags", "importance", "metadata", "agent_id", "ttl",
+        "key",
     }  # fmt: skip
     assert schemas["memtrace_remember"]["properties"]["memory_type"]["enum"] == [
         "episodic", "decision", "entity", "session",

@@ -22,6 +22,7 @@ from support.mcp_session import (
 )
 
 from memtrace import Memtrace
+from memtrace_server.mcp import TOOL_NAMES
 
 
 async def test_round_trip_and_bad_calls_over_streamable_http(
@@ -30,7 +31,7 @@ async def test_round_trip_and_bad_calls_over_streamable_http(
     key = create_key(data_dir)
     with http_server(server_env(data_dir), tmp_path) as server:
         async with http_session(server.url, key) as session:
-            assert len((await session.list_tools()).tools) == 9
+            assert len((await session.list_tools()).tools) == len(TOOL_NAMES)
             trip = await exercise_round_trip(session, unique("reviewer"))
             await exercise_bad_calls(session, unique("agent"))
         assert server.process.poll() is None  # still serving after every bad call

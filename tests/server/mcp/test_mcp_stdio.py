@@ -31,7 +31,7 @@ from memtrace import AddMemoryRequest, Memtrace
 # Argument names and required arguments, as documented (spec §8 for the original seven, docs/mcp.md).
 DOCUMENTED: dict[str, tuple[set[str], set[str]]] = {
     "memtrace_remember": (
-        # ttl: memtrace's extension (docs/mcp.md); the original's arguments are all there.
+        # ttl and key: memtrace's extensions (docs/mcp.md); the original's arguments are all there.
         {
             "agent_id",
             "content",
@@ -42,6 +42,7 @@ DOCUMENTED: dict[str, tuple[set[str], set[str]]] = {
             "importance",
             "metadata",
             "ttl",
+            "key",
         },
         {"agent_id", "content"},
     ),
@@ -56,6 +57,8 @@ DOCUMENTED: dict[str, tuple[set[str], set[str]]] = {
     "memtrace_agent_register": ({"name", "description"}, {"name"}),
     "memtrace_get_memory": ({"memory_id"}, {"memory_id"}),
     "memtrace_forget": ({"memory_id"}, {"memory_id"}),
+    "memtrace_forget_subject": ({"agent_id", "session_id", "tags", "since", "until"}, set()),
+    "memtrace_recall_facts": ({"agent_id", "prefix", "limit"}, set()),
 }
 
 # The original server's tool descriptions (its docs/mcp.md); ours keep them word for word.
@@ -83,6 +86,8 @@ VALID_ARGUMENTS: dict[str, dict[str, Any]] = {
     "memtrace_agent_register": {"name": "code-reviewer", "description": "Reviews code"},
     "memtrace_get_memory": {"memory_id": "mem_" + "0" * 26},
     "memtrace_forget": {"memory_id": "mem_" + "0" * 26},
+    "memtrace_forget_subject": {"agent_id": "a", "tags": ["t"], "since": "7d"},
+    "memtrace_recall_facts": {"prefix": "user:ada/", "limit": 10},
 }
 
 

@@ -28,6 +28,7 @@ from .errors import (
     StoreError,
     ValidationError,
 )
+from .forget import ForgetReceipt, ForgetRequest
 from .ids import id_for_key
 from .limits import InputLimits
 from .models import (
@@ -67,6 +68,8 @@ __all__ = [
     "ConflictError",
     "ContextOptions",
     "CreateSessionRequest",
+    "ForgetReceipt",
+    "ForgetRequest",
     "InputLimits",
     "ListOptions",
     "Memory",

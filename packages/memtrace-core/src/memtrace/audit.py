@@ -60,6 +60,8 @@ class AuditAction(StrEnum):
     ARC_REMOVE = "arc.remove"
     RETENTION_RUN = "retention.run"
     """A retention or expiry sweep deleted memories."""
+    RETENTION_POLICY = "retention.policy"
+    """An organisation's retention policy set or removed."""
     IMPORT = "import"
     """Memories, agents or sessions imported."""
     AUDIT_PRUNE = "audit.prune"

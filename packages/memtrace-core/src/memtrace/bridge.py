@@ -35,6 +35,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
 from .backends.local import AsyncLocalBackend
@@ -47,19 +48,35 @@ R = TypeVar("R")
 AnyMemtrace: TypeAlias = Memtrace | AsyncMemtrace
 """A memtrace client of either kind, embedded or remote."""
 
-Plan: TypeAlias = Generator[Operation[Any], Any, T]
-"""Work that needs several operations: yields each operation, is sent its result, returns a `T`."""
+
+@dataclass(frozen=True, slots=True)
+class Together:
+    """Independent operations a plan hands over at once (``results = yield Together(ops)``): a remote async
+    client sends them concurrently, as one round trip's worth of waiting rather than one each; anywhere else
+    they run in order. The plan is sent their results, in order; the first error is thrown into it.
+
+    A plan answering many lookups (a LangGraph ``batch`` of gets) yields them together instead of one by one.
+    """
+
+    ops: Sequence[Operation[Any]]
+
+
+Plan: TypeAlias = Generator[Operation[Any] | Together, Any, T]
+"""Work that needs several operations: yields each operation (or several `Together`), is sent its result,
+returns a `T`."""
 
 
 def map_operations(plan: Plan[T], change: Callable[[Operation[Any]], Operation[Any]]) -> Plan[T]:
-    """`plan` with every operation passed through `change` before it runs: how an adapter adds what its
-    framework needs (its own tags and filters) to a plan core wrote, without copying the plan. Results and
-    errors go back to `plan` unchanged."""
+    """`plan` with every operation (each one of a `Together` too) passed through `change` before it runs: how
+    an adapter adds what its framework needs (its own tags and filters) to a plan core wrote, without copying
+    the plan. Results and errors go back to `plan` unchanged."""
     try:
         op = next(plan)
         while True:
             try:
-                result = yield change(op)
+                result = (
+                    yield Together([change(o) for o in op.ops]) if isinstance(op, Together) else change(op)
+                )
             except Exception as exc:  # the plan decides whether it is fatal, as when run directly
                 op = plan.throw(exc)
             else:
@@ -173,7 +190,7 @@ class ClientBridge:
             op = next(plan)
             while True:
                 try:
-                    result = self.execute(op)
+                    result = self.execute_all(op.ops) if isinstance(op, Together) else self.execute(op)
                 except Exception as exc:  # handed to the plan, which decides whether it is fatal
                     op = plan.throw(exc)
                 else:
@@ -193,7 +210,9 @@ class ClientBridge:
             op = next(plan)
             while True:
                 try:
-                    result = await self.aexecute(op)
+                    result = await (
+                        self.aexecute_all(op.ops) if isinstance(op, Together) else self.aexecute(op)
+                    )
                 except Exception as exc:  # handed to the plan, which decides whether it is fatal
                     op = plan.throw(exc)
                 else:
@@ -221,4 +240,12 @@ class ClientBridge:
             await asyncio.to_thread(client.close)
 
 
-__all__ = ["AnyMemtrace", "ClientBridge", "Plan", "check_client", "map_operations", "run_coroutine_blocking"]
+__all__ = [
+    "AnyMemtrace",
+    "ClientBridge",
+    "Plan",
+    "Together",
+    "check_client",
+    "map_operations",
+    "run_coroutine_blocking",
+]

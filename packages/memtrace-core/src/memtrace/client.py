@@ -1,7 +1,7 @@
 """`Memtrace` and `AsyncMemtrace`: one client API, in-process or against a server.
 
 The method names and signatures are memtrace-sdk 0.2.0's, so code written for that SDK runs unchanged; the
-extensions (`get_memory`, `delete_memory`, `delete_memories`, `update_session`, `iter_memories`,
+extensions (`get_memory`, `delete_memory`, `delete_memories`, `forget`, `update_session`, `iter_memories`,
 `export_memories`, `import_memories`, `create_session(..., exist_ok=True)`, `execute`) are marked as such.
 
 Every API method is written once, as ``name = client_method(SomeOperation)`` in `_ClientMethods`: calling it
@@ -177,8 +177,14 @@ class _ClientMethods:
     get_memory = client_method(ops.GetMemory)
     delete_memory = client_method(ops.DeleteMemory)
     delete_memories = client_method(ops.DeleteMemories)
+    forget = client_method(ops.Forget)
     export_memories = client_method(ops.ExportMemories)
     import_memories = client_method(ops.ImportMemories)
+
+    # --- facts that change
+    get_fact = client_method(ops.GetFact)
+    fact_history = client_method(ops.FactHistory)
+    list_facts = client_method(ops.ListFacts)
 
     # --- agents
     register_agent = client_method(ops.RegisterAgent)

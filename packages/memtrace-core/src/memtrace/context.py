@@ -14,6 +14,11 @@ content is cut on a character boundary (not mid-UTF-8 sequence); a decision show
 with BPE tokenizers; when the text would not fit, the lowest-priority memories are left out first and a last line
 says how many. Priority blends recency, importance and kind (errors and decisions outrank routine actions).
 Rendering is a pure function of its inputs: same memories, same options, same text.
+
+Facts that change (`memtrace.facts`) come first, under Known Facts: the current keyed memories of the session's
+agent, newest first, one line each (``- key: content (since <valid_from>)``). They are given by the caller as
+current versions only, so a superseded fact is never shown as current; a fact that is also one of the session's
+memories is listed once, under Known Facts. Facts rank above every other memory when the budget is tight.
 """
 
 from __future__ import annotations
@@ -29,7 +34,11 @@ from .timeparse import MAX_TIME_US, MIN_TIME_US
 DEFAULT_MAX_CONTENT_CHARS = 200
 CHARS_PER_TOKEN = 4
 
-_SECTIONS = ("Recent Actions", "Decisions Made", "Errors", "Other")
+_SECTIONS = ("Recent Actions", "Decisions Made", "Errors", "Other", "Known Facts")
+_FACTS = 4
+_DISPLAY_ORDER = (_FACTS, 0, 1, 2, 3)
+_FACT_PRIORITY = 2.0
+"""Above any memory's priority (at most 1.0): what the agent knows now is kept first."""
 _KIND_WEIGHT = {"error": 1.0, "decision": 0.8, "entity": 0.6, "episodic": 0.5, "session": 0.4}
 
 
@@ -91,7 +100,10 @@ def _section(rec: MemoryRecord) -> int:
     return 3
 
 
-def _line(rec: MemoryRecord, max_chars: int) -> str:
+def _line(rec: MemoryRecord, max_chars: int, section: int) -> str:
+    if section == _FACTS:
+        since = format_time(rec.valid_from_us if rec.valid_from_us is not None else rec.time_us)
+        return f"- {rec.fact_key}: {_cut(rec.content, max_chars)} (since {since})"
     line = f"- [{format_time(rec.time_us)}] {rec.event_type}: {_cut(rec.content, max_chars)}"
     if rec.memory_type == "decision" and rec.metadata_json:
         reasoning = json.loads(rec.metadata_json).get("reasoning")
@@ -109,7 +121,7 @@ def _priority(rec: MemoryRecord, recency_rank: int, n: int) -> float:
 
 def _assemble(session_id: str, lines: list[list[str]], omitted: int) -> str:
     parts = [f"## Session Context ({session_id})\n\n"]
-    present = [i for i in range(4) if lines[i]]
+    present = [i for i in _DISPLAY_ORDER if lines[i]]
     for pos, i in enumerate(present):
         parts.append(f"### {_SECTIONS[i]} ({len(lines[i])})\n")
         parts.extend(line + "\n" for line in lines[i])
@@ -131,45 +143,53 @@ def render_session_context(
     *,
     max_tokens: int | None = None,
     max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS,
+    facts: list[MemoryRecord] | None = None,
 ) -> RenderedContext:
-    """Render `records` (newest first) as the session's markdown context.
+    """Render `records` (newest first) as the session's markdown context, after the current `facts` (newest
+    first) under Known Facts.
 
     `max_tokens`, when given, bounds `estimate_tokens(text)`. The header is always present.
     """
-    lines_all = [_line(r, max_content_chars) for r in records]
+    fact_ids = {f.id for f in facts or ()}
+    records = [*(facts or ()), *(r for r in records if r.id not in fact_ids)]
+    sections = [_FACTS if i < len(facts or ()) else _section(r) for i, r in enumerate(records)]
+    lines_all = [_line(r, max_content_chars, sec) for r, sec in zip(records, sections, strict=True)]
     keep = [True] * len(records)
     if max_tokens is not None and records:
         budget = max_tokens * CHARS_PER_TOKEN
-        full = _assemble(session_id, _bucket(records, lines_all, keep), 0)
+        full = _assemble(session_id, _bucket(sections, lines_all, keep), 0)
         if len(full) > budget:
-            keep = _fit(session_id, records, lines_all, budget)
+            keep = _fit(session_id, records, sections, lines_all, budget)
     omitted = keep.count(False)
-    text = _assemble(session_id, _bucket(records, lines_all, keep), omitted)
+    text = _assemble(session_id, _bucket(sections, lines_all, keep), omitted)
     return RenderedContext(text=text, included=len(records) - omitted, omitted=omitted)
 
 
-def _bucket(records: list[MemoryRecord], lines: list[str], keep: list[bool]) -> list[list[str]]:
-    buckets: list[list[str]] = [[], [], [], []]
-    for rec, line, k in zip(records, lines, keep, strict=True):
+def _bucket(sections: list[int], lines: list[str], keep: list[bool]) -> list[list[str]]:
+    buckets: list[list[str]] = [[] for _ in _SECTIONS]
+    for sec, line, k in zip(sections, lines, keep, strict=True):
         if k:
-            buckets[_section(rec)].append(line)
+            buckets[sec].append(line)
     return buckets
 
 
-def _fit(session_id: str, records: list[MemoryRecord], lines: list[str], budget: int) -> list[bool]:
+def _fit(
+    session_id: str, records: list[MemoryRecord], sections: list[int], lines: list[str], budget: int
+) -> list[bool]:
     """Greedily keep memories in priority order while the exact rendered length stays within budget."""
     n = len(records)
-    order = sorted(
-        range(n),
-        key=lambda i: (-_priority(records[i], i, n), -records[i].time_us, records[i].id),
-    )
+
+    def priority(i: int) -> float:
+        return _FACT_PRIORITY - i / n if sections[i] == _FACTS else _priority(records[i], i, n)
+
+    order = sorted(range(n), key=lambda i: (-priority(i), -records[i].time_us, records[i].id))
     keep = [False] * n
     # Character cost is exact: a line costs len+1; a section's header costs its text plus a blank line.
     header = len(f"## Session Context ({session_id})\n\n")
     used_sections: dict[int, int] = {}
     size = header
     for i in order:
-        sec = _section(records[i])
+        sec = sections[i]
         add = len(lines[i]) + 1
         if sec not in used_sections:
             add += len(f"### {_SECTIONS[sec]} (1000)\n") + 1  # reserve a 4-digit count and the blank line
@@ -181,7 +201,7 @@ def _fit(session_id: str, records: list[MemoryRecord], lines: list[str], budget:
             used_sections[sec] = used_sections.get(sec, 0) + 1
     # The reservations above over-estimate, so the real text fits; check anyway, dropping more if not.
     while True:
-        text = _assemble(session_id, _bucket(records, lines, keep), keep.count(False))
+        text = _assemble(session_id, _bucket(sections, lines, keep), keep.count(False))
         if len(text) <= budget or not any(keep):
             return keep
         for i in reversed(order):

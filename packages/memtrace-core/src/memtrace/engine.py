@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import retention
+from . import facts, retention
 from . import validation as v
 from .audit import EMBEDDED, Actor, AuditAction, AuditTrail
 from .context import DEFAULT_MAX_CONTENT_CHARS, render_session_context
 from .dedup import dedup_key
 from .errors import ConflictError, NotFoundError, ValidationError
+from .forget import ForgetReceipt, ForgetRequest, delete_in_batches, subject_of
 from .ids import MemoryIdGenerator, new_entity_id
 from .limits import InputLimits
 from .models import (
@@ -57,6 +58,10 @@ DAY_US = 86_400_000_000
 MAX_NAME_LENGTH = 256
 MAX_DELETE_IDS = 1000
 MAX_HISTOGRAM_BUCKETS = 100
+MAX_HISTORY = 10_000
+"""The most versions `fact_history` reads for one key."""
+KNOWN_FACTS_LIMIT = 50
+"""The most current facts session context lists under "Known facts"."""
 
 
 class MonotonicClock:
@@ -135,10 +140,23 @@ class Engine:
         importance = v.check_importance(req.importance, f"{p}importance")
         metadata_json = self._metadata(req.metadata, f"{p}metadata")
         parent_id = v.check_text(req.parent_id, f"{p}parent_id", max_length=256)
+        fact_key = facts.check_key(req.key, f"{p}key")
+        supersedes = self._supersedes(req.supersedes, f"{p}supersedes")
         key = v.check_dedup_key(req.dedup_key, f"{p}dedup_key")
-        if key is None and self.config.dedup_enabled:
+        # A keyed memory is deduplicated per key (`memtrace.facts`), not by the content hash: "Paris" after
+        # "Berlin" after "Paris" is a real change, however soon it comes.
+        if key is None and fact_key is None and self.config.dedup_enabled:
             key = dedup_key(agent_id, event_type, content)
         t = to_checked_us(req.time, f"{p}time") if req.time is not None else now
+        valid_from_us = None
+        if req.valid_from is not None:
+            valid_from_us = to_checked_us(req.valid_from, f"{p}valid_from")
+            if valid_from_us > t:
+                raise ValidationError(
+                    f"invalid {p}valid_from: must not be after the memory's time", f"{p}valid_from"
+                )
+        elif fact_key is not None or supersedes:
+            valid_from_us = t  # stored explicitly for versions, so the (key, valid_from) index finds them
         expires_us = v.check_expiry(req.ttl, req.expires_at, p, now)
         return MemoryRecord(
             id=self._ids.new(t),
@@ -154,8 +172,45 @@ class Engine:
             dedup_key=key,
             importance=importance,
             parent_id=parent_id,
+            fact_key=fact_key,
+            valid_from_us=valid_from_us,
+            supersedes=supersedes,
             expires_us=expires_us,
         )
+
+    @staticmethod
+    def _supersedes(value: Any, field: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise ValidationError(f"invalid {field}: a list of memory ids", field)
+        if len(value) > facts.MAX_SUPERSEDES:
+            raise ValidationError(f"invalid {field}: at most {facts.MAX_SUPERSEDES} ids", field)
+        ids = tuple(v.check_memory_id(m, f"{field}[{i}]") for i, m in enumerate(value))
+        if len(set(ids)) != len(ids):
+            raise ValidationError(f"invalid {field}: an id is named twice", field)
+        return ids
+
+    def _check_superseded(self, org_id: str, records: Sequence[MemoryRecord], prefix: str) -> None:
+        """Name the field of a `supersedes` target that is missing, already superseded or valid too late, before
+        anything is written (the store checks again inside its transaction, for concurrent writers)."""
+        for n, r in enumerate(records):
+            p = prefix.format(n)
+            for i, target_id in enumerate(r.supersedes):
+                field = f"{p}supersedes[{i}]"
+                target = self.events.get(org_id, target_id)
+                if target is None:
+                    raise NotFoundError(f"{field}: memory {target_id} not found")
+                if target.valid_until_us is not None:
+                    raise ConflictError(
+                        f"{field}: memory {target_id} was already superseded by {target.superseded_by}"
+                    )
+                target_from = target.valid_from_us if target.valid_from_us is not None else target.time_us
+                if target_from > facts.valid_from(r):
+                    raise ValidationError(
+                        f"invalid {field}: memory {target_id} became valid after this memory's valid_from",
+                        field,
+                    )
 
     def _metadata(self, value: Any, field: str) -> str | None:
         limits = self.config.limits
@@ -169,8 +224,13 @@ class Engine:
         return now_us() - int(self.config.dedup_window_hours * 3_600_000_000)
 
     def add_memory(self, org_id: str, req: AddMemoryRequest) -> Memory:
-        """Store one memory. A duplicate within the dedup window raises `ConflictError`."""
+        """Store one memory. A duplicate within the dedup window raises `ConflictError`.
+
+        With `req.key` it is the new version of that fact (`memtrace.facts`): the current version is superseded in
+        the same transaction, and the same content again for the key is a duplicate. `req.supersedes` replaces
+        the named memories the same way."""
         record = self._record(org_id, req, "", self.clock.now())
+        self._check_superseded(org_id, [record], "")
         if self.events.append(org_id, [record], dedup_since_us=self._dedup_since()):
             raise ConflictError("duplicate memory")
         return record.to_memory()
@@ -183,11 +243,24 @@ class Engine:
         if not reqs:
             raise ValidationError("memories: the batch is empty", "memories")
         records = [self._record(org_id, r, f"memories[{i}].", self.clock.now()) for i, r in enumerate(reqs)]
+        self._check_superseded(org_id, records, "memories[{}].")
         skipped = set(self.events.append(org_id, records, dedup_since_us=self._dedup_since()))
         written = [r.to_memory() for i, r in enumerate(records) if i not in skipped]
         return BatchResult(written, skipped=len(skipped), skipped_indexes=sorted(skipped))
 
     # ------------------------------------------------------------------ reads
+
+    @staticmethod
+    def _view(include_superseded: Any, as_of: Any) -> tuple[bool, int | None]:
+        """(current_only, as_of_us) for a read: current memories by default, every version with
+        `include_superseded`, or those valid at `as_of`."""
+        if include_superseded is not None and not isinstance(include_superseded, bool):
+            raise ValidationError("invalid include_superseded: must be true or false", "include_superseded")
+        if as_of in (None, ""):
+            return not include_superseded, None
+        if include_superseded:
+            raise ValidationError("as_of: give as_of or include_superseded, not both", "as_of")
+        return False, parse_time(as_of, "as_of")
 
     def _time_bounds(self, since: Any, until: Any) -> tuple[int | None, int | None]:
         since_us = parse_time(since, "since") if since not in (None, "") else None
@@ -196,7 +269,10 @@ class Engine:
 
     def _list_filter(self, opts: ListOptions) -> MemoryFilter:
         since_us, until_us = self._time_bounds(opts.since, opts.until)
+        current_only, as_of_us = self._view(opts.include_superseded, opts.as_of)
         return MemoryFilter(
+            current_only=current_only,
+            as_of_us=as_of_us,
             agent_id=v.check_id(opts.agent_id, "agent_id", required=False),
             session_id=v.check_id(opts.session_id, "session_id", required=False),
             memory_types=(v.check_memory_type(opts.memory_type, "memory_type"),) if opts.memory_type else (),
@@ -230,7 +306,10 @@ class Engine:
             raise ValidationError("invalid min_importance: must be a number", "min_importance")
         v.check_count(q.memory_types, "memory_types", self.config.limits.max_filter_types)
         v.check_count(q.event_types, "event_types", self.config.limits.max_filter_types)
+        current_only, as_of_us = self._view(q.include_superseded, q.as_of)
         flt = MemoryFilter(
+            current_only=current_only,
+            as_of_us=as_of_us,
             agent_id=v.check_id(q.agent_id, "agent_id", required=False),
             session_id=v.check_id(q.session_id, "session_id", required=False),
             memory_types=tuple(
@@ -258,6 +337,77 @@ class Engine:
         results = [r.to_memory() for r in rows]
         elapsed_ms = int((time.perf_counter() - started) * 1000)
         return SearchResult.model_construct(results=results, count=len(results), query_time_ms=elapsed_ms)
+
+    def get_fact(self, org_id: str, key: str) -> Memory:
+        """The current version of fact `key`; `NotFoundError` when it has none."""
+        fact_key = facts.check_key(key) if key is not None else None
+        if fact_key is None:
+            raise ValidationError("key is required", "key")
+        rows = self.events.query(
+            org_id,
+            MemoryFilter(fact_key=fact_key, current_only=True, alive_at_us=self.wall_clock()),
+            order="desc",
+            limit=1,
+            offset=0,
+        )
+        if not rows:
+            raise NotFoundError(f"fact '{fact_key}' not found")
+        return rows[0].to_memory()
+
+    def fact_history(
+        self, org_id: str, key: str, *, limit: int | None = None, offset: int | None = None
+    ) -> MemoryList:
+        """Every version of fact `key` in the order they were valid (by valid_from, then time), the current one
+        last; empty when the key has none. Pages with `limit` (default 100, at most 1,000) and `offset`."""
+        fact_key = facts.check_key(key) if key is not None else None
+        if fact_key is None:
+            raise ValidationError("key is required", "key")
+        limit_ = v.check_limit(limit, "limit", DEFAULT_LIST_LIMIT)
+        offset_ = v.check_offset(offset)
+        if offset_ + limit_ > MAX_HISTORY:
+            raise ValidationError(f"offset: a history reads at most {MAX_HISTORY} versions", "offset")
+        # Stores order by time; a backfill's valid_from can be earlier than versions written before it, so the
+        # whole (bounded) history is read and put in validity order here.
+        rows = self.events.query(
+            org_id,
+            MemoryFilter(fact_key=fact_key, alive_at_us=self.wall_clock()),
+            order="asc",
+            limit=MAX_HISTORY,
+            offset=0,
+        )
+        rows.sort(key=lambda r: (facts.valid_from(r), r.time_us, r.id))
+        page = rows[offset_ : offset_ + limit_]
+        return MemoryList.model_construct(
+            memories=[r.to_memory() for r in page], count=len(page), has_more=len(rows) > offset_ + limit_
+        )
+
+    def list_facts(
+        self,
+        org_id: str,
+        *,
+        prefix: str | None = None,
+        agent_id: str | None = None,
+        as_of: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> MemoryList:
+        """The current keyed memories (or those valid at `as_of`), of one agent or all, whose key starts with
+        `prefix`; newest first."""
+        if prefix is not None and (not isinstance(prefix, str) or len(prefix) > facts.MAX_KEY_LENGTH):
+            raise ValidationError(f"invalid prefix: at most {facts.MAX_KEY_LENGTH} characters", "prefix")
+        current_only, as_of_us = self._view(None, as_of)
+        limit_ = v.check_limit(limit, "limit", DEFAULT_LIST_LIMIT)
+        offset_ = v.check_offset(offset)
+        flt = MemoryFilter(
+            agent_id=v.check_id(agent_id, "agent_id", required=False),
+            fact_key_prefix=prefix or "",
+            current_only=current_only,
+            as_of_us=as_of_us,
+            alive_at_us=self.wall_clock(),
+        )
+        rows = self.events.query(org_id, flt, order="desc", limit=limit_ + 1, offset=offset_)
+        memories = [r.to_memory() for r in rows[:limit_]]
+        return MemoryList.model_construct(memories=memories, count=len(memories), has_more=len(rows) > limit_)
 
     def get_memory(self, org_id: str, memory_id: str) -> Memory:
         record = self.events.get(org_id, v.check_memory_id(memory_id))
@@ -379,6 +529,39 @@ class Engine:
             )
         return flt
 
+    def forget(self, org_id: str, req: ForgetRequest, *, actor: Actor = EMBEDDED) -> ForgetReceipt:
+        """Remove everything about a subject (an agent, a session, or any filter of tags, time and ids): its
+        memories, and for a whole agent or session its sessions and registration. Returns the receipt, which the
+        audit trail records too. Runs in bounded batches (see `memtrace.forget`): re-run it if it was cut off."""
+        subject = subject_of(req, max_tags=self.config.limits.max_filter_tags)
+        started = self.clock.now()
+        memories, batches = delete_in_batches(self.events, org_id, subject.filter)
+        sessions = agents = 0
+        if subject.whole_session is not None or subject.whole_agent is not None:
+            sessions = self.metadata.delete_sessions(
+                org_id, agent_id=subject.filter.agent_id, session_id=subject.whole_session
+            )
+        if subject.whole_agent is not None:
+            # Memories name agents freely; a registered agent has an id and a name, and either may be the one
+            # its memories use.
+            for _ in range(2):  # one agent with that id, one with that name: at most two
+                row = self.metadata.get_agent(org_id, subject.whole_agent)
+                if row is None:
+                    break
+                agents += int(self.metadata.delete_agent(org_id, row.id))
+        receipt = ForgetReceipt(
+            org_id=org_id,
+            subject=subject.given,
+            removed={"memories": memories, "sessions": sessions, "agents": agents},
+            started_at=from_us(started),
+            finished_at=from_us(self.clock.now()),
+            batches=batches,
+        )
+        self.audit.record(
+            org_id, AuditAction.FORGET, actor=actor, filter=subject.given, counts=receipt.removed
+        )
+        return receipt
+
     # ----------------------------------------------------------------- counts
 
     def count_memories_by_type(
@@ -390,6 +573,7 @@ class Engine:
             agent_id=v.check_id(agent_id, "agent_id", required=False),
             since_us=since_us,
             alive_at_us=self.wall_clock(),
+            current_only=True,
         )
         return self.events.count_by_type(org_id, flt)
 
@@ -415,7 +599,9 @@ class Engine:
         for i in range(buckets):
             lo = start_us + i * bucket_us
             # Stores compare since/until strictly: (lo - 1, lo + bucket) is [lo, lo + bucket).
-            flt = MemoryFilter(agent_id=agent, since_us=lo - 1, until_us=lo + bucket_us, alive_at_us=alive)
+            flt = MemoryFilter(
+                agent_id=agent, since_us=lo - 1, until_us=lo + bucket_us, alive_at_us=alive, current_only=True
+            )
             counts.append(self.events.count(org_id, flt))
         return counts
 
@@ -472,19 +658,28 @@ class Engine:
 
     def get_agent_stats(self, org_id: str, agent_id: str) -> AgentStats:
         v.check_id(agent_id, "agent_id")
+        # Counts are of current memories, like every read; the last activity is any write still alive.
         now = self.wall_clock()
-        base = MemoryFilter(agent_id=agent_id, alive_at_us=now)
+        base = MemoryFilter(agent_id=agent_id, alive_at_us=now, current_only=True)
         day_ago = now - DAY_US
-        newest = self.events.query(org_id, base, order="desc", limit=1, offset=0)
+        newest = self.events.query(
+            org_id, MemoryFilter(agent_id=agent_id, alive_at_us=now), order="desc", limit=1, offset=0
+        )
         return AgentStats(
             agent_id=agent_id,
             memory_count=self.events.count(org_id, base),
             memories_24h=self.events.count(
-                org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago, alive_at_us=now)
+                org_id, MemoryFilter(agent_id=agent_id, since_us=day_ago, alive_at_us=now, current_only=True)
             ),
             errors_24h=self.events.count(
                 org_id,
-                MemoryFilter(agent_id=agent_id, since_us=day_ago, event_types=("error",), alive_at_us=now),
+                MemoryFilter(
+                    agent_id=agent_id,
+                    since_us=day_ago,
+                    event_types=("error",),
+                    alive_at_us=now,
+                    current_only=True,
+                ),
             ),
             session_count=self.metadata.count_sessions(org_id, agent_id),
             active_sessions=self.metadata.count_sessions(org_id, agent_id, status="active"),
@@ -564,6 +759,24 @@ class Engine:
     def close_session(self, org_id: str, session_id: str) -> Session:
         return self.update_session(org_id, session_id, status="closed")
 
+    def _known_facts(self, org_id: str, session_id: str, records: list[MemoryRecord]) -> list[MemoryRecord]:
+        """The current facts of the session's agent (keyed memories it wrote in any session), newest first: what
+        the agent knows now, whichever conversation it learnt it in. Facts of other agents stay out, so one
+        agent's context does not grow with everything its organisation knows."""
+        row = self.metadata.get_session(org_id, session_id)
+        agent_id = row.agent_id if row is not None else (records[0].agent_id if records else None)
+        if agent_id is None:
+            found = self.events.query(
+                org_id, MemoryFilter(session_id=session_id), order="desc", limit=1, offset=0
+            )
+            if not found:
+                return []
+            agent_id = found[0].agent_id
+        flt = MemoryFilter(
+            agent_id=agent_id, fact_key_prefix="", current_only=True, alive_at_us=self.wall_clock()
+        )
+        return self.events.query(org_id, flt, order="desc", limit=KNOWN_FACTS_LIMIT, offset=0)
+
     def _require_session(self, org_id: str, session_id: str) -> None:
         """A session exists if it was created, or if any memory names it (memories may use free-form ids)."""
         if self.metadata.get_session(org_id, session_id) is not None:
@@ -608,14 +821,22 @@ class Engine:
         records = self.events.query(
             org_id,
             MemoryFilter(
-                session_id=session_id, since_us=since_us, memory_types=types, alive_at_us=self.wall_clock()
+                session_id=session_id,
+                since_us=since_us,
+                memory_types=types,
+                alive_at_us=self.wall_clock(),
+                current_only=True,
             ),
             order="desc",
             limit=CONTEXT_FETCH_LIMIT,
             offset=0,
         )
         rendered = render_session_context(
-            session_id, records, max_tokens=max_tokens, max_content_chars=max_chars
+            session_id,
+            records,
+            max_tokens=max_tokens,
+            max_content_chars=max_chars,
+            facts=self._known_facts(org_id, session_id, records),
         )
         return SessionContext(
             session_id=session_id,
@@ -645,18 +866,30 @@ class Engine:
     def list_orgs(self) -> list[OrgRow]:
         return self.metadata.list_orgs()
 
-    def purge_org(self, org_id: str, *, actor: Actor = EMBEDDED) -> int:
+    def purge_org(self, org_id: str, *, actor: Actor = EMBEDDED) -> ForgetReceipt:
         """Delete an organisation with everything in it: memories, agents, sessions, keys and its Arc settings,
-        so a later org with the same id starts empty. Returns the number of memories deleted. Recorded in the
-        audit trail."""
+        so a later org with the same id starts empty. Returns the receipt (as `forget` does), which the audit
+        trail records too. Memories go in bounded batches; if it is cut off, run it again."""
         self.get_org(org_id)
+        started = self.clock.now()
+        sessions = len(self.metadata.list_sessions(org_id, None))
+        agents = len(self.metadata.list_agents(org_id))
+        keys = len(self.metadata.list_api_keys(org_id))
         # An empty filter means "every memory of this org"; `delete_memories` refuses one on purpose, and only
         # this operator action needs it. Memories go first: an org row without memories is harmless, the reverse
         # would leave memories nobody can reach.
-        deleted = self.events.delete(org_id, MemoryFilter())
+        memories, batches = delete_in_batches(self.events, org_id, MemoryFilter())
         self.metadata.delete_org(org_id)
-        self.audit.record(org_id, AuditAction.ORG_DELETE, actor=actor, counts={"memories": deleted})
-        return deleted
+        receipt = ForgetReceipt(
+            org_id=org_id,
+            subject={"org_id": org_id},
+            removed={"memories": memories, "sessions": sessions, "agents": agents, "api_keys": keys},
+            started_at=from_us(started),
+            finished_at=from_us(self.clock.now()),
+            batches=batches,
+        )
+        self.audit.record(org_id, AuditAction.ORG_DELETE, actor=actor, counts=receipt.removed)
+        return receipt
 
     # ------------------------------------------------------- export and import
 

@@ -3,7 +3,8 @@
 Extensions are additive and optional, so payloads written for the original SDK still validate:
 `Memory.id` and `Memory.score`, `AddMemoryRequest.time`, `SearchQuery.query`/`offset`,
 `CreateSessionRequest.id`, `ContextOptions.max_content_chars`, `SessionContext.omitted`,
-`AddMemoryRequest.ttl`/`expires_at` and `Memory.expires_at`.
+`AddMemoryRequest.ttl`/`expires_at` and `Memory.expires_at`, and the facts fields
+(`AddMemoryRequest.key`/`supersedes`/`valid_from`, `include_superseded`/`as_of` on lists and searches).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class Memory(_Model):
     expires_at: datetime | None = Field(default=None, description="When it expires; absent for never.")
     key: str | None = Field(default=None, description="The fact this memory is a version of (keyed facts).")
     valid_from: datetime | None = Field(
-        default=None, description="When this version became valid; absent: `time`."
+        default=None,
+        description="When this version became valid: its `time`, or an earlier time for a backfill.",
     )
     valid_until: datetime | None = Field(
         default=None, description="When a later version replaced it; absent: current."
@@ -81,6 +83,19 @@ class AddMemoryRequest(_Model):
     importance: float | None = Field(default=None, ge=0, le=1)
     parent_id: str | None = None
     time: datetime | None = Field(default=None, description="When it happened; default now. For backfills.")
+    key: str | None = Field(
+        default=None,
+        description="(extension) The fact this memory is a version of, e.g. `user:ada/city`: it supersedes the "
+        "key's current memory. 1-256 characters of A-Z a-z 0-9 _ . : / @ -, starting and ending with a letter "
+        "or digit.",
+    )
+    supersedes: list[str] | None = Field(
+        default=None, description="(extension) Ids of current memories this one replaces (at most 100)."
+    )
+    valid_from: datetime | None = Field(
+        default=None,
+        description="(extension) When the fact became true, if earlier than `time` (a backfill); default `time`.",
+    )
     ttl: str | None = Field(
         default=None,
         description="Expire this long after it is written: `30m`, `12h`, `7d`, `4w` (1 second to 10 years). "
@@ -104,6 +119,12 @@ class ListOptions(_Model):
     limit: int | None = None
     offset: int | None = None
     order: Order | None = None
+    include_superseded: bool | None = Field(
+        default=None, description="(extension) Also return memories a later version replaced."
+    )
+    as_of: str | None = Field(
+        default=None, description="(extension) What was current at this time (relative like 2h, or ISO-8601)."
+    )
 
 
 class MemoryList(_Model):
@@ -129,6 +150,12 @@ class SearchQuery(_Model):
     order: Order | None = None
     query: str | None = None
     offset: int | None = None
+    include_superseded: bool | None = Field(
+        default=None, description="(extension) Also return memories a later version replaced."
+    )
+    as_of: str | None = Field(
+        default=None, description="(extension) What was current at this time (relative like 2h, or ISO-8601)."
+    )
 
 
 class SearchResult(_Model):

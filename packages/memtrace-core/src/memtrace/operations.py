@@ -35,6 +35,7 @@ from .backends.plans import (
     segment,
 )
 from .errors import ConflictError, NotFoundError, ValidationError
+from .forget import ForgetReceipt, ForgetRequest
 from .models import (
     AddMemoryRequest,
     Agent,
@@ -66,6 +67,8 @@ R = TypeVar("R", covariant=True)
 _MEMORIES = "/api/v1/memories"
 _AGENTS = "/api/v1/agents"
 _SESSIONS = "/api/v1/sessions"
+_FORGET = "/api/v1/forget"
+_FACTS = "/api/v1/facts"
 
 
 class Operation(ABC, Generic[R]):
@@ -243,6 +246,101 @@ class DeleteMemories(Operation[int]):
             params = {k: v for k, v in given.items() if v != ""}
             reply = yield HttpRequest("DELETE", _MEMORIES, params=params)
         return reply.model(_Deleted).deleted
+
+
+@dataclass(frozen=True, slots=True)
+class Forget(Operation[ForgetReceipt]):
+    """(extension) Forget a subject: every memory of an agent, a session, or a filter (tags, time, ids), and for
+    a whole agent or session its sessions and registration too. Returns the receipt of what was removed.
+
+    At least one condition is required; the conditions given are ANDed. Runs in bounded batches (see
+    `memtrace.forget`): if it is interrupted, call it again with the same subject to finish.
+    """
+
+    _: KW_ONLY
+    agent_id: str | None = None
+    session_id: str | None = None
+    tags: list[str] | str | None = None
+    since: str | None = None
+    until: str | None = None
+    memory_ids: list[str] | None = None
+
+    def conditions(self) -> dict[str, Any]:
+        """The conditions given (only those travel). Not validated here: the engine checks every field and
+        names the one that is wrong."""
+        names = ("agent_id", "session_id", "tags", "since", "until", "memory_ids")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+    def run(self, engine: Engine, org_id: str) -> ForgetReceipt:
+        return engine.forget(org_id, ForgetRequest.model_construct(**self.conditions()))
+
+    def http(self) -> HttpPlan[ForgetReceipt]:
+        reply = yield HttpRequest("POST", _FORGET, content=json_body(self.conditions(), "filter"))
+        return reply.model(ForgetReceipt)
+
+
+# ------------------------------------------------------------------ facts
+
+
+@dataclass(frozen=True, slots=True)
+class GetFact(Operation[Memory]):
+    """(extension) The current memory of fact `key` (e.g. ``user:ada/city``); `NotFoundError` if it has none."""
+
+    key: str
+
+    def run(self, engine: Engine, org_id: str) -> Memory:
+        return engine.get_fact(org_id, self.key)
+
+    def http(self) -> HttpPlan[Memory]:
+        reply = yield HttpRequest("GET", f"{_FACTS}/{segment(self.key, 'key')}")
+        return reply.model(Memory)
+
+
+@dataclass(frozen=True, slots=True)
+class FactHistory(Operation[MemoryList]):
+    """(extension) Every version of fact `key`, in the order they were valid (the current one last)."""
+
+    key: str
+    _: KW_ONLY
+    limit: int | None = None
+    offset: int | None = None
+
+    def run(self, engine: Engine, org_id: str) -> MemoryList:
+        return engine.fact_history(org_id, self.key, limit=self.limit, offset=self.offset)
+
+    def http(self) -> HttpPlan[MemoryList]:
+        params = {k: v for k, v in (("limit", self.limit), ("offset", self.offset)) if v is not None}
+        reply = yield HttpRequest("GET", f"{_FACTS}/{segment(self.key, 'key')}/history", params=params)
+        return reply.model(MemoryList)
+
+
+@dataclass(frozen=True, slots=True)
+class ListFacts(Operation[MemoryList]):
+    """(extension) The current facts (keyed memories), newest first: of one agent, whose key starts with
+    `prefix`, or as they were at `as_of` (relative or ISO-8601)."""
+
+    _: KW_ONLY
+    prefix: str | None = None
+    agent_id: str | None = None
+    as_of: str | None = None
+    limit: int | None = None
+    offset: int | None = None
+
+    def run(self, engine: Engine, org_id: str) -> MemoryList:
+        return engine.list_facts(
+            org_id,
+            prefix=self.prefix,
+            agent_id=self.agent_id,
+            as_of=self.as_of,
+            limit=self.limit,
+            offset=self.offset,
+        )
+
+    def http(self) -> HttpPlan[MemoryList]:
+        names = ("prefix", "agent_id", "as_of", "limit", "offset")
+        params = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        reply = yield HttpRequest("GET", _FACTS, params=params)
+        return reply.model(MemoryList)
 
 
 # ------------------------------------------------------------------ agents
@@ -563,15 +661,19 @@ __all__ = [
     "DeleteMemories",
     "DeleteMemory",
     "ExportMemories",
+    "FactHistory",
+    "Forget",
     "GetAgent",
     "GetAgentMemories",
     "GetAgentStats",
+    "GetFact",
     "GetMemory",
     "GetSession",
     "GetSessionContext",
     "GetSessionMemories",
     "ImportMemories",
     "ListAgents",
+    "ListFacts",
     "ListMemories",
     "ListSessions",
     "Operation",

@@ -36,6 +36,8 @@ class MemoryRecord:
     valid_from_us: int | None = None
     valid_until_us: int | None = None
     superseded_by: str | None = None
+    supersedes: tuple[str, ...] = ()
+    """Write-only: the ids this memory replaces explicitly (`memtrace.facts`); never read back."""
 
     def to_memory(self) -> Memory:
         metadata: dict[str, Any] | None = json.loads(self.metadata_json) if self.metadata_json else None
@@ -57,7 +59,8 @@ class MemoryRecord:
                 "score": self.score,
                 "expires_at": from_us(self.expires_us) if self.expires_us is not None else None,
                 "key": self.fact_key,
-                "valid_from": from_us(self.valid_from_us) if self.valid_from_us is not None else None,
+                # Every memory has a valid_from: its time unless set explicitly (a backfill).
+                "valid_from": from_us(self.valid_from_us if self.valid_from_us is not None else self.time_us),
                 "valid_until": from_us(self.valid_until_us) if self.valid_until_us is not None else None,
                 "superseded_by": self.superseded_by,
             }
@@ -109,3 +112,7 @@ class MemoryFilter:
     as_of_us: int | None = None
     """Only the versions valid at this time: ``valid_from <= as_of < valid_until`` (valid_from defaulting to the
     memory's time, valid_until to forever)."""
+    fact_key: str | None = None
+    """Only the versions of this fact."""
+    fact_key_prefix: str | None = None
+    """Only keyed memories whose key starts with this (``""``: every keyed memory)."""

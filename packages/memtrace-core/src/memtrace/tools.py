@@ -43,6 +43,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from .bridge import ClientBridge, Plan
 from .errors import ConflictError, NotFoundError, ValidationError
+from .forget import ForgetReceipt
 from .models import (
     AddMemoryRequest,
     Agent,
@@ -60,8 +61,10 @@ from .operations import (
     AddMemory,
     CreateSession,
     DeleteMemory,
+    Forget,
     GetMemory,
     GetSessionContext,
+    ListFacts,
     ListMemories,
     RegisterAgent,
     SearchMemories,
@@ -352,6 +355,11 @@ def _add(request: AddMemoryRequest) -> Plan[Memory]:
         memory: Memory = yield AddMemory(request)
     except ConflictError as exc:
         # "duplicate memory" alone leaves a model guessing; say what happened and that nothing changed.
+        if request.key is not None:
+            raise ConflictError(
+                f"{exc.message}: '{request.key}' already has this value, so nothing new was written",
+                status_code=exc.status_code,
+            ) from exc
         raise ConflictError(
             f"{exc.message}: an identical memory for agent '{request.agent_id}' was stored within the "
             "dedup window, so nothing new was written",
@@ -370,6 +378,7 @@ def _remember(a: dict[str, Any], scope: ToolScope) -> Plan[Memory]:
         tags=a["tags"],
         importance=a["importance"],
         metadata=a["metadata"],
+        key=a["key"] or None,
         ttl=a["ttl"],
     )
     return (yield from _add(request))
@@ -401,6 +410,13 @@ def _search(a: dict[str, Any], scope: ToolScope) -> Plan[SearchResult]:
         query=a["query"] or None,
     )
     result: SearchResult = yield SearchMemories(q)
+    return result
+
+
+def _recall_facts(a: dict[str, Any], scope: ToolScope) -> Plan[MemoryList]:
+    result: MemoryList = yield ListFacts(
+        prefix=a["prefix"] or None, agent_id=a["agent_id"] or None, limit=a["limit"]
+    )
     return result
 
 
@@ -459,6 +475,18 @@ def _forget(a: dict[str, Any], scope: ToolScope) -> Plan[dict[str, Any]]:
     return {"deleted": True, "id": memory_id}
 
 
+def _forget_subject(a: dict[str, Any], scope: ToolScope) -> Plan[ForgetReceipt]:
+    # Bound arguments are already filled in: a tool bound to one agent (or session) forgets only within it.
+    receipt: ForgetReceipt = yield Forget(
+        agent_id=a["agent_id"] or None,
+        session_id=a["session_id"] or None,
+        tags=a["tags"] or None,
+        since=a["since"] or None,
+        until=a["until"] or None,
+    )
+    return receipt
+
+
 def _identity(text: str) -> str:
     return text
 
@@ -492,6 +520,13 @@ REMEMBER: MemoryTool[Memory] = MemoryTool(
             "ttl",
             _Str,
             "Forget this memory after this long (e.g. 30m, 12h, 7d; up to 10 years). Default: keep it",
+            None,
+        ),
+        ToolArg(
+            "key",
+            _Str,
+            "Fact key (e.g. user:ada/city) when this memory is the current value of a fact that can change: it "
+            "replaces the key's previous value, which stays in the fact's history. Letters, digits and _ . : / @ -",
             None,
         ),
     ),
@@ -541,6 +576,24 @@ SEARCH: MemoryTool[SearchResult] = MemoryTool(
         ),
     ),
     plan=_search,
+    text=to_json,
+)
+
+RECALL_FACTS: MemoryTool[MemoryList] = MemoryTool(
+    name="memtrace_recall_facts",
+    key="recall_facts",
+    title="Recall facts",
+    description=(
+        "Retrieve the current value of facts remembered with a key (e.g. user:ada/city), newest first. "
+        "Replaced values are not returned: each key gives only what is true now."
+    ),
+    kind="read",
+    args=(
+        ToolArg("agent_id", _Str, "Only facts this agent remembered", None, binds="agent_id"),
+        ToolArg("prefix", _Str, "Only keys starting with this (e.g. user:ada/)", None),
+        _LIMIT,
+    ),
+    plan=_recall_facts,
     text=to_json,
 )
 
@@ -638,6 +691,28 @@ FORGET: MemoryTool[dict[str, Any]] = MemoryTool(
     text=to_json,
 )
 
+FORGET_SUBJECT: MemoryTool[ForgetReceipt] = MemoryTool(
+    name="memtrace_forget_subject",
+    key="forget_subject",
+    title="Forget a subject",
+    description=(
+        "Forget everything about a subject: every memory of an agent, of a session, or with given tags or in a "
+        "time range (the conditions given are combined; at least one is required). With only agent_id, the "
+        "agent's sessions and registration go too; with only session_id, the session. This cannot be undone. "
+        "Returns a receipt counting what was removed."
+    ),
+    kind="delete",
+    args=(
+        ToolArg("agent_id", _Str, "Forget this agent's memories", None, binds="agent_id"),
+        ToolArg("session_id", _Str, "Forget this session's memories", None, binds="session_id"),
+        ToolArg("tags", _Strings, "Forget memories with every one of these tags", None),
+        ToolArg("since", _Str, "Forget memories after this time (e.g. 2h, 7d, or ISO-8601)", None),
+        ToolArg("until", _Str, "Forget memories before this time (e.g. 2h, 7d, or ISO-8601)", None),
+    ),
+    plan=_forget_subject,
+    text=to_json,
+)
+
 MEMORY_TOOLS: dict[str, MemoryTool[Any]] = {
     tool.name: tool
     for tool in (
@@ -650,6 +725,8 @@ MEMORY_TOOLS: dict[str, MemoryTool[Any]] = {
         AGENT_REGISTER,
         GET_MEMORY,
         FORGET,
+        FORGET_SUBJECT,
+        RECALL_FACTS,
     )
 }
 """Every memory tool by name, in the MCP server's order."""
@@ -659,9 +736,11 @@ __all__ = [
     "ALL_TIME",
     "DECIDE",
     "FORGET",
+    "FORGET_SUBJECT",
     "GET_MEMORY",
     "MEMORY_TOOLS",
     "RECALL",
+    "RECALL_FACTS",
     "REMEMBER",
     "SEARCH",
     "SESSION_CONTEXT",

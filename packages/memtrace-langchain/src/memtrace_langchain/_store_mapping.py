@@ -5,14 +5,16 @@
 | the store            | ``agent_id`` (default ``langgraph``), ``event_type="store_item"``              |
 | namespace            | ``session_id = id_for_key(".".join(namespace))``; one ``ns-<hash>`` tag per    |
 |                      | namespace prefix, so prefix search is a tag filter                             |
-| key                  | a ``key-<hash>`` tag                                                           |
+| key                  | a ``key-<hash>`` tag, and the fact key ``langgraph:<hash of agent, namespace,  |
+|                      | key>`` (memtrace's facts that change)                                          |
 | value                | ``metadata["store"]["value"]`` (exact JSON)                                    |
 | searchable text      | ``content``: the indexed fields' text (ranked by keyword search)               |
 | created_at           | ``metadata["store"]["created_at"]`` (kept across updates)                      |
 | updated_at           | the memory's ``time``                                                          |
 
-Memories are immutable, so a put writes a new memory and then deletes the previous one; a reader that sees
-both (for an instant) takes the newest.
+An item is a keyed fact: a put writes the item's new version, which supersedes the current one in the same
+transaction (the old value stays in the fact's history, `Memtrace.fact_history`), and every read sees current
+versions only. Deleting an item deletes every version of it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,13 @@ def key_tag(key: str) -> str:
     return "key-" + _digest(key)
 
 
+def fact_key(agent_id: str, namespace: tuple[str, ...], key: str) -> str:
+    """The memtrace fact key of an item: hashed (labels and keys may hold any character), per store agent so
+    two stores on one memtrace stay independent."""
+    text = "\x00".join((agent_id, ".".join(namespace), key))
+    return "langgraph:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:40]
+
+
 def searchable_text(value: Mapping[str, Any], fields: list[str] | None) -> str:
     """The text keyword search ranks: the given field paths (LangGraph path syntax), or the whole value."""
     if fields:
@@ -115,10 +124,11 @@ def item_request(
                 "value": json_copy(value, namespace, key),
                 "created_at": created_at,
                 "indexed": indexed,
+                # Writing the same value twice is a legitimate update (updated_at moves), not a duplicate.
+                "put": os.urandom(8).hex(),
             }
         },
-        # Writing the same value twice is a legitimate update, not a duplicate.
-        dedup_key=os.urandom(16).hex(),
+        key=fact_key(agent_id, namespace, key),
     )
 
 

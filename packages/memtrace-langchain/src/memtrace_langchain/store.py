@@ -40,8 +40,8 @@ from ._store_mapping import (
 
 PAGE_SIZE = 1000
 """memtrace's largest page."""
-VERSIONS_PAGE = 100
-"""A key normally has one memory; more exist only for the instant between a put's write and its cleanup."""
+VERSIONS_PAGE = 1000
+"""Versions of one item deleted per call (every version goes when an item is deleted)."""
 
 Versions = list[tuple[Memory, dict[str, Any]]]
 
@@ -134,8 +134,8 @@ class MemtraceStore(BaseStore):
             yield from self._apply_puts(list(puts.values()))
         return results
 
-    def _versions(self, namespace: tuple[str, ...], key: str) -> Plan[Versions]:
-        """The memories holding (namespace, key), newest first."""
+    def _versions(self, namespace: tuple[str, ...], key: str, *, every: bool = False) -> Plan[Versions]:
+        """The current memory holding (namespace, key), or with `every` all its versions, newest first."""
         page = yield ListMemories(
             ListOptions(
                 agent_id=self.agent_id,
@@ -144,6 +144,7 @@ class MemtraceStore(BaseStore):
                 tags=[key_tag(key)],
                 order="desc",
                 limit=VERSIONS_PAGE,
+                include_superseded=every or None,
             ),
         )
         out: Versions = []
@@ -156,14 +157,14 @@ class MemtraceStore(BaseStore):
         return out
 
     def _apply_puts(self, puts: list[PutOp]) -> Plan[None]:
-        previous: list[Versions] = []
+        deleted: list[tuple[tuple[str, ...], str]] = []
         requests = []
         for op in puts:
             namespace, key = tuple(op.namespace), str(op.key)
-            versions = yield from self._versions(namespace, key)
-            previous.append(versions)
             if op.value is None:
+                deleted.append((namespace, key))
                 continue
+            versions = yield from self._versions(namespace, key)
             created_at = None
             if versions:
                 newest, data = versions[0]
@@ -181,13 +182,13 @@ class MemtraceStore(BaseStore):
                 )
             )
         if requests:
-            # One all-or-nothing write for the whole batch, before any old version goes: a failure leaves
-            # every item as it was.
+            # One all-or-nothing write for the whole batch: each item's new version supersedes its current one
+            # in the same transaction, so no reader ever sees two values of an item, or none.
             yield AddMemories(requests)
-        # The old versions go in one atomic delete per 1,000 ids; one a concurrent put removed just doesn't count.
-        old_ids = [memory.id for versions in previous for memory, _ in versions]
-        for start in range(0, len(old_ids), 1000):
-            yield DeleteMemories(agent_id=self.agent_id, memory_ids=old_ids[start : start + 1000])
+        # A deleted item loses every version (its history too), 1,000 at a time.
+        for namespace, key in deleted:
+            while versions := (yield from self._versions(namespace, key, every=True)):
+                yield DeleteMemories(agent_id=self.agent_id, memory_ids=[memory.id for memory, _ in versions])
 
     def _search(self, op: SearchOp) -> Plan[list[SearchItem]]:
         prefix = check_namespace(op.namespace_prefix, allow_empty=True)

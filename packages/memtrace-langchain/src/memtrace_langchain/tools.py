@@ -38,7 +38,14 @@ from memtrace import (
 from memtrace.bridge import AnyMemtrace, ClientBridge, Plan
 from memtrace.tools import MEMORY_TOOLS, MemoryTool, ToolScope, format_memory
 
-TOOL_NAMES = ("memtrace_remember", "memtrace_recall", "memtrace_search", "memtrace_decide", "memtrace_forget")
+TOOL_NAMES = (
+    "memtrace_remember",
+    "memtrace_recall",
+    "memtrace_search",
+    "memtrace_decide",
+    "memtrace_forget",
+    "memtrace_recall_facts",
+)
 """The tools `memtrace_tools` returns, in order."""
 
 RECALL_LIMIT = 20
@@ -78,6 +85,8 @@ def _lines(memories: list[Memory], empty: str) -> str:
 def _text(name: str, arguments: dict[str, Any], result: Any) -> str:
     """What the model reads: one line per memory, or one sentence."""
     if isinstance(result, MemoryList):
+        if name == "memtrace_recall_facts":
+            return _lines(result.memories, "No facts known.")
         return _lines(result.memories, f"No memories since {arguments.get('since') or '24h'}.")
     if isinstance(result, SearchResult):
         return _lines(result.results, f"No memories match {arguments.get('query')!r}.")
@@ -100,6 +109,8 @@ def _answer(tool: MemoryTool[Any], arguments: dict[str, Any], scope: ToolScope) 
         raise ToolException(f"Invalid arguments: {exc.message}") from exc
     except ConflictError:
         # The memory is there already: that is an answer, not a failure.
+        if arguments.get("key"):
+            return f"Already known: {arguments['key']} has this value.", {"duplicate": True}
         return "Already remembered: an identical memory was stored within the last 24 hours.", {
             "duplicate": True
         }
@@ -146,8 +157,9 @@ def _validation_answer(error: Exception) -> str:
 
 
 def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = None) -> list[BaseTool]:
-    """Memory tools for a LangChain agent: ``memtrace_remember``, ``memtrace_recall``, ``memtrace_search``,
-    ``memtrace_decide`` and ``memtrace_forget``.
+    """Memory tools for a LangChain agent: ``memtrace_remember`` (with an optional fact ``key``: the new value
+    supersedes the key's current one), ``memtrace_recall``, ``memtrace_search``, ``memtrace_decide``,
+    ``memtrace_forget`` and ``memtrace_recall_facts`` (the current value of keyed facts).
 
     Args:
         client: A `memtrace.Memtrace` or `memtrace.AsyncMemtrace`; either serves sync and async agents

@@ -3,7 +3,8 @@
 The four tools of the original integration keep their names and arguments (spec memtrace-api §10.1), so
 prompts written for it still work. Names, descriptions and argument schemas are rendered from
 `memtrace.tools`, the one definition the MCP server uses too. Two additions: `memtrace_search` takes ``query`` for ranked keyword search,
-and `memtrace_forget` deletes a memory by id.
+`memtrace_forget` deletes a memory by id, `memtrace_remember` takes an optional fact ``key`` (the new value
+replaces the key's current one) and `memtrace_recall_facts` lists the current facts.
 
 Unlike the original, recall and search leave out ``session`` memories (conversation turns) unless the model
 asks for that type; see `DEFAULT_MEMORY_TYPES`.
@@ -30,7 +31,7 @@ from memtrace import (
     ValidationError,
     id_for_key,
 )
-from memtrace.operations import DeleteMemory, GetMemory, SearchMemories
+from memtrace.operations import DeleteMemory, GetMemory, ListFacts, SearchMemories
 from memtrace.tools import MEMORY_TOOLS, MemoryTool, ToolScope
 
 from ._client import AnyMemtrace, ClientBridge, ensure_session_row
@@ -147,6 +148,14 @@ async def _remember(scope: _ToolScope, args: dict[str, Any]) -> str:
     return _dump(memory)
 
 
+async def _recall_facts(scope: _ToolScope, args: dict[str, Any]) -> str:
+    limit = _limit(args)
+    result = await scope.bridge.aexecute(
+        ListFacts(agent_id=args.get("agent_id", scope.agent_id), prefix=args.get("prefix"), limit=limit)
+    )
+    return _dump(result)
+
+
 async def _recall(scope: _ToolScope, args: dict[str, Any]) -> str:
     limit = _limit(args)
     memory_type = args.get("memory_type")
@@ -233,6 +242,7 @@ _HANDLERS: dict[str, Handler] = {
     "memtrace_search": _search,
     "memtrace_decide": _decide,
     "memtrace_forget": _forget,
+    "memtrace_recall_facts": _recall_facts,
 }
 """The tools, in order, and what runs them: remember and decide run core's plans; recall, search and forget
 keep this adapter's behaviour (conversation turns left out, ``has_more``, a message naming the other agent)."""
@@ -248,7 +258,8 @@ def memtrace_tools(client: AnyMemtrace, agent_id: str, session_id: str | None = 
     """Memory tools for an OpenAI Agents SDK agent: ``Agent(tools=memtrace_tools(client, "support-bot"))``.
 
     Returns, in order: ``memtrace_remember``, ``memtrace_recall``, ``memtrace_search``, ``memtrace_decide``
-    (the original integration's four, same schemas) and ``memtrace_forget``.
+    (the original integration's four, same schemas; remember also takes an optional fact ``key``),
+    ``memtrace_forget`` and ``memtrace_recall_facts`` (the current value of keyed facts).
 
     Args:
         client: An `AsyncMemtrace` or `Memtrace` (a sync client runs in a worker thread).

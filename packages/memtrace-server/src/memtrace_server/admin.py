@@ -5,6 +5,7 @@ from __future__ import annotations
 from memtrace.audit import CLI, Actor
 from memtrace.engine import Engine
 from memtrace.errors import ValidationError
+from memtrace.forget import ForgetReceipt
 from memtrace.ids import new_entity_id
 from memtrace.stores.base import OrgRow
 from memtrace.validation import check_id
@@ -34,8 +35,8 @@ class Admin:
     def get_org(self, org_id: str) -> OrgRow:
         return self.engine.get_org(org_id)
 
-    def delete_org(self, org_id: str, *, actor: Actor = CLI) -> int:
+    def delete_org(self, org_id: str, *, actor: Actor = CLI) -> ForgetReceipt:
         """Delete an organisation with everything in it: memories, agents, sessions, keys and its Arc settings,
-        so a later org with the same id starts empty. Returns the number of memories deleted. Recorded in the
-        audit trail as done by `actor`."""
+        so a later org with the same id starts empty. Returns the receipt of what went. Recorded in the audit
+        trail as done by `actor`."""
         return self.engine.purge_org(org_id, actor=actor)

@@ -20,7 +20,7 @@ from .config import LimitsSection
 from .fastpath import direct_routes
 from .middleware import ServerMiddleware
 from .openapi_bounds import document_bounds
-from .routes import admin, agents, memories, ops, retention, sessions, transfer
+from .routes import admin, agents, facts, forget, memories, ops, retention, sessions, transfer
 from .routes.common import SECURITY_SCHEMES
 from .state import ServerState
 from .wire import BatchCreateRequest, DeleteMemoriesRequest
@@ -67,7 +67,7 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
     )
     app.state.memtrace = state
     errors.install(app)
-    for module in (ops, memories, agents, sessions, admin, retention, transfer, arc_routes):
+    for module in (ops, memories, facts, forget, agents, sessions, admin, retention, transfer, arc_routes):
         app.include_router(module.router)
     if state.config.ui.enabled:
         ui.install(app, state)

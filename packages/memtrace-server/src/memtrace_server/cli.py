@@ -4,6 +4,7 @@
     memtrace org create NAME [--id ID] | org list | org delete ORG_ID
     memtrace key create --org ID --name NAME [--permissions read,write] | key list [--org ID] | key revoke ID
     memtrace audit list [--org ID] [--action A] [--since 7d]   # the audit trail (audit_commands.py)
+    memtrace backup DEST [--force]        # a consistent copy of the embedded store, online (backup_command.py)
     memtrace config                       # the effective configuration, as TOML
     memtrace migrate [--store-url URL]    # apply pending schema migrations (store_commands.py)
     memtrace migrate-store FROM TO        # copy one store into another, e.g. a data dir into PostgreSQL
@@ -31,6 +32,7 @@ from memtrace.timeparse import check_time_us, now_us, parse_relative, parse_time
 from . import __version__
 from .arc_admin import add_org_commands
 from .audit_commands import add_audit_commands
+from .backup_command import add_backup_command
 from .config import ConfigError, ServerConfig, load_config, to_toml
 from .keys import FIRST_RUN_BANNER, bootstrap
 from .retention_commands import add_retention_commands
@@ -46,6 +48,7 @@ COMMANDS = (
     "org",
     "key",
     "audit",
+    "backup",
     "config",
     "migrate",
     "migrate-store",
@@ -115,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
 
     add_audit_commands(sub, _common, _with_state)
+    add_backup_command(sub, _common, _config)
 
     config = sub.add_parser("config", help="print the effective configuration as TOML")
     _common(config)
@@ -275,12 +279,22 @@ def cmd_org_list(args: argparse.Namespace) -> int:
 
 def cmd_org_delete(args: argparse.Namespace) -> int:
     def run(state: ServerState) -> int:
-        deleted = state.admin.delete_org(args.org_id)
+        receipt = state.admin.delete_org(args.org_id)
+        state.arc.discard_spool(args.org_id)
+        removed = receipt.removed
         if args.json:
-            _print_json({"id": args.org_id, "deleted_memories": deleted})
+            _print_json(
+                {
+                    "id": args.org_id,
+                    "deleted_memories": removed["memories"],
+                    **receipt.model_dump(mode="json"),
+                }
+            )
         else:
             print(
-                f"Organization {args.org_id} deleted ({deleted} memories, and its agents, sessions and keys)"
+                f"Organization {args.org_id} deleted ({removed['memories']} memories, {removed['sessions']} "
+                f"sessions, {removed['agents']} agents, {removed['api_keys']} keys) at "
+                f"{receipt.finished_at.isoformat()}"
             )
         return 0
 

@@ -9,7 +9,9 @@ gets its own answer, as if it had been written alone:
   gets the error (``content``, as a single write would say it) and the rest are retried without it. Nothing
   is written by a batch that fails validation, so the retry cannot double-write;
 - a duplicate gets 409: the engine's batch result says which items it skipped (``skipped_indexes``), and the
-  written memories come back in request order.
+  written memories come back in request order;
+- a write that supersedes memories by id is stored alone (its target may be unknown or already superseded,
+  an error no other request must share). Keyed writes group like any other: their only failure is a duplicate.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class SingleWriteCoalescer:
         return self.state.engine
 
     async def add(self, org_id: str, req: AddMemoryRequest) -> Memory:
+        if req.supersedes:
+            # Its errors (a target unknown, or already superseded) are its own, never the group's.
+            return await self.state.run(self.engine.add_memory, org_id, req)
         item = _Pending(req)
         # If the caller stops waiting (client gone), its error must not be reported as never retrieved.
         item.future.add_done_callback(_consume)

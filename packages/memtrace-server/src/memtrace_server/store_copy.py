@@ -40,13 +40,14 @@ class CopyReport:
     keys: int = 0
     arc_instances: int = 0
     memories: int = 0
+    audit_entries: int = 0
     skipped: int = 0
 
     def summary(self) -> str:
         return (
             f"copied {self.memories} memories, {self.orgs} organizations, {self.agents} agents, "
-            f"{self.sessions} sessions, {self.keys} API keys, {self.arc_instances} Arc settings "
-            f"({self.skipped} rows already in the target)"
+            f"{self.sessions} sessions, {self.keys} API keys, {self.arc_instances} Arc settings, "
+            f"{self.audit_entries} audit entries ({self.skipped} rows already in the target)"
         )
 
 
@@ -101,7 +102,30 @@ def copy_stores(
         _copy_memories(source, target, org.id, report)
         if progress is not None:
             progress(f"{org.id}: {report.memories - copied_before} memories copied")
+    _copy_audit(source, target, report)
     return report
+
+
+def _copy_audit(source: StoreBundle, target: StoreBundle, report: CopyReport) -> None:
+    """The audit trail, oldest first, when the target has none yet (entries carry no natural key, so a re-run
+    after a finished copy must not add them twice; entries get the target's ids, in the same order)."""
+    if target.metadata.list_audit(
+        org_id=None, action=None, since_us=None, until_us=None, before_id=None, limit=1
+    ):
+        return
+    entries = []
+    before: int | None = None
+    while True:
+        page = source.metadata.list_audit(
+            org_id=None, action=None, since_us=None, until_us=None, before_id=before, limit=BATCH
+        )
+        entries += page
+        if len(page) < BATCH:
+            break
+        before = page[-1].id
+    for entry in reversed(entries):
+        target.metadata.append_audit(entry)
+        report.audit_entries += 1
 
 
 def _copy_memories(source: StoreBundle, target: StoreBundle, org_id: str, report: CopyReport) -> None:

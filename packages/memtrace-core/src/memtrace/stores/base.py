@@ -58,6 +58,14 @@ class EventStore(Protocol):
         """Delete what matches `flt` (the engine never passes an empty filter by accident); return the count."""
         ...
 
+    def delete_batch(self, org_id: str, flt: MemoryFilter, *, limit: int) -> int:
+        """Delete at most `limit` of the memories matching `flt`, all or nothing, in one short step that holds
+        the store (and its keyword statistics) no longer than that takes; return how many went. A large delete
+        (forget, retention) repeats it until it returns less than `limit`, so readers and writers get the store
+        between steps, and a crash leaves each step done or not done: running the delete again finishes it.
+        A store whose deletes cost the same whatever their size (Arc) may delete everything at once."""
+        ...
+
     def count(self, org_id: str, flt: MemoryFilter) -> int: ...
 
     def count_by_type(self, org_id: str, flt: MemoryFilter) -> dict[str, int]: ...
@@ -220,6 +228,10 @@ class MetadataStore(Protocol):
         ...
 
     def count_sessions(self, org_id: str, agent_id: str, *, status: str | None = None) -> int: ...
+    def delete_sessions(self, org_id: str, *, agent_id: str | None, session_id: str | None) -> int:
+        """Delete the org's sessions of `agent_id` and/or with id `session_id` (both given: that session if it is
+        the agent's); return how many. At least one must be given."""
+        ...
 
     # API keys
     def create_api_key(

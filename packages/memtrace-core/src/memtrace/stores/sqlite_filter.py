@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..facts import key_prefix_bounds
 from ..records import MemoryFilter
 
 ICONTAINS_FUNCTION = "mt_icontains"
@@ -99,6 +100,21 @@ def compile_filter(org_id: str, flt: MemoryFilter, columns: MemoryColumns) -> tu
             if low is not None and high is not None:
                 clauses.append(f"{c}time_us BETWEEN ? AND ?")
                 params.extend((low, high))
+    if flt.current_only:
+        clauses.append(f"{c}valid_until_us IS NULL")
+    if flt.as_of_us is not None:
+        clauses.append(
+            f"COALESCE({c}valid_from_us, {c}time_us) <= ? AND ({c}valid_until_us IS NULL OR {c}valid_until_us > ?)"
+        )
+        params.extend((flt.as_of_us, flt.as_of_us))
+    if flt.fact_key is not None:
+        clauses.append(f"{c}fact_key = ?")
+        params.append(flt.fact_key)
+    if flt.fact_key_prefix:
+        clauses.append(f"{c}fact_key >= ? AND {c}fact_key < ?")
+        params.extend(key_prefix_bounds(flt.fact_key_prefix))
+    elif flt.fact_key_prefix is not None:
+        clauses.append(f"{c}fact_key IS NOT NULL")
     return " AND ".join(clauses), params
 
 

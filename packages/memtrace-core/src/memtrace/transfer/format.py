@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .. import facts
 from .. import validation as v
 from ..dedup import dedup_key
 from ..errors import ValidationError
@@ -47,7 +48,9 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _decode = json.JSONDecoder().decode  # json.loads minus its per-call checks (a line is a str here)
-_NOT_STORED = frozenset({"org_id", "score"})  # the org is the importer's; a score belongs to one search
+# The org is the importer's; a score belongs to one search; `supersedes` is an instruction to a write (what it
+# did is in the fields a version keeps: valid_until_us and superseded_by).
+_NOT_STORED = frozenset({"org_id", "score", "supersedes"})
 
 
 def _fields(kind: type[Any]) -> tuple[dataclasses.Field[Any], ...]:
@@ -225,6 +228,7 @@ def _memory_checks(limits: ReadLimits) -> dict[str, Check]:
         "dedup_key": v.check_dedup_key,
         "importance": v.check_importance,
         "parent_id": lambda value, field: v.check_text(value, field, max_length=256),
+        "fact_key": facts.check_key,
     }
     return _with_type_checks(MemoryRecord, checks)
 

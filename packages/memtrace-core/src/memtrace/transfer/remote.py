@@ -12,6 +12,7 @@ another; the first refusal stops the import, after everything before it was comm
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,7 +21,7 @@ from ..backends.plans import HttpPlan, HttpReply, HttpRequest, require
 from ..records import MemoryRecord
 from ..stores.base import AgentRow
 from .files import Destination, ExportWriter, Source, open_destination, open_source
-from .format import MEDIA_TYPE, Counts, ExportReader, LineError, ReadLimits, trailer_line
+from .format import MAX_LINE_BYTES, MEDIA_TYPE, Counts, ExportReader, LineError, ReadLimits, trailer_line
 from .importer import ImportFailed, Progress
 from .options import ExportOptions, ExportSummary, ImportReport
 
@@ -28,7 +29,8 @@ EXPORT_PATH = "/api/v1/export"
 IMPORT_PATH = "/api/v1/import"
 PART_LINES = 5000
 PART_BYTES = 8 * 1024 * 1024
-"""A part's size: well under a server's default body limit (32 MiB), large enough that requests are few."""
+"""A part's size: well under a server's default body limit (32 MiB), large enough that requests are few. A
+server configured below it answers 413, and the part goes again in halves."""
 
 
 def export_params(options: ExportOptions | None) -> dict[str, Any]:
@@ -70,17 +72,22 @@ def import_plan(source: Source, progress: Progress | None) -> HttpPlan[ImportRep
         reader: ExportReader | None = None
         parts = _Parts()
         try:
-            # Checked here with the default bounds; the server checks again with its own.
-            reader = ExportReader(lines, "org_unknown", ReadLimits(recompute_dedup_keys=False))
+            # Checked here for form (so a bad line is named before it is sent); sizes are the server's to bound,
+            # with its own limits, which may be wider than the defaults.
+            reader = ExportReader(
+                lines,
+                "org_unknown",
+                ReadLimits(max_metadata_bytes=MAX_LINE_BYTES, recompute_dedup_keys=False),
+            )
             parts.header = reader.raw
             report.lines = reader.line
             for item in reader.items():
                 if isinstance(item.value, MemoryRecord):
-                    parts.add(item.line, reader.raw, memories=1)
+                    parts.add(item.line, reader.raw, "memories")
                 elif isinstance(item.value, AgentRow):
-                    parts.add(item.line, reader.raw, agents=1)
+                    parts.add(item.line, reader.raw, "agents")
                 else:
-                    parts.add(item.line, reader.raw, sessions=1)
+                    parts.add(item.line, reader.raw, "sessions")
                 if parts.full():
                     yield from _send(parts, report, progress, reader.bytes_read)
             yield from _send(parts, report, progress, reader.bytes_read)
@@ -93,48 +100,60 @@ def import_plan(source: Source, progress: Progress | None) -> HttpPlan[ImportRep
         return report
 
 
+@dataclass(frozen=True, slots=True)
+class _Line:
+    number: int
+    raw: bytes
+    kind: str  # "memories", "agents" or "sessions": what it adds to its part's trailer
+
+
 class _Parts:
-    """The lines waiting to be sent, with the counts their trailer must state."""
+    """The lines waiting to be sent."""
 
     def __init__(self) -> None:
         self.header = b""
-        self.lines: list[bytes] = []
+        self.lines: list[_Line] = []
         self.size = 0
-        self.first = 0
-        self.last = 0
-        self.counts = Counts()
 
-    def add(self, number: int, raw: bytes, *, memories: int = 0, agents: int = 0, sessions: int = 0) -> None:
-        if not self.lines:
-            self.first = number
-        self.lines.append(raw if raw.endswith(b"\n") else raw + b"\n")
+    def add(self, number: int, raw: bytes, kind: str) -> None:
+        self.lines.append(_Line(number, raw if raw.endswith(b"\n") else raw + b"\n", kind))
         self.size += len(raw)
-        self.last = number
-        self.counts.memories += memories
-        self.counts.agents += agents
-        self.counts.sessions += sessions
 
     def full(self) -> bool:
         return len(self.lines) >= PART_LINES or self.size >= PART_BYTES
 
-    def take(self) -> tuple[bytes, int, int]:
-        """The part as a file, its first and last line numbers; then empty."""
-        body = b"".join([self.header, *self.lines, trailer_line(self.counts)])
-        first, last = self.first, self.last
-        self.lines, self.size, self.counts = [], 0, Counts()
-        return body, first, last
+    def take(self) -> list[_Line]:
+        lines, self.lines, self.size = self.lines, [], 0
+        return lines
 
 
 def _send(
     parts: _Parts, report: ImportReport, progress: Progress | None, bytes_read: int
 ) -> Generator[HttpRequest, HttpReply, None]:
     """Send the waiting lines as one part (if any) and add its result to `report`."""
-    if not parts.lines:
-        return
-    body, first, last = parts.take()
+    if parts.lines:
+        yield from _send_part(parts.header, parts.take(), report)
+        if progress is not None:
+            progress(report, bytes_read)
+
+
+def _send_part(
+    header: bytes, lines: list[_Line], report: ImportReport
+) -> Generator[HttpRequest, HttpReply, None]:
+    """One part: the header, `lines`, a trailer counting them. A server whose body limit is below the part's
+    size (413) gets it in halves instead, down to single lines."""
+    counts = Counts()
+    for line in lines:
+        setattr(counts, line.kind, getattr(counts, line.kind) + 1)
+    body = b"".join([header, *(line.raw for line in lines), trailer_line(counts)])
     reply: HttpReply = yield HttpRequest(
-        "POST", IMPORT_PATH, params={"first_line": first}, content=body, content_type=MEDIA_TYPE
+        "POST", IMPORT_PATH, params={"first_line": lines[0].number}, content=body, content_type=MEDIA_TYPE
     )
+    if reply.status == 413 and len(lines) > 1:
+        half = len(lines) // 2
+        yield from _send_part(header, lines[:half], report)
+        yield from _send_part(header, lines[half:], report)
+        return
     if reply.status == 400:
         try:
             refusal = _ImportRefusal.model_validate_json(reply.content)
@@ -147,9 +166,7 @@ def _send(
             raise ImportFailed(refusal.problem, report, refusal.line, refusal.field)
     part = reply.model(ImportReport)
     _add(report, part)
-    report.lines = last
-    if progress is not None:
-        progress(report, bytes_read)
+    report.lines = lines[-1].number
 
 
 def _add(report: ImportReport, part: ImportReport) -> None:

@@ -9,6 +9,7 @@ Changes made by another process (``memtrace org add-arc`` while serving, another
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -83,6 +84,20 @@ class OrgArcStores:
                     del self._stores[org_id]
                     store.close()
             self._configured = configured
+
+    def discard_spool(self, org_id: str) -> bool:
+        """Remove the spool directory of an organisation that no longer has an Arc of its own (deleted, or its
+        Arc removed after its memories were deleted): its file would keep free pages of what it held. True if
+        there was one. An organisation still configured keeps its spool."""
+        self.refresh(force=True)
+        with self._lock:
+            if org_id in self._configured or org_id in self._stores:
+                return False
+            spool = self.data_dir / SPOOL_DIRNAME / org_id
+            if org_id in ("", ".", "..", DEFAULT_SPOOL) or not spool.is_dir():
+                return False
+            shutil.rmtree(spool)
+            return True
 
     def store_for(self, org_id: str) -> EventStore:
         self.refresh()
@@ -180,8 +195,23 @@ class OrgRoutedEventStore:
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         return self.stores.store_for(org_id).get(org_id, memory_id)
 
+    # Memories an organisation stored before it moved to an Arc of its own stay in the main store: no read reaches
+    # them (reads go to its Arc), but they are kept. Deletes reach them too, so that a forget or an organisation's
+    # deletion leaves nothing of the subject behind, and a later organisation with the same id starts empty.
+
     def delete(self, org_id: str, flt: MemoryFilter) -> int:
-        return self.stores.store_for(org_id).delete(org_id, flt)
+        store = self.stores.store_for(org_id)
+        deleted = store.delete(org_id, flt)
+        if store is not self.stores.fallback:
+            deleted += self.stores.fallback.delete(org_id, flt)
+        return deleted
+
+    def delete_batch(self, org_id: str, flt: MemoryFilter, *, limit: int) -> int:
+        store = self.stores.store_for(org_id)
+        deleted = store.delete_batch(org_id, flt, limit=limit)
+        if deleted < limit and store is not self.stores.fallback:
+            deleted += self.stores.fallback.delete_batch(org_id, flt, limit=limit - deleted)
+        return deleted
 
     def count(self, org_id: str, flt: MemoryFilter) -> int:
         return self.stores.store_for(org_id).count(org_id, flt)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from memtrace.audit import MAX_AUDIT_LIMIT, AuditAction, AuditPage
 from memtrace.errors import ConflictError, NotFoundError, PermissionDeniedError
+from memtrace.forget import ForgetReceipt
 from memtrace.timeparse import to_checked_us
 
 from .. import wire
@@ -59,9 +60,9 @@ async def list_orgs(request: Request, principal: AdminCaller) -> Response:
 
 @router.delete(
     "/orgs/{org_id}",
-    status_code=204,
+    response_model=ForgetReceipt,
     responses=ERRORS,
-    summary="Delete an organization with its memories, agents, sessions and keys",
+    summary="Delete an organization with its memories, agents, sessions and keys; answers the receipt",
 )
 async def delete_org(request: Request, principal: AdminCaller, org_id: str) -> Response:
     _server_admin(principal)
@@ -69,10 +70,11 @@ async def delete_org(request: Request, principal: AdminCaller, org_id: str) -> R
     if org_id == principal.org_id:
         raise ConflictError("refusing to delete the organization of the key making the request")
     state = state_of(request)
-    await state.run(state.admin.delete_org, org_id, actor=principal.actor())
+    receipt = await state.run(state.admin.delete_org, org_id, actor=principal.actor())
     if state.authenticator is not None:
         state.authenticator.evict(org_id=org_id)
-    return Response(status_code=204)
+    await state.run(state.arc.discard_spool, org_id)
+    return wire.json_response(receipt, ForgetReceipt)
 
 
 @router.post(

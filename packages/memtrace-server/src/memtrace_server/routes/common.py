@@ -87,8 +87,16 @@ def _filters(
     order: Annotated[
         str | None, Query(description="desc (default) or asc.", json_schema_extra={"enum": ["asc", "desc"]})
     ] = None,
+    include_superseded: Annotated[
+        bool | None, Query(description="(extension) Also list memories a later version replaced.")
+    ] = None,
+    as_of: Annotated[
+        str | None, Query(description="(extension) What was current then: relative (2h) or ISO-8601.")
+    ] = None,
 ) -> dict[str, Any]:
     return {
+        "include_superseded": include_superseded,
+        "as_of": as_of,
         "memory_type": memory_type,
         "event_type": event_type,
         "tags": tags,

@@ -50,6 +50,9 @@ def weights(stats: CorpusStats) -> Weights | None:
     avgdl = max(stats.total_terms / n, 1e-9)
     term_weights = []
     for df in stats.document_frequency:
+        # Counters kept apart (a store's document count and its per-term counts) can disagree for a moment, e.g.
+        # read at different instants; a count outside 0..n must cost a little precision, never the search.
+        df = min(max(df, 0), n)
         idf = math.log((n - df + 0.5) / (df + 0.5))
         term_weights.append(max(idf, MIN_IDF) * (K1 + 1))
     return Weights(tuple(term_weights), K1 * (1 - B), K1 * B / avgdl)

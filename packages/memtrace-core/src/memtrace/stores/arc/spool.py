@@ -27,16 +27,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order
 from ..sqlite import files
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
+from . import fact_ledger
 from .queries import id_time_window
 from .terms import QueryTerm
 from .wire import SpoolRow, record_from_spool
 
+T = TypeVar("T")
 QUEUED, SENT, REJECTED = 0, 1, 2
 PENDING = -1
 """A row past the cursor (in no batch yet)."""
@@ -89,6 +91,7 @@ _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('rows', 0)",
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('cursor', 0)",
+    *fact_ledger.SCHEMA,
 ]
 _INSERT_SEQ = f"INSERT INTO spool (seq, {_ROW_COLUMNS}) VALUES ({','.join('?' * 17)})"
 _UPSERT_KEY = (
@@ -229,6 +232,7 @@ class ArcSpool:
         *,
         dedup_since_us: int | None,
         known_duplicates: Callable[[], set[str]] | None = None,
+        place: Callable[[sqlite3.Connection, list[int]], set[int]] | None = None,
         max_rows: int,
     ) -> list[int]:
         """Commit `rows` (all or nothing) and return the indexes skipped as duplicates.
@@ -237,7 +241,8 @@ class ArcSpool:
         written through this spool after `dedup_since_us`) has its dedup key, or when `known_duplicates()` (keys
         found in Arc) returns it. That call is made after the rows are written, inside the transaction, so the
         write overlaps whatever the call waits for. Raises `SpoolFullError`, writing nothing, when the spool
-        would pass `max_rows`."""
+        would pass `max_rows`. `place(conn, accepted)`, when given, runs last inside the transaction (the fact
+        ledger's step, `fact_ledger`) and returns the indexes that are duplicates of their fact's version."""
         skipped: set[int] = set()
         with self._transaction() as conn:
             stored: set[str] = set()
@@ -277,6 +282,12 @@ class ArcSpool:
                         skipped.update(late)
                         conn.executemany("DELETE FROM spool WHERE seq = ?", [(seq_of[i],) for i in late])
             accepted = [i for i in candidates if i not in skipped]
+            if place is not None and accepted:
+                same = place(conn, accepted)
+                if same:
+                    skipped.update(same)
+                    conn.executemany("DELETE FROM spool WHERE seq = ?", [(seq_of[i],) for i in same])
+                    accepted = [i for i in accepted if i not in same]
             if not accepted:
                 conn.execute("SELECT 1")  # nothing to keep; the transaction commits empty
                 return sorted(skipped)
@@ -470,6 +481,16 @@ class ArcSpool:
                 [*params, limit],
             ).fetchall()
         return [record_from_spool(r) for r in rows]
+
+    def read_facts(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `read` on the reading connection (the fact ledger's queries, `fact_ledger`)."""
+        with self._reading() as conn:
+            return read(conn)
+
+    def forget_facts(self, org_id: str, ids: Sequence[str]) -> None:
+        """Drop deleted memories from the fact ledger."""
+        with self._transaction() as conn:
+            fact_ledger.forget(conn, org_id, ids)
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         found = self.query(org_id, MemoryFilter(ids=(memory_id,)), order="asc", limit=1)

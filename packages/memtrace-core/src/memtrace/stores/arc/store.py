@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +24,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 
 from ...errors import MemtraceError, PermissionDeniedError, ServiceUnavailableError, ValidationError
+from ...facts import needs_placement, place_version
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
 from . import queries, sql
@@ -36,6 +38,7 @@ from .client import (
     QueryResult,
 )
 from .config import ArcConfig
+from .fact_ledger import SpoolFactLedger, annotate, invalid_ids, keyed_ids, late_ids
 from .flusher import SpoolFlusher
 from .ranking import CorpusStats, Weights, rounded, score, weights
 from .spool import SENT, ArcSpool, SpoolFullError
@@ -144,6 +147,13 @@ class ArcEventStore:
     # ------------------------------------------------------------------ writes
 
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
+        return self._append(org_id, records, dedup_since_us=dedup_since_us, imported=False)
+
+    def _append(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None, imported: bool
+    ) -> list[int]:
+        """`append`; with `imported`, versions enter the fact ledger as exported (validity and all) instead of
+        being placed."""
         for i, r in enumerate(records):
             if not MIN_TIME_US <= r.time_us < MAX_TIME_US:
                 field = "time" if len(records) == 1 else f"memories[{i}].time"
@@ -202,12 +212,31 @@ class ArcEventStore:
                 return set()
             return known
 
+        place = None
+        if any(needs_placement(r) or (imported and r.superseded_by) for r in records):
+
+            def place(conn: sqlite3.Connection, accepted: list[int]) -> set[int]:
+                # Inside the spool's write transaction: one step for every process sharing the spool file.
+                ledger = SpoolFactLedger(conn, org_id, lambda memory_id: self._get_row(org_id, memory_id))
+                same: set[int] = set()
+                for i in accepted:
+                    if imported:
+                        if records[i].fact_key is not None or records[i].superseded_by is not None:
+                            ledger.record(records[i])
+                    elif needs_placement(records[i]):
+                        if place_version(ledger, records[i]):
+                            ledger.record(records[i])
+                        else:
+                            same.add(i)
+                return same
+
         try:
             skipped = self.spool.append(
                 org_id,
                 rows,
                 dedup_since_us=dedup_since_us,
                 known_duplicates=arc_duplicates if probes else None,
+                place=place,
                 max_rows=self.config.max_spool_rows,
             )
         except SpoolFullError as exc:
@@ -243,7 +272,7 @@ class ArcEventStore:
                     held.add(r.id)
                     missing.append(r)
             if missing:
-                self.append(org_id, missing, dedup_since_us=None)
+                self._append(org_id, missing, dedup_since_us=None, imported=True)
         return len(missing), len(records) - len(missing)
 
     def _probe(self, org_id: str, keys: list[str], since_us: int) -> set[str]:
@@ -256,7 +285,7 @@ class ArcEventStore:
 
     # ------------------------------------------------------------------- reads
 
-    def query(
+    def _query_rows(
         self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
     ) -> list[MemoryRecord]:
         spooled = self.spool.query(org_id, flt, order=order, limit=offset + limit)
@@ -288,7 +317,7 @@ class ArcEventStore:
         except ValueError as exc:
             raise ValidationError(f"content_contains: {exc}", "content_contains") from exc
 
-    def search(
+    def _search_rows(
         self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int
     ) -> list[MemoryRecord]:
         terms = query_terms(text)
@@ -383,14 +412,14 @@ class ArcEventStore:
                 df = [d - int(row.get(f"od{i}") or 0) for i, d in enumerate(df)]
         return CorpusStats(docs, words, tuple(df))
 
-    def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
+    def _get_row(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         spooled = self.spool.get(org_id, memory_id)
         if spooled is not None:
             return spooled
         found = self._arc_list(org_id, MemoryFilter(ids=(memory_id,)), "asc", 1, 0)
         return found[0] if found else None
 
-    def count(self, org_id: str, flt: MemoryFilter) -> int:
+    def _count_rows(self, org_id: str, flt: MemoryFilter) -> int:
         spooled, batches = self.spool.count(org_id, flt)
         arc_count, overlap = self._arc_count(org_id, flt, batches)
         return arc_count + spooled - overlap
@@ -408,7 +437,7 @@ class ArcEventStore:
                     overlap += int(row.get("overlap") or 0)
         return total, overlap
 
-    def count_by_type(self, org_id: str, flt: MemoryFilter) -> dict[str, int]:
+    def _count_by_type_rows(self, org_id: str, flt: MemoryFilter) -> dict[str, int]:
         spooled, batches = self.spool.count_by_type(org_id, flt)
         chunks = [batches[i : i + OVERLAP_CHUNK] for i in range(0, len(batches), OVERLAP_CHUNK)] or [[]]
         counts: dict[str, int] = dict(spooled)
@@ -426,9 +455,157 @@ class ArcEventStore:
                     counts[kind] -= int(row[o_at] or 0)
         return {k: v for k, v in sorted(counts.items()) if v > 0}
 
+    # ------------------------------------------------------------- facts view
+    #
+    # Arc and the spool hold memories as written; the fact ledger (`fact_ledger`) says which are versions and
+    # which were superseded. A read with fact conditions asks the ledger which memories to leave out (or, by
+    # key, which to read), then asks Arc and the spool with the other conditions.
+
+    def _annotated(self, org_id: str, records: list[MemoryRecord]) -> list[MemoryRecord]:
+        if records:
+            self.spool.read_facts(lambda conn: annotate(conn, org_id, records))
+        return records
+
+    def _view_ids(self, org_id: str, flt: MemoryFilter) -> list[str] | None:
+        """For a read by key or key prefix, the ids the ledger names; None for another read."""
+        if flt.fact_key is None and flt.fact_key_prefix is None:
+            return None
+        return self.spool.read_facts(lambda conn: keyed_ids(conn, org_id, flt))
+
+    def _by_ids(self, org_id: str, flt: MemoryFilter, ids: Sequence[str], order: Order) -> list[MemoryRecord]:
+        """Every memory of `ids` that passes `flt`'s other conditions, in `order`."""
+        base = _without_facts(flt)
+        found: list[MemoryRecord] = []
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            part = dataclasses.replace(base, ids=tuple(ids[start : start + IDS_PER_QUERY]))
+            found += self._query_rows(org_id, part, order=order, limit=IDS_PER_QUERY, offset=0)
+        return sorted(found, key=lambda r: (r.time_us, r.id), reverse=order != "asc")
+
+    def _view_base(self, org_id: str, flt: MemoryFilter) -> tuple[MemoryFilter, list[str]]:
+        """For a read by validity: the filter to ask Arc and the spool with and, as of a time, the ids valid then
+        but written later (backfills), to read by id."""
+        base = _without_facts(flt)
+        late: list[str] = []
+        if flt.as_of_us is not None:
+            late = self.spool.read_facts(lambda conn: late_ids(conn, org_id, flt))
+            bound = flt.as_of_us + 1  # time <= as_of: unkeyed memories are valid from their time
+            base = dataclasses.replace(
+                base, until_us=bound if base.until_us is None else min(base.until_us, bound)
+            )
+        return base, late
+
+    def _valid_page(
+        self, org_id: str, flt: MemoryFilter, fetch: Callable[[int], list[MemoryRecord]], wanted: int
+    ) -> list[MemoryRecord]:
+        """The first `wanted` of the rows `fetch(n)` returns (its first `n`, in order) that are valid in the view
+        `flt` asks for. Fetched with some room, and with four times more while a full fetch falls short: the cost
+        follows the superseded memories met on the way, not all the organisation has."""
+        n = wanted + 16
+        while True:
+            rows = self._annotated(org_id, fetch(n))
+            valid = [r for r in rows if _valid_in(r, flt)]
+            if len(valid) >= wanted or len(rows) < n:
+                return valid[:wanted]
+            n *= 4
+
+    def query(
+        self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
+    ) -> list[MemoryRecord]:
+        if not _has_fact_conditions(flt):
+            return self._annotated(
+                org_id, self._query_rows(org_id, flt, order=order, limit=limit, offset=offset)
+            )
+        ids = self._view_ids(org_id, flt)
+        if ids is not None:
+            rows = self._by_ids(org_id, flt, ids, order)
+        else:
+            base, late = self._view_base(org_id, flt)
+            rows = self._valid_page(
+                org_id,
+                flt,
+                lambda n: self._query_rows(org_id, base, order=order, limit=n, offset=0),
+                offset + limit,
+            )
+            if late:
+                rows = _merge(
+                    rows, self._by_ids(org_id, flt, late, order), lambda r: (r.time_us, r.id), order != "asc"
+                )
+        return self._annotated(org_id, rows[offset : offset + limit])
+
+    def search(
+        self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int
+    ) -> list[MemoryRecord]:
+        """Ranked search. As of a time, a backfilled version written after that time is not found (lists find
+        it): ranking it would take a second ranked query whose scores do not compare with the first's."""
+        if not _has_fact_conditions(flt):
+            return self._annotated(org_id, self._search_rows(org_id, flt, text, limit=limit, offset=offset))
+        ids = self._view_ids(org_id, flt)
+        if ids is not None:
+            if not ids:
+                return []
+            base = dataclasses.replace(_without_facts(flt), ids=tuple(ids[:IDS_PER_QUERY]))
+            return self._annotated(org_id, self._search_rows(org_id, base, text, limit=limit, offset=offset))
+        base, _ = self._view_base(org_id, flt)
+        rows = self._valid_page(
+            org_id, flt, lambda n: self._search_rows(org_id, base, text, limit=n, offset=0), offset + limit
+        )
+        return rows[offset : offset + limit]
+
+    def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
+        found = self._get_row(org_id, memory_id)
+        return self._annotated(org_id, [found])[0] if found is not None else None
+
+    def _counted_ids(self, org_id: str, flt: MemoryFilter, ids: Sequence[str]) -> int:
+        """How many of `ids` pass `flt`'s other conditions."""
+        base = _without_facts(flt)
+        total = 0
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            total += self._count_rows(
+                org_id, dataclasses.replace(base, ids=tuple(ids[start : start + IDS_PER_QUERY]))
+            )
+        return total
+
+    def count(self, org_id: str, flt: MemoryFilter) -> int:
+        if not _has_fact_conditions(flt):
+            return self._count_rows(org_id, flt)
+        ids = self._view_ids(org_id, flt)
+        if ids is not None:
+            return self._counted_ids(org_id, flt, ids)
+        # Counting cannot stop early: every memory not valid in the view, within the filter's scope, is
+        # counted in Arc and taken off.
+        base, late = self._view_base(org_id, flt)
+        excluded = self.spool.read_facts(lambda conn: invalid_ids(conn, org_id, flt))
+        return (
+            self._count_rows(org_id, base)
+            - self._counted_ids(org_id, base, sorted(excluded))
+            + self._counted_ids(org_id, flt, late)
+        )
+
+    def count_by_type(self, org_id: str, flt: MemoryFilter) -> dict[str, int]:
+        if not _has_fact_conditions(flt):
+            return self._count_by_type_rows(org_id, flt)
+        counts: dict[str, int] = {}
+        for kind in ("decision", "entity", "episodic", "session"):
+            if flt.memory_types and kind not in flt.memory_types:
+                continue
+            n = self.count(org_id, dataclasses.replace(flt, memory_types=(kind,)))
+            if n:
+                counts[kind] = n
+        return counts
+
     # ----------------------------------------------------------------- deletes
 
     def delete(self, org_id: str, flt: MemoryFilter) -> int:
+        if flt.current_only or flt.as_of_us is not None:
+            raise ValidationError("filter: a delete selects memories, not views of them", "filter")
+        ids = self._view_ids(org_id, flt)
+        if ids is not None:  # by key: the ledger names the versions
+            if not ids:
+                return 0
+            flt = dataclasses.replace(_without_facts(flt), ids=tuple(ids))
+        return self._delete_rows(org_id, flt)
+
+    def _delete_rows(self, org_id: str, flt: MemoryFilter) -> int:
         """Delete matching memories from the spool and from Arc (flushing Arc's buffer first, since its delete
         only rewrites files). Arc must allow deletes and the admin token must be configured; if not, this
         raises before anything is deleted."""
@@ -451,7 +628,15 @@ class ArcEventStore:
             keys = {c.dedup_key for c in candidates if c.dedup_key} | {k for k in shown.values() if k}
             all_ids = {c.id for c in candidates} | set(shown)
             self.spool.delete(org_id, candidates, sorted(keys))
+            if all_ids:
+                self.spool.forget_facts(org_id, sorted(all_ids))
         return len(all_ids)
+
+    def delete_batch(self, org_id: str, flt: MemoryFilter, *, limit: int) -> int:
+        """Everything matching `flt`, at once (see `EventStore.delete_batch`): an Arc delete flushes Arc's
+        buffer and rewrites the files it touches, a cost paid per call rather than per memory, so splitting it
+        would multiply the cost. The spool is held only while its rows are chosen and removed."""
+        return self.delete(org_id, flt)
 
     def _arc_ids(self, org_id: str, flt: MemoryFilter) -> dict[str, str | None]:
         """Id -> dedup key of every matching memory Arc shows. A long id list (a delete may name 1,000) is
@@ -546,6 +731,28 @@ class ArcEventStore:
         self.arc.close()
         self._writer.close()
         self.spool.close()
+
+
+def _has_fact_conditions(flt: MemoryFilter) -> bool:
+    return (
+        flt.current_only
+        or flt.as_of_us is not None
+        or flt.fact_key is not None
+        or flt.fact_key_prefix is not None
+    )
+
+
+def _valid_in(r: MemoryRecord, flt: MemoryFilter) -> bool:
+    """Whether an annotated memory is valid in the view `flt` asks for."""
+    if flt.as_of_us is not None:
+        start = r.valid_from_us if r.valid_from_us is not None else r.time_us
+        return start <= flt.as_of_us and (r.valid_until_us is None or r.valid_until_us > flt.as_of_us)
+    return not flt.current_only or r.valid_until_us is None
+
+
+def _without_facts(flt: MemoryFilter) -> MemoryFilter:
+    """`flt` without the conditions only the fact ledger can answer."""
+    return dataclasses.replace(flt, current_only=False, as_of_us=None, fact_key=None, fact_key_prefix=None)
 
 
 def _widest_weights(n: int) -> Weights:

@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 
+from ...facts import BatchLedger, Version, fingerprint, needs_placement, place_version
 from ...records import MemoryFilter, MemoryRecord
 from ..arc.ranking import CorpusStats, rounded, weights
 from ..base import Order, StoreStats
@@ -59,6 +60,10 @@ _COLUMNS = (
     "importance",
     "parent_id",
     "expires_us",
+    "fact_key",
+    "valid_from_us",
+    "valid_until_us",
+    "superseded_by",
 )
 _M_COLUMNS = ", ".join("m." + c for c in _COLUMNS)
 _C_COLUMNS = ", ".join("c." + c for c in _COLUMNS)
@@ -115,9 +120,78 @@ def _row_to_record(row: tuple[Any, ...] | Any, score: float | None = None) -> Me
         dedup_key=row[10],
         importance=row[11],
         parent_id=row[12],
-        score=score,
         expires_us=row[13],
+        fact_key=row[14],
+        valid_from_us=row[15],
+        valid_until_us=row[16],
+        superseded_by=row[17],
+        score=score,
     )
+
+
+_VERSION = (
+    "SELECT id, COALESCE(valid_from_us, time_us), valid_until_us, superseded_by, content, metadata_json "
+    "FROM memories"
+)
+
+
+class _PostgresFactLedger:
+    """`memtrace.facts.FactLedger` over one write transaction, which holds the advisory locks of every key (and
+    unkeyed memory) it may change (`_lock_facts`)."""
+
+    def __init__(self, conn: psycopg.Connection[Any], org_id: str) -> None:
+        self.conn = conn
+        self.org_id = org_id
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Version | None:
+        row = self.conn.execute(sql, params).fetchone()
+        if row is None:
+            return None
+        return Version(row[0], row[1], row[2], row[3], fingerprint(row[4], row[5]))
+
+    def at(self, key: str, t: int) -> Version | None:
+        return self._one(
+            f"{_VERSION} WHERE org_id = %s AND fact_key = %s AND valid_from_us <= %s "
+            "ORDER BY valid_from_us DESC, seq DESC LIMIT 1",
+            (self.org_id, key, t),
+        )
+
+    def after(self, key: str, t: int) -> Version | None:
+        return self._one(
+            f"{_VERSION} WHERE org_id = %s AND fact_key = %s AND valid_from_us > %s "
+            "ORDER BY valid_from_us, seq LIMIT 1",
+            (self.org_id, key, t),
+        )
+
+    def by_id(self, memory_id: str) -> Version | None:
+        return self._one(f"{_VERSION} WHERE org_id = %s AND id = %s", (self.org_id, memory_id))
+
+    def cut(self, memory_id: str, valid_until_us: int, superseded_by: str) -> None:
+        self.conn.execute(
+            "UPDATE memories SET valid_until_us = %s, superseded_by = %s WHERE org_id = %s AND id = %s",
+            (valid_until_us, superseded_by, self.org_id, memory_id),
+        )
+
+
+def _lock_facts(conn: psycopg.Connection[Any], org_id: str, records: list[MemoryRecord]) -> None:
+    """Take the transaction's advisory locks on every fact it may change: the keys it writes, and each memory it
+    supersedes by id (by that memory's key when it has one, so a keyed writer and an explicit one serialise).
+    Ascending order, and always before the dedup locks, so two writers never deadlock."""
+    names = {f"k\x00{r.fact_key}" for r in records if r.fact_key is not None}
+    targets = sorted({t for r in records for t in r.supersedes})
+    if targets:
+        found = dict(
+            conn.execute(
+                "SELECT id, fact_key FROM memories WHERE org_id = %s AND id = ANY(%s)", (org_id, targets)
+            ).fetchall()
+        )
+        names |= {f"k\x00{found[t]}" if found.get(t) else f"i\x00{t}" for t in targets}
+    keys = sorted({lock_key(f"memtrace.fact.{org_id}\x00{name}") for name in names})
+    if keys:
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::int8[]) WITH ORDINALITY AS u(k, n) ORDER BY n",
+            (keys,),
+        )
 
 
 def _org_lock_class(org_id: str) -> int:
@@ -199,11 +273,16 @@ class PostgresEventStore:
         and repeats within `records`, instead of applying the dedup window."""
         skipped: list[int] = []
         with self.db.transaction() as conn:
+            ledger: BatchLedger | None = None
+            # An import keeps the versions as they were exported (validity and all); a write places them.
+            if not keep_ids and any(needs_placement(r) for r in records):
+                _lock_facts(conn, org_id, records)
+                ledger = BatchLedger(_PostgresFactLedger(conn, org_id))
             seen: set[str] = set()
             if dedup_since_us is not None:
                 seen = self._lock_and_probe(conn, org_id, records, dedup_since_us)
             taken = self._lock_and_find_ids(conn, org_id, records) if keep_ids else set()
-            rows = []
+            rows: list[tuple[MemoryRecord, Any]] = []
             total_terms = 0
             stems: Counter[str] = Counter()
             for i, (r, t) in enumerate(zip(records, terms, strict=True)):
@@ -217,38 +296,50 @@ class PostgresEventStore:
                         skipped.append(i)
                         continue
                     seen.add(r.dedup_key)
+                if ledger is not None and needs_placement(r):
+                    if not place_version(ledger, r):
+                        skipped.append(i)
+                        continue
+                    ledger.add(r)
                 total_terms += t.n_terms
                 stems.update(t.stems)
-                rows.append(
-                    (
-                        r.id,
-                        org_id,
-                        r.time_us,
-                        r.agent_id,
-                        r.session_id,
-                        r.memory_type,
-                        r.event_type,
-                        r.content,
-                        r.metadata_json,
-                        list(r.tags),
-                        r.dedup_key,
-                        r.importance,
-                        r.parent_id,
-                        r.expires_us,
-                        t.search_terms,
-                        t.n_terms,
-                        t.tsv,
-                    )
+                rows.append((r, t))
+            # Rows are made only now: a later version of the batch may have cut an earlier one.
+            values = [
+                (
+                    r.id,
+                    org_id,
+                    r.time_us,
+                    r.agent_id,
+                    r.session_id,
+                    r.memory_type,
+                    r.event_type,
+                    r.content,
+                    r.metadata_json,
+                    list(r.tags),
+                    r.dedup_key,
+                    r.importance,
+                    r.parent_id,
+                    r.expires_us,
+                    r.fact_key,
+                    r.valid_from_us,
+                    r.valid_until_us,
+                    r.superseded_by,
+                    t.search_terms,
+                    t.n_terms,
+                    t.tsv,
                 )
-            if len(rows) >= COPY_FROM_ROWS:
+                for r, t in rows
+            ]
+            if len(values) >= COPY_FROM_ROWS:
                 with conn.cursor().copy(_COPY) as copy:
-                    for row in rows:
+                    for row in values:
                         copy.write_row(row)
-            elif rows:
+            elif values:
                 conn.execute(
                     f"INSERT INTO memories ({', '.join(_INSERT_COLUMNS)}) VALUES "  # literal column names
-                    + ", ".join([_INSERT_ROW] * len(rows)),
-                    [value for row in rows for value in row],
+                    + ", ".join([_INSERT_ROW] * len(values)),
+                    [value for row in values for value in row],
                 )
             if rows:
                 # Last, so the stats rows are locked only for the moment before commit.
@@ -323,6 +414,27 @@ class PostgresEventStore:
                 ).fetchone()
                 assert row is not None
                 count, total = int(row[0]), int(row[1])
+            if count:
+                conn.execute(_STATS_UPSERT, (org_id, -count, -total))
+        return count
+
+    def delete_batch(self, org_id: str, flt: MemoryFilter, *, limit: int) -> int:
+        """Delete at most `limit` matching memories in one transaction (see `EventStore.delete_batch`); the
+        org's corpus and term statistics move with them. A filter with a content condition checked here, not in SQL
+        (`Where.content_check`), is deleted whole in one transaction."""
+        w = where(org_id, flt)
+        if w.content_check is not None:
+            return self.delete(org_id, flt)
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                f"WITH k AS (SELECT m.time_us, m.id FROM memories m WHERE {w.sql} LIMIT %(batch_limit)s), "
+                "d AS (DELETE FROM memories m USING k WHERE m.org_id = %(org)s AND m.time_us = k.time_us "
+                f"AND m.id = k.id RETURNING m.n_terms, m.tsv), {_TERMS_FORGET} "
+                "SELECT count(*), COALESCE(sum(n_terms), 0) FROM d",
+                {**w.params, "batch_limit": limit},
+            ).fetchone()
+            assert row is not None
+            count, total = int(row[0]), int(row[1])
             if count:
                 conn.execute(_STATS_UPSERT, (org_id, -count, -total))
         return count

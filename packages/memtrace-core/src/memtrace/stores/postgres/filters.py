@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...facts import key_prefix_bounds
 from ...records import MemoryFilter
 from ..casefold import ascii_folds, folds_touching
 
@@ -77,6 +78,22 @@ def where(org_id: str, flt: MemoryFilter) -> Where:
     if flt.ids:
         clauses.append("m.id = ANY(%(ids)s)")
         params["ids"] = list(flt.ids)
+    if flt.current_only:
+        clauses.append("m.valid_until_us IS NULL")
+    if flt.as_of_us is not None:
+        clauses.append(
+            "COALESCE(m.valid_from_us, m.time_us) <= %(as_of)s "
+            "AND (m.valid_until_us IS NULL OR m.valid_until_us > %(as_of)s)"
+        )
+        params["as_of"] = flt.as_of_us
+    if flt.fact_key is not None:
+        clauses.append("m.fact_key = %(fact_key)s")
+        params["fact_key"] = flt.fact_key
+    if flt.fact_key_prefix:
+        clauses.append("m.fact_key >= %(key_low)s AND m.fact_key < %(key_high)s")
+        params["key_low"], params["key_high"] = key_prefix_bounds(flt.fact_key_prefix)
+    elif flt.fact_key_prefix is not None:
+        clauses.append("m.fact_key IS NOT NULL")
     return Where(" AND ".join(clauses), params, check)
 
 

@@ -188,6 +188,15 @@ MIGRATIONS: list[list[str]] = [
             SELECT m.org_id, u.lexeme, 0, count(*) FROM memories m CROSS JOIN LATERAL unnest(m.tsv) AS u
             WHERE left(u.lexeme, 1) <> '~' GROUP BY m.org_id, u.lexeme""",
     ],
+    # Facts that change (memtrace.facts): a memory's fact key and validity. The index is partial, so unkeyed
+    # writes do not pay for it; it finds a key's versions by valid_from (the current one is the last).
+    [
+        'ALTER TABLE memories ADD COLUMN fact_key text COLLATE "C"',
+        "ALTER TABLE memories ADD COLUMN valid_from_us bigint",
+        "ALTER TABLE memories ADD COLUMN valid_until_us bigint",
+        'ALTER TABLE memories ADD COLUMN superseded_by text COLLATE "C"',
+        "CREATE INDEX memories_fact ON memories (org_id, fact_key, valid_from_us) WHERE fact_key IS NOT NULL",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

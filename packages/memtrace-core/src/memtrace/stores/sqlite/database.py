@@ -33,7 +33,7 @@ from typing import Literal
 from ...limits import QUERY_TIME_BUDGET_SECONDS
 from . import files
 from .faults import damaged, translate
-from .schema import MIGRATIONS
+from .schema import MIGRATIONS, register_schema_functions
 
 DB_FILENAME = "memtrace.db"
 INTEGRITY_BUDGET_SECONDS = 2.0
@@ -41,6 +41,9 @@ INTEGRITY_BUDGET_SECONDS = 2.0
 up to a few hundred MB are checked in full; beyond, the check covers what it reached (and says so in the log)."""
 _PROGRESS_STEPS = 10_000
 """SQLite virtual-machine steps between two looks at the clock (~a millisecond of work)."""
+CACHE_MIN_BYTES = 64 * 2**20
+CACHE_MAX_BYTES = 512 * 2**20
+"""The page cache is a quarter of the database file, within these bounds (`SQLiteDatabase.size_cache`)."""
 
 log = logging.getLogger("memtrace.store")
 
@@ -121,15 +124,31 @@ class SQLiteDatabase:
             raise
         self._conn.set_progress_handler(self._over_budget, _PROGRESS_STEPS)
 
+    def size_cache(self) -> None:
+        """Size the page cache to the store: a quarter of the file, at least 64 MiB, at most 512 MiB.
+
+        Inserts land at random positions of the agent, session and dedup indexes; once those outgrow the cache,
+        every insert reads its leaf pages back from the OS (the cause of ingest slowing as a store grows). A
+        quarter of the file holds the B-tree indexes of a store of millions of memories (the table's own pages,
+        most of the file, are appended at the end and are rarely read back by a write). The cache is memory the
+        process uses only as pages are touched; it is recomputed as the store grows (`SQLiteEventStore`)."""
+        pages, page_size = (
+            self._conn.execute("PRAGMA page_count").fetchone()[0],
+            self._conn.execute("PRAGMA page_size").fetchone()[0],
+        )
+        wanted = min(max(pages * page_size // 4, CACHE_MIN_BYTES), CACHE_MAX_BYTES)
+        self._conn.execute(f"PRAGMA cache_size=-{wanted // 1024}")  # negative: KiB
+
     def _prepare(self, synchronous: str, check_integrity: bool, integrity_budget_s: float) -> None:
         """Pragmas, integrity check and migrations: each step idempotent, so the whole may be re-run."""
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={synchronous}")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+        self.size_cache()
         self._conn.execute("PRAGMA temp_store=MEMORY")
         if check_integrity:
             self._check_integrity(integrity_budget_s)
+        register_schema_functions(self._conn)
         self._migrate()
 
     def _check_integrity(self, budget_s: float) -> None:

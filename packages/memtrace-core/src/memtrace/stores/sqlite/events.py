@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sqlite3
 from typing import Any
 
 from ...errors import StorageFullError
+from ...facts import Version, fingerprint, needs_placement, place_version
 from ...keywords import loose_prefix, query_keywords
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
 from .org_index import KeywordIndexes
+from .schema import dedup_hash
 
 _COLUMNS = (
     "id, org_id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json, tags, "
-    "dedup_key, importance, parent_id, expires_us"
+    "dedup_key, importance, parent_id, expires_us, fact_key, valid_from_us, valid_until_us, superseded_by"
 )
-_N_COLUMNS = 14
+_N_COLUMNS = len(_COLUMNS.split(","))
 _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
-_INSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES ({','.join('?' * _N_COLUMNS)})"
+# dedup_h (schema.dedup_hash of dedup_key) is storage only: what the dedup index is keyed by.
+_INSERT = f"INSERT INTO memories ({_COLUMNS}, dedup_h) VALUES ({','.join('?' * (_N_COLUMNS + 1))})"
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
+# Only hash hits read their row (for the org and the key itself), and a hit is almost always a true duplicate.
 _DEDUP_HITS = (
-    "SELECT DISTINCT dedup_key FROM memories INDEXED BY memories_dedup "
-    "WHERE org_id = ? AND dedup_key IS NOT NULL AND time_us > ? AND dedup_key IN ({})"
+    "SELECT dedup_key FROM memories INDEXED BY memories_dedup_h "
+    "WHERE dedup_h IN ({}) AND time_us > ? AND org_id = ?"
 )
 _DEDUP_CHUNK = 500
+_ROWIDS_IN = "m.rowid IN (SELECT value FROM json_each(?))"
+"""Rows by a JSON list of rowids: one bound parameter however many (no SQLITE_MAX_VARIABLE_NUMBER)."""
 
 log = logging.getLogger("memtrace.store")
 
@@ -78,15 +85,91 @@ def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRe
         dedup_key=row[10],
         importance=row[11],
         parent_id=row[12],
-        score=score,
         expires_us=row[13],
+        fact_key=row[14],
+        valid_from_us=row[15],
+        valid_until_us=row[16],
+        superseded_by=row[17],
+        score=score,
     )
 
 
+def _insert_row(org_id: str, r: MemoryRecord, hashes: dict[str, int]) -> tuple[Any, ...]:
+    return (
+        r.id,
+        org_id,
+        r.time_us,
+        r.agent_id,
+        r.session_id,
+        r.memory_type,
+        r.event_type,
+        r.content,
+        r.metadata_json,
+        _encode_tags(r.tags),
+        r.dedup_key,
+        r.importance,
+        r.parent_id,
+        r.expires_us,
+        r.fact_key,
+        r.valid_from_us,
+        r.valid_until_us,
+        r.superseded_by,
+        hashes[r.dedup_key] if r.dedup_key is not None else None,
+    )
+
+
+# INDEXED BY: a key's versions by valid_from, whatever the planner guesses about the org's other rows.
+_VERSION = (
+    "SELECT id, COALESCE(valid_from_us, time_us), valid_until_us, superseded_by, content, metadata_json "
+    "FROM memories"
+)
+
+
+class _SQLiteFactLedger:
+    """`memtrace.facts.FactLedger` over one write transaction of the embedded store."""
+
+    def __init__(self, conn: sqlite3.Connection, org_id: str) -> None:
+        self.conn = conn
+        self.org_id = org_id
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Version | None:
+        row = self.conn.execute(sql, params).fetchone()
+        if row is None:
+            return None
+        return Version(row[0], row[1], row[2], row[3], fingerprint(row[4], row[5]))
+
+    def at(self, key: str, t: int) -> Version | None:
+        return self._one(
+            f"{_VERSION} INDEXED BY memories_fact WHERE org_id = ? AND fact_key = ? AND valid_from_us <= ? "
+            "ORDER BY valid_from_us DESC, rowid DESC LIMIT 1",
+            (self.org_id, key, t),
+        )
+
+    def after(self, key: str, t: int) -> Version | None:
+        return self._one(
+            f"{_VERSION} INDEXED BY memories_fact WHERE org_id = ? AND fact_key = ? AND valid_from_us > ? "
+            "ORDER BY valid_from_us, rowid LIMIT 1",
+            (self.org_id, key, t),
+        )
+
+    def by_id(self, memory_id: str) -> Version | None:
+        return self._one(f"{_VERSION} WHERE id = ? AND org_id = ?", (memory_id, self.org_id))
+
+    def cut(self, memory_id: str, valid_until_us: int, superseded_by: str) -> None:
+        self.conn.execute(
+            "UPDATE memories SET valid_until_us = ?, superseded_by = ? WHERE id = ? AND org_id = ?",
+            (valid_until_us, superseded_by, memory_id, self.org_id),
+        )
+
+
 def _only_scope_filters(flt: MemoryFilter) -> bool:
-    """True when `flt` filters on nothing the scope tokens do not already cover (org, agent, session)."""
+    """True when `flt` filters on nothing the scope tokens do not already cover (org, agent, session), apart
+    from `current_only` (few memories are superseded: `_ranked` over-fetches for it and checks)."""
     return not (
-        flt.memory_types
+        flt.as_of_us is not None
+        or flt.fact_key is not None
+        or flt.fact_key_prefix is not None
+        or flt.memory_types
         or flt.event_types
         or flt.tags
         or flt.since_us is not None
@@ -131,16 +214,20 @@ class SQLiteEventStore:
         """Write `records` in one transaction; the indexes skipped. `keep_ids` (imports) skips the ids already
         stored for the org, and repeats within `records`, instead of applying the dedup window."""
         skipped: list[int] = []
-        rows = []
+        rows: list[tuple[Any, ...]] = []
+        # Hashed before the write lock is taken: the lock is held for SQLite's work only.
+        hashes = {r.dedup_key: dedup_hash(r.dedup_key) for r in records if r.dedup_key is not None}
         with self.db.write() as conn:
             taken = self._stored_ids(conn, org_id, records) if keep_ids else set()
             # One indexed IN-lookup per chunk finds stored duplicates; `seen` also catches those within the batch.
             # Both happen inside the write transaction, so no other writer can add a duplicate in between.
             seen: set[str] = (
-                self._stored_keys(conn, org_id, records, dedup_since_us)
+                self._stored_keys(conn, org_id, hashes, dedup_since_us)
                 if dedup_since_us is not None
                 else set()
             )
+            ledger = _SQLiteFactLedger(conn, org_id)
+            written = 0
             for i, r in enumerate(records):
                 if keep_ids:
                     if r.id in taken:
@@ -152,26 +239,25 @@ class SQLiteEventStore:
                         skipped.append(i)
                         continue
                     seen.add(r.dedup_key)
-                rows.append(
-                    (
-                        r.id,
-                        org_id,
-                        r.time_us,
-                        r.agent_id,
-                        r.session_id,
-                        r.memory_type,
-                        r.event_type,
-                        r.content,
-                        r.metadata_json,
-                        _encode_tags(r.tags),
-                        r.dedup_key,
-                        r.importance,
-                        r.parent_id,
-                        r.expires_us,
-                    )
-                )
+                # An import keeps the versions as they were exported (validity and all); a write places them.
+                if not keep_ids and needs_placement(r):
+                    # Versions go in one at a time, so a later one of the batch sees an earlier one; the write
+                    # lock makes "find the current version, cut it, insert" one step for every writer.
+                    if rows:
+                        conn.executemany(_INSERT, rows)
+                        written += len(rows)
+                        rows = []
+                    if not place_version(ledger, r):
+                        skipped.append(i)
+                        continue
+                    conn.execute(_INSERT, _insert_row(org_id, r, hashes))
+                    written += 1
+                    continue
+                rows.append(_insert_row(org_id, r, hashes))
             if rows:
                 conn.executemany(_INSERT, rows)
+                written += len(rows)
+            if written:
                 indexed, newest = self._index_state(conn)
                 if newest - indexed >= self.index_backlog:
                     self._index_pending(conn, indexed, newest)
@@ -193,6 +279,7 @@ class SQLiteEventStore:
         """Index the rows after `indexed` up to `newest`. Call inside the write transaction that read them."""
         self.indexes.index_after(conn, indexed)
         conn.execute("UPDATE fts_state SET indexed_rowid = ? WHERE id = 1", (newest,))
+        self.db.size_cache()  # the store grew by a backlog's worth: keep its indexes in the cache
 
     def _catch_up(self) -> int | None:
         """Index what is pending. Returns None when everything is indexed, or, when indexing cannot write (a
@@ -215,14 +302,16 @@ class SQLiteEventStore:
 
     @staticmethod
     def _stored_keys(
-        conn: sqlite3.Connection, org_id: str, records: list[MemoryRecord], since_us: int
+        conn: sqlite3.Connection, org_id: str, hashes: dict[str, int], since_us: int
     ) -> set[str]:
-        keys = list({r.dedup_key for r in records if r.dedup_key is not None})
+        """The keys of `hashes` (dedup key -> its hash) that a memory of the org stored after `since_us` has."""
+        distinct = list(set(hashes.values()))
         found: set[str] = set()
-        for start in range(0, len(keys), _DEDUP_CHUNK):
-            chunk = keys[start : start + _DEDUP_CHUNK]
+        for start in range(0, len(distinct), _DEDUP_CHUNK):
+            chunk = distinct[start : start + _DEDUP_CHUNK]
             sql = _DEDUP_HITS.format(",".join("?" * len(chunk)))
-            found.update(k for (k,) in conn.execute(sql, [org_id, since_us, *chunk]))
+            # A shared hash is not a shared key: keep only the keys this batch has.
+            found.update(k for (k,) in conn.execute(sql, [*chunk, since_us, org_id]) if k in hashes)
         return found
 
     @staticmethod
@@ -250,7 +339,13 @@ class SQLiteEventStore:
                 f"ORDER BY m.expires_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
             )
         else:
-            sql = f"{_SELECT} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+            # By key, through the fact index (only keyed memories): left to itself the planner walks
+            # (org_id, time_us) newest first until the key's versions turn up, the whole org for an old fact.
+            by_key = flt.fact_key is not None or flt.fact_key_prefix is not None
+            source = _SELECT + " INDEXED BY memories_fact" if by_key else _SELECT
+            sql = (
+                f"{source} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
+            )
         with self.db.read() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
         return [_row_to_record(r) for r in rows]
@@ -278,13 +373,17 @@ class SQLiteEventStore:
         if flt.session_id:
             scope.append(f'scope : "s{flt.session_id.encode().hex()}"')
         wanted = limit + offset
+        # An agent or session holding at most `rank_limit` memories cannot have more matches than that: its
+        # searches need no rank window, which saves one evaluation of each tier's expression (at a million
+        # memories, a third of an agent's search).
+        windowed = not scope or self._scope_exceeds_rank_limit(org_id, flt)
         found: list[MemoryRecord] = []
         # Degraded (disk full): the memories not yet indexed, from an index in memory, come first, newest writes
         # being what a caller most expects to find; then the rest, by the org's index.
         for index in (tail, table):
             if index is not None and len(found) < wanted:
                 seen = {r.id for r in found}
-                more = self._tiers(index, scope, org_id, flt, text, any_words, wanted)
+                more = self._tiers(index, scope, org_id, flt, text, any_words, wanted, windowed)
                 found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found[offset:wanted]
 
@@ -309,6 +408,7 @@ class SQLiteEventStore:
         text: str,
         any_words: str,
         wanted: int,
+        windowed: bool,
     ) -> list[MemoryRecord]:
         """The best `wanted` matches in `table`. Two tiers, one total order: memories with every keyword first,
         then those with some, each tier by BM25. The first tier is small even in a large store, so it is ranked
@@ -318,40 +418,62 @@ class SQLiteEventStore:
         all_words = fts_query_all(text)
         if all_words is not None:
             found = self._ranked(
-                table, " AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted
+                table, " AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted, windowed
             )
         if len(found) < wanted:
             seen = {r.id for r in found}
             more = self._ranked(
-                table, " AND ".join([*scope, f"content : ({any_words})"]), org_id, flt, wanted + len(found)
+                table,
+                " AND ".join([*scope, f"content : ({any_words})"]),
+                org_id,
+                flt,
+                wanted + len(found),
+                windowed,
             )
             found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found
 
-    def _ranked(self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int) -> list[MemoryRecord]:
+    def _ranked(
+        self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int, windowed: bool
+    ) -> list[MemoryRecord]:
         """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
-        with `score` set."""
-        window = self._rank_window(table, match)
+        with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked)."""
+        window = self._rank_window(table, match) if windowed else 0
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
         order = "c.rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC"
+
+        def run(inner: str, args: list[Any]) -> list[Any]:
+            sql = (
+                f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25({table}, 1.0, 0.0) AS rank "
+                f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? {inner}) AS c "
+                f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
+            )
+            with self.db.read() as conn:
+                return conn.execute(sql, args).fetchall()
+
         if _only_scope_filters(flt):
-            # Nothing but scope to filter on: take the best `n` inside FTS5, then join only those. Joining every
-            # match to read its row is what makes the general plan slow (~1 us per match).
-            inner = "ORDER BY rank, rowid DESC LIMIT ?"
-            args = [match, window, n, *params, n]
+            # Nothing but scope to filter on: take the best matches inside FTS5, then join only those. Joining
+            # every match to read its row is what makes the general plan slow (~1 us per match). Superseded
+            # memories may be among them: twice `n` leaves room, and when that is not enough the general plan runs.
+            best = 2 * n if flt.current_only else n
+            rows = run("ORDER BY rank, rowid DESC LIMIT ?", [match, window, best, *params, n])
+            if flt.current_only and len(rows) < n:
+                rows = run("", [match, window, *params, n])
         else:
-            inner = ""
-            args = [match, window, *params, n]
-        sql = (
-            f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25({table}, 1.0, 0.0) AS rank "
-            f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? {inner}) AS c "
-            f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
-        )
-        with self.db.read() as conn:
-            rows = conn.execute(sql, args).fetchall()
+            rows = run("", [match, window, *params, n])
         return [_row_to_record(r[:_N_COLUMNS], score=round(-r[_N_COLUMNS], 6)) for r in rows]
+
+    def _scope_exceeds_rank_limit(self, org_id: str, flt: MemoryFilter) -> bool:
+        """True when the agent and/or session of `flt` hold more than `rank_limit` memories: a B-tree probe that
+        stops at `rank_limit` (well under a millisecond), where a rank window costs a pass over the doclists."""
+        where, params = _where(org_id, MemoryFilter(agent_id=flt.agent_id, session_id=flt.session_id))
+        with self.db.read() as conn:
+            row = conn.execute(
+                f"SELECT 1 FROM memories m WHERE {where} LIMIT 1 OFFSET ?", [*params, self.rank_limit]
+            ).fetchone()
+        return row is not None
 
     def _rank_window(self, table: str, match: str) -> int:
         """The lowest rowid whose matches are ranked: 0 (all of them) unless the query matches more than
@@ -382,16 +504,41 @@ class SQLiteEventStore:
         # cut, those memories are still expired (no read returns them) and the next sweep deletes them again.
         # Writers queued behind the sweep then wait for its statements, not also for its fsyncs.
         with self.db.write(durable=flt.expired_by_us is None) as conn:
-            indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
-            self.indexes.remove(conn, org_id, where, params, indexed, indexed_by=by_id)
-            cur = conn.execute(f"DELETE FROM memories AS m{by_id} WHERE {where}", params)
-            # SQLite reuses the highest rowid after it is deleted. Lower the watermark to the new maximum so that a
-            # reused rowid counts as not yet indexed; everything between the two was just deleted.
-            conn.execute(
-                "UPDATE fts_state SET indexed_rowid = MIN(indexed_rowid, (SELECT COALESCE(MAX(rowid), 0) FROM "
-                "memories)) WHERE id = 1"
-            )
-            return cur.rowcount
+            return self._delete_where(conn, org_id, where, params, indexed_by=by_id)
+
+    def delete_batch(self, org_id: str, flt: MemoryFilter, *, limit: int) -> int:
+        """Delete at most `limit` matching memories in one write transaction (see `EventStore.delete_batch`).
+        The rows are picked by rowid first, so the FTS removal and the DELETE touch exactly those rows, and the
+        transaction's cost is bounded by `limit` whatever the filter matches. Durable as `delete` is."""
+        where, params = _where(org_id, flt)
+        by_id = " INDEXED BY memories_id" if flt.ids else ""
+        with self.db.write(durable=flt.expired_by_us is None) as conn:
+            rowids = [
+                r
+                for (r,) in conn.execute(
+                    f"SELECT m.rowid FROM memories m{by_id} WHERE {where} LIMIT ?", [*params, limit]
+                )
+            ]
+            if not rowids:
+                return 0
+            return self._delete_where(conn, org_id, _ROWIDS_IN, [json.dumps(rowids)])
+
+    def _delete_where(
+        self, conn: sqlite3.Connection, org_id: str, where: str, params: list[Any], *, indexed_by: str = ""
+    ) -> int:
+        """Delete the org's memories matching `where` (over ``memories m``) and take them out of the org's
+        keyword index first, so its BM25 statistics (row count, lengths, term frequencies) stop counting them.
+        Call inside a write transaction."""
+        indexed = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
+        self.indexes.remove(conn, org_id, where, params, indexed, indexed_by=indexed_by)
+        cur = conn.execute(f"DELETE FROM memories AS m{indexed_by} WHERE {where}", params)
+        # SQLite reuses the highest rowid after it is deleted. Lower the watermark to the new maximum so that a
+        # reused rowid counts as not yet indexed; everything between the two was just deleted.
+        conn.execute(
+            "UPDATE fts_state SET indexed_rowid = MIN(indexed_rowid, (SELECT COALESCE(MAX(rowid), 0) FROM "
+            "memories)) WHERE id = 1"
+        )
+        return cur.rowcount
 
     def count(self, org_id: str, flt: MemoryFilter) -> int:
         where, params = _where(org_id, flt)

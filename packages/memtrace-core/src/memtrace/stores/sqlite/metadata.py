@@ -211,6 +211,18 @@ class SQLiteMetadataStore:
         with self.db.read() as conn:
             return int(conn.execute(sql, params).fetchone()[0])
 
+    def delete_sessions(self, org_id: str, *, agent_id: str | None, session_id: str | None) -> int:
+        if agent_id is None and session_id is None:
+            raise ValueError("delete_sessions: give agent_id and/or session_id")
+        sql = "DELETE FROM sessions WHERE org_id = ?"
+        params: list[Any] = [org_id]
+        for column, value in (("agent_id", agent_id), ("id", session_id)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        with self.db.write() as conn:
+            return conn.execute(sql, params).rowcount
+
     # API keys
     def create_api_key(
         self,
