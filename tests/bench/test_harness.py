@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import discover, parse_scale, run_one
+from bench.__main__ import discover, run_one
 from bench.bulk_load import load_store
 from bench.common import CorrectnessError, Row, latency_row, rate_row
 from bench.core_ingest import measure, rows_from_rates
@@ -36,21 +36,6 @@ def test_bulk_load_stores_every_memory_once_and_is_reused(bench_env: Path) -> No
     assert Path(store.data_dir).is_relative_to(bench_env)
     again = load_store(1_500)
     assert again == store  # loaded once per run, then shared
-
-
-@pytest.mark.parametrize(
-    ("text", "size"), [("1m", 1_000_000), ("200k", 200_000), ("20,000", 20_000), ("1.5M", 1_500_000)]
-)
-def test_scale_reads_sizes_people_write(text: str, size: int) -> None:
-    assert parse_scale(text) == size
-
-
-@pytest.mark.parametrize("text", ["lots", "10", "k"])
-def test_scale_refuses_what_is_not_a_size(text: str) -> None:
-    import argparse
-
-    with pytest.raises(argparse.ArgumentTypeError):
-        parse_scale(text)
 
 
 def test_reads_check_their_answers_and_time_every_op() -> None:
