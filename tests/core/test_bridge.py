@@ -22,7 +22,7 @@ from memtrace import (
     Memory,
     Memtrace,
 )
-from memtrace.bridge import Plan, Together, check_client
+from memtrace.bridge import Plan, Together, check_client, concurrently
 from memtrace.operations import AddMemory, ListMemories, remember
 from memtrace.paging import read_memories
 
@@ -139,3 +139,39 @@ async def test_a_plan_hands_over_independent_operations_together(make_client: An
         return "no error"
 
     assert await bridge.arun(caught()) == "the first error was thrown into the plan"
+
+
+def test_concurrently_steps_independent_plans_in_rounds_of_one_together() -> None:
+    """Two paging plans (two steps and one) as one plan: each round hands every unfinished plan's next
+    operation over at once, so a remote async client waits one round trip per round, not per operation."""
+    first, second, third = (ListMemories(ListOptions(agent_id=a)) for a in ("a", "b", "c"))
+
+    def two_steps() -> Plan[tuple[object, object]]:
+        one = yield first
+        two = yield Together([third])
+        return (one, two)
+
+    def one_step() -> Plan[object]:
+        return (yield second)
+
+    combined = concurrently([two_steps(), one_step()])
+    round_one = next(combined)
+    assert isinstance(round_one, Together) and list(round_one.ops) == [first, second]
+    round_two = combined.send(["A", "B"])
+    assert isinstance(round_two, Together) and list(round_two.ops) == [third]
+    with pytest.raises(StopIteration) as done:
+        combined.send(["C"])
+    assert done.value.value == [("A", ["C"]), "B"]
+
+
+def test_concurrently_gives_the_same_answers_as_running_the_plans_in_turn(tmp_path: Path) -> None:
+    with Memtrace.open(tmp_path / "data") as mt:
+        for agent in ("a", "b"):
+            mt.add_memories([AddMemoryRequest(agent_id=agent, content=f"{agent} {i}") for i in range(3)])
+        bridge = ClientBridge(mt)
+        # pages of 2: each plan takes two rounds
+        plans = [read_memories(ListOptions(agent_id=a, order="asc"), page_size=2) for a in "ab"]
+        together = bridge.run(concurrently(plans))
+        in_turn = [bridge.run(read_memories(ListOptions(agent_id=a, order="asc"), page_size=2)) for a in "ab"]
+        assert [[m.content for m in r] for r in together] == [[m.content for m in r] for r in in_turn]
+        assert [m.content for m in together[0]] == ["a 0", "a 1", "a 2"]

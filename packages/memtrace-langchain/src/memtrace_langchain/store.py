@@ -20,8 +20,8 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-from memtrace import ListOptions, Memory, Memtrace, SearchQuery, check_id
-from memtrace.bridge import AnyMemtrace, ClientBridge, Plan
+from memtrace import ListOptions, Memory, MemoryList, Memtrace, SearchQuery, check_id
+from memtrace.bridge import AnyMemtrace, ClientBridge, Plan, Together, concurrently
 from memtrace.operations import AddMemories, DeleteMemories, ListMemories, SearchMemories
 from memtrace.paging import read_memories
 
@@ -121,22 +121,41 @@ class MemtraceStore(BaseStore):
                 puts[(tuple(op.namespace), str(op.key))] = op  # the last put to a key wins
             elif not isinstance(op, (GetOp, SearchOp, ListNamespacesOp)):
                 raise ValueError(f"Unknown operation type: {type(op)}")
-        for i, op in enumerate(ops):
-            if isinstance(op, GetOp):
-                namespace = check_namespace(op.namespace, allow_empty=True)
-                versions = (yield from self._versions(namespace, str(op.key))) if namespace else []
-                results[i] = item_from_memory(*versions[0]) if versions else None  # no item has ns ()
-            elif isinstance(op, SearchOp):
-                results[i] = yield from self._search(op)
-            elif isinstance(op, ListNamespacesOp):
-                results[i] = yield from self._list_namespaces(op)
+        # Every get's lookup at once: independent reads, which a remote async client sends concurrently (one
+        # round trip's wait for the batch instead of one each; LangGraph batches thousands).
+        gets = [
+            (i, namespace, str(op.key))
+            for i, op in enumerate(ops)
+            if isinstance(op, GetOp) and (namespace := check_namespace(op.namespace, allow_empty=True))
+        ]
+        if gets:
+            pages = yield Together([self._versions_op(namespace, key) for _, namespace, key in gets])
+            for (i, namespace, key), page in zip(gets, pages, strict=True):
+                versions = self._versions_of(page, namespace, key)
+                results[i] = item_from_memory(*versions[0]) if versions else None
+        # Searches and namespace listings page through results: run their plans side by side, each round of
+        # pages in one go. (A get of namespace () stays None: no item has it.)
+        reads = [
+            (i, self._search(op) if isinstance(op, SearchOp) else self._list_namespaces(op))
+            for i, op in enumerate(ops)
+            if isinstance(op, (SearchOp, ListNamespacesOp))
+        ]
+        if reads:
+            answers: list[Any] = yield from concurrently([plan for _, plan in reads])
+            for (i, _), answer in zip(reads, answers, strict=True):
+                results[i] = answer
         if puts:
             yield from self._apply_puts(list(puts.values()))
         return results
 
     def _versions(self, namespace: tuple[str, ...], key: str, *, every: bool = False) -> Plan[Versions]:
         """The current memory holding (namespace, key), or with `every` all its versions, newest first."""
-        page = yield ListMemories(
+        page = yield self._versions_op(namespace, key, every=every)
+        return self._versions_of(page, namespace, key)
+
+    def _versions_op(self, namespace: tuple[str, ...], key: str, *, every: bool = False) -> ListMemories:
+        """The read behind `_versions`, for plans that hand several over at once."""
+        return ListMemories(
             ListOptions(
                 agent_id=self.agent_id,
                 session_id=namespace_session_id(namespace),
@@ -147,6 +166,10 @@ class MemtraceStore(BaseStore):
                 include_superseded=every or None,
             ),
         )
+
+    @staticmethod
+    def _versions_of(page: MemoryList, namespace: tuple[str, ...], key: str) -> Versions:
+        """The memories of `page` that really hold (namespace, key)."""
         out: Versions = []
         for memory in page.memories:
             data = stored(memory)
@@ -157,14 +180,19 @@ class MemtraceStore(BaseStore):
         return out
 
     def _apply_puts(self, puts: list[PutOp]) -> Plan[None]:
-        deleted: list[tuple[tuple[str, ...], str]] = []
+        deleted = [(tuple(op.namespace), str(op.key)) for op in puts if op.value is None]
+        writes = [op for op in puts if op.value is not None]
+        # Each written item's current version (for its created_at), all looked up at once.
+        pages = (
+            (yield Together([self._versions_op(tuple(op.namespace), str(op.key)) for op in writes]))
+            if writes
+            else []
+        )
         requests = []
-        for op in puts:
+        for op, page in zip(writes, pages, strict=True):
             namespace, key = tuple(op.namespace), str(op.key)
-            if op.value is None:
-                deleted.append((namespace, key))
-                continue
-            versions = yield from self._versions(namespace, key)
+            assert op.value is not None
+            versions = self._versions_of(page, namespace, key)
             created_at = None
             if versions:
                 newest, data = versions[0]
