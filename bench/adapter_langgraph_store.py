@@ -5,10 +5,10 @@ once) ran ten minutes against a remote memtrace without one request reaching the
 2,000 puts (20 namespaces, distinct keys), then, in a second ``abatch``, 2,000 gets and 2,000 searches of
 those namespaces, answers checked; the target is on the 6,000 operations together (<= 5 s).
 
-`MemtraceStore`'s batch plan (memtrace_langchain/store.py) still asks for each get's and each put's current
-versions, and each search's page, one round trip after another: about 6,000 sequential requests, each
-waiting for the previous. `memtrace.bridge.Together` lets a plan hand such independent lookups over at
-once (one concurrent burst on a remote client); the store does not use it yet.
+`MemtraceStore`'s batch plan (memtrace_langchain/store.py) hands every get's and every put's version lookup
+over at once (`memtrace.bridge.Together`: one concurrent burst on a remote client) and runs its searches side
+by side (`memtrace.bridge.concurrently`), where it used to send about 6,000 requests one after another. What
+remains is the server's work: 2,000 ranked searches.
 
 Peer, same run: LangGraph's `InMemoryStore` given the same two batches (a dict in this process: no
 durability, no network; what the operations cost with no store at all behind them).
