@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ConflictError
+from ..audit_query import audit_where
 from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, AuditRow, OrgRow, RetentionRow, SessionRow
 from .database import PostgresDatabase
 
@@ -335,19 +336,9 @@ class PostgresMetadataStore:
         before_id: int | None,
         limit: int,
     ) -> list[AuditRow]:
-        conditions: list[str] = []
-        params: list[Any] = []
-        for column, op, value in (
-            ("org_id", "=", org_id),
-            ("action", "=", action),
-            ("time_us", ">=", since_us),
-            ("time_us", "<", until_us),
-            ("id", "<", before_id),
-        ):
-            if value is not None:
-                conditions.append(f"{column} {op} %s")
-                params.append(value)
-        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        where, params = audit_where(
+            "%s", org_id=org_id, action=action, since_us=since_us, until_us=until_us, before_id=before_id
+        )
         rows = self._all(
             f"SELECT {_AUDIT_COLS} FROM audit_log{where} ORDER BY id DESC LIMIT %s", [*params, limit]
         )

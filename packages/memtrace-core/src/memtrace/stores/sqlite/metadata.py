@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 
 from ...errors import ConflictError
+from ..audit_query import audit_where
 from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, AuditRow, OrgRow, RetentionRow, SessionRow
 from .database import SQLiteDatabase
 
@@ -367,19 +368,9 @@ class SQLiteMetadataStore:
         before_id: int | None,
         limit: int,
     ) -> list[AuditRow]:
-        conditions: list[str] = []
-        params: list[Any] = []
-        for column, op, value in (
-            ("org_id", "=", org_id),
-            ("action", "=", action),
-            ("time_us", ">=", since_us),
-            ("time_us", "<", until_us),
-            ("id", "<", before_id),
-        ):
-            if value is not None:
-                conditions.append(f"{column} {op} ?")
-                params.append(value)
-        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        where, params = audit_where(
+            "?", org_id=org_id, action=action, since_us=since_us, until_us=until_us, before_id=before_id
+        )
         with self.db.read() as conn:
             rows = conn.execute(
                 f"SELECT {_AUDIT_COLS} FROM audit_log{where} ORDER BY id DESC LIMIT ?", [*params, limit]
