@@ -34,13 +34,33 @@ def arc_rows(standin, database: str) -> list[dict]:
     )
 
 
+def test_add_arc_takes_tokens_from_the_environment_or_written_with_equals(tmp_path: Path) -> None:
+    # Arc tokens are URL-safe base64, so one in 64 starts with "-": argparse reads "--token -abc" as two options.
+    data = tmp_path / "data"
+    master = {"MEMTRACE_MASTER_KEY": new_master_key()}
+    assert run_cli(["org", "create", "Acme", "--id", "org_acme", "--data-dir", str(data)], {}).returncode == 0
+    add_arc = ["org", "add-arc", "org_acme", "--url", "http://arc.invalid:8000", "--database", "acme",
+               "--data-dir", str(data)]  # fmt: skip
+
+    missing = run_cli(add_arc, master)
+    assert missing.returncode == 2 and "MEMTRACE_ARC_TOKEN" in missing.stderr
+    from_env = run_cli(add_arc, {**master, "MEMTRACE_ARC_TOKEN": "-leading-dash", "MEMTRACE_ARC_ADMIN_TOKEN": "-adm"})
+    assert from_env.returncode == 0, from_env.stderr
+    with_equals = run_cli([*add_arc, "--token=-leading-dash", "--json"], master)
+    assert with_equals.returncode == 0, with_equals.stderr
+    assert json.loads(with_equals.stdout)["admin_token"] is False  # the environment's admin token was not used
+
+    listed = json.loads(run_cli(["org", "arc", "--json", "--data-dir", str(data)], master).stdout)
+    assert [(row["org_id"], row["database"]) for row in listed] == [("org_acme", "acme")]
+
+
 @pytest.mark.slow
 def test_org_add_arc_from_the_cli(standin, tmp_path: Path) -> None:
     data = tmp_path / "data"
     master = {"MEMTRACE_MASTER_KEY": new_master_key()}
     token = standin.create_token(["read", "write"])
-    add_arc = ["org", "add-arc", "org_acme", "--url", standin.url, "--token", token, "--database", "acme",
-               "--admin-token", standin.admin_token, "--data-dir", str(data)]  # fmt: skip
+    add_arc = ["org", "add-arc", "org_acme", "--url", standin.url, f"--token={token}", "--database", "acme",
+               f"--admin-token={standin.admin_token}", "--data-dir", str(data)]  # fmt: skip
 
     assert (
         memtrace_cli(["org", "create", "Acme", "--id", "org_acme", "--data-dir", str(data)], {}).returncode

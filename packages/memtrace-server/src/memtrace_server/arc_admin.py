@@ -2,11 +2,14 @@
 
     memtrace org add-arc ORG --url http://arc:8000 --token TOKEN --database memory [--measurement events]
                              [--admin-token ADMIN]
+    MEMTRACE_ARC_TOKEN=... [MEMTRACE_ARC_ADMIN_TOKEN=...] memtrace org add-arc ORG --url ... --database ...
     memtrace org remove-arc ORG
     memtrace org arc [ORG]
 
 The token needs ``read,write`` on Arc; deleting memories also needs an admin token (``--admin-token``, or an
-admin ``--token``). Tokens are encrypted with ``MEMTRACE_MASTER_KEY`` before they are stored. Removing an organisation's Arc sends
+admin ``--token``). Either token may come from the environment instead (``MEMTRACE_ARC_TOKEN``,
+``MEMTRACE_ARC_ADMIN_TOKEN``), which keeps it out of the process list and shell history; on the command line a
+token that starts with ``-`` has to be written ``--token=-...``, as with any argparse option. Tokens are encrypted with ``MEMTRACE_MASTER_KEY`` before they are stored. Removing an organisation's Arc sends
 its future memories back to the default store; what is already in Arc stays there.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +28,9 @@ from memtrace.timeparse import from_us
 
 from .arc import new_instance, public_view, require_master_key
 from .state import ServerState
+
+ARC_TOKEN_ENV = "MEMTRACE_ARC_TOKEN"
+ARC_ADMIN_TOKEN_ENV = "MEMTRACE_ARC_ADMIN_TOKEN"
 
 # --------------------------------------------------------------------------------------------- logic
 
@@ -107,11 +114,18 @@ def add_org_commands(
     add = org.add_parser("add-arc", help="keep an organization's memories in an Arc instance")
     add.add_argument("org_id")
     add.add_argument("--url", required=True, help="Arc base URL, e.g. http://arc:8000")
-    add.add_argument("--token", required=True, help="Arc token with read,write permissions")
+    add.add_argument(
+        "--token",
+        default=os.environ.get(ARC_TOKEN_ENV),
+        help=f"Arc token with read,write permissions (default ${ARC_TOKEN_ENV}; write --token=VALUE "
+        "if it starts with '-')",
+    )
     add.add_argument("--database", required=True, help="Arc database (x-arc-database)")
     add.add_argument("--measurement", default="events", help="measurement (table) name (default events)")
     add.add_argument(
-        "--admin-token", help="Arc admin token, needed to delete memories (if --token is not admin)"
+        "--admin-token",
+        default=os.environ.get(ARC_ADMIN_TOKEN_ENV),
+        help=f"Arc admin token, needed to delete memories if --token is not admin (default ${ARC_ADMIN_TOKEN_ENV})",
     )
     remove = org.add_parser(
         "remove-arc", help="store an organization's new memories in the default store again"
@@ -121,6 +135,9 @@ def add_org_commands(
     show.add_argument("org_id", nargs="?")
 
     def cmd_add(args: argparse.Namespace) -> int:
+        if not args.token:
+            add.error(f"an Arc token is needed: --token=TOKEN or ${ARC_TOKEN_ENV}")
+
         def run(state: ServerState) -> int:
             instance = set_org_arc(
                 state,
