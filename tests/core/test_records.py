@@ -46,3 +46,37 @@ def test_keyword_index_catches_up_across_processes_and_backlog_bound(tmp_path) -
     writer.add_memory("org_default", AddMemoryRequest(agent_id="a", content="otter late"))
     reader = open_engine(tmp_path)
     assert reader.search_memories("org_default", SearchQuery(query="otter", limit=100)).count == 26
+
+
+def test_sqlite_rows_come_back_as_the_records_written(tmp_path) -> None:
+    """Every field survives the SQLite store's row -> record conversion, which is positional (columns in
+    `MemoryRecord`'s field order) for speed."""
+    from memtrace.stores.sqlite.database import SQLiteDatabase
+    from memtrace.stores.sqlite.events import SQLiteEventStore
+
+    record = MemoryRecord(
+        id="mem_01m7ys1g25078m02kn45ytye1r",
+        org_id="o",
+        time_us=1_770_495_300_123_456,
+        agent_id="agent",
+        session_id="sess",
+        memory_type="entity",
+        event_type="fact",
+        content="Ada lives in Berlin",
+        metadata_json='{"n":1}',
+        tags=("x", "y"),
+        dedup_key="dk",
+        importance=0.25,
+        parent_id="mem_parent",
+        expires_us=1_870_495_300_000_000,
+        fact_key="user:ada/city",
+        valid_from_us=1_770_495_000_000_000,
+        valid_until_us=1_770_495_400_000_000,
+        superseded_by="mem_01m7ys1g25078m02kn45ytye1s",
+    )
+    store = SQLiteEventStore(SQLiteDatabase(tmp_path / "store"))
+    try:
+        store.import_records("o", [record])
+        assert store.get("o", record.id) == record
+    finally:
+        store.close()

@@ -23,7 +23,6 @@ memories is listed once, under Known Facts. Facts rank above every other memory 
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from dataclasses import dataclass
@@ -54,26 +53,35 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
-@functools.lru_cache(maxsize=4096)
-def _day_prefix(day: int) -> str:
-    t = time.gmtime(day * 86_400)
-    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+_MINUTE_PREFIXES: dict[int, str] = {}
+_MINUTE_PREFIXES_MAX = 20_000
+"""Bound of the minute cache (about 2 MB, two weeks of minutes); a full cache starts again empty."""
+
+
+def _minute_prefix(minute: int) -> str:
+    """``YYYY-MM-DDTHH:MM:`` of a minute since the epoch."""
+    prefix = _MINUTE_PREFIXES.get(minute)
+    if prefix is None:
+        t = time.gmtime(minute * 60)
+        prefix = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
+        if len(_MINUTE_PREFIXES) >= _MINUTE_PREFIXES_MAX:
+            _MINUTE_PREFIXES.clear()
+        _MINUTE_PREFIXES[minute] = prefix
+    return prefix
 
 
 def format_time(time_us: int) -> str:
     """RFC3339 with trailing fractional zeros trimmed, as Go's RFC3339Nano prints (and Arc returns)."""
-    # The date part is cached per day and the time of day is arithmetic: a fifth of the cost of datetime +
-    # strftime, which was half of rendering a line.
+    # Everything down to the minute comes from a cache (a session's memories share their minutes), and only
+    # the seconds and fraction are formatted: a tenth of the cost of datetime + strftime, which was half of
+    # rendering a line.
     if not MIN_TIME_US <= time_us <= MAX_TIME_US:  # a row written by an older version: render it clamped
         time_us = min(max(time_us, MIN_TIME_US), MAX_TIME_US)
-    seconds, micros = divmod(time_us, 1_000_000)
-    day, second_of_day = divmod(seconds, 86_400)
-    hours, rest = divmod(second_of_day, 3600)
-    minutes, secs = divmod(rest, 60)
-    base = f"{_day_prefix(day)}{hours:02d}:{minutes:02d}:{secs:02d}"
+    minute, rest = divmod(time_us, 60_000_000)
+    secs, micros = divmod(rest, 1_000_000)
     if not micros:
-        return base + "Z"
-    return f"{base}.{f'{micros:06d}'.rstrip('0')}Z"
+        return f"{_minute_prefix(minute)}{secs:02d}Z"
+    return f"{_minute_prefix(minute)}{secs:02d}.{f'{micros:06d}'.rstrip('0')}Z"
 
 
 def _cut(text: str, limit: int) -> str:
@@ -82,28 +90,27 @@ def _cut(text: str, limit: int) -> str:
     # Fold only a bounded prefix: the result is the same whenever that prefix already folds to more than
     # `limit` characters, and long memories no longer pay for splitting all of their text.
     window = 2 * limit + 16
+    head = text if len(text) <= window else text[:window]
+    # Most contents need no folding: no white space but single spaces between words. Every white space
+    # character except the space is unprintable (tests/core/test_context.py checks all of Unicode), so
+    # `isprintable` and a look for two spaces in a row prove it without splitting the text into words.
+    if head.isprintable() and "  " not in head and head[:1] != " " and head[-1:] != " ":
+        # Folding leaves `head` as it is; when it is the window, it is longer than `limit` and gets cut.
+        return text if len(text) <= limit else text[:limit] + "..."
     if len(text) > window:
-        flat = " ".join(text[:window].split())
+        flat = " ".join(head.split())
         if len(flat) > limit:
             return flat[:limit] + "..."
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit] + "..."
 
 
-def _section(rec: MemoryRecord) -> int:
-    if rec.event_type == "error":
-        return 2
-    if rec.memory_type == "episodic":
-        return 0
-    if rec.memory_type == "decision":
-        return 1
-    return 3
+def _fact_line(rec: MemoryRecord, max_chars: int) -> str:
+    since = format_time(rec.valid_from_us if rec.valid_from_us is not None else rec.time_us)
+    return f"- {rec.fact_key}: {_cut(rec.content, max_chars)} (since {since})"
 
 
-def _line(rec: MemoryRecord, max_chars: int, section: int) -> str:
-    if section == _FACTS:
-        since = format_time(rec.valid_from_us if rec.valid_from_us is not None else rec.time_us)
-        return f"- {rec.fact_key}: {_cut(rec.content, max_chars)} (since {since})"
+def _line(rec: MemoryRecord, max_chars: int) -> str:
     line = f"- [{format_time(rec.time_us)}] {rec.event_type}: {_cut(rec.content, max_chars)}"
     if rec.memory_type == "decision" and rec.metadata_json:
         reasoning = json.loads(rec.metadata_json).get("reasoning")
@@ -124,7 +131,8 @@ def _assemble(session_id: str, lines: list[list[str]], omitted: int) -> str:
     present = [i for i in _DISPLAY_ORDER if lines[i]]
     for pos, i in enumerate(present):
         parts.append(f"### {_SECTIONS[i]} ({len(lines[i])})\n")
-        parts.extend(line + "\n" for line in lines[i])
+        parts.append("\n".join(lines[i]))
+        parts.append("\n")
         if pos != len(present) - 1 or omitted:
             parts.append("\n")
     if omitted:
@@ -150,18 +158,28 @@ def render_session_context(
 
     `max_tokens`, when given, bounds `estimate_tokens(text)`. The header is always present.
     """
-    fact_ids = {f.id for f in facts or ()}
-    records = [*(facts or ()), *(r for r in records if r.id not in fact_ids)]
-    sections = [_FACTS if i < len(facts or ()) else _section(r) for i, r in enumerate(records)]
-    lines_all = [_line(r, max_content_chars, sec) for r, sec in zip(records, sections, strict=True)]
+    facts = facts or []
+    fact_ids = {f.id for f in facts}
+    if fact_ids:
+        records = [r for r in records if r.id not in fact_ids]
+    # One pass, no call per memory for its section (a 500-memory context is this loop).
+    sections = [_FACTS] * len(facts)
+    lines_all = [_fact_line(f, max_content_chars) for f in facts]
+    add_section, add_line = sections.append, lines_all.append
+    for r in records:
+        if r.event_type == "error":
+            add_section(2)
+        else:
+            memory_type = r.memory_type
+            add_section(0 if memory_type == "episodic" else 1 if memory_type == "decision" else 3)
+        add_line(_line(r, max_content_chars))
+    records = [*facts, *records]
     keep = [True] * len(records)
-    if max_tokens is not None and records:
-        budget = max_tokens * CHARS_PER_TOKEN
-        full = _assemble(session_id, _bucket(sections, lines_all, keep), 0)
-        if len(full) > budget:
-            keep = _fit(session_id, records, sections, lines_all, budget)
+    text = _assemble(session_id, _bucket(sections, lines_all, keep), 0)
+    if max_tokens is not None and records and len(text) > max_tokens * CHARS_PER_TOKEN:
+        keep = _fit(session_id, records, sections, lines_all, max_tokens * CHARS_PER_TOKEN)
+        text = _assemble(session_id, _bucket(sections, lines_all, keep), keep.count(False))
     omitted = keep.count(False)
-    text = _assemble(session_id, _bucket(sections, lines_all, keep), omitted)
     return RenderedContext(text=text, included=len(records) - omitted, omitted=omitted)
 
 

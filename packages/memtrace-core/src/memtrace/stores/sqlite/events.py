@@ -70,27 +70,29 @@ def _encode_tags(tags: tuple[str, ...]) -> str | None:
 
 
 def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRecord:
+    # Positional, in MemoryRecord's field order: keyword arguments cost 2.5x as much, and a 500-memory session
+    # context builds 500 of these (tests/core/test_records.py pins the order against the columns).
     tags = row[9]
     return MemoryRecord(
-        id=row[0],
-        org_id=row[1],
-        time_us=row[2],
-        agent_id=row[3],
-        session_id=row[4],
-        memory_type=row[5],
-        event_type=row[6],
-        content=row[7],
-        metadata_json=row[8],
-        tags=tuple(tags.strip(",").split(",")) if tags else (),
-        dedup_key=row[10],
-        importance=row[11],
-        parent_id=row[12],
-        expires_us=row[13],
-        fact_key=row[14],
-        valid_from_us=row[15],
-        valid_until_us=row[16],
-        superseded_by=row[17],
-        score=score,
+        row[0],  # id
+        row[1],  # org_id
+        row[2],  # time_us
+        row[3],  # agent_id
+        row[4],  # session_id
+        row[5],  # memory_type
+        row[6],  # event_type
+        row[7],  # content
+        row[8],  # metadata_json
+        tuple(tags.strip(",").split(",")) if tags else (),
+        row[10],  # dedup_key
+        row[11],  # importance
+        row[12],  # parent_id
+        score,
+        row[13],  # expires_us
+        row[14],  # fact_key
+        row[15],  # valid_from_us
+        row[16],  # valid_until_us
+        row[17],  # superseded_by
     )
 
 
