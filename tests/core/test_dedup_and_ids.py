@@ -28,6 +28,15 @@ def test_memory_ids_are_well_formed_and_strictly_increasing_in_a_burst() -> None
     assert gen.new(1_770_000_000_001_000) > ids[-1]  # a later millisecond sorts later
 
 
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+def test_id_encoding_is_base32_of_the_value_most_significant_first(value: int) -> None:
+    from memtrace.ids import _CROCKFORD, _b32
+
+    padded = value << 2  # 130 bits: 26 characters of 5 bits
+    expected = "".join(_CROCKFORD[(padded >> (5 * (25 - i))) & 31] for i in range(26))
+    assert _b32(value) == expected
+
+
 @given(st.text(min_size=1, max_size=300))
 def test_id_for_key_always_gives_a_valid_id(key: str) -> None:
     mapped = id_for_key(key)

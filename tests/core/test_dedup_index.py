@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,25 @@ def test_another_orgs_key_is_not_a_duplicate(tmp_path: Path) -> None:
         b.add_memory(AddMemoryRequest(agent_id="x", content="same words"))  # same key and hash, other org
         with pytest.raises(ConflictError):
             b.add_memory(AddMemoryRequest(agent_id="x", content="same words"))
+
+
+def test_only_memories_inside_the_window_enter_the_dedup_index(tmp_path: Path) -> None:
+    """A memory older than the dedup window could never be found by a later lookup (the window only moves
+    forward), so it is stored without a hash: the index holds a window's worth of writes, not the store."""
+    old = datetime.now(UTC) - timedelta(days=3)
+    with Memtrace.open(tmp_path / "data") as mt:
+        mt.add_memories(
+            [
+                AddMemoryRequest(agent_id="a", content="backfilled", time=old),
+                AddMemoryRequest(agent_id="a", content="just now"),
+            ]
+        )
+        # Dedup answers as before: the old memory is outside the window, the new one inside.
+        mt.add_memory(AddMemoryRequest(agent_id="a", content="backfilled", time=old))
+        with pytest.raises(ConflictError):
+            mt.add_memory(AddMemoryRequest(agent_id="a", content="just now"))
+        assert mt.add_memories([AddMemoryRequest(agent_id="a", content="just now")]).skipped == 1
+    conn = sqlite3.connect(tmp_path / "data" / "memtrace.db")
+    rows = dict(conn.execute("SELECT content, MAX(dedup_h IS NOT NULL) FROM memories GROUP BY content"))
+    conn.close()
+    assert rows == {"backfilled": 0, "just now": 1}

@@ -1,5 +1,10 @@
 """The fast Memory construction on the read path gives exactly what validation would."""
 
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from memtrace import Memory
 from memtrace.records import MemoryRecord
 
@@ -80,3 +85,23 @@ def test_sqlite_rows_come_back_as_the_records_written(tmp_path) -> None:
         assert store.get("o", record.id) == record
     finally:
         store.close()
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=5),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+            lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children),
+            max_leaves=8,
+        ),
+        max_size=4,
+    ),
+    st.sampled_from(["", " ", "\n"]),
+)
+def test_metadata_reads_back_as_json_loads_reads_it(value: dict, padding: str) -> None:
+    from memtrace.records import _metadata
+
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    assert _metadata(text) == json.loads(text)
+    assert _metadata(padding + text + padding) == json.loads(padding + text + padding)

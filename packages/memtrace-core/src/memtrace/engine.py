@@ -81,6 +81,15 @@ class MonotonicClock:
             self._last = t
             return t
 
+    def reserve(self, n: int) -> int:
+        """The first of `n` consecutive microseconds, all later than any time given before and after none given
+        since: what `n` calls of `now` in a row would give on a clock that did not move (a batch's times, taken
+        once)."""
+        with self._lock:
+            t = max(now_us(), self._last + 1)
+            self._last = t + n - 1
+            return t
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -127,56 +136,78 @@ class Engine:
     # ----------------------------------------------------------------- writes
 
     def _record(self, org_id: str, req: AddMemoryRequest, prefix: str, now: int) -> MemoryRecord:
+        """`req` checked and made a record. Field names in errors start with `prefix`; a batch validates with no
+        prefix (no field name is built for a valid item) and again with its item's prefix for an invalid one
+        (`_records`)."""
         if not isinstance(req, AddMemoryRequest):
             raise ValidationError(f"{prefix or 'request'}: expected an AddMemoryRequest", prefix or "request")
-        p = prefix
-        agent_id = v.check_id(req.agent_id, f"{p}agent_id")
-        assert agent_id is not None
-        content = v.check_content(req.content, f"{p}content", self.config.max_content_length)
-        memory_type = v.check_memory_type(req.memory_type or "episodic", f"{p}memory_type")
-        event_type = v.check_event_type(req.event_type or "general", f"{p}event_type")
-        session_id = v.check_id(req.session_id, f"{p}session_id", required=False)
-        tags = v.check_tags(req.tags, f"{p}tags", self.config.limits.max_memory_tags)
-        importance = v.check_importance(req.importance, f"{p}importance")
-        metadata_json = self._metadata(req.metadata, f"{p}metadata")
-        parent_id = v.check_text(req.parent_id, f"{p}parent_id", max_length=256)
-        fact_key = facts.check_key(req.key, f"{p}key")
-        supersedes = self._supersedes(req.supersedes, f"{p}supersedes")
-        key = v.check_dedup_key(req.dedup_key, f"{p}dedup_key")
+        p = prefix  # `"" + name` is `name` itself: no string is built per field for the common, valid item
+        agent_id = v.check_id(req.agent_id, p + "agent_id")
+        content = v.check_content(req.content, p + "content", self.config.max_content_length)
+        memory_type = v.check_memory_type(req.memory_type or "episodic", p + "memory_type")
+        event_type = v.check_event_type(req.event_type or "general", p + "event_type")
+        session_id = v.check_id(req.session_id, p + "session_id", required=False)
+        tags = v.check_tags(req.tags, p + "tags", self.config.limits.max_memory_tags)
+        importance = v.check_importance(req.importance, p + "importance")
+        metadata_json = self._metadata(req.metadata, p + "metadata") if req.metadata is not None else None
+        parent_id = v.check_text(req.parent_id, p + "parent_id", max_length=256)
+        fact_key = facts.check_key(req.key, p + "key") if req.key is not None else None
+        supersedes = self._supersedes(req.supersedes, p + "supersedes") if req.supersedes is not None else ()
+        key = v.check_dedup_key(req.dedup_key, p + "dedup_key")
         # A keyed memory is deduplicated per key (`memtrace.facts`), not by the content hash: "Paris" after
         # "Berlin" after "Paris" is a real change, however soon it comes.
         if key is None and fact_key is None and self.config.dedup_enabled:
             key = dedup_key(agent_id, event_type, content)
-        t = to_checked_us(req.time, f"{p}time") if req.time is not None else now
+        t = to_checked_us(req.time, p + "time") if req.time is not None else now
         valid_from_us = None
         if req.valid_from is not None:
-            valid_from_us = to_checked_us(req.valid_from, f"{p}valid_from")
+            valid_from_us = to_checked_us(req.valid_from, p + "valid_from")
             if valid_from_us > t:
                 raise ValidationError(
-                    f"invalid {p}valid_from: must not be after the memory's time", f"{p}valid_from"
+                    f"invalid {p}valid_from: must not be after the memory's time", p + "valid_from"
                 )
         elif fact_key is not None or supersedes:
             valid_from_us = t  # stored explicitly for versions, so the (key, valid_from) index finds them
-        expires_us = v.check_expiry(req.ttl, req.expires_at, p, now)
-        return MemoryRecord(
-            id=self._ids.new(t),
-            org_id=org_id,
-            time_us=t,
-            agent_id=agent_id,
-            session_id=session_id,
-            memory_type=memory_type,
-            event_type=event_type,
-            content=content,
-            metadata_json=metadata_json,
-            tags=tags,
-            dedup_key=key,
-            importance=importance,
-            parent_id=parent_id,
-            fact_key=fact_key,
-            valid_from_us=valid_from_us,
-            supersedes=supersedes,
-            expires_us=expires_us,
+        expires_us = (
+            v.check_expiry(req.ttl, req.expires_at, p, now)
+            if req.ttl is not None or req.expires_at is not None
+            else None
         )
+        # Positional, in MemoryRecord's field order (keyword arguments cost twice as much).
+        return MemoryRecord(
+            self._ids.new(t),
+            org_id,
+            t,
+            agent_id,
+            session_id,
+            memory_type,
+            event_type,
+            content,
+            metadata_json,
+            tags,
+            key,
+            importance,
+            parent_id,
+            None,  # score
+            expires_us,
+            fact_key,
+            valid_from_us,
+            None,  # valid_until_us
+            None,  # superseded_by
+            supersedes,
+        )
+
+    def _records(self, org_id: str, reqs: Sequence[AddMemoryRequest]) -> list[MemoryRecord]:
+        """A batch's records, with increasing times taken from the clock once. An invalid item is checked again
+        with its ``memories[i].`` prefix, so the error names it (validation is deterministic: same error)."""
+        now = self.clock.reserve(len(reqs))
+        record = self._record
+        try:
+            return [record(org_id, r, "", now + i) for i, r in enumerate(reqs)]
+        except ValidationError:
+            for i, r in enumerate(reqs):
+                record(org_id, r, f"memories[{i}].", now + i)
+            raise
 
     @staticmethod
     def _supersedes(value: Any, field: str) -> tuple[str, ...]:
@@ -242,7 +273,7 @@ class Engine:
             raise ValidationError("memories: expected a list of memories", "memories")
         if not reqs:
             raise ValidationError("memories: the batch is empty", "memories")
-        records = [self._record(org_id, r, f"memories[{i}].", self.clock.now()) for i, r in enumerate(reqs)]
+        records = self._records(org_id, reqs)
         self._check_superseded(org_id, records, "memories[{}].")
         skipped = set(self.events.append(org_id, records, dedup_since_us=self._dedup_since()))
         written = [r.to_memory() for i, r in enumerate(records) if i not in skipped]

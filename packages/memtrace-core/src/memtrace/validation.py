@@ -179,6 +179,10 @@ def _check_depth(value: Any, field: str, max_depth: int) -> None:
         raise ValidationError(f"invalid {field}: nested deeper than {max_depth} levels", field)
 
 
+_METADATA_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""Compact JSON, made once: `json.dumps` with these options builds a new encoder on every call."""
+
+
 def encode_metadata(
     value: Any,
     field: str,
@@ -194,7 +198,7 @@ def encode_metadata(
     if not value:
         return None
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _METADATA_ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         _check_depth(value, field, max_depth)  # too deep is the clearer message, when it is the cause
         raise ValidationError(f"invalid {field}: not JSON-serialisable ({exc})", field) from None

@@ -96,7 +96,17 @@ def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRe
     )
 
 
-def _insert_row(org_id: str, r: MemoryRecord, hashes: dict[str, int]) -> tuple[Any, ...]:
+def _insert_row(
+    org_id: str, r: MemoryRecord, hashes: dict[str, int], dedup_since_us: int | None
+) -> tuple[Any, ...]:
+    key = r.dedup_key
+    # Only a memory a later dedup lookup can find enters the dedup index: one whose time is inside the window
+    # now. The window only moves forward, so a memory older than it (a backfill, an import of old history) could
+    # never be matched, and leaving it out keeps the index to a window's worth of writes instead of the whole
+    # store: the index inserts land at random positions, and past the page cache each one costs a page written
+    # to the WAL and the file (the cause of a 1,000,000-memory backfill slowing down as it went).
+    in_window = dedup_since_us is None or r.time_us > dedup_since_us
+    dedup_h = hashes[key] if key is not None and in_window else None
     return (
         r.id,
         org_id,
@@ -108,7 +118,7 @@ def _insert_row(org_id: str, r: MemoryRecord, hashes: dict[str, int]) -> tuple[A
         r.content,
         r.metadata_json,
         _encode_tags(r.tags),
-        r.dedup_key,
+        key,
         r.importance,
         r.parent_id,
         r.expires_us,
@@ -116,7 +126,7 @@ def _insert_row(org_id: str, r: MemoryRecord, hashes: dict[str, int]) -> tuple[A
         r.valid_from_us,
         r.valid_until_us,
         r.superseded_by,
-        hashes[r.dedup_key] if r.dedup_key is not None else None,
+        dedup_h,
     )
 
 
@@ -252,10 +262,10 @@ class SQLiteEventStore:
                     if not place_version(ledger, r):
                         skipped.append(i)
                         continue
-                    conn.execute(_INSERT, _insert_row(org_id, r, hashes))
+                    conn.execute(_INSERT, _insert_row(org_id, r, hashes, dedup_since_us))
                     written += 1
                     continue
-                rows.append(_insert_row(org_id, r, hashes))
+                rows.append(_insert_row(org_id, r, hashes, dedup_since_us))
             if rows:
                 conn.executemany(_INSERT, rows)
                 written += len(rows)
