@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +76,8 @@ class MemoryRecord:
         return _build_memory(values)
 
 
-_scan_json = json.JSONDecoder().scan_once
+# The decoder's scanner is public (json.decoder sets it in __init__) but missing from typeshed's stub.
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _metadata(text: str) -> Any:
