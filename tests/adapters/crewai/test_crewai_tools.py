@@ -27,6 +27,7 @@ def test_tools_are_crewai_base_tools_with_memtrace_names(client: Memtrace) -> No
         "memtrace_recall",
         "memtrace_search",
         "memtrace_decide",
+        "memtrace_recall_facts",
     ]
 
 
@@ -96,7 +97,7 @@ def test_recall_tool_lists_recent_memories_newest_first(client: Memtrace) -> Non
     memory.remember("First note.")
     memory.remember("Second note.", agent_role="Analyst")
     memory.remember("Hidden note.", source="someone", private=True)
-    remember, recall, _, _ = memory.tools(agent_role="Analyst")
+    remember, recall, *_ = memory.tools(agent_role="Analyst")
     remember.run(content="Third note.")
 
     text = recall.run(since="1h")
@@ -112,7 +113,7 @@ def test_recall_tool_lists_recent_memories_newest_first(client: Memtrace) -> Non
 
 
 def test_tools_on_a_plain_client_share_the_default_crew_pool(client: Memtrace) -> None:
-    remember, _, search, decide = memtrace_tools(client, agent_id="ops-bot")
+    remember, _, search, decide, _ = memtrace_tools(client, agent_id="ops-bot")
     assert remember.run(content="The VPN certificate expires on 1 March.") == (
         "Remembered: The VPN certificate expires on 1 March."
     )
@@ -127,7 +128,7 @@ def test_tools_on_a_plain_client_share_the_default_crew_pool(client: Memtrace) -
 
 
 def test_tools_run_asynchronously(client: Memtrace) -> None:
-    remember, _, search, _ = memtrace_tools(client, agent_id="async-agent")
+    remember, _, search, *_ = memtrace_tools(client, agent_id="async-agent")
 
     async def use() -> str:
         await remember.arun(content="Async agents can remember too.")
@@ -138,7 +139,11 @@ def test_tools_run_asynchronously(client: Memtrace) -> None:
 
 HIDDEN = {"memtrace_remember": {"session_id"}, "memtrace_recall": {"session_id"}}
 """Core arguments the CrewAI tools leave out on purpose: the session is the crew run's."""
-EXTRA = {"memtrace_recall": {"only_mine"}, "memtrace_search": {"only_mine"}}
+EXTRA = {
+    "memtrace_recall": {"only_mine"},
+    "memtrace_search": {"only_mine"},
+    "memtrace_recall_facts": {"only_mine"},
+}
 """CrewAI's own: reads cover the whole crew unless the agent asks for its own memories."""
 
 
@@ -156,26 +161,27 @@ def test_an_argument_core_adds_reaches_the_schema_and_the_call(
     monkeypatch: pytest.MonkeyPatch, client: Memtrace
 ) -> None:
     seen = add_probe_argument(monkeypatch)
-    remember, recall, search, decide = memtrace_tools(client, agent_id="ops-bot")
-    for tool in (remember, recall, search, decide):
+    remember, recall, search, decide, facts = memtrace_tools(client, agent_id="ops-bot")
+    for tool in (remember, recall, search, decide, facts):
         assert PROBE in tool.args_schema.model_json_schema()["properties"], tool.name
     assert remember.run(content="Probe the crew", probe_label="r") == "Remembered: Probe the crew"
     assert "Probe the crew" in recall.run(since="1h", probe_label="l")
     assert "Probe the crew" in search.run(query="probe crew", probe_label="s")
     decide.run(decision="Probe often", reasoning="it works", probe_label="d")
-    assert [
-        seen[n] for n in ("memtrace_remember", "memtrace_recall", "memtrace_search", "memtrace_decide")
-    ] == [
-        ["r"],
-        ["l"],
-        ["s"],
-        ["d"],
-    ]
+    facts.run(probe_label="f")
+    names = (
+        "memtrace_remember",
+        "memtrace_recall",
+        "memtrace_search",
+        "memtrace_decide",
+        "memtrace_recall_facts",
+    )
+    assert [seen[n] for n in names] == [["r"], ["l"], ["s"], ["d"], ["f"]]
 
 
 def test_tags_are_categories_and_mistakes_come_back_to_the_agent(client: Memtrace) -> None:
     memory = MemtraceMemory(client)
-    remember, recall, search, _ = memory.tools(agent_role="Analyst")
+    remember, recall, search, *_ = memory.tools(agent_role="Analyst")
     remember.run(content="Prices rise 5% in March.", tags=["pricing"], memory_type="entity")
     [match] = memory.recall("prices March")
     assert match.record.categories == ["pricing"] and match.record.scope == "/agent/analyst"
@@ -187,9 +193,32 @@ def test_tags_are_categories_and_mistakes_come_back_to_the_agent(client: Memtrac
 
 def test_a_ttl_from_core_reaches_the_crew_memory(client: Memtrace) -> None:
     """`ttl` was added to core's remember after these tools were written: it works here unchanged."""
-    remember, recall, _, _ = memtrace_tools(client, agent_id="ops-bot")
+    remember, recall, *_ = memtrace_tools(client, agent_id="ops-bot")
     assert "ttl" in remember.args_schema.model_json_schema()["properties"]
     remember.run(content="The staging password rotates tonight.", ttl="12h")
     [memory] = client.list_memories(ListOptions(agent_id="ops-bot")).memories
     assert memory.expires_at is not None and memory.expires_at > memory.time
     assert "staging password" in recall.run(since="1h")
+
+
+def test_recall_facts_gives_the_crews_current_facts(client: Memtrace) -> None:
+    """Issue #17: the facts tool MCP and the other adapters have. A fact remembered again with its key replaces
+    the old value; facts outside the crew (another crew's, written without it) and private ones stay hidden."""
+    memory = MemtraceMemory(client, crew_id="billing")
+    remember, *_, facts = memory.tools(agent_role="Analyst")
+    assert facts.name == "memtrace_recall_facts"
+    assert facts.run() == "No facts remembered."
+    remember.run(content="Acme is on the Basic plan.", key="customer:acme/plan")
+    remember.run(content="Globex is on the Pro plan.", key="customer:globex/plan")
+    remember.run(content="Acme moved to the Enterprise plan.", key="customer:acme/plan")
+    other_crew = MemtraceMemory(client, crew_id="hiring").tools(agent_role="Recruiter")
+    other_crew[0].run(content="Ada is hired.", key="candidate:ada/status")
+
+    lines = facts.run().splitlines()
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        "analyst: customer:acme/plan = Acme moved to the Enterprise plan.",
+        "analyst: customer:globex/plan = Globex is on the Pro plan.",
+    ]
+    assert facts.run(prefix="customer:globex/").count("\n") == 0
+    assert "Enterprise" in facts.run(limit=1) and "Globex" not in facts.run(limit=1)
+    assert "Ada is hired" in other_crew[-1].run()

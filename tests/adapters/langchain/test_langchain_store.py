@@ -135,6 +135,14 @@ def test_search_pages_with_limit_and_offset(store: BaseStore) -> None:
     assert len(store.search(ns)) == 7  # default limit is 10
 
 
+def test_a_filter_finds_items_listed_far_past_the_first_page(store: BaseStore) -> None:
+    """Search pages are sized to what is wanted: a filter that skips most items must still reach the rest."""
+    ns = ("sparse",)
+    store.batch([PutOp(ns, f"k{i}", {"i": i, "rare": i in (0, 1)}) for i in range(120)])
+    assert keys(store.search(ns, filter={"rare": True}, limit=2)) == {(ns, "k0"), (ns, "k1")}
+    assert len(store.search(ns, limit=3, offset=118)) == 2
+
+
 def test_a_query_never_hides_items(store: BaseStore) -> None:
     """Without embeddings InMemoryStore ignores the query; ours ranks by it. Either way every item of the
     namespace comes back, as a vector store ranks every item."""

@@ -14,6 +14,7 @@ from .memory import MemtraceMemory
 from .storage import MemtraceStorage
 from .tools import (
     MemtraceDecideTool,
+    MemtraceRecallFactsTool,
     MemtraceRecallTool,
     MemtraceRememberTool,
     MemtraceSearchTool,
@@ -26,6 +27,7 @@ __all__ = [
     "MemoryAnalyzer",
     "MemtraceDecideTool",
     "MemtraceMemory",
+    "MemtraceRecallFactsTool",
     "MemtraceRecallTool",
     "MemtraceRememberTool",
     "MemtraceSearchTool",

@@ -1,4 +1,4 @@
-"""memtrace as CrewAI tools: remember, recall, search, decide.
+"""memtrace as CrewAI tools: remember, recall, search, decide, recall_facts.
 
 Names, descriptions, argument schemas and the memtrace calls come from `memtrace.tools`, the one definition the
 MCP server and the other adapters render too: an argument core adds there reaches these tools' schemas and
@@ -10,8 +10,10 @@ their calls with no change here. What is CrewAI's own:
 - reads cover the whole crew (every agent, below the memory's root scope), not only the calling agent:
   ``only_mine`` narrows them; private records stay hidden;
 - the session is the crew run's, so the model is not asked for one; ``query`` is required for search, and
-  recall and search hand the model fewer memories (20 and 10) than the MCP tools, as their text goes into the
-  prompt;
+  recall, search and recall_facts hand the model fewer memories (20, 10 and 20) than the MCP tools, as their
+  text goes into the prompt;
+- recall_facts lists the current value of the crew's keyed facts (remember with a ``key``; a later value
+  supersedes the earlier one), like MCP's and the other adapters' tool of that name (issue #17);
 - results are text for the agent (one line per memory, with time, agent and relevance), as CrewAI tools
   return; mistakes the model can correct come back to it as the tool's answer.
 """
@@ -29,7 +31,7 @@ from pydantic import BaseModel, Field, create_model, model_validator
 
 from memtrace import ConflictError, Memory, MemoryList, Memtrace, SearchResult, ValidationError, check_id
 from memtrace.bridge import ClientBridge, map_operations
-from memtrace.operations import AddMemory, ListMemories, Operation, SearchMemories
+from memtrace.operations import AddMemory, ListFacts, ListMemories, Operation, SearchMemories
 from memtrace.tools import MEMORY_TOOLS, MemoryTool, ToolScope
 
 from ._client import agent_id_for_role
@@ -87,6 +89,16 @@ def _render(tool: MemoryTool[Any]) -> MemoryTool[Any]:
                 "limit": f"At most this many memories, best first. Default: {SEARCH_LIMIT}",
             },
         )
+    if tool.name == "memtrace_recall_facts":
+        return tool.adapt(
+            description=(
+                "Recall the crew's facts: the current value of each fact remembered with a key (e.g. "
+                "customer:acme/plan), newest first. A value replaced by a later one is not returned."
+            ),
+            defaults={"limit": RECALL_LIMIT},
+            bounds={"limit": {"le": MAX_LIMIT}},
+            describe={"limit": f"At most this many facts, newest first. Default: {RECALL_LIMIT}"},
+        )
     return tool
 
 
@@ -97,6 +109,8 @@ def _line(memory: Memory | None, record: MemoryRecord, score: float | None = Non
         else f"{record.created_at:%Y-%m-%d %H:%M} UTC"
     )
     who = f" {memory.agent_id}:" if memory is not None else ""
+    if memory is not None and memory.key:
+        who += f" {memory.key} ="
     rank = f" (relevance {score:.2f})" if score is not None else ""
     text = f"- [{when}]{who}{rank} {record.content}"
     reasoning = record.metadata.get("reasoning")
@@ -215,6 +229,11 @@ class _ReadTool(_MemtraceTool):
                 return dataclasses.replace(
                     op, opts=op.opts.model_copy(update={"agent_id": agent, "tags": tags})
                 )
+            if isinstance(op, ListFacts):
+                # Facts are keyed across the organisation: the crew's are picked out afterwards (partition,
+                # scope, privacy), from a larger candidate set, as for search.
+                limit = op.limit or RECALL_LIMIT
+                return dataclasses.replace(op, agent_id=agent, limit=min(max(limit * 3, limit + 10), PAGE))
             if isinstance(op, SearchMemories):
                 q = op.q
                 limit = q.limit or SEARCH_LIMIT
@@ -290,6 +309,24 @@ class MemtraceSearchTool(_ReadTool):
         return "\n".join(lines) if lines else f"No memories match {values['query']!r}."
 
 
+class MemtraceRecallFactsTool(_ReadTool):
+    """The current value of the crew's keyed facts, newest first."""
+
+    tool_name: ClassVar[str] = "memtrace_recall_facts"
+
+    def _answer(self, values: dict[str, Any], result: Any) -> str:
+        assert isinstance(result, MemoryList)
+        crew = set(self._memtrace().scope_filter(self.read_scope))  # the partition's and the scope's tags
+        lines = [
+            _line(memory, record)
+            for memory, record in ((m, memory_to_record(m)) for m in result.memories)
+            if crew <= set(memory.tags or ())
+            and _under(record.scope, self.read_scope)
+            and visible(record, source=None, include_private=False)
+        ][: values["limit"]]
+        return "\n".join(lines) if lines else "No facts remembered."
+
+
 def memtrace_tools(
     target: Any = None,
     *,
@@ -299,7 +336,8 @@ def memtrace_tools(
     crew_id: str | None = None,
     namespace: str = "crewai",
 ) -> list[BaseTool]:
-    """The four memtrace tools for one agent: remember, recall, search, decide.
+    """The memtrace tools for one agent, in this order: remember, recall, search, decide (the four of the first
+    release) and recall_facts.
 
     Args:
         target: a `MemtraceMemory` (the tools share its partition and root scope), a `MemtraceStorage`, a
@@ -343,4 +381,5 @@ def memtrace_tools(
         MemtraceRecallTool(**common),
         MemtraceSearchTool(**common),
         MemtraceDecideTool(**common),
+        MemtraceRecallFactsTool(**common),
     ]

@@ -40,6 +40,8 @@ from ._store_mapping import (
 
 PAGE_SIZE = 1000
 """memtrace's largest page."""
+FIRST_PAGE = 20
+"""The smallest first page of a search's unranked listing."""
 VERSIONS_PAGE = 1000
 """Versions of one item deleted per call (every version goes when an item is deleted)."""
 
@@ -260,7 +262,14 @@ class MemtraceStore(BaseStore):
                 offset += len(page.results)
             # The unmatched rest follows, newest first (`seen` keeps what ranked search returned out of it).
 
+        # Pages sized to what is still wanted, growing while a filter or items already ranked above skip
+        # most of them: a search for 10 items used to fetch (and decode) up to 1,000 memories.
         offset = 0
+        remaining = wanted - len(found)
+        # Without a filter and with nothing ranked yet, every listed memory is an item (only current versions
+        # are listed): ask for just what is wanted.
+        first = remaining if not op.filter and not seen else max(FIRST_PAGE, 2 * remaining)
+        page_size = min(PAGE_SIZE, max(first, 1))
         while len(found) < wanted:
             page = yield ListMemories(
                 ListOptions(
@@ -268,7 +277,7 @@ class MemtraceStore(BaseStore):
                     event_type=EVENT_TYPE,
                     tags=tags,
                     order="desc",
-                    limit=PAGE_SIZE,
+                    limit=page_size,
                     offset=offset,
                 ),
             )
@@ -279,6 +288,7 @@ class MemtraceStore(BaseStore):
             if not page.has_more or not page.memories:
                 break
             offset += len(page.memories)
+            page_size = min(PAGE_SIZE, 4 * page_size)
         return found[op.offset : op.offset + op.limit]
 
     def _list_namespaces(self, op: ListNamespacesOp) -> Plan[list[tuple[str, ...]]]:

@@ -14,18 +14,22 @@ a plain ASGI callable almost nothing.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import batch
 from .auth import PRINCIPAL_SCOPE_KEY
 from .errors import describe
 from .keys import Principal
 from .metrics import Metrics
 
-DirectHandler = Callable[[Scope, bytes], Awaitable[tuple[int, bytes, dict[str, str]]]]
+log = logging.getLogger("memtrace_server")
+
+DirectHandler = Callable[[Scope, bytes], Awaitable[tuple[int, bytes, dict[str, str]] | None]]
 Authenticate = Callable[[Scope], Awaitable[Principal]]
 
 DRAIN_LIMIT = 1024 * 1024
@@ -106,16 +110,21 @@ class ServerMiddleware:
                     await _send(send_wrapper, reply.status, reply.body, headers)
                     return
             handler = self.direct.get((scope["method"], scope["path"])) if self.direct else None
+            if handler is None and scope["method"] == "POST" and scope["path"] == batch.PATH:
+                handler = self._batch_handler(receive)
             if handler is not None:
                 label = scope["path"]
                 body, too_large = await _read_limited(receive, self.max_body)
                 if too_large:
                     await self._too_large(send_wrapper, scope, length)
                     return
-                status_code, content, headers = await handler(scope, body)
-                await _send(send_wrapper, status_code, content, headers)
-                return
-            if length is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+                answer = await handler(scope, body)
+                if answer is not None:
+                    await _send(send_wrapper, *answer)
+                    return
+                label = None  # declined: the app answers
+                receive = _replay(body, receive)
+            elif length is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
                 # Chunked body: read it here, within the limit, and replay it.
                 body, too_large = await _read_limited(receive, self.max_body)
                 if too_large:
@@ -129,12 +138,85 @@ class ServerMiddleware:
                 time.perf_counter() - started
             )
 
+    def _batch_handler(self, receive: Receive) -> DirectHandler:
+        """``POST /api/v1/batch`` (`memtrace_server.batch`): each sub-request served as if sent alone."""
+
+        async def handle(scope: Scope, body: bytes) -> tuple[int, bytes, dict[str, str]]:
+            async def serve(request: batch.SubRequest, position: int) -> batch.SubReply:
+                return await self._sub_request(scope, receive, request, position)
+
+            return await batch.run_batch(body, serve)
+
+        return handle
+
+    async def _sub_request(
+        self, parent: Scope, receive: Receive, request: batch.SubRequest, position: int
+    ) -> batch.SubReply:
+        started = time.perf_counter()
+        raw_path = request.path.encode("latin-1")
+        scope = dict(parent)
+        scope["method"] = request.method
+        scope["raw_path"] = raw_path
+        scope["path"] = _path_keeping_encoded_slashes(raw_path)
+        scope["query_string"] = request.query.encode("latin-1")
+        headers = [(k, v) for k, v in parent["headers"] if k not in _BODY_HEADERS]
+        headers.append((b"content-length", str(len(request.body)).encode()))
+        if request.body:
+            headers.append((b"content-type", b"application/json"))
+        scope["headers"] = headers
+        reply: batch.SubReply = (500, b"", {})
+        label: str | None = None
+        try:
+            # The batch itself was authenticated and charged as its first request; each further one is
+            # authenticated (and charged to the rate limit) as if it had come alone.
+            if position > 0 and self.authenticate is not None and PRINCIPAL_SCOPE_KEY in parent:
+                scope[PRINCIPAL_SCOPE_KEY] = await self.authenticate(scope)
+            handler = self.direct.get((request.method, scope["path"])) if self.direct else None
+            direct = await handler(scope, request.body) if handler is not None else None
+            if direct is not None:
+                label, reply = scope["path"], direct
+            else:
+                reply = await _served_by(self.app, scope, _replay(request.body, receive))
+        except Exception as exc:
+            described = describe(exc)
+            self.metrics.errors.labels(described.kind).inc()
+            if described.kind == "internal":
+                log.error("%s %s in a batch failed", request.method, request.path, exc_info=exc)
+            reply = (described.status, described.body, described.headers)
+        finally:
+            label = label or getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.latency.labels(request.method, label, str(reply[0])).observe(
+                time.perf_counter() - started
+            )
+        return reply
+
     async def _too_large(self, send: Send, scope: Scope, length: int | None) -> None:
         self.metrics.errors.labels("body_too_large").inc()
         body = json.dumps(
             {"error": f"request body too large: the limit is {self.max_body} bytes", "field": "body"}
         ).encode()
         await _send(send, 413, body, _close_if_body_unread(scope, length))
+
+
+_BODY_HEADERS = frozenset({b"content-length", b"content-type", b"transfer-encoding"})
+
+
+async def _served_by(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[int, bytes, dict[str, str]]:
+    """Run `app` on one request and collect its answer (a sub-request of a batch)."""
+    status = 500
+    headers: dict[str, str] = {}
+    chunks: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            headers.update((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ()))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks), headers
 
 
 def _close_if_body_unread(scope: Scope, length: int | None) -> dict[str, str]:
@@ -148,8 +230,10 @@ def _close_if_body_unread(scope: Scope, length: int | None) -> dict[str, str]:
 
 
 async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    headers = {k.lower(): v for k, v in headers.items()}
+    content_type = headers.pop("content-type", "application/json")
+    raw = [(b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode())]
+    raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
@@ -134,13 +134,78 @@ class HttpBackend:
         self._client.close()
 
 
+BATCH_PATH = "/api/v1/batch"
+BATCH_CONTENT_TYPE = "application/x-memtrace-batch"
+BATCH_MAX_REQUESTS = 100
+"""Requests packed into one batch; more wait for the next free connection."""
+BATCH_MAX_BYTES = 1024 * 1024
+"""Request bytes packed into one batch (the server refuses bodies over its limit, 32 MiB by default)."""
+
+
+def batchable(request: HttpRequest) -> bool:
+    """A request that can ride in a batch: not streamed, with a JSON body or none."""
+    return request.sink is None and (request.content is None or request.content_type == "application/json")
+
+
+def encode_batch(requests: list[HttpRequest]) -> bytes:
+    """The batch body (framing in `memtrace_server.batch`): per request a header line, then its body."""
+    parts: list[bytes] = []
+    for request in requests:
+        target = request.path
+        if request.params:
+            query = str(httpx.QueryParams(request.params))
+            if query:
+                target = f"{target}?{query}"
+        content = request.content or b""
+        parts.append(b"%s %s %d\n" % (request.method.encode("ascii"), target.encode("ascii"), len(content)))
+        parts.append(content)
+    return b"".join(parts)
+
+
+def decode_batch(requests: list[HttpRequest], content: bytes) -> list[HttpReply]:
+    """The replies of a batch, one per request in order; `ValueError` if the framing is broken."""
+    replies: list[HttpReply] = []
+    at = 0
+    for request in requests:
+        newline = content.index(b"\n", at)
+        status, retry_after, length = content[at:newline].split(b" ")
+        start = newline + 1
+        end = start + int(length)
+        if end > len(content):
+            raise ValueError("batch reply shorter than its framing says")
+        replies.append(
+            HttpReply(
+                request,
+                int(status),
+                content[start:end],
+                None if retry_after == b"-" else retry_after.decode("ascii"),
+            )
+        )
+        at = end
+    if at != len(content):
+        raise ValueError("batch reply longer than its framing says")
+    return replies
+
+
 @dataclass(slots=True)
 class _LoopClient:
-    """The httpx client of one event loop, and the async generator that closes it when that loop shuts down."""
+    """The httpx client of one event loop, and the async generator that closes it when that loop shuts down.
+
+    `queued` holds requests waiting for a connection with the futures of their callers; `collector` is the
+    task that will take them all as one batch when a connection frees (see `AsyncHttpBackend.send`)."""
 
     client: httpx.AsyncClient
     slots: asyncio.Semaphore
     closer: AsyncGenerator[None, None] | None = None
+    queued: list[tuple[HttpRequest, asyncio.Future[HttpReply]]] = field(default_factory=list)
+    collector: asyncio.Task[None] | None = None
+    sending: set[asyncio.Task[None]] = field(default_factory=set)
+    """Collectors under way (the loop keeps only weak references to tasks)."""
+
+    def start_collector(self, collect: Callable[[_LoopClient], Coroutine[None, None, None]]) -> None:
+        task = self.collector = asyncio.ensure_future(collect(self))
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
 
 
 class AsyncHttpBackend:
@@ -163,6 +228,7 @@ class AsyncHttpBackend:
         self._lock = threading.Lock()
         self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
         self._closed = False
+        self._batching = True
 
     async def _bound(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
@@ -211,22 +277,85 @@ class AsyncHttpBackend:
             await bound.client.aclose()
 
     async def send(self, request: HttpRequest) -> HttpReply:
-        """Send one planned request on this loop's connections."""
+        """Send one planned request on this loop's connections.
+
+        While every connection is busy, requests wait, and those waiting when one frees go together as one
+        ``POST /api/v1/batch`` (each answered as if sent alone; see `memtrace_server.batch`): under fan-out
+        (1,000 concurrent calls, a LangGraph ``abatch``) the per-request HTTP work on both ends, not the
+        engine, was most of the time. A server without the batch route gets the requests one by one."""
         bound = await self._bound()
+        if bound.slots.locked() and self._batching and batchable(request):
+            future: asyncio.Future[HttpReply] = asyncio.get_running_loop().create_future()
+            bound.queued.append((request, future))
+            if bound.collector is None:
+                bound.start_collector(self._collect)
+            return await future
         try:
             async with bound.slots:  # queue here, not in httpcore's pool (see POOL_SIZE)
-                if request.sink is not None:
-                    return await self._stream(bound.client, request, request.sink)
-                response = await bound.client.request(
-                    request.method,
-                    request.path,
-                    params=request.params,
-                    content=request.content,
-                    headers=_content_headers(request),
-                )
+                return await self._send_now(bound.client, request)
         except httpx.TransportError as exc:
             raise _unreachable(self.base_url, exc) from exc
+
+    async def _send_now(self, client: httpx.AsyncClient, request: HttpRequest) -> HttpReply:
+        if request.sink is not None:
+            return await self._stream(client, request, request.sink)
+        response = await client.request(
+            request.method,
+            request.path,
+            params=request.params,
+            content=request.content,
+            headers=_content_headers(request),
+        )
         return _reply(request, response)
+
+    async def _collect(self, bound: _LoopClient) -> None:
+        """Wait for a connection, take what has queued by then (up to the batch bounds), and send it."""
+        async with bound.slots:
+            taken: list[tuple[HttpRequest, asyncio.Future[HttpReply]]] = []
+            size = 0
+            while bound.queued and len(taken) < BATCH_MAX_REQUESTS and size < BATCH_MAX_BYTES:
+                entry = bound.queued.pop(0)
+                if not entry[1].done():  # a caller cancelled while waiting: its request is never sent
+                    taken.append(entry)
+                    size += len(entry[0].content or b"") + len(entry[0].path) + 64
+            # Whatever is left waits for the next connection to free, in a collector of its own.
+            bound.collector = None
+            if bound.queued:
+                bound.start_collector(self._collect)
+            if not taken:
+                return
+            try:
+                replies = await self._send_batch(bound.client, [request for request, _ in taken])
+            except BaseException as exc:
+                error = _unreachable(self.base_url, exc) if isinstance(exc, httpx.TransportError) else exc
+                for _, future in taken:
+                    if not future.done():
+                        future.set_exception(error)
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            for (_, future), reply in zip(taken, replies, strict=True):
+                if not future.done():
+                    future.set_result(reply)
+
+    async def _send_batch(self, client: httpx.AsyncClient, requests: list[HttpRequest]) -> list[HttpReply]:
+        if len(requests) == 1:
+            return [await self._send_now(client, requests[0])]
+        response = await client.post(
+            BATCH_PATH, content=encode_batch(requests), headers={"content-type": BATCH_CONTENT_TYPE}
+        )
+        if response.status_code in (404, 405):  # a server without the route: one by one from now on
+            self._batching = False
+        elif response.status_code == 200:
+            try:
+                return decode_batch(requests, response.content)
+            except ValueError as exc:
+                raise MemtraceError(f"unexpected batch reply from the server: {exc}") from None
+        elif response.status_code != 413:
+            # Refused as a whole (authentication, rate limit, unavailable): each request's own answer.
+            return [_reply(request, response) for request in requests]
+        # One by one, on this connection (the semaphore slot held by the caller).
+        return [await self._send_now(client, request) for request in requests]
 
     @staticmethod
     async def _stream(
@@ -269,6 +398,7 @@ class AsyncHttpBackend:
 
 __all__ = [
     "ASYNC_POOL_LIMITS",
+    "BATCH_MAX_REQUESTS",
     "POOL_SIZE",
     "SYNC_POOL_LIMITS",
     "AsyncHttpBackend",

@@ -14,6 +14,7 @@ ascending order: a batch of 1,000 takes at most that many locks (the shared lock
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -71,8 +72,8 @@ _INSERT_COLUMNS = (*_COLUMNS, "search_terms", "n_terms", "tsv")
 _COPY = f"COPY memories ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"  # literal column names
 _INSERT_ROW = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
 COPY_FROM_ROWS = 16
-"""Batches this large go in with COPY; smaller ones with one INSERT (COPY costs a round trip more, which is
-most of a single write's time)."""
+"""Batches this large go in with COPY; smaller ones with `memtrace_append` (fact versions and imports: one
+INSERT; COPY costs a round trip more, which is most of a single write's time)."""
 _CONTENT = _COLUMNS.index("content")
 _STATS_UPSERT = (
     "INSERT INTO corpus_stats (org_id, shard, documents, total_terms, writes) "
@@ -101,8 +102,16 @@ _TERMS_FORGET = (
     "ORDER BY g.term "
     "ON CONFLICT (org_id, term, shard) DO UPDATE SET documents = term_stats.documents + EXCLUDED.documents)"
 )
+RANK_WORK_MEM_MB = 32
+"""Sort memory of one ranked search (PostgreSQL's ``work_mem``, set for that transaction only)."""
 STORE_SIZE_TTL_S = 60.0
 """How long a process trusts its estimate of the whole store's size (which decides `_org_token_narrows`)."""
+
+
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    """The rows as one JSON text: serialised in C by `json.dumps` and parsed in C by PostgreSQL, where psycopg
+    adapts a list per column in Python (a batch of 1,000 spent longer there than in the insert)."""
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
 def _row_to_record(row: tuple[Any, ...] | Any, score: float | None = None) -> MemoryRecord:
@@ -243,9 +252,18 @@ class PostgresEventStore:
         # Tokenising is the CPU part of a write: done before the transaction, so no lock waits on it.
         terms = [document_terms(r.content, org_id, r.agent_id, r.session_id) for r in records]
         months = {month_of(r.time_us) for r in records}
+        # A small write is one call of `memtrace_append`: one round trip in its own transaction. A batch goes in
+        # with COPY (a JSON batch of 1,000 costs the server ~40 ms more to parse than COPY's text; the five
+        # round trips around it are a few ms), as do fact versions and imports, which read and decide inside
+        # their transaction.
+        simple = (
+            len(records) < COPY_FROM_ROWS and not keep_ids and not any(needs_placement(r) for r in records)
+        )
         for attempt in (1, 2):
             self._ensure_partitions(months)
             try:
+                if simple:
+                    return self._append_call(org_id, records, terms, dedup_since_us)
                 return self._append(org_id, records, terms, dedup_since_us, keep_ids)
             except psycopg.errors.CheckViolation:
                 # "no partition for row": someone dropped a partition this process thought existed.
@@ -260,6 +278,47 @@ class PostgresEventStore:
             with self.db.connection() as conn:
                 ensure_partitions(conn, missing)
             self._partitions |= missing
+
+    def _append_call(
+        self, org_id: str, records: list[MemoryRecord], terms: list[Any], dedup_since_us: int | None
+    ) -> list[int]:
+        """Append with `memtrace_append` (schema.py): dedup locks, probe, insert and statistics server-side,
+        committed when the call returns."""
+        buckets: list[int] = []
+        if dedup_since_us is not None:
+            buckets = sorted({dedup_bucket(org_id, r.dedup_key) for r in records if r.dedup_key is not None})
+        rows = [
+            {
+                "id": r.id,
+                "time_us": r.time_us,
+                "agent_id": r.agent_id,
+                "session_id": r.session_id,
+                "memory_type": r.memory_type,
+                "event_type": r.event_type,
+                "content": r.content,
+                "metadata_json": r.metadata_json,
+                "tags": r.tags,
+                "dedup_key": r.dedup_key,
+                "importance": r.importance,
+                "parent_id": r.parent_id,
+                "expires_us": r.expires_us,
+                "fact_key": r.fact_key,
+                "valid_from_us": r.valid_from_us,
+                "valid_until_us": r.valid_until_us,
+                "superseded_by": r.superseded_by,
+                "search_terms": t.search_terms,
+                "n_terms": t.n_terms,
+                "tsv": t.tsv,
+            }
+            for r, t in zip(records, terms, strict=True)
+        ]
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT memtrace_append(%s, %s::bigint, %s::integer, %s::integer[], %s::json)",
+                (org_id, dedup_since_us, _org_lock_class(org_id), buckets, _json_rows(rows)),
+            ).fetchone()
+        assert row is not None
+        return [n - 1 for n in row[0]]
 
     def _append(
         self,
@@ -605,26 +664,48 @@ class PostgresEventStore:
         tfs = ", ".join(tf_sql(i) for i in range(len(terms)))
         # OFFSET 0 fences the GIN scan off from the other conditions: left together, the planner ANDed its
         # bitmap with the (org, agent, time) index's, which cost 13 ms of a 49 ms agent-scoped search and
-        # removed nothing (the scope token had already narrowed to the agent).
-        sql = (
-            f"SELECT {_C_COLUMNS}, c.score FROM (SELECT c.*, {score_sql(len(terms))} AS score FROM ("
-            f"SELECT {_M_COLUMNS}, m.seq, %(wa)s::float8 + %(wb)s::float8 * m.n_terms AS nrm, {tfs} "
-            f"FROM (SELECT {_M_COLUMNS}, m.seq, m.n_terms, m.search_terms FROM memories m "
-            f"WHERE m.tsv @@ %(q)s::tsquery OFFSET 0) AS m WHERE {w.sql} "
-            "ORDER BY m.seq DESC LIMIT %(window)s) AS c "
-            f"WHERE {tier_condition(terms, every_keyword)}) AS c "
-            "ORDER BY c.score DESC, c.time_us DESC, COALESCE(c.importance, 0) DESC, c.seq DESC"
+        # removed nothing (the scope token had already narrowed to the agent). The window of candidates is cut
+        # carrying only what scoring needs (the unused columns of a fenced subquery are dropped), and the terms
+        # are counted only in the window, and once: counting in every candidate before the cut, with whole rows
+        # sorted after it, was most of an org-wide search (`search_org`, bench/RESULTS-postgres-1m.md), and
+        # without the second OFFSET 0 the planner inlines each count into the score and the tier condition,
+        # computing it up to four times.
+        window = (
+            f"SELECT m.time_us, m.id, m.seq, m.importance, m.n_terms, m.search_terms FROM ("
+            f"SELECT * FROM memories m WHERE m.tsv @@ %(q)s::tsquery OFFSET 0) AS m WHERE {w.sql} "
+            "ORDER BY m.seq DESC LIMIT %(window)s"
         )
+        ranked = (
+            f"SELECT c.*, {score_sql(len(terms))} AS score FROM ("
+            f"SELECT m.time_us, m.id, m.seq, m.importance, %(wa)s::float8 + %(wb)s::float8 * m.n_terms AS nrm, {tfs} "
+            f"FROM ({window}) AS m OFFSET 0) AS c WHERE {tier_condition(terms, every_keyword)}"
+        )
+        order = "ORDER BY c.score DESC, c.time_us DESC, COALESCE(c.importance, 0) DESC, c.seq DESC"
         all_params = {**w.params, **params, "q": tsquery, "window": self.rank_limit}
         with self.db.transaction() as conn:
             # A query of common words is estimated to match much of the store, and the planner then reads all of
             # it sequentially (seconds at 1M memories); the GIN index always finds the candidates faster.
             conn.execute("SET LOCAL enable_seqscan = off")
+            # The window's rows sorted in memory: 20,000 candidates with their terms are ~9 MB, and with the
+            # default 4 MB they were sorted on disk (100 ms of a 1.6 s org-wide search on a busy machine).
+            conn.execute(f"SET LOCAL work_mem = '{RANK_WORK_MEM_MB}MB'")  # an integer constant
             if w.content_check is None:
-                rows = conn.execute(sql + " LIMIT %(n)s", {**all_params, "n": n}).fetchall()
+                # The best n by key, then their rows (n primary-key lookups).
+                rows = conn.execute(
+                    f"SELECT {_M_COLUMNS}, c.score FROM (SELECT * FROM ({ranked}) AS c {order} LIMIT %(n)s) AS c "
+                    "JOIN memories m ON m.org_id = %(org)s AND m.time_us = c.time_us AND m.id = c.id "
+                    f"{order}",
+                    {**all_params, "n": n, "org": org_id},
+                ).fetchall()
             else:
                 check = w.content_check
-                rows = [r for r in conn.execute(sql, all_params).fetchall() if check(r[_CONTENT])][:n]
+                found = conn.execute(
+                    f"SELECT {_M_COLUMNS}, c.score FROM ({ranked}) AS c "
+                    "JOIN memories m ON m.org_id = %(org)s AND m.time_us = c.time_us AND m.id = c.id "
+                    f"{order}",
+                    {**all_params, "org": org_id},
+                ).fetchall()
+                rows = [r for r in found if check(r[_CONTENT])][:n]
         return [_row_to_record(r, score=rounded(r[len(_COLUMNS)])) for r in rows]
 
     # ------------------------------------------------------------------------------------------------ admin

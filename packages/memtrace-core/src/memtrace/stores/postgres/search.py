@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ...keywords import tokens
 from ..arc.ranking import Weights
@@ -82,17 +83,30 @@ class DocumentTerms:
     """The distinct stems in `tsv` (without scope tokens): what ``term_stats`` counts for this memory."""
 
 
+@lru_cache(maxsize=4096)
+def _scope_lexemes(org_id: str, agent_id: str, session_id: str | None) -> str:
+    return " ".join(quote_lexeme(s) for s in scope_tokens(org_id, agent_id, session_id))
+
+
 def document_terms(content: str, org_id: str, agent_id: str, session_id: str | None) -> DocumentTerms:
     words = tokens(content)
     # Content words are letters and digits, which a tsvector literal takes unquoted (PostgreSQL sorts and
-    # dedups); only the scope tokens need quoting. This string is most of a write's CPU time, hence the care.
-    distinct = {w for w in words if len(w) <= MAX_LEXEME_CHARS}
-    if sum(map(len, distinct)) > MAX_TSVECTOR_CHARS:
-        distinct = _first_distinct(words, MAX_TSVECTOR_CHARS)
-    lexemes = " ".join(distinct)
-    scope = " ".join(quote_lexeme(s) for s in scope_tokens(org_id, agent_id, session_id))
+    # dedups); only the scope tokens need quoting, and a writer's few scopes are quoted once. This is most of a
+    # write's CPU time, hence the care: the bounds below are checked word by word only when the total length
+    # says a word could break one.
+    distinct = set(words)
+    length = sum(map(len, distinct))
+    if length > MAX_LEXEME_CHARS:
+        distinct = {w for w in distinct if len(w) <= MAX_LEXEME_CHARS}
+        if sum(map(len, distinct)) > MAX_TSVECTOR_CHARS:
+            distinct = _first_distinct(words, MAX_TSVECTOR_CHARS)
     text = " " + "  ".join(words) + " " if words else ""
-    return DocumentTerms(text, len(words) + SCOPE_LENGTH, f"{lexemes} {scope}", frozenset(distinct))
+    return DocumentTerms(
+        text,
+        len(words) + SCOPE_LENGTH,
+        " ".join(distinct) + " " + _scope_lexemes(org_id, agent_id, session_id),
+        frozenset(distinct),
+    )
 
 
 def query_terms(text: str) -> list[QueryTerm]:
@@ -157,10 +171,14 @@ def all_query(
 
 
 def tf_sql(i: int) -> str:
-    """A term's frequency in a row: non-overlapping occurrences of its pattern in ``search_terms``."""
+    """A term's frequency in a row: non-overlapping occurrences of its pattern in ``search_terms``. Counted in
+    bytes (each occurrence removed takes the pattern's bytes with it, so the quotient is the same): ``length``
+    counts the characters of a UTF-8 text by reading all of it, ``octet_length`` reads its header. Replaced
+    under the "C" collation: byte for byte, the same result in UTF-8 (a valid pattern only matches at character
+    boundaries), and half the time of the database's default (50 against 100 ms for 20,000 rows measured)."""
     return (
-        f"((length(m.search_terms) - length(replace(m.search_terms, %(p{i})s, ''))) "
-        f"/ length(%(p{i})s))::float8 AS tf{i}"
+        f"((octet_length(m.search_terms) - octet_length(replace(m.search_terms COLLATE \"C\", %(p{i})s, ''))) "
+        f"/ octet_length(%(p{i})s))::float8 AS tf{i}"
     )
 
 

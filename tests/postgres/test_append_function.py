@@ -1,0 +1,115 @@
+"""Small writes go through ``memtrace_append`` (one round trip), batches and fact versions through the transaction
+in Python (COPY). Both must store the same thing: rows byte for byte, the same dedup decisions, exact keyword
+statistics; and a database written by the code before the function existed upgrades and keeps working."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from memtrace.records import MemoryFilter
+from memtrace.stores.postgres import PostgresDatabase, PostgresEventStore, migrate
+from memtrace.stores.postgres.events import COPY_FROM_ROWS
+from memtrace.stores.postgres.schema import APPEND_FUNCTION, MIGRATIONS, SCHEMA_VERSION, schema_version
+
+from .stores import TEST_POOL
+from .test_store_behaviour import record
+from .test_term_stats import KEPT, RECOUNT, counts
+
+AWKWARD_TAGS = ("", "a,b", '"quoted"', "{braces}", "back\\slash", "NULL", "Straße", "tab\there", "emoji 🚀")
+
+
+def stored(events: PostgresEventStore, org: str) -> list[tuple[object, ...]]:
+    rows = events.query(org, MemoryFilter(), order="asc", limit=1_000, offset=0)
+    return [
+        (
+            r.id,
+            r.time_us,
+            r.agent_id,
+            r.session_id,
+            r.content,
+            r.metadata_json,
+            r.tags,
+            r.dedup_key,
+            r.importance,
+        )
+        for r in rows
+    ]
+
+
+def test_single_writes_store_what_a_batch_stores(pg_events: PostgresEventStore) -> None:
+    records = [
+        record(
+            i,
+            f"deploy {i} café \\ ' \" {{x}}",
+            session_id=None if i % 3 else f"s{i % 2}",
+            metadata_json='{"b": 1, "a": [1, 2]}' if i % 2 else None,
+            tags=AWKWARD_TAGS[: i % len(AWKWARD_TAGS)],
+            importance=None if i % 4 else i / 7,
+            dedup_key=f"k{i % 5}",
+        )
+        for i in range(COPY_FROM_ROWS + 4)
+    ]
+    batch_skipped = pg_events.append("org_batch", records, dedup_since_us=0)
+    single_skipped = [
+        i for i, r in enumerate(records) if pg_events.append("org_single", [r], dedup_since_us=0) == [0]
+    ]
+    assert single_skipped == batch_skipped == list(range(5, len(records)))  # k0..k4 once each
+    assert stored(pg_events, "org_single") == stored(pg_events, "org_batch") != []
+    assert counts(pg_events, KEPT) == counts(pg_events, RECOUNT)
+    with pg_events.db.connection() as conn:
+        per_org = conn.execute(
+            "SELECT org_id, sum(documents), sum(total_terms) FROM corpus_stats GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert per_org[0][1:] == per_org[1][1:] == (5, per_org[0][2])
+
+
+def test_a_small_batch_skips_repeats_within_itself_and_outside_the_window(
+    pg_events: PostgresEventStore,
+) -> None:
+    old = record(1, "old", dedup_key="same", time_us=1_000)
+    assert pg_events.append("org_x", [old], dedup_since_us=None) == []
+    batch = [record(2, "a", dedup_key="same"), record(3, "b", dedup_key="same"), record(4, "c")]
+    # The stored one is older than the window: the first of the batch is stored, its repeat is not.
+    assert pg_events.append("org_x", batch, dedup_since_us=5_000) == [1]
+    assert pg_events.append("org_x", [record(5, "d", dedup_key="same")], dedup_since_us=5_000) == [0]
+    assert [r[4] for r in stored(pg_events, "org_x")] == ["old", "a", "c"]
+
+
+def test_a_database_written_before_the_function_upgrades_and_keeps_counting(pg_url: str) -> None:
+    added = next(n for n, m in enumerate(MIGRATIONS) if APPEND_FUNCTION in m)
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # the schema as today's code left it
+        conn.execute(
+            "CREATE TABLE memtrace_schema (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)"
+        )
+        for migration in MIGRATIONS[:added]:
+            for statement in migration:
+                conn.execute(statement)
+        conn.execute("INSERT INTO memtrace_schema (id, version) VALUES (1, %s)", (added,))
+    db = PostgresDatabase(pg_url, TEST_POOL)
+    try:
+        events = PostgresEventStore(db)
+        before = [record(i, f"billing invoice {i}", dedup_key=f"k{i}") for i in range(COPY_FROM_ROWS)]
+        assert events.append("org_x", before, dedup_since_us=0) == []  # COPY: needs no function
+
+        assert migrate(pg_url) == list(range(added + 1, SCHEMA_VERSION + 1))
+        with db.connection() as conn:
+            assert schema_version(conn) == SCHEMA_VERSION
+        assert events.append("org_x", [record(100, "billing again", dedup_key="k3")], dedup_since_us=0) == [0]
+        assert events.append("org_x", [record(101, "billing again", dedup_key="k99")], dedup_since_us=0) == []
+        assert events.count("org_x", MemoryFilter()) == COPY_FROM_ROWS + 1
+        assert counts(events, KEPT) == counts(events, RECOUNT)
+        found = events.search("org_x", MemoryFilter(), "billing", limit=3, offset=0)
+        assert found[0].content == "billing again"  # the shortest document ranks first
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("rows", [1, COPY_FROM_ROWS - 1])
+def test_a_write_that_fails_stores_nothing(pg_events: PostgresEventStore, rows: int) -> None:
+    pg_events.append("org_x", [record(0, "first")], dedup_since_us=None)
+    same_id = [record(i + 1, "new") for i in range(rows - 1)] + [record(0, "first again")]
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        pg_events.append("org_x", same_id, dedup_since_us=None)
+    assert [r[4] for r in stored(pg_events, "org_x")] == ["first"]
+    assert counts(pg_events, KEPT) == counts(pg_events, RECOUNT)
