@@ -95,7 +95,7 @@ def run(quick: bool) -> list[Row]:
         ]  # fmt: skip
     from urllib.parse import urlsplit, urlunsplit
 
-    name = "replicas_bench_" + secrets.token_hex(4)
+    name = "memtrace_bench_replicas_" + secrets.token_hex(4)
     admin.execute(f'CREATE DATABASE "{name}"')  # generated name
     pg_url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
     try:

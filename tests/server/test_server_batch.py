@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -28,7 +29,7 @@ from memtrace.backends.http import (
 from memtrace.backends.plans import HttpRequest
 
 
-def _batch(api: Api, requests: list[HttpRequest], headers: dict[str, str] | None = None) -> httpx.Response:
+def _batch(api: Api, requests: list[HttpRequest], headers: dict[str, str] | None = None) -> Any:
     return api.client.post(
         BATCH_PATH,
         content=encode_batch(requests),
@@ -36,7 +37,7 @@ def _batch(api: Api, requests: list[HttpRequest], headers: dict[str, str] | None
     )
 
 
-def _alone(api: Api, request: HttpRequest) -> httpx.Response:
+def _alone(api: Api, request: HttpRequest) -> Any:
     headers = dict(api.headers)
     if request.content is not None:
         headers["content-type"] = "application/json"

@@ -221,8 +221,8 @@ def test_query_ranks_matching_items_first(mt_store: MemtraceStore) -> None:
     results = mt_store.search(ns, query="green tea")
     assert results[0].key == "tea"
     assert results[0].score is not None and results[0].score > 0
-    # The rest of the namespace follows, newest first, unscored.
-    assert [(r.key, r.score) for r in results[1:]] == [("code", None), ("coffee", None)]
+    # The rest of the namespace follows, newest first, scored 0.0 (as a vector store scores every indexed item).
+    assert [(r.key, r.score) for r in results[1:]] == [("code", 0.0), ("coffee", 0.0)]
     assert [r.key for r in mt_store.search(ns, query="coffee", limit=1)] == ["coffee"]
 
 
@@ -234,12 +234,36 @@ def test_index_controls_what_ranked_search_matches(client: Memtrace, unique: Cal
     store.put(ns, "unindexed", {"title": "Quarterly revenue"}, index=False)
 
     def ranked(query: str) -> list[str]:
-        return [r.key for r in store.search(ns, query=query) if r.score is not None]
+        return [r.key for r in store.search(ns, query=query) if r.score]
 
     assert ranked("quarterly") == ["by-default"]  # not "unindexed", though its title says so
     assert ranked("revenue") == ["by-put"]  # "by-default" indexes only its title
     item = store.get(ns, "unindexed")
     assert item is not None and item.value == {"title": "Quarterly revenue"}
+
+
+def test_query_scores_compare_like_a_vector_stores(mt_store: MemtraceStore) -> None:
+    """With a query, every indexed item has a float score (callers sort and threshold them, as LangGraph's own
+    suites do); only items put with index=False are unscored, and they come last, as in InMemoryStore."""
+    ns = ("test",)
+    mt_store.put(ns, "doc1", {"text": "zany zebra Xerxes"})
+    mt_store.put(ns, "doc2", {"text": "something about dogs"})
+    mt_store.put(ns, "doc4", {"text": "zany dogs"}, index=False)
+    mt_store.put(ns, "doc3", {"text": "text about birds"})
+
+    results = mt_store.search(ns, query="Zany Xerxes")
+    assert [r.key for r in results] == ["doc1", "doc3", "doc2", "doc4"]
+    assert [r.score is None for r in results] == [False, False, False, True]
+    assert results[1].score == results[2].score == 0.0
+    assert results[0].score is not None and results[0].score > 0.0
+    scored = [r for r in results if r.score is not None]
+    assert max(scored, key=lambda r: r.score or 0.0).key == "doc1"
+    # doc1 no longer matches once rewritten: its score drops below the one it had.
+    mt_store.put(ns, "doc1", {"text": "new text about dogs"})
+    after = {r.key: r.score for r in mt_store.search(ns, query="Zany Xerxes")}
+    assert after["doc1"] == 0.0 and after["doc4"] is None
+    # Without a query nothing is scored.
+    assert {r.score for r in mt_store.search(ns)} == {None}
 
 
 def test_search_combines_query_filter_and_offset(mt_store: MemtraceStore) -> None:
@@ -249,7 +273,7 @@ def test_search_combines_query_filter_and_offset(mt_store: MemtraceStore) -> Non
     mt_store.put(ns, "other", {"text": "password reset", "open": True})
     hits = mt_store.search(ns, query="printer jam", filter={"open": True}, limit=10)
     assert {h.key for h in hits} == {"t0", "t2", "t4", "other"}
-    assert [h.score is not None for h in hits] == [True, True, True, False]
+    assert [bool(h.score) for h in hits] == [True, True, True, False]
     page = mt_store.search(ns, query="printer jam", filter={"open": True}, limit=2, offset=2)
     assert [h.key for h in page] == [h.key for h in hits[2:4]]
 

@@ -6,11 +6,14 @@ the results item by item.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import pickle
 import subprocess
 import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -200,12 +203,28 @@ def test_empty_key_is_a_clear_error(client: Memtrace) -> None:
     assert err.value.field == "key"
 
 
-async def test_async_only_store_refuses_sync_calls_clearly(aclient: AsyncMemtrace) -> None:
+@pytest.mark.parametrize("where", ["embedded", "remote"])
+def test_async_only_store_serves_chat_memory_buffer(
+    where: str, data_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    """A store given only an AsyncMemtrace serves ChatMemoryBuffer's sync get/put (sync code, across
+    asyncio.run calls, and from threads), as the other adapters' stores do through the one bridge."""
+    if where == "remote":
+        server = request.getfixturevalue("live_server")
+        aclient = AsyncMemtrace(server.base_url, server.api_key)
+    else:
+        aclient = AsyncMemtrace.open(data_dir)
+    key = f"async-only-{uuid.uuid4().hex[:8]}"
     store = MemtraceChatStore(async_client=aclient)
-    await store.async_add_message("k", msg("x"))
-    assert await store.aget_messages("k") == [msg("x")]
-    with pytest.raises(TypeError, match="sync client"):
-        store.get_messages("k")
+    asyncio.run(store.async_add_message(key, msg("one")))
+    buffer = ChatMemoryBuffer.from_defaults(chat_store=store, chat_store_key=key, token_limit=1000)
+    buffer.put(msg("two", MessageRole.ASSISTANT))
+    assert [m.content for m in buffer.get_all()] == ["one", "two"]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: store.add_message(key, msg(f"t{i}")), range(4)))
+    assert sorted(str(m.content) for m in store.get_messages(key)[2:]) == ["t0", "t1", "t2", "t3"]
+    assert asyncio.run(store.aget_messages(key)) == store.get_messages(key)
+    asyncio.run(aclient.aclose())
 
 
 def test_long_conversations_page_past_one_thousand(client: Memtrace) -> None:

@@ -790,11 +790,13 @@ class Engine:
     def close_session(self, org_id: str, session_id: str) -> Session:
         return self.update_session(org_id, session_id, status="closed")
 
-    def _known_facts(self, org_id: str, session_id: str, records: list[MemoryRecord]) -> list[MemoryRecord]:
+    def _known_facts(
+        self, org_id: str, session_id: str, records: list[MemoryRecord], row: SessionRow | None
+    ) -> list[MemoryRecord]:
         """The current facts of the session's agent (keyed memories it wrote in any session), newest first: what
         the agent knows now, whichever conversation it learnt it in. Facts of other agents stay out, so one
-        agent's context does not grow with everything its organisation knows."""
-        row = self.metadata.get_session(org_id, session_id)
+        agent's context does not grow with everything its organisation knows. `row`: the session, as
+        `_require_session` found it."""
         agent_id = row.agent_id if row is not None else (records[0].agent_id if records else None)
         if agent_id is None:
             found = self.events.query(
@@ -808,10 +810,12 @@ class Engine:
         )
         return self.events.query(org_id, flt, order="desc", limit=KNOWN_FACTS_LIMIT, offset=0)
 
-    def _require_session(self, org_id: str, session_id: str) -> None:
-        """A session exists if it was created, or if any memory names it (memories may use free-form ids)."""
-        if self.metadata.get_session(org_id, session_id) is not None:
-            return
+    def _require_session(self, org_id: str, session_id: str) -> SessionRow | None:
+        """A session exists if it was created, or if any memory names it (memories may use free-form ids).
+        Returns its row (None for one that only memories name), so callers need not read it again."""
+        row = self.metadata.get_session(org_id, session_id)
+        if row is not None:
+            return row
         if not self.events.query(
             org_id,
             MemoryFilter(session_id=session_id, alive_at_us=self.wall_clock()),
@@ -820,6 +824,7 @@ class Engine:
             offset=0,
         ):
             raise NotFoundError("session not found")
+        return None
 
     def get_session_memories(
         self, org_id: str, session_id: str, opts: ListOptions | None = None
@@ -848,7 +853,7 @@ class Engine:
             raise ValidationError(
                 "invalid max_content_chars: must be between 1 and 100000", "max_content_chars"
             )
-        self._require_session(org_id, session_id)
+        session = self._require_session(org_id, session_id)
         records = self.events.query(
             org_id,
             MemoryFilter(
@@ -867,7 +872,7 @@ class Engine:
             records,
             max_tokens=max_tokens,
             max_content_chars=max_chars,
-            facts=self._known_facts(org_id, session_id, records),
+            facts=self._known_facts(org_id, session_id, records, session),
         )
         return SessionContext(
             session_id=session_id,

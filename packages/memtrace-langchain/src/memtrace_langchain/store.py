@@ -57,7 +57,8 @@ class MemtraceStore(BaseStore):
     - ``put``/``get``/``delete``/``search``/``list_namespaces`` behave as LangGraph's own stores do.
     - ``search(prefix, query=...)`` ranks by memtrace keyword search (BM25 over the item's text, see `fields`):
       items that match come first with a ``score``; the rest of the namespace follows, newest first, with
-      ``score=None`` (as a vector store ranks every item, a search never hides items just for not matching).
+      ``score=0.0`` (as a vector store ranks every item, a search never hides items just for not matching),
+      then items put with ``index=False`` (``score=None``, as in `InMemoryStore`).
       Without a query, items come newest-updated first, like LangGraph's SQL stores. ``filter`` applies to
       the item values with LangGraph's semantics (equality, nested dicts, ``$eq``/``$ne``/``$gt``/``$gte``/
       ``$lt``/``$lte``).
@@ -264,6 +265,11 @@ class MemtraceStore(BaseStore):
 
         # Pages sized to what is still wanted, growing while a filter or items already ranked above skip
         # most of them: a search for 10 items used to fetch (and decode) up to 1,000 memories.
+        # With a query, an indexed item that did not match scores 0.0 (a vector store gives every indexed item
+        # a number, and callers compare them); items put with index=False stay unscored (None) and come last,
+        # as in LangGraph's InMemoryStore. Without a query nothing is scored.
+        unmatched_score = 0.0 if query else None
+        unindexed: list[tuple[Memory, dict[str, Any]]] = []
         offset = 0
         remaining = wanted - len(found)
         # Without a filter and with nothing ranked yet, every listed memory is an item (only current versions
@@ -283,12 +289,21 @@ class MemtraceStore(BaseStore):
             )
             for memory in page.memories:
                 data = stored(memory)
-                if data is not None:
-                    admit(memory, data, None)
+                if data is None:
+                    continue
+                if query and not data.get("indexed", True):
+                    if len(unindexed) < wanted:
+                        unindexed.append((memory, data))
+                else:
+                    admit(memory, data, unmatched_score)
             if not page.has_more or not page.memories:
                 break
             offset += len(page.memories)
             page_size = min(PAGE_SIZE, 4 * page_size)
+        for memory, data in unindexed:
+            if len(found) >= wanted:
+                break
+            admit(memory, data, None)
         return found[op.offset : op.offset + op.limit]
 
     def _list_namespaces(self, op: ListNamespacesOp) -> Plan[list[tuple[str, ...]]]:

@@ -55,6 +55,7 @@ class ClientBinding:
         self._client: AnyClient | None = client if client is not None else async_client
         self._async_client = async_client
         self._bridge: ClientBridge | None = None
+        self._sync_bridge: ClientBridge | None = None
         self._from_env = self._client is None and not detached
         self._detached = detached
         self._token = uuid.uuid4().hex
@@ -80,16 +81,13 @@ class ClientBinding:
             self._bridge = ClientBridge(self._async_client or self.client)
         return self._bridge
 
-    def sync_bridge(self, owner: str) -> ClientBridge:
-        """For sync callers, which need a sync client: an `AsyncMemtrace` is bound to its event loop."""
-        client = self.client
-        if not isinstance(client, Memtrace):
-            raise TypeError(
-                f"{owner} was given an AsyncMemtrace, so only its async methods work. Sync callers (e.g. "
-                "ChatMemoryBuffer.get/put) need a sync client: pass client=Memtrace(...) "
-                "(and async_client=AsyncMemtrace(...) for native async)."
-            )
-        return ClientBridge(client)
+    def sync_bridge(self) -> ClientBridge:
+        """For sync callers (``ChatMemoryBuffer.get/put``): the sync client when there is one. An
+        `AsyncMemtrace` works too: the bridge runs an embedded one directly and a remote one on its own
+        background loop, so sync calls work with no loop running, after ``asyncio.run``, and from threads."""
+        if self._sync_bridge is None:
+            self._sync_bridge = ClientBridge(self.client)
+        return self._sync_bridge
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ClientBinding:
         return self

@@ -36,8 +36,9 @@ class MemtraceChatStore(ClientBound, BaseChatStore):
     - Messages round-trip exactly (role, content blocks, additional_kwargs) and in order; their text is the
       memory content, so memtrace's search and context see the conversation too.
     - `client` is a `Memtrace` (sync and async methods; async ones run it in a worker thread) or an
-      `AsyncMemtrace` (async methods only). Pass both kinds as `client` and `async_client` to get native
-      async as well as sync. With neither, `Memtrace.from_env()` is used.
+      `AsyncMemtrace` (async methods natively; sync ones through memtrace's bridge, so ``ChatMemoryBuffer``
+      works with it). Pass both kinds as `client` and `async_client` to pick each side's client. With
+      neither, `Memtrace.from_env()` is used.
     - Deleting a message deletes its memory; replacing messages (`set_messages`) writes the new ones in one
       batch before deleting the old ones, so a failure can leave both, never neither.
     """
@@ -71,7 +72,7 @@ class MemtraceChatStore(ClientBound, BaseChatStore):
     # -- helpers -------------------------------------------------------------------------------------------
 
     def _sync(self) -> ClientBridge:
-        return self._binding.sync_bridge(type(self).__name__)
+        return self._binding.sync_bridge()
 
     def _read(
         self, key: str, order: Order = "asc", *, offset: int = 0, limit: int | None = None

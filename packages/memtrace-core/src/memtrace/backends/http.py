@@ -310,7 +310,15 @@ class AsyncHttpBackend:
 
     async def _collect(self, bound: _LoopClient) -> None:
         """Wait for a connection, take what has queued by then (up to the batch bounds), and send it."""
-        async with bound.slots:
+        try:
+            await bound.slots.acquire()
+        except BaseException:  # cancelled while waiting (the loop is ending): so are the waiting callers
+            bound.collector = None
+            for _, future in bound.queued:
+                future.cancel()
+            bound.queued.clear()
+            raise
+        try:
             taken: list[tuple[HttpRequest, asyncio.Future[HttpReply]]] = []
             size = 0
             while bound.queued and len(taken) < BATCH_MAX_REQUESTS and size < BATCH_MAX_BYTES:
@@ -322,21 +330,29 @@ class AsyncHttpBackend:
             bound.collector = None
             if bound.queued:
                 bound.start_collector(self._collect)
-            if not taken:
-                return
-            try:
-                replies = await self._send_batch(bound.client, [request for request, _ in taken])
-            except BaseException as exc:
-                error = _unreachable(self.base_url, exc) if isinstance(exc, httpx.TransportError) else exc
-                for _, future in taken:
-                    if not future.done():
-                        future.set_exception(error)
-                if not isinstance(exc, Exception):
-                    raise
-                return
-            for (_, future), reply in zip(taken, replies, strict=True):
+            if taken:
+                await self._answer(bound, taken)
+        finally:
+            bound.slots.release()
+
+    async def _answer(
+        self, bound: _LoopClient, taken: list[tuple[HttpRequest, asyncio.Future[HttpReply]]]
+    ) -> None:
+        try:
+            replies = await self._send_batch(bound.client, [request for request, _ in taken])
+        except Exception as exc:
+            error = _unreachable(self.base_url, exc) if isinstance(exc, httpx.TransportError) else exc
+            for _, future in taken:
                 if not future.done():
-                    future.set_result(reply)
+                    future.set_exception(error)
+            return
+        except BaseException:
+            for _, future in taken:
+                future.cancel()
+            raise
+        for (_, future), reply in zip(taken, replies, strict=True):
+            if not future.done():
+                future.set_result(reply)
 
     async def _send_batch(self, client: httpx.AsyncClient, requests: list[HttpRequest]) -> list[HttpReply]:
         if len(requests) == 1:

@@ -22,6 +22,9 @@ Layout, and why:
   16 shards per org (a writer adds to the shard of its backend) so concurrent writers of one org do not queue
   on one row. ``term_stats`` holds, sharded the same way, how many of an org's memories contain each stem:
   BM25's document frequencies, kept exact by every write and delete in the same transaction.
+- ``memtrace_append`` (`APPEND_FUNCTION`) is the write path of a small write: dedup locks, probe, insert and
+  statistics in one server-side call, one round trip. It names the memories columns, so a migration that
+  changes what a write stores replaces it.
 - Metadata (orgs, agents, sessions, API keys, Arc instances) in plain tables; ``change_counters`` holds the
   version numbers servers poll to notice revoked keys and changed Arc instances.
 

@@ -25,8 +25,9 @@ candidates and do arithmetic:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
+from typing import NamedTuple
 
 from ...keywords import tokens
 from ..arc.ranking import Weights
@@ -72,14 +73,14 @@ def quote_lexeme(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-@dataclass(frozen=True)
-class DocumentTerms:
-    """What a memory stores for keyword search."""
+class DocumentTerms(NamedTuple):
+    """What a memory stores for keyword search. A tuple: made once per memory written, and a frozen dataclass
+    took longer to build than the tsvector text."""
 
     search_terms: str
     n_terms: int
     tsv: str
-    stems: frozenset[str]
+    stems: AbstractSet[str]
     """The distinct stems in `tsv` (without scope tokens): what ``term_stats`` counts for this memory."""
 
 
@@ -92,20 +93,19 @@ def document_terms(content: str, org_id: str, agent_id: str, session_id: str | N
     words = tokens(content)
     # Content words are letters and digits, which a tsvector literal takes unquoted (PostgreSQL sorts and
     # dedups); only the scope tokens need quoting, and a writer's few scopes are quoted once. This is most of a
-    # write's CPU time, hence the care: the bounds below are checked word by word only when the total length
-    # says a word could break one.
+    # write's CPU time after `tokens`, hence the care: the words are checked against the bounds only when their
+    # text is longer than the shortest bound (no word can be longer than all of them together).
+    text = " " + "  ".join(words) + " " if words else ""
     distinct = set(words)
-    length = sum(map(len, distinct))
-    if length > MAX_LEXEME_CHARS:
+    if len(text) > MAX_LEXEME_CHARS:
         distinct = {w for w in distinct if len(w) <= MAX_LEXEME_CHARS}
         if sum(map(len, distinct)) > MAX_TSVECTOR_CHARS:
             distinct = _first_distinct(words, MAX_TSVECTOR_CHARS)
-    text = " " + "  ".join(words) + " " if words else ""
     return DocumentTerms(
         text,
         len(words) + SCOPE_LENGTH,
         " ".join(distinct) + " " + _scope_lexemes(org_id, agent_id, session_id),
-        frozenset(distinct),
+        distinct,
     )
 
 
