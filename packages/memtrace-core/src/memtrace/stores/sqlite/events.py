@@ -10,12 +10,21 @@ from typing import Any
 
 from ...errors import StorageFullError
 from ...facts import Version, fingerprint, needs_placement, place_version
-from ...keywords import loose_prefix, query_keywords
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
 from .org_index import KeywordIndexes
+from .ranking import (
+    SCORE_LIMIT,
+    DocumentFrequencies,
+    Phrase,
+    all_expression,
+    any_expression,
+    phrase_weights,
+    query_phrases,
+    score_content,
+)
 from .schema import dedup_hash
 
 _COLUMNS = (
@@ -25,6 +34,7 @@ _COLUMNS = (
 _N_COLUMNS = len(_COLUMNS.split(","))
 _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
+_SELECT_ROWID = f"SELECT {_M_COLUMNS}, m.rowid FROM memories m"
 # dedup_h (schema.dedup_hash of dedup_key) is storage only: what the dedup index is keyed by.
 _INSERT = f"INSERT INTO memories ({_COLUMNS}, dedup_h) VALUES ({','.join('?' * (_N_COLUMNS + 1))})"
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
@@ -40,29 +50,17 @@ _ROWIDS_IN = "m.rowid IN (SELECT value FROM json_each(?))"
 log = logging.getLogger("memtrace.store")
 
 
-def _word_groups(text: str) -> list[str]:
-    """The query's keywords as FTS5 groups: each word quoted, ORed with its loose prefix when it has one."""
-    groups = []
-    for w in query_keywords(text):
-        quoted = '"' + w.replace('"', '""') + '"'
-        prefix = loose_prefix(w)
-        groups.append(f'{quoted} OR "{prefix}"*' if prefix else quoted)
-    return groups
-
-
 def fts_query(text: str) -> str | None:
     """Turn free text into an FTS5 MATCH expression for memories with *any* of its keywords: the keywords ORed
     (BM25 rewards matching more of them), each also as a loose prefix (so exact forms, matching both, rank
     first). Returns None when `text` has no keyword at all."""
-    groups = _word_groups(text)
-    return " OR ".join(groups) if groups else None
+    return any_expression(query_phrases(text))
 
 
 def fts_query_all(text: str) -> str | None:
     """The FTS5 MATCH expression for memories with *every* keyword of `text` (each in some form); None when
     `text` has fewer than two keywords (then it is the same as `fts_query`)."""
-    groups = _word_groups(text)
-    return " AND ".join(f"({g})" for g in groups) if len(groups) > 1 else None
+    return all_expression(query_phrases(text))
 
 
 def _encode_tags(tags: tuple[str, ...]) -> str | None:
@@ -193,11 +191,20 @@ def _where(org_id: str, flt: MemoryFilter) -> tuple[str, list[Any]]:
 class SQLiteEventStore:
     """Memories in a `SQLiteDatabase`."""
 
-    def __init__(self, db: SQLiteDatabase, *, index_backlog: int = 5000, rank_limit: int = 20_000) -> None:
+    def __init__(
+        self,
+        db: SQLiteDatabase,
+        *,
+        index_backlog: int = 5000,
+        rank_limit: int = 20_000,
+        score_limit: int = SCORE_LIMIT,
+    ) -> None:
         self.db = db
         self.index_backlog = index_backlog
         self.rank_limit = rank_limit
+        self.score_limit = score_limit
         self.indexes = KeywordIndexes()
+        self.frequencies = DocumentFrequencies()
         with db.read() as conn:
             register_functions(conn)
 
@@ -353,8 +360,8 @@ class SQLiteEventStore:
     def search(
         self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int
     ) -> list[MemoryRecord]:
-        any_words = fts_query(text)
-        if any_words is None:
+        phrases = query_phrases(text)
+        if not phrases:
             return []
         unindexed_after = self._catch_up()
         with self.db.read() as conn:
@@ -383,7 +390,8 @@ class SQLiteEventStore:
         for index in (tail, table):
             if index is not None and len(found) < wanted:
                 seen = {r.id for r in found}
-                more = self._tiers(index, scope, org_id, flt, text, any_words, wanted, windowed)
+                # The in-memory tail keeps bm25(): its statistics are its own, as they always were.
+                more = self._tiers(index, scope, org_id, flt, phrases, wanted, windowed, index is table)
                 found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found[offset:wanted]
 
@@ -405,33 +413,80 @@ class SQLiteEventStore:
         scope: list[str],
         org_id: str,
         flt: MemoryFilter,
-        text: str,
-        any_words: str,
+        phrases: list[Phrase],
         wanted: int,
         windowed: bool,
+        scored_here: bool,
     ) -> list[MemoryRecord]:
         """The best `wanted` matches in `table`. Two tiers, one total order: memories with every keyword first,
         then those with some, each tier by BM25. The first tier is small even in a large store, so it is ranked
         in full; the second is only needed when the first runs short, and there the rank window bounds the
-        work."""
+        work. `scored_here`: a tier with few candidates is scored by `ranking` instead of ``bm25()``."""
         found: list[MemoryRecord] = []
-        all_words = fts_query_all(text)
-        if all_words is not None:
-            found = self._ranked(
-                table, " AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted, windowed
+        limit = min(self.score_limit, self.rank_limit) if windowed else self.score_limit
+
+        def tier(expression: str, n: int) -> list[MemoryRecord]:
+            match = " AND ".join([*scope, f"content : ({expression})"])
+            ranked = (
+                self._scored(table, match, org_id, flt, n, phrases, limit) if scored_here and limit else None
             )
+            return ranked if ranked is not None else self._ranked(table, match, org_id, flt, n, windowed)
+
+        all_words = all_expression(phrases)
+        if all_words is not None:
+            found = tier(all_words, wanted)
         if len(found) < wanted:
             seen = {r.id for r in found}
-            more = self._ranked(
-                table,
-                " AND ".join([*scope, f"content : ({any_words})"]),
-                org_id,
-                flt,
-                wanted + len(found),
-                windowed,
-            )
+            any_words = any_expression(phrases)
+            assert any_words is not None
+            more = tier(any_words, wanted + len(found))
             found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found
+
+    def _scored(
+        self,
+        table: str,
+        match: str,
+        org_id: str,
+        flt: MemoryFilter,
+        n: int,
+        phrases: list[Phrase],
+        limit: int,
+    ) -> list[MemoryRecord] | None:
+        """The best `n` memories for one MATCH expression, as `_ranked` orders them, scored by `ranking`; None
+        when the expression matches more than `limit` memories (then `_ranked` is the cheaper way)."""
+        where, params = _where(org_id, flt)
+        with self.db.read() as conn:
+            keys = [
+                k
+                for (k,) in conn.execute(
+                    f"SELECT rowid FROM {table} WHERE {table} MATCH ? LIMIT ?", (match, limit + 1)
+                )
+            ]
+            if len(keys) > limit:
+                return None
+            if not keys:
+                return []
+            w = phrase_weights(conn, table, phrases, self.frequencies)
+            rows = conn.execute(
+                f"SELECT m.rowid, m.content, m.time_us, COALESCE(m.importance, 0) FROM memories m "
+                f"WHERE {_ROWIDS_IN} AND {where}",
+                [json.dumps(keys), *params],
+            ).fetchall()
+            if w is None or not rows:
+                return []
+            # bm25() order: best score, then the newer, then the more important memory, then the later row.
+            best = sorted(
+                ((score_content(content, phrases, w), t, imp, r) for r, content, t, imp in rows),
+                reverse=True,
+            )[:n]
+            full = {
+                row[-1]: row
+                for row in conn.execute(
+                    f"{_SELECT_ROWID} WHERE {_ROWIDS_IN}", [json.dumps([b[3] for b in best])]
+                )
+            }
+        return [_row_to_record(full[b[3]][:_N_COLUMNS], score=round(b[0], 6)) for b in best]
 
     def _ranked(
         self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int, windowed: bool
