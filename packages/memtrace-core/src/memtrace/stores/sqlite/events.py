@@ -14,7 +14,7 @@ from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
-from .org_index import KeywordIndexes
+from .org_index import KeywordIndexes, agent_ranges, block_start, key_rowid, rowid_sql
 from .ranking import (
     SCORE_LIMIT,
     DocumentFrequencies,
@@ -373,10 +373,20 @@ class SQLiteEventStore:
                 else None
             )
         # The table holds only the caller's org (org_index.py). Scope tokens narrow the match inside FTS5 (a
-        # doclist intersection) to an agent or session. The WHERE still checks every condition on the row.
+        # doclist intersection) to an agent or session; in the org's table an agent's memories also sit in their
+        # own key ranges, which a scored tier reads alone. The WHERE still checks every condition on the row.
         scope = []
+        ranges: list[tuple[int, int]] | None = None
         if flt.agent_id:
             scope.append(f'scope : "a{flt.agent_id.encode().hex()}"')
+            if table is not None:
+                with self.db.read() as conn:
+                    slot = self.indexes.slot(conn, org_id, flt.agent_id)
+                    newest = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
+                if slot is None:
+                    table = None  # nothing of the agent is indexed
+                else:
+                    ranges = agent_ranges(slot, int(newest))
         if flt.session_id:
             scope.append(f'scope : "s{flt.session_id.encode().hex()}"')
         wanted = limit + offset
@@ -387,11 +397,13 @@ class SQLiteEventStore:
         found: list[MemoryRecord] = []
         # Degraded (disk full): the memories not yet indexed, from an index in memory, come first, newest writes
         # being what a caller most expects to find; then the rest, by the org's index.
-        for index in (tail, table):
+        for index, keyed in ((tail, False), (table, True)):
             if index is not None and len(found) < wanted:
                 seen = {r.id for r in found}
                 # The in-memory tail keeps bm25(): its statistics are its own, as they always were.
-                more = self._tiers(index, scope, org_id, flt, phrases, wanted, windowed, index is table)
+                more = self._tiers(
+                    index, scope, ranges if keyed else None, org_id, flt, phrases, wanted, windowed, keyed
+                )
                 found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found[offset:wanted]
 
@@ -411,26 +423,33 @@ class SQLiteEventStore:
         self,
         table: str,
         scope: list[str],
+        ranges: list[tuple[int, int]] | None,
         org_id: str,
         flt: MemoryFilter,
         phrases: list[Phrase],
         wanted: int,
         windowed: bool,
-        scored_here: bool,
+        keyed: bool,
     ) -> list[MemoryRecord]:
         """The best `wanted` matches in `table`. Two tiers, one total order: memories with every keyword first,
         then those with some, each tier by BM25. The first tier is small even in a large store, so it is ranked
         in full; the second is only needed when the first runs short, and there the rank window bounds the
-        work. `scored_here`: a tier with few candidates is scored by `ranking` instead of ``bm25()``."""
+        work. `keyed`: `table` is an org's index (rows keyed as org_index.py says, `ranges` the agent's key ranges
+        when scoped to one), where a tier with few candidates is scored by `ranking` instead of ``bm25()``;
+        else the in-memory index of rows not yet indexed (keyed by rowid, ranked by ``bm25()``)."""
         found: list[MemoryRecord] = []
         limit = min(self.score_limit, self.rank_limit) if windowed else self.score_limit
 
         def tier(expression: str, n: int) -> list[MemoryRecord]:
             match = " AND ".join([*scope, f"content : ({expression})"])
             ranked = (
-                self._scored(table, match, org_id, flt, n, phrases, limit) if scored_here and limit else None
+                self._scored(table, match, ranges, org_id, flt, n, phrases, limit)
+                if keyed and limit
+                else None
             )
-            return ranked if ranked is not None else self._ranked(table, match, org_id, flt, n, windowed)
+            return (
+                ranked if ranked is not None else self._ranked(table, match, org_id, flt, n, windowed, keyed)
+            )
 
         all_words = all_expression(phrases)
         if all_words is not None:
@@ -447,6 +466,7 @@ class SQLiteEventStore:
         self,
         table: str,
         match: str,
+        ranges: list[tuple[int, int]] | None,
         org_id: str,
         flt: MemoryFilter,
         n: int,
@@ -454,24 +474,28 @@ class SQLiteEventStore:
         limit: int,
     ) -> list[MemoryRecord] | None:
         """The best `n` memories for one MATCH expression, as `_ranked` orders them, scored by `ranking`; None
-        when the expression matches more than `limit` memories (then `_ranked` is the cheaper way)."""
+        when the expression matches more than `limit` memories (then `_ranked` is the cheaper way). `ranges`:
+        only keys in these (an agent's), each read by a seek in FTS5's doclists."""
         where, params = _where(org_id, flt)
         with self.db.read() as conn:
-            keys = [
-                k
-                for (k,) in conn.execute(
-                    f"SELECT rowid FROM {table} WHERE {table} MATCH ? LIMIT ?", (match, limit + 1)
-                )
-            ]
-            if len(keys) > limit:
-                return None
+            keys: list[int] = []
+            for lo, hi in ranges if ranges is not None else [(0, 2**63 - 1)]:
+                keys += [
+                    k
+                    for (k,) in conn.execute(
+                        f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid BETWEEN ? AND ? LIMIT ?",
+                        (match, lo, hi, limit + 1 - len(keys)),
+                    )
+                ]
+                if len(keys) > limit:
+                    return None
             if not keys:
                 return []
             w = phrase_weights(conn, table, phrases, self.frequencies)
             rows = conn.execute(
                 f"SELECT m.rowid, m.content, m.time_us, COALESCE(m.importance, 0) FROM memories m "
                 f"WHERE {_ROWIDS_IN} AND {where}",
-                [json.dumps(keys), *params],
+                [json.dumps([key_rowid(k) for k in keys]), *params],
             ).fetchall()
             if w is None or not rows:
                 return []
@@ -489,11 +513,13 @@ class SQLiteEventStore:
         return [_row_to_record(full[b[3]][:_N_COLUMNS], score=round(b[0], 6)) for b in best]
 
     def _ranked(
-        self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int, windowed: bool
+        self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int, windowed: bool, keyed: bool
     ) -> list[MemoryRecord]:
         """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
-        with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked)."""
-        window = self._rank_window(table, match) if windowed else 0
+        with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked). `keyed`:
+        the table's rows are keyed as org_index.py says (else by rowid)."""
+        start, newest = self._rank_window(table, match, keyed) if windowed else (0, 0)
+        rowid = rowid_sql("rowid") if keyed else "rowid"
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
@@ -501,8 +527,8 @@ class SQLiteEventStore:
 
         def run(inner: str, args: list[Any]) -> list[Any]:
             sql = (
-                f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25({table}, 1.0, 0.0) AS rank "
-                f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? {inner}) AS c "
+                f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT {rowid} AS rowid, bm25({table}, 1.0, 0.0) AS rank "
+                f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? AND {rowid} >= ? {inner}) AS c "
                 f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
             )
             with self.db.read() as conn:
@@ -513,11 +539,11 @@ class SQLiteEventStore:
             # every match to read its row is what makes the general plan slow (~1 us per match). Superseded
             # memories may be among them: twice `n` leaves room, and when that is not enough the general plan runs.
             best = 2 * n if flt.current_only else n
-            rows = run("ORDER BY rank, rowid DESC LIMIT ?", [match, window, best, *params, n])
+            rows = run(f"ORDER BY rank, {rowid} DESC LIMIT ?", [match, start, newest, best, *params, n])
             if flt.current_only and len(rows) < n:
-                rows = run("", [match, window, *params, n])
+                rows = run("", [match, start, newest, *params, n])
         else:
-            rows = run("", [match, window, *params, n])
+            rows = run("", [match, start, newest, *params, n])
         return [_row_to_record(r[:_N_COLUMNS], score=round(-r[_N_COLUMNS], 6)) for r in rows]
 
     def _scope_exceeds_rank_limit(self, org_id: str, flt: MemoryFilter) -> bool:
@@ -530,19 +556,33 @@ class SQLiteEventStore:
             ).fetchone()
         return row is not None
 
-    def _rank_window(self, table: str, match: str) -> int:
-        """The lowest rowid whose matches are ranked: 0 (all of them) unless the query matches more than
-        `rank_limit` memories, in which case only the `rank_limit` most recently stored matches are ranked.
+    def _rank_window(self, table: str, match: str, keyed: bool) -> tuple[int, int]:
+        """Which matches are ranked: those with key >= the first number and rowid >= the second. (0, 0), all
+        of them, unless the query matches more than `rank_limit` memories, in which case only the `rank_limit`
+        most recently stored matches are ranked.
 
         BM25 costs about a microsecond per match, so a query of common words over a million memories would take
-        seconds; bounding the work keeps every search in the tens of milliseconds. Matches arrive in rowid
-        order, so finding the boundary is a cheap scan of the doclists."""
+        seconds; bounding the work keeps every search in the tens of milliseconds. Matches arrive in key order,
+        which is rowid order by blocks (org_index.py): the `rank_limit`-th match from the end in key order
+        says in which block the newest `rank_limit` by rowid begin, and a second pass from that block's first
+        key finds their lowest rowid exactly."""
         with self.db.read() as conn:
             row = conn.execute(
                 f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
                 (match, self.rank_limit - 1),
             ).fetchone()
-        return int(row[0]) if row else 0
+            if row is None:
+                return 0, 0
+            if not keyed:
+                return int(row[0]), 0
+            start = block_start(int(row[0]))
+            rowid = rowid_sql("rowid")
+            row = conn.execute(
+                f"SELECT {rowid} AS r FROM {table} WHERE {table} MATCH ? AND rowid >= ? ORDER BY r DESC "
+                "LIMIT 1 OFFSET ?",
+                (match, start, self.rank_limit - 1),
+            ).fetchone()
+        return start, int(row[0])
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         with self.db.read() as conn:
