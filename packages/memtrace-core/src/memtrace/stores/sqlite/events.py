@@ -21,6 +21,8 @@ from .ranking import (
     Phrase,
     all_expression,
     any_expression,
+    candidate_expression,
+    index_state,
     phrase_weights,
     query_phrases,
     score_content,
@@ -442,8 +444,9 @@ class SQLiteEventStore:
 
         def tier(expression: str, n: int) -> list[MemoryRecord]:
             match = " AND ".join([*scope, f"content : ({expression})"])
+            every = expression is all_words
             ranked = (
-                self._scored(table, match, ranges, org_id, flt, n, phrases, limit)
+                self._scored(table, scope, every, ranges, org_id, flt, n, phrases, limit)
                 if keyed and limit
                 else None
             )
@@ -465,7 +468,8 @@ class SQLiteEventStore:
     def _scored(
         self,
         table: str,
-        match: str,
+        scope: list[str],
+        every: bool,
         ranges: list[tuple[int, int]] | None,
         org_id: str,
         flt: MemoryFilter,
@@ -473,11 +477,19 @@ class SQLiteEventStore:
         phrases: list[Phrase],
         limit: int,
     ) -> list[MemoryRecord] | None:
-        """The best `n` memories for one MATCH expression, as `_ranked` orders them, scored by `ranking`; None
-        when the expression matches more than `limit` memories (then `_ranked` is the cheaper way). `ranges`:
-        only keys in these (an agent's), each read by a seek in FTS5's doclists."""
+        """The best `n` memories of a tier (memories with some phrase of `every` keyword, or of any) within
+        `scope`, as `_ranked` orders them, scored by `ranking`; None when the tier has more than `limit`
+        candidates (then `_ranked` is the cheaper way). `ranges`: only keys in these (an agent's), each read by
+        a seek in FTS5's doclists."""
         where, params = _where(org_id, flt)
         with self.db.read() as conn:
+            state = index_state(conn, table)
+            expression = candidate_expression(
+                phrases, self.frequencies.alternatives(conn, table, phrases, state), every
+            )
+            if expression is None:
+                return []
+            match = " AND ".join([*scope, f"content : ({expression})"])
             keys: list[int] = []
             for lo, hi in ranges if ranges is not None else [(0, 2**63 - 1)]:
                 keys += [
@@ -491,7 +503,7 @@ class SQLiteEventStore:
                     return None
             if not keys:
                 return []
-            w = phrase_weights(conn, table, phrases, self.frequencies)
+            w = phrase_weights(conn, table, phrases, self.frequencies, state)
             rows = conn.execute(
                 f"SELECT m.rowid, m.content, m.time_us, COALESCE(m.importance, 0) FROM memories m "
                 f"WHERE {_ROWIDS_IN} AND {where}",

@@ -29,7 +29,7 @@ FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 # the doclist index) instead of every entry: at 1,000,000 memories and 100 agents, a hundredth of the work.
 # Blocks keep key order close to time order, so a rank window ("the newest N matches") stays exact at the cost
 # of one block's matches (`rank_window` in events.py). Agent slots are numbered per org in ``fts_agents``.
-BLOCK_BITS = 17
+BLOCK_BITS = 20
 SLOT_BITS = 20
 _LOW = (1 << BLOCK_BITS) - 1
 _HIGH_SHIFT = BLOCK_BITS + SLOT_BITS
@@ -84,6 +84,14 @@ _KEYED = (
     f"SELECT {key_sql('a.slot', 'm.rowid')} AS k, m.content, m.scope FROM memories m "
     "JOIN fts_agents a ON a.org_id = m.org_id AND a.agent_id = m.agent_id"
 )
+
+
+_OPTIMIZE_FROM = 100_000
+"""A full indexing of at least this many rows ends with FTS5's 'optimize' (all segments merged into one)."""
+
+
+def newest_rowid(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0])
 
 
 class KeywordIndexes:
@@ -150,6 +158,16 @@ class KeywordIndexes:
         transaction."""
         if indexed == 0:
             self._drop_unmapped(conn)
+        tables = self._index_chunks(conn, indexed)
+        if indexed == 0 and newest_rowid(conn) >= _OPTIMIZE_FROM:
+            # Indexing a whole store (after the migration to keys): one segment instead of one per chunk, so a
+            # search looks each term up once per block rather than once per segment.
+            for table in tables:
+                conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+
+    def _index_chunks(self, conn: sqlite3.Connection, indexed: int) -> set[str]:
+        """Index the rows after `indexed` chunk by chunk; returns the tables written."""
+        written: set[str] = set()
         # Slots for the agents new to the index, numbered per org in order of first appearance.
         conn.execute(
             "INSERT INTO fts_agents (org_id, agent_id, slot) "
@@ -160,7 +178,7 @@ class KeywordIndexes:
             "WHERE a.org_id = n.org_id AND a.agent_id = n.agent_id)",
             (MAX_SLOT, indexed),
         )
-        newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
+        newest = newest_rowid(conn)
         for lo in range(indexed, newest, _CHUNK):
             hi = min(lo + _CHUNK, newest)
             orgs = [
@@ -171,6 +189,7 @@ class KeywordIndexes:
             ]
             if len(orgs) == 1:
                 table = self._table_for_write(conn, orgs[0])
+                written.add(table)
                 conn.execute(
                     f"INSERT INTO {table}(rowid, content, scope) {_KEYED} WHERE m.rowid > ? AND m.rowid <= ? "
                     "ORDER BY k",
@@ -188,8 +207,10 @@ class KeywordIndexes:
                 by_org[org_id].append((key, content, scope))
             for org_id, rows in by_org.items():
                 table = self._table_for_write(conn, org_id)
+                written.add(table)
                 rows.sort()
                 conn.executemany(f"INSERT INTO {table}(rowid, content, scope) VALUES (?, ?, ?)", rows)
+        return written
 
     def index_in_memory(self, conn: sqlite3.Connection, org_id: str, indexed: int) -> str:
         """The org's memories after `indexed` in a keyword index held in memory (a TEMP table, with

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from ...keywords import loose_prefix, query_keywords, tokens
 from ..arc.ranking import CorpusStats, Weights, score, weights
@@ -126,20 +127,35 @@ def index_state(conn: sqlite3.Connection, table: str) -> IndexState:
     return IndexState(rows, total, cookie)
 
 
+T = TypeVar("T")
+
+
 @dataclass
-class _Count:
-    documents: int
+class _Cached(Generic[T]):
+    value: T
     state: IndexState
 
 
+MAX_PREFIX_TERMS = 64
+"""A loose prefix standing for more index terms than this is matched as a prefix (a huge OR is no faster)."""
+
+
+def _successor(prefix: str) -> str:
+    """The least string above every string starting with `prefix`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 class DocumentFrequencies:
-    """Per organisation index and phrase, how many indexed memories contain the phrase: counted by FTS5 and
-    kept for the life of the store. A count is reused while the index is unchanged (same cookie); in an index
-    of `EXACT_BELOW` rows or more also while its rows and tokens have moved by at most 1/`STALE_SHARE` since
-    the count (a 1% change in a count moves a term's idf by under 0.02)."""
+    """Per organisation index, what a search needs of it besides the candidates, counted by FTS5 and kept for
+    the life of the store: each phrase's document frequency, and the index terms a loose prefix stands for.
+    Both are reused while the index is unchanged (same cookie); in an index of `EXACT_BELOW` rows or more also
+    while its rows and tokens have moved by at most 1/`STALE_SHARE` since they were counted (a 1% change in a
+    count moves a term's idf by under 0.02)."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str], _Count] = {}
+        self._counts: dict[tuple[str, str], _Cached[int]] = {}
+        self._prefixes: dict[tuple[str, str], _Cached[list[str]]] = {}
+        self._vocab: set[str] = set()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -153,39 +169,108 @@ class DocumentFrequencies:
             and abs(now.tokens - was.tokens) <= was.tokens // STALE_SHARE
         )
 
+    def _cached(
+        self,
+        cache: dict[tuple[str, str], _Cached[T]],
+        key: tuple[str, str],
+        state: IndexState,
+        compute: Callable[[], T],
+    ) -> T:
+        with self._lock:
+            c = cache.get(key)
+        if c is None or not self._fresh(c.state, state):
+            c = _Cached(compute(), state)
+            with self._lock:
+                if len(cache) > 100_000:
+                    cache.clear()
+                cache[key] = c
+        return c.value
+
     def get(
         self, conn: sqlite3.Connection, table: str, phrases: Sequence[Phrase], state: IndexState
     ) -> list[int]:
-        out = []
-        for p in phrases:
-            if p.empty:
-                out.append(0)
-                continue
-            key = (table, p.fts)
-            with self._lock:
-                c = self._counts.get(key)
-            if c is None or not self._fresh(c.state, state):
-                n = conn.execute(
+        """Each phrase's document frequency in `table`."""
+
+        def count(p: Phrase) -> Callable[[], int]:
+            return lambda: int(
+                conn.execute(
                     f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", (f"content : {p.fts}",)
                 ).fetchone()[0]
-                c = _Count(int(n), state)
-                with self._lock:
-                    if len(self._counts) > 100_000:
-                        self._counts.clear()
-                    self._counts[key] = c
-            out.append(c.documents)
+            )
+
+        return [
+            0 if p.empty else self._cached(self._counts, (table, p.fts), state, count(p)) for p in phrases
+        ]
+
+    def alternatives(
+        self, conn: sqlite3.Connection, table: str, phrases: Sequence[Phrase], state: IndexState
+    ) -> list[list[str]]:
+        """Per phrase, FTS5 phrases that find the same memories without a prefix query: a loose prefix becomes
+        the index terms it stands for, quoted (FTS5 reads a prefix query's doclists in full before it can
+        skip to an agent's key range; a plain term seeks). A prefix is kept as it is when it stands for more
+        than `MAX_PREFIX_TERMS` terms, or for a term the stemmer would change again (a quoted term is stemmed
+        once more; the Porter stemmer is not idempotent). [] when no memory holds the phrase."""
+        vocab = f"memtrace_vocab_{table}"
+        if vocab not in self._vocab:
+            conn.execute(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{vocab} USING fts5vocab(main, {table}, row)"
+            )
+            with self._lock:
+                self._vocab.add(vocab)
+        out: list[list[str]] = []
+        for p in phrases:
+            if p.empty:
+                out.append([])
+                continue
+            if not p.fts.endswith("*"):
+                out.append([p.fts])
+                continue
+            prefix = p.term.pattern.strip()
+
+            def expand(prefix: str = prefix, fts: str = p.fts) -> list[str]:
+                terms = [
+                    t
+                    for (t,) in conn.execute(
+                        f"SELECT term FROM temp.{vocab} WHERE term >= ? AND term < ?",
+                        (prefix, _successor(prefix)),
+                    )
+                ]
+                if len(terms) > MAX_PREFIX_TERMS or any(tokens(t) != [t] for t in terms):
+                    return [fts]
+                return ['"' + t + '"' for t in terms]
+
+            out.append(self._cached(self._prefixes, (table, prefix), state, expand))
         return out
 
 
 def phrase_weights(
-    conn: sqlite3.Connection, table: str, phrases: Sequence[Phrase], frequencies: DocumentFrequencies
+    conn: sqlite3.Connection,
+    table: str,
+    phrases: Sequence[Phrase],
+    frequencies: DocumentFrequencies,
+    state: IndexState,
 ) -> Weights | None:
-    """BM25's constants for `phrases` over the org's index `table` (None when it is empty)."""
-    state = index_state(conn, table)
+    """BM25's constants for `phrases` over the org's index `table` in `state` (None when it is empty)."""
     if state.rows <= 0:
         return None
     df = frequencies.get(conn, table, phrases, state)
     return weights(CorpusStats(state.rows, state.tokens, tuple(df)))
+
+
+def candidate_expression(
+    phrases: Sequence[Phrase], alternatives: Sequence[Sequence[str]], every: bool
+) -> str | None:
+    """The MATCH expression for a tier from `DocumentFrequencies.alternatives`: memories with any phrase, or
+    (`every`) with some phrase of every keyword. None when nothing can match."""
+    groups: dict[int, list[str]] = {}
+    for p, alt in zip(phrases, alternatives, strict=True):
+        groups.setdefault(p.term.group, []).extend(alt)
+    if every:
+        if any(not g for g in groups.values()):
+            return None
+        return " AND ".join("(" + " OR ".join(dict.fromkeys(g)) + ")" for g in groups.values())
+    found = [a for g in groups.values() for a in g]
+    return " OR ".join(dict.fromkeys(found)) if found else None
 
 
 def score_content(content: str, phrases: Sequence[Phrase], w: Weights) -> float:
@@ -203,6 +288,7 @@ __all__ = [
     "Phrase",
     "all_expression",
     "any_expression",
+    "candidate_expression",
     "index_state",
     "phrase_weights",
     "query_phrases",
