@@ -22,6 +22,7 @@ from .ranking import (
     all_expression,
     any_expression,
     candidate_expression,
+    groups_of,
     index_state,
     phrase_weights,
     query_phrases,
@@ -480,49 +481,90 @@ class SQLiteEventStore:
         """The best `n` memories of a tier (memories with some phrase of `every` keyword, or of any) within
         `scope`, as `_ranked` orders them, scored by `ranking`; None when the tier has more than `limit`
         candidates (then `_ranked` is the cheaper way). `ranges`: only keys in these (an agent's), each read by
-        a seek in FTS5's doclists."""
+        a seek in FTS5's doclists.
+
+        The some-keywords tier takes its keywords one at a time, the one that can add most to a score first
+        (a keyword's phrases can add at most their weights), and stops once the `n`-th best score found beats
+        everything the keywords not yet read could add together: a memory with none of the read keywords
+        scores at most that. A rare word with a very common one (whose idf is near zero) reads the rare word's
+        matches only. The answer is the same as scoring every match."""
         where, params = _where(org_id, flt)
         with self.db.read() as conn:
             state = index_state(conn, table)
-            expression = candidate_expression(
-                phrases, self.frequencies.alternatives(conn, table, phrases, state), every
-            )
-            if expression is None:
-                return []
-            match = " AND ".join([*scope, f"content : ({expression})"])
-            keys: list[int] = []
-            for lo, hi in ranges if ranges is not None else [(0, 2**63 - 1)]:
-                keys += [
-                    k
-                    for (k,) in conn.execute(
-                        f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid BETWEEN ? AND ? LIMIT ?",
-                        (match, lo, hi, limit + 1 - len(keys)),
-                    )
-                ]
-                if len(keys) > limit:
-                    return None
-            if not keys:
-                return []
             w = phrase_weights(conn, table, phrases, self.frequencies, state)
-            rows = conn.execute(
-                f"SELECT m.rowid, m.content, m.time_us, COALESCE(m.importance, 0) FROM memories m "
-                f"WHERE {_ROWIDS_IN} AND {where}",
-                [json.dumps([key_rowid(k) for k in keys]), *params],
-            ).fetchall()
-            if w is None or not rows:
+            if w is None:
                 return []
-            # bm25() order: best score, then the newer, then the more important memory, then the later row.
-            best = sorted(
-                ((score_content(content, phrases, w), t, imp, r) for r, content, t, imp in rows),
-                reverse=True,
-            )[:n]
+            alternatives = self.frequencies.alternatives(conn, table, phrases, state)
+            if every:
+                steps = [list(range(len(phrases)))]
+            else:
+                steps = sorted(groups_of(phrases), key=lambda g: -sum(w.term_weights[i] for i in g))
+            bounds = [sum(w.term_weights[i] for g in steps[k + 1 :] for i in g) for k in range(len(steps))]
+            df = self.frequencies.get(conn, table, phrases, state)
+            if not scope and every and min(max(df[i] for i in g) for g in groups_of(phrases)) > 4 * limit:
+                # Org-wide, every keyword in thousands of memories: the tier is almost surely over `limit`
+                # (if not, bm25() gives the same answer, only slower).
+                return None
+            seen: set[int] = set()
+            scored: list[tuple[float, int, float, int]] = []
+            for step, bound in zip(steps, bounds, strict=True):
+                expression = candidate_expression(
+                    [phrases[i] for i in step], [alternatives[i] for i in step], every
+                )
+                if not scope and not every and max(df[i] for i in step) > limit - len(seen):
+                    return None  # this keyword alone has more candidates than are left to score
+                if expression is not None:
+                    keys = self._candidates(conn, table, scope, expression, ranges, limit - len(seen))
+                    if keys is None:
+                        return None
+                    rowids = [r for r in map(key_rowid, keys) if r not in seen]
+                    seen.update(rowids)
+                    # bm25() order: best score, then the newer, then the more important memory, then the
+                    # later row.
+                    scored += [
+                        (score_content(content, phrases, w), t, imp, r)
+                        for r, content, t, imp in conn.execute(
+                            f"SELECT m.rowid, m.content, m.time_us, COALESCE(m.importance, 0) FROM memories m "
+                            f"WHERE {_ROWIDS_IN} AND {where}",
+                            [json.dumps(rowids), *params],
+                        )
+                    ]
+                    scored = sorted(scored, reverse=True)[:n]
+                if len(scored) >= n and scored[-1][0] > bound:
+                    break
+            if not scored:
+                return []
             full = {
                 row[-1]: row
                 for row in conn.execute(
-                    f"{_SELECT_ROWID} WHERE {_ROWIDS_IN}", [json.dumps([b[3] for b in best])]
+                    f"{_SELECT_ROWID} WHERE {_ROWIDS_IN}", [json.dumps([b[3] for b in scored])]
                 )
             }
-        return [_row_to_record(full[b[3]][:_N_COLUMNS], score=round(b[0], 6)) for b in best]
+        return [_row_to_record(full[b[3]][:_N_COLUMNS], score=round(b[0], 6)) for b in scored]
+
+    @staticmethod
+    def _candidates(
+        conn: sqlite3.Connection,
+        table: str,
+        scope: list[str],
+        expression: str,
+        ranges: list[tuple[int, int]] | None,
+        limit: int,
+    ) -> list[int] | None:
+        """The keys matching `expression` within `scope` (and `ranges`); None when more than `limit`."""
+        match = " AND ".join([*scope, f"content : ({expression})"])
+        keys: list[int] = []
+        for lo, hi in ranges if ranges is not None else [(0, 2**63 - 1)]:
+            keys += [
+                k
+                for (k,) in conn.execute(
+                    f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid BETWEEN ? AND ? LIMIT ?",
+                    (match, lo, hi, limit + 1 - len(keys)),
+                )
+            ]
+            if len(keys) > limit:
+                return None
+        return keys
 
     def _ranked(
         self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int, windowed: bool, keyed: bool

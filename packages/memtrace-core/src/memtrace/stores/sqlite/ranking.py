@@ -92,6 +92,14 @@ def all_expression(phrases: Sequence[Phrase]) -> str | None:
     return " AND ".join("(" + " OR ".join(g) + ")" for g in groups.values())
 
 
+def groups_of(phrases: Sequence[Phrase]) -> list[list[int]]:
+    """The phrases' indexes per query keyword, in keyword order."""
+    out: dict[int, list[int]] = {}
+    for i, p in enumerate(phrases):
+        out.setdefault(p.term.group, []).append(i)
+    return list(out.values())
+
+
 def _varint(data: bytes, i: int) -> tuple[int, int]:
     """SQLite's variable-length integer at `data[i:]`: (value, next offset)."""
     value = 0
@@ -289,6 +297,7 @@ __all__ = [
     "all_expression",
     "any_expression",
     "candidate_expression",
+    "groups_of",
     "index_state",
     "phrase_weights",
     "query_phrases",
