@@ -48,6 +48,12 @@ _DEDUP_HITS = (
 )
 _DEDUP_CHUNK = 500
 _ROWIDS_IN = "m.rowid IN (SELECT value FROM json_each(?))"
+# CROSS JOIN: row by row from the list. Left to itself the planner may walk the agent's whole range of
+# memories_agent_time (10,000 rows at a million memories) and test each against the list.
+_CANDIDATE_ROWS = (
+    "SELECT m.rowid, m.content, m.time_us, COALESCE(m.importance, 0) FROM json_each(?) AS j "
+    "CROSS JOIN memories m ON m.rowid = j.value WHERE {}"
+)
 """Rows by a JSON list of rowids: one bound parameter however many (no SQLITE_MAX_VARIABLE_NUMBER)."""
 
 log = logging.getLogger("memtrace.store")
@@ -498,8 +504,8 @@ class SQLiteEventStore:
             if every:
                 steps = [list(range(len(phrases)))]
             else:
-                steps = sorted(groups_of(phrases), key=lambda g: -sum(w.term_weights[i] for i in g))
-            bounds = [sum(w.term_weights[i] for g in steps[k + 1 :] for i in g) for k in range(len(steps))]
+                steps = sorted(groups_of(phrases), key=lambda g: -sum(w.bound(i) for i in g))
+            bounds = [sum(w.bound(i) for g in steps[k + 1 :] for i in g) for k in range(len(steps))]
             df = self.frequencies.get(conn, table, phrases, state)
             if not scope and every and min(max(df[i] for i in g) for g in groups_of(phrases)) > 4 * limit:
                 # Org-wide, every keyword in thousands of memories: the tier is almost surely over `limit`
@@ -524,9 +530,7 @@ class SQLiteEventStore:
                     scored += [
                         (score_content(content, phrases, w), t, imp, r)
                         for r, content, t, imp in conn.execute(
-                            f"SELECT m.rowid, m.content, m.time_us, COALESCE(m.importance, 0) FROM memories m "
-                            f"WHERE {_ROWIDS_IN} AND {where}",
-                            [json.dumps(rowids), *params],
+                            _CANDIDATE_ROWS.format(where), [json.dumps(rowids), *params]
                         )
                     ]
                     scored = sorted(scored, reverse=True)[:n]

@@ -19,6 +19,7 @@ way only when a tier has at most `SCORE_LIMIT` candidates and otherwise lets ``b
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from ...keywords import loose_prefix, query_keywords, tokens
-from ..arc.ranking import CorpusStats, Weights, score, weights
+from ..arc.ranking import K1, MIN_IDF, B, union_estimate
 from ..arc.terms import QueryTerm
 
 SCOPE_TOKENS = 3
@@ -39,6 +40,10 @@ the candidates, not the statistics, are the cost)."""
 
 EXACT_BELOW = 10_000
 """Organisations with fewer indexed memories have their document frequencies recounted after any change."""
+
+EXACT_UNION = 50_000
+"""A prefix standing for several terms has its document frequency counted by FTS5 (a pass over their doclists)
+while their counts add up to at most this; past it, estimated."""
 
 STALE_SHARE = 100
 """A larger organisation's counts are reused until the rows indexed or removed since they were counted exceed
@@ -136,6 +141,7 @@ def index_state(conn: sqlite3.Connection, table: str) -> IndexState:
 
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 @dataclass
@@ -154,15 +160,16 @@ def _successor(prefix: str) -> str:
 
 
 class DocumentFrequencies:
-    """Per organisation index, what a search needs of it besides the candidates, counted by FTS5 and kept for
-    the life of the store: each phrase's document frequency, and the index terms a loose prefix stands for.
-    Both are reused while the index is unchanged (same cookie); in an index of `EXACT_BELOW` rows or more also
-    while its rows and tokens have moved by at most 1/`STALE_SHARE` since they were counted (a 1% change in a
-    count moves a term's idf by under 0.02)."""
+    """Per organisation index, what a search needs of it besides the candidates, read from FTS5 and kept for
+    the life of the store: the index terms in a prefix's range with how many memories hold each (one pass of
+    FTS5's vocabulary table), and the document frequency of what that does not give (a phrase of several
+    words, the union of a prefix's terms). All are reused while the index is unchanged (same cookie); in an
+    index of `EXACT_BELOW` rows or more also while its rows and tokens have moved by at most 1/`STALE_SHARE`
+    since they were read (a 1% change in a count moves a term's idf by under 0.02)."""
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, str], _Cached[int]] = {}
-        self._prefixes: dict[tuple[str, str], _Cached[list[str]]] = {}
+        self._ranges: dict[tuple[str, str, bool], _Cached[dict[str, int]]] = {}
         self._vocab: set[str] = set()
         self._lock = threading.Lock()
 
@@ -179,8 +186,8 @@ class DocumentFrequencies:
 
     def _cached(
         self,
-        cache: dict[tuple[str, str], _Cached[T]],
-        key: tuple[str, str],
+        cache: dict[K, _Cached[T]],
+        key: K,
         state: IndexState,
         compute: Callable[[], T],
     ) -> T:
@@ -194,21 +201,71 @@ class DocumentFrequencies:
                 cache[key] = c
         return c.value
 
-    def get(
-        self, conn: sqlite3.Connection, table: str, phrases: Sequence[Phrase], state: IndexState
-    ) -> list[int]:
-        """Each phrase's document frequency in `table`."""
+    def _terms(
+        self, conn: sqlite3.Connection, table: str, text: str, state: IndexState, *, prefix: bool
+    ) -> dict[str, int]:
+        """The index terms starting with `text` (or equal to it), with how many rows hold each in their content
+        (the scope column has terms too)."""
+        vocab = f"memtrace_vocab_{table}"
+        if vocab not in self._vocab:
+            conn.execute(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{vocab} USING fts5vocab(main, {table}, col)"
+            )
+            with self._lock:
+                self._vocab.add(vocab)
 
-        def count(p: Phrase) -> Callable[[], int]:
-            return lambda: int(
+        def read() -> dict[str, int]:
+            if prefix:
+                sql = f"SELECT term, doc FROM temp.{vocab} WHERE term >= ? AND term < ? AND col = 'content'"
+                args: tuple[str, ...] = (text, _successor(text))
+            else:
+                sql, args = f"SELECT term, doc FROM temp.{vocab} WHERE term = ? AND col = 'content'", (text,)
+            return {t: int(d) for t, d in conn.execute(sql, args)}
+
+        return self._cached(self._ranges, (table, text, prefix), state, read)
+
+    def _count(self, conn: sqlite3.Connection, table: str, fts: str, state: IndexState) -> int:
+        def count() -> int:
+            return int(
                 conn.execute(
-                    f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", (f"content : {p.fts}",)
+                    f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", (f"content : {fts}",)
                 ).fetchone()[0]
             )
 
-        return [
-            0 if p.empty else self._cached(self._counts, (table, p.fts), state, count(p)) for p in phrases
-        ]
+        return self._cached(self._counts, (table, fts), state, count)
+
+    def get(
+        self, conn: sqlite3.Connection, table: str, phrases: Sequence[Phrase], state: IndexState
+    ) -> list[int]:
+        """Each phrase's document frequency in `table`: a term's from the vocabulary; a prefix's as the one
+        term it stands for, else counted by FTS5 while its terms' counts add up to at most `EXACT_UNION`, else
+        estimated as if they occurred independently (`memtrace.stores.arc.ranking.union_estimate`)."""
+        out = []
+        prefixes = {
+            p.term.group: p.term.pattern.strip() for p in phrases if p.fts.endswith("*") and not p.empty
+        }
+        for p in phrases:
+            words = p.term.pattern.split()
+            if p.empty:
+                out.append(0)
+            elif p.fts.endswith("*"):
+                docs = list(self._terms(conn, table, words[0], state, prefix=True).values())
+                if len(docs) <= 1:
+                    out.append(sum(docs))
+                elif sum(docs) <= EXACT_UNION:
+                    out.append(self._count(conn, table, p.fts, state))
+                else:
+                    out.append(union_estimate(state.rows, docs))
+            elif len(words) == 1:
+                # The word's own term is usually in its prefix's range, read anyway: one pass for both.
+                around = prefixes.get(p.term.group)
+                if around is not None and words[0].startswith(around):
+                    out.append(self._terms(conn, table, around, state, prefix=True).get(words[0], 0))
+                else:
+                    out.append(self._terms(conn, table, words[0], state, prefix=False).get(words[0], 0))
+            else:
+                out.append(self._count(conn, table, p.fts, state))
+        return out
 
     def alternatives(
         self, conn: sqlite3.Connection, table: str, phrases: Sequence[Phrase], state: IndexState
@@ -218,37 +275,36 @@ class DocumentFrequencies:
         skip to an agent's key range; a plain term seeks). A prefix is kept as it is when it stands for more
         than `MAX_PREFIX_TERMS` terms, or for a term the stemmer would change again (a quoted term is stemmed
         once more; the Porter stemmer is not idempotent). [] when no memory holds the phrase."""
-        vocab = f"memtrace_vocab_{table}"
-        if vocab not in self._vocab:
-            conn.execute(
-                f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{vocab} USING fts5vocab(main, {table}, row)"
-            )
-            with self._lock:
-                self._vocab.add(vocab)
         out: list[list[str]] = []
         for p in phrases:
             if p.empty:
                 out.append([])
-                continue
-            if not p.fts.endswith("*"):
+            elif not p.fts.endswith("*"):
                 out.append([p.fts])
-                continue
-            prefix = p.term.pattern.strip()
-
-            def expand(prefix: str = prefix, fts: str = p.fts) -> list[str]:
+            else:
                 terms = [
                     t
-                    for (t,) in conn.execute(
-                        f"SELECT term FROM temp.{vocab} WHERE term >= ? AND term < ?",
-                        (prefix, _successor(prefix)),
-                    )
+                    for t, d in self._terms(conn, table, p.term.pattern.strip(), state, prefix=True).items()
+                    if d
                 ]
                 if len(terms) > MAX_PREFIX_TERMS or any(tokens(t) != [t] for t in terms):
-                    return [fts]
-                return ['"' + t + '"' for t in terms]
-
-            out.append(self._cached(self._prefixes, (table, prefix), state, expand))
+                    out.append([p.fts])
+                else:
+                    out.append(['"' + t + '"' for t in terms])
         return out
+
+
+@dataclass(frozen=True)
+class Bm25:
+    """BM25's constants for one query over one index: each phrase's idf (floored as FTS5 floors it) and the
+    average row length."""
+
+    idf: tuple[float, ...]
+    avgdl: float
+
+    def bound(self, i: int) -> float:
+        """The most phrase `i` can add to a score (its term frequency growing without end)."""
+        return self.idf[i] * (K1 + 1.0)
 
 
 def phrase_weights(
@@ -257,12 +313,18 @@ def phrase_weights(
     phrases: Sequence[Phrase],
     frequencies: DocumentFrequencies,
     state: IndexState,
-) -> Weights | None:
-    """BM25's constants for `phrases` over the org's index `table` in `state` (None when it is empty)."""
+) -> Bm25 | None:
+    """BM25's constants for `phrases` over the org's index `table` in `state` (None when it is empty): the
+    formula of `memtrace.stores.arc.ranking`, with FTS5's N (rows) and average length (tokens of all columns
+    over rows)."""
     if state.rows <= 0:
         return None
-    df = frequencies.get(conn, table, phrases, state)
-    return weights(CorpusStats(state.rows, state.tokens, tuple(df)))
+    idf = []
+    for df in frequencies.get(conn, table, phrases, state):
+        df = min(max(df, 0), state.rows)
+        value = math.log((state.rows - df + 0.5) / (df + 0.5))
+        idf.append(value if value > 0.0 else MIN_IDF)
+    return Bm25(tuple(idf), state.tokens / state.rows)
 
 
 def candidate_expression(
@@ -281,16 +343,23 @@ def candidate_expression(
     return " OR ".join(dict.fromkeys(found)) if found else None
 
 
-def score_content(content: str, phrases: Sequence[Phrase], w: Weights) -> float:
-    """A memory's BM25 score for `phrases`: FTS5's ``-bm25()`` with the content column weighing 1 and scope 0."""
+def score_content(content: str, phrases: Sequence[Phrase], w: Bm25) -> float:
+    """A memory's BM25 score for `phrases`: FTS5's ``-bm25()`` with the content column weighing 1 and scope 0,
+    computed in FTS5's order of operations (``fts5Bm25Function``), so that near-ties (words in most memories,
+    whose idf is floored at 1e-6) order as ``bm25()`` orders them."""
     words = tokens(content)
     text = " " + "  ".join(words) + " "
-    frequencies = [0 if p.empty else text.count(p.term.pattern) for p in phrases]
-    return score(frequencies, len(words) + SCOPE_TOKENS, w)
+    length = float(len(words) + SCOPE_TOKENS)
+    total = 0.0
+    for idf, p in zip(w.idf, phrases, strict=True):
+        f = 0 if p.empty else text.count(p.term.pattern)
+        total += idf * ((f * (K1 + 1.0)) / (f + K1 * (1 - B + B * length / w.avgdl)))
+    return total
 
 
 __all__ = [
     "SCORE_LIMIT",
+    "Bm25",
     "DocumentFrequencies",
     "IndexState",
     "Phrase",
