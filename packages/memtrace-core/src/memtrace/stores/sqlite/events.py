@@ -457,9 +457,11 @@ class SQLiteEventStore:
                 if keyed and limit
                 else None
             )
-            return (
-                ranked if ranked is not None else self._ranked(table, match, org_id, flt, n, windowed, keyed)
-            )
+            if ranked is not None:
+                return ranked
+            # The rank window only needs which memories match: found without prefix queries where they can be.
+            plain = self._plain_match(table, scope, phrases, every) if keyed else None
+            return self._ranked(table, match, org_id, flt, n, windowed, keyed, plain or match)
 
         all_words = all_expression(phrases)
         if all_words is not None:
@@ -571,12 +573,21 @@ class SQLiteEventStore:
         return keys
 
     def _ranked(
-        self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int, windowed: bool, keyed: bool
+        self,
+        table: str,
+        match: str,
+        org_id: str,
+        flt: MemoryFilter,
+        n: int,
+        windowed: bool,
+        keyed: bool,
+        window_match: str,
     ) -> list[MemoryRecord]:
         """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
         with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked). `keyed`:
-        the table's rows are keyed as org_index.py says (else by rowid)."""
-        start, newest = self._rank_window(table, match, keyed) if windowed else (0, 0)
+        the table's rows are keyed as org_index.py says (else by rowid). `window_match`: an expression matching
+        the same memories, for finding the window."""
+        start, newest = self._rank_window(table, window_match, keyed) if windowed else (0, 0)
         rowid = rowid_sql("rowid") if keyed else "rowid"
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
@@ -603,6 +614,15 @@ class SQLiteEventStore:
         else:
             rows = run("", [match, start, newest, *params, n])
         return [_row_to_record(r[:_N_COLUMNS], score=round(-r[_N_COLUMNS], 6)) for r in rows]
+
+    def _plain_match(self, table: str, scope: list[str], phrases: list[Phrase], every: bool) -> str | None:
+        """The tier's MATCH expression with loose prefixes as the terms they stand for (no doclist merges)."""
+        with self.db.read() as conn:
+            state = index_state(conn, table)
+            expression = candidate_expression(
+                phrases, self.frequencies.alternatives(conn, table, phrases, state), every
+            )
+        return " AND ".join([*scope, f"content : ({expression})"]) if expression else None
 
     def _scope_exceeds_rank_limit(self, org_id: str, flt: MemoryFilter) -> bool:
         """True when the agent and/or session of `flt` hold more than `rank_limit` memories: a B-tree probe that
