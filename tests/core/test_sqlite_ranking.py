@@ -44,6 +44,7 @@ WORDS = [
     "timeout",
     "retry",
     "it's",
+    "Straße",
 ]
 QUERIES = (
     "deployment failed",
@@ -52,6 +53,7 @@ QUERIES = (
     "user prefers dark mode",
     "sure_thing",
     "cafe naive",
+    "Straße café",  # FTS5 stems the bytes of non-ASCII words: ranked by bm25() itself
     "the",
     "errors updates",
     "nothing matches zebra",

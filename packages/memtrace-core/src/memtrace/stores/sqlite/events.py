@@ -448,6 +448,10 @@ class SQLiteEventStore:
         else the in-memory index of rows not yet indexed (keyed by rowid, ranked by ``bm25()``)."""
         found: list[MemoryRecord] = []
         limit = min(self.score_limit, self.rank_limit) if windowed else self.score_limit
+        # Our Porter stemmer is FTS5's on ASCII words (tests/arc/test_search_terms.py); FTS5 stems the UTF-8
+        # bytes of other words, which can differ ("straße"), so a query with one is ranked by bm25() alone.
+        if not all(p.term.pattern.isascii() for p in phrases):
+            limit = 0
 
         def tier(expression: str, n: int) -> list[MemoryRecord]:
             match = " AND ".join([*scope, f"content : ({expression})"])
