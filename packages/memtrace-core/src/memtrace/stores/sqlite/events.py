@@ -463,9 +463,8 @@ class SQLiteEventStore:
             )
             if ranked is not None:
                 return ranked
-            # The rank window only needs which memories match: in a scoped search, found without prefix queries
-            # (the terms they stand for are known by then).
-            plain = self._plain_match(table, scope, phrases, every) if keyed and scope else None
+            # The rank window only needs which memories match: found without prefix queries where they can be.
+            plain = self._plain_match(table, scope, phrases, every) if keyed else None
             return self._ranked(table, match, org_id, flt, n, windowed, keyed, plain or match)
 
         all_words = all_expression(phrases)
@@ -504,12 +503,6 @@ class SQLiteEventStore:
         where, params = _where(org_id, flt)
         with self.db.read() as conn:
             state = index_state(conn, table)
-            if not scope and every:
-                # Org-wide, the every-keyword tier of common words runs to tens of thousands of matches: find
-                # that out from the first `limit` + 1 before reading any statistics (a pass per common term).
-                every_keyword = all_expression(phrases)
-                if every_keyword and self._candidates(conn, table, [], every_keyword, None, limit) is None:
-                    return None
             w = phrase_weights(conn, table, phrases, self.frequencies, state)
             if w is None:
                 return []
@@ -520,6 +513,10 @@ class SQLiteEventStore:
                 steps = sorted(groups_of(phrases), key=lambda g: -sum(w.bound(i) for i in g))
             bounds = [sum(w.bound(i) for g in steps[k + 1 :] for i in g) for k in range(len(steps))]
             df = self.frequencies.get(conn, table, phrases, state)
+            if not scope and every and min(max(df[i] for i in g) for g in groups_of(phrases)) > 4 * limit:
+                # Org-wide, every keyword in thousands of memories: the tier is almost surely over `limit`
+                # (if not, bm25() gives the same answer, only slower).
+                return None
             seen: set[int] = set()
             scored: list[tuple[float, int, float, int]] = []
             for step, bound in zip(steps, bounds, strict=True):
