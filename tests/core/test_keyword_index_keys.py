@@ -55,10 +55,13 @@ def test_a_store_indexed_by_rowid_is_migrated_and_finds_the_same(tmp_path: Path)
     _old_store(data)
     with Memtrace.open(data) as mt:
         found = mt.search_memories(SearchQuery(query="deploy")).results
-        assert sorted(m.content for m in found) == ["deploy worked after a retry", "the deploy failed on monday"]
-        assert [m.content for m in mt.search_memories(SearchQuery(query="deploy", agent_id="agent_b")).results] == [
-            "deploy worked after a retry"
+        assert sorted(m.content for m in found) == [
+            "deploy worked after a retry",
+            "the deploy failed on monday",
         ]
+        assert [
+            m.content for m in mt.search_memories(SearchQuery(query="deploy", agent_id="agent_b")).results
+        ] == ["deploy worked after a retry"]
         mt.add_memory(AddMemoryRequest(agent_id="agent_c", content="a new deploy"))
         assert mt.search_memories(SearchQuery(query="deploy")).count == 3
     with Memtrace.open(data, org_id="org_other") as other:
@@ -69,7 +72,9 @@ def test_a_store_indexed_by_rowid_is_migrated_and_finds_the_same(tmp_path: Path)
     tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE name GLOB 'memories_fts_*'")}
     mapped = {f"memories_fts_{n}" for (n,) in conn.execute("SELECT n FROM fts_orgs")}
     conn.close()
-    assert "memories_fts_1" not in tables and "memories_fts_2" not in tables  # the rowid-keyed tables are gone
+    assert (
+        "memories_fts_1" not in tables and "memories_fts_2" not in tables
+    )  # the rowid-keyed tables are gone
     assert mapped <= tables and len(mapped) == 2
 
 
