@@ -204,6 +204,14 @@ class RawReader:
         self.sql = {
             op: sql.replace("memories_fts", fts).replace("{bm25}", bm25) for op, sql in _RAW_SQL.items()
         }
+        keyed = self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'fts_agents'").fetchone()
+        if keyed:  # the index's rows are keyed by agent and block, not by rowid (stores/sqlite/org_index.py)
+            from memtrace.stores.sqlite.org_index import rowid_sql
+
+            self.sql = {
+                op: sql.replace(f"m.rowid = {fts}.rowid", f"m.rowid = {rowid_sql(fts + '.rowid')}")
+                for op, sql in self.sql.items()
+            }
 
     def match(self, query: str) -> str | None:
         from memtrace.stores.sqlite.events import fts_query

@@ -67,9 +67,21 @@ def score(frequencies: Sequence[int], term_count: int, w: Weights) -> float:
     return total
 
 
+def union_estimate(documents: int, counts: Sequence[int]) -> int:
+    """How many of `documents` hold at least one of several terms held by `counts` documents each, if the terms
+    occurred independently; kept within what is certain (at least the largest count, at most their sum)."""
+    if documents <= 0 or not counts:
+        return 0
+    missing = 1.0
+    for c in counts:
+        missing *= max(0.0, 1.0 - c / documents)
+    estimate = round(documents * (1.0 - missing))
+    return max(max(counts), min(estimate, sum(counts), documents))
+
+
 def rounded(value: float) -> float:
     """Scores are reported to six decimals, like the embedded store's."""
     return round(value, 6)
 
 
-__all__ = ["CorpusStats", "Weights", "rounded", "score", "weights"]
+__all__ = ["CorpusStats", "Weights", "rounded", "score", "union_estimate", "weights"]

@@ -10,12 +10,24 @@ from typing import Any
 
 from ...errors import StorageFullError
 from ...facts import Version, fingerprint, needs_placement, place_version
-from ...keywords import loose_prefix, query_keywords
 from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
-from .org_index import KeywordIndexes
+from .org_index import KeywordIndexes, agent_ranges, block_start, key_rowid, rowid_sql
+from .ranking import (
+    SCORE_LIMIT,
+    DocumentFrequencies,
+    Phrase,
+    all_expression,
+    any_expression,
+    candidate_expression,
+    groups_of,
+    index_state,
+    phrase_weights,
+    query_phrases,
+    score_content,
+)
 from .schema import dedup_hash
 
 _COLUMNS = (
@@ -25,6 +37,7 @@ _COLUMNS = (
 _N_COLUMNS = len(_COLUMNS.split(","))
 _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
+_SELECT_ROWID = f"SELECT {_M_COLUMNS}, m.rowid FROM memories m"
 # dedup_h (schema.dedup_hash of dedup_key) is storage only: what the dedup index is keyed by.
 _INSERT = f"INSERT INTO memories ({_COLUMNS}, dedup_h) VALUES ({','.join('?' * (_N_COLUMNS + 1))})"
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
@@ -35,34 +48,28 @@ _DEDUP_HITS = (
 )
 _DEDUP_CHUNK = 500
 _ROWIDS_IN = "m.rowid IN (SELECT value FROM json_each(?))"
+# CROSS JOIN: row by row from the list. Left to itself the planner may walk the agent's whole range of
+# memories_agent_time (10,000 rows at a million memories) and test each against the list.
+_CANDIDATE_ROWS = (
+    "SELECT m.rowid, m.content, m.time_us, COALESCE(m.importance, 0) FROM json_each(?) AS j "
+    "CROSS JOIN memories m ON m.rowid = j.value WHERE {}"
+)
 """Rows by a JSON list of rowids: one bound parameter however many (no SQLITE_MAX_VARIABLE_NUMBER)."""
 
 log = logging.getLogger("memtrace.store")
-
-
-def _word_groups(text: str) -> list[str]:
-    """The query's keywords as FTS5 groups: each word quoted, ORed with its loose prefix when it has one."""
-    groups = []
-    for w in query_keywords(text):
-        quoted = '"' + w.replace('"', '""') + '"'
-        prefix = loose_prefix(w)
-        groups.append(f'{quoted} OR "{prefix}"*' if prefix else quoted)
-    return groups
 
 
 def fts_query(text: str) -> str | None:
     """Turn free text into an FTS5 MATCH expression for memories with *any* of its keywords: the keywords ORed
     (BM25 rewards matching more of them), each also as a loose prefix (so exact forms, matching both, rank
     first). Returns None when `text` has no keyword at all."""
-    groups = _word_groups(text)
-    return " OR ".join(groups) if groups else None
+    return any_expression(query_phrases(text))
 
 
 def fts_query_all(text: str) -> str | None:
     """The FTS5 MATCH expression for memories with *every* keyword of `text` (each in some form); None when
     `text` has fewer than two keywords (then it is the same as `fts_query`)."""
-    groups = _word_groups(text)
-    return " AND ".join(f"({g})" for g in groups) if len(groups) > 1 else None
+    return all_expression(query_phrases(text))
 
 
 def _encode_tags(tags: tuple[str, ...]) -> str | None:
@@ -205,11 +212,20 @@ def _where(org_id: str, flt: MemoryFilter) -> tuple[str, list[Any]]:
 class SQLiteEventStore:
     """Memories in a `SQLiteDatabase`."""
 
-    def __init__(self, db: SQLiteDatabase, *, index_backlog: int = 5000, rank_limit: int = 20_000) -> None:
+    def __init__(
+        self,
+        db: SQLiteDatabase,
+        *,
+        index_backlog: int = 5000,
+        rank_limit: int = 20_000,
+        score_limit: int = SCORE_LIMIT,
+    ) -> None:
         self.db = db
         self.index_backlog = index_backlog
         self.rank_limit = rank_limit
+        self.score_limit = score_limit
         self.indexes = KeywordIndexes()
+        self.frequencies = DocumentFrequencies()
         with db.read() as conn:
             register_functions(conn)
 
@@ -365,8 +381,8 @@ class SQLiteEventStore:
     def search(
         self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int
     ) -> list[MemoryRecord]:
-        any_words = fts_query(text)
-        if any_words is None:
+        phrases = query_phrases(text)
+        if not phrases:
             return []
         unindexed_after = self._catch_up()
         with self.db.read() as conn:
@@ -378,10 +394,20 @@ class SQLiteEventStore:
                 else None
             )
         # The table holds only the caller's org (org_index.py). Scope tokens narrow the match inside FTS5 (a
-        # doclist intersection) to an agent or session. The WHERE still checks every condition on the row.
+        # doclist intersection) to an agent or session; in the org's table an agent's memories also sit in their
+        # own key ranges, which a scored tier reads alone. The WHERE still checks every condition on the row.
         scope = []
+        ranges: list[tuple[int, int]] | None = None
         if flt.agent_id:
             scope.append(f'scope : "a{flt.agent_id.encode().hex()}"')
+            if table is not None:
+                with self.db.read() as conn:
+                    slot = self.indexes.slot(conn, org_id, flt.agent_id)
+                    newest = conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0]
+                if slot is None:
+                    table = None  # nothing of the agent is indexed
+                else:
+                    ranges = agent_ranges(slot, int(newest))
         if flt.session_id:
             scope.append(f'scope : "s{flt.session_id.encode().hex()}"')
         wanted = limit + offset
@@ -392,10 +418,13 @@ class SQLiteEventStore:
         found: list[MemoryRecord] = []
         # Degraded (disk full): the memories not yet indexed, from an index in memory, come first, newest writes
         # being what a caller most expects to find; then the rest, by the org's index.
-        for index in (tail, table):
+        for index, keyed in ((tail, False), (table, True)):
             if index is not None and len(found) < wanted:
                 seen = {r.id for r in found}
-                more = self._tiers(index, scope, org_id, flt, text, any_words, wanted, windowed)
+                # The in-memory tail keeps bm25(): its statistics are its own, as they always were.
+                more = self._tiers(
+                    index, scope, ranges if keyed else None, org_id, flt, phrases, wanted, windowed, keyed
+                )
                 found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found[offset:wanted]
 
@@ -415,42 +444,167 @@ class SQLiteEventStore:
         self,
         table: str,
         scope: list[str],
+        ranges: list[tuple[int, int]] | None,
         org_id: str,
         flt: MemoryFilter,
-        text: str,
-        any_words: str,
+        phrases: list[Phrase],
         wanted: int,
         windowed: bool,
+        keyed: bool,
     ) -> list[MemoryRecord]:
         """The best `wanted` matches in `table`. Two tiers, one total order: memories with every keyword first,
         then those with some, each tier by BM25. The first tier is small even in a large store, so it is ranked
         in full; the second is only needed when the first runs short, and there the rank window bounds the
-        work."""
+        work. `keyed`: `table` is an org's index (rows keyed as org_index.py says, `ranges` the agent's key ranges
+        when scoped to one), where a tier with few candidates is scored by `ranking` instead of ``bm25()``;
+        else the in-memory index of rows not yet indexed (keyed by rowid, ranked by ``bm25()``)."""
         found: list[MemoryRecord] = []
-        all_words = fts_query_all(text)
-        if all_words is not None:
-            found = self._ranked(
-                table, " AND ".join([*scope, f"content : ({all_words})"]), org_id, flt, wanted, windowed
+        limit = min(self.score_limit, self.rank_limit) if windowed else self.score_limit
+        # Our Porter stemmer is FTS5's on ASCII words (tests/arc/test_search_terms.py); FTS5 stems the UTF-8
+        # bytes of other words, which can differ ("straße"), so a query with one is ranked by bm25() alone.
+        if not all(p.term.pattern.isascii() for p in phrases):
+            limit = 0
+
+        def tier(expression: str, n: int) -> list[MemoryRecord]:
+            match = " AND ".join([*scope, f"content : ({expression})"])
+            every = expression is all_words
+            ranked = (
+                self._scored(table, scope, every, ranges, org_id, flt, n, phrases, limit)
+                if keyed and limit
+                else None
             )
+            if ranked is not None:
+                return ranked
+            # The rank window only needs which memories match: found without prefix queries where they can be.
+            plain = self._plain_match(table, scope, phrases, every) if keyed else None
+            return self._ranked(table, match, org_id, flt, n, windowed, keyed, plain or match)
+
+        all_words = all_expression(phrases)
+        if all_words is not None:
+            found = tier(all_words, wanted)
         if len(found) < wanted:
             seen = {r.id for r in found}
-            more = self._ranked(
-                table,
-                " AND ".join([*scope, f"content : ({any_words})"]),
-                org_id,
-                flt,
-                wanted + len(found),
-                windowed,
-            )
+            any_words = any_expression(phrases)
+            assert any_words is not None
+            more = tier(any_words, wanted + len(found))
             found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found
 
+    def _scored(
+        self,
+        table: str,
+        scope: list[str],
+        every: bool,
+        ranges: list[tuple[int, int]] | None,
+        org_id: str,
+        flt: MemoryFilter,
+        n: int,
+        phrases: list[Phrase],
+        limit: int,
+    ) -> list[MemoryRecord] | None:
+        """The best `n` memories of a tier (memories with some phrase of `every` keyword, or of any) within
+        `scope`, as `_ranked` orders them, scored by `ranking`; None when the tier has more than `limit`
+        candidates (then `_ranked` is the cheaper way). `ranges`: only keys in these (an agent's), each read by
+        a seek in FTS5's doclists.
+
+        The some-keywords tier takes its keywords one at a time, the one that can add most to a score first
+        (a keyword's phrases can add at most their weights), and stops once the `n`-th best score found beats
+        everything the keywords not yet read could add together: a memory with none of the read keywords
+        scores at most that. A rare word with a very common one (whose idf is near zero) reads the rare word's
+        matches only. The answer is the same as scoring every match."""
+        where, params = _where(org_id, flt)
+        with self.db.read() as conn:
+            state = index_state(conn, table)
+            w = phrase_weights(conn, table, phrases, self.frequencies, state)
+            if w is None:
+                return []
+            alternatives = self.frequencies.alternatives(conn, table, phrases, state)
+            if every:
+                steps = [list(range(len(phrases)))]
+            else:
+                steps = sorted(groups_of(phrases), key=lambda g: -sum(w.bound(i) for i in g))
+            bounds = [sum(w.bound(i) for g in steps[k + 1 :] for i in g) for k in range(len(steps))]
+            df = self.frequencies.get(conn, table, phrases, state)
+            if not scope and every and min(max(df[i] for i in g) for g in groups_of(phrases)) > 4 * limit:
+                # Org-wide, every keyword in thousands of memories: the tier is almost surely over `limit`
+                # (if not, bm25() gives the same answer, only slower).
+                return None
+            seen: set[int] = set()
+            scored: list[tuple[float, int, float, int]] = []
+            for step, bound in zip(steps, bounds, strict=True):
+                expression = candidate_expression(
+                    [phrases[i] for i in step], [alternatives[i] for i in step], every
+                )
+                if not scope and not every and max(df[i] for i in step) > limit - len(seen):
+                    return None  # this keyword alone has more candidates than are left to score
+                if expression is not None:
+                    keys = self._candidates(conn, table, scope, expression, ranges, limit - len(seen))
+                    if keys is None:
+                        return None
+                    rowids = [r for r in map(key_rowid, keys) if r not in seen]
+                    seen.update(rowids)
+                    # bm25() order: best score, then the newer, then the more important memory, then the
+                    # later row.
+                    scored += [
+                        (score_content(content, phrases, w), t, imp, r)
+                        for r, content, t, imp in conn.execute(
+                            _CANDIDATE_ROWS.format(where), [json.dumps(rowids), *params]
+                        )
+                    ]
+                    scored = sorted(scored, reverse=True)[:n]
+                if len(scored) >= n and scored[-1][0] > bound:
+                    break
+            if not scored:
+                return []
+            full = {
+                row[-1]: row
+                for row in conn.execute(
+                    f"{_SELECT_ROWID} WHERE {_ROWIDS_IN}", [json.dumps([b[3] for b in scored])]
+                )
+            }
+        return [_row_to_record(full[b[3]][:_N_COLUMNS], score=round(b[0], 6)) for b in scored]
+
+    @staticmethod
+    def _candidates(
+        conn: sqlite3.Connection,
+        table: str,
+        scope: list[str],
+        expression: str,
+        ranges: list[tuple[int, int]] | None,
+        limit: int,
+    ) -> list[int] | None:
+        """The keys matching `expression` within `scope` (and `ranges`); None when more than `limit`."""
+        match = " AND ".join([*scope, f"content : ({expression})"])
+        keys: list[int] = []
+        for lo, hi in ranges if ranges is not None else [(0, 2**63 - 1)]:
+            keys += [
+                k
+                for (k,) in conn.execute(
+                    f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid BETWEEN ? AND ? LIMIT ?",
+                    (match, lo, hi, limit + 1 - len(keys)),
+                )
+            ]
+            if len(keys) > limit:
+                return None
+        return keys
+
     def _ranked(
-        self, table: str, match: str, org_id: str, flt: MemoryFilter, n: int, windowed: bool
+        self,
+        table: str,
+        match: str,
+        org_id: str,
+        flt: MemoryFilter,
+        n: int,
+        windowed: bool,
+        keyed: bool,
+        window_match: str,
     ) -> list[MemoryRecord]:
         """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
-        with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked)."""
-        window = self._rank_window(table, match) if windowed else 0
+        with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked). `keyed`:
+        the table's rows are keyed as org_index.py says (else by rowid). `window_match`: an expression matching
+        the same memories, for finding the window."""
+        start, newest = self._rank_window(table, window_match, keyed) if windowed else (0, 0)
+        rowid = rowid_sql("rowid") if keyed else "rowid"
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
@@ -458,8 +612,8 @@ class SQLiteEventStore:
 
         def run(inner: str, args: list[Any]) -> list[Any]:
             sql = (
-                f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, bm25({table}, 1.0, 0.0) AS rank "
-                f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? {inner}) AS c "
+                f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT {rowid} AS rowid, bm25({table}, 1.0, 0.0) AS rank "
+                f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? AND {rowid} >= ? {inner}) AS c "
                 f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
             )
             with self.db.read() as conn:
@@ -470,12 +624,21 @@ class SQLiteEventStore:
             # every match to read its row is what makes the general plan slow (~1 us per match). Superseded
             # memories may be among them: twice `n` leaves room, and when that is not enough the general plan runs.
             best = 2 * n if flt.current_only else n
-            rows = run("ORDER BY rank, rowid DESC LIMIT ?", [match, window, best, *params, n])
+            rows = run(f"ORDER BY rank, {rowid} DESC LIMIT ?", [match, start, newest, best, *params, n])
             if flt.current_only and len(rows) < n:
-                rows = run("", [match, window, *params, n])
+                rows = run("", [match, start, newest, *params, n])
         else:
-            rows = run("", [match, window, *params, n])
+            rows = run("", [match, start, newest, *params, n])
         return [_row_to_record(r[:_N_COLUMNS], score=round(-r[_N_COLUMNS], 6)) for r in rows]
+
+    def _plain_match(self, table: str, scope: list[str], phrases: list[Phrase], every: bool) -> str | None:
+        """The tier's MATCH expression with loose prefixes as the terms they stand for (no doclist merges)."""
+        with self.db.read() as conn:
+            state = index_state(conn, table)
+            expression = candidate_expression(
+                phrases, self.frequencies.alternatives(conn, table, phrases, state), every
+            )
+        return " AND ".join([*scope, f"content : ({expression})"]) if expression else None
 
     def _scope_exceeds_rank_limit(self, org_id: str, flt: MemoryFilter) -> bool:
         """True when the agent and/or session of `flt` hold more than `rank_limit` memories: a B-tree probe that
@@ -487,19 +650,33 @@ class SQLiteEventStore:
             ).fetchone()
         return row is not None
 
-    def _rank_window(self, table: str, match: str) -> int:
-        """The lowest rowid whose matches are ranked: 0 (all of them) unless the query matches more than
-        `rank_limit` memories, in which case only the `rank_limit` most recently stored matches are ranked.
+    def _rank_window(self, table: str, match: str, keyed: bool) -> tuple[int, int]:
+        """Which matches are ranked: those with key >= the first number and rowid >= the second. (0, 0), all
+        of them, unless the query matches more than `rank_limit` memories, in which case only the `rank_limit`
+        most recently stored matches are ranked.
 
         BM25 costs about a microsecond per match, so a query of common words over a million memories would take
-        seconds; bounding the work keeps every search in the tens of milliseconds. Matches arrive in rowid
-        order, so finding the boundary is a cheap scan of the doclists."""
+        seconds; bounding the work keeps every search in the tens of milliseconds. Matches arrive in key order,
+        which is rowid order by blocks (org_index.py): the `rank_limit`-th match from the end in key order
+        says in which block the newest `rank_limit` by rowid begin, and a second pass from that block's first
+        key finds their lowest rowid exactly."""
         with self.db.read() as conn:
             row = conn.execute(
                 f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
                 (match, self.rank_limit - 1),
             ).fetchone()
-        return int(row[0]) if row else 0
+            if row is None:
+                return 0, 0
+            if not keyed:
+                return int(row[0]), 0
+            start = block_start(int(row[0]))
+            rowid = rowid_sql("rowid")
+            row = conn.execute(
+                f"SELECT {rowid} AS r FROM {table} WHERE {table} MATCH ? AND rowid >= ? ORDER BY r DESC "
+                "LIMIT 1 OFFSET ?",
+                (match, start, self.rank_limit - 1),
+            ).fetchone()
+        return start, int(row[0])
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         with self.db.read() as conn:

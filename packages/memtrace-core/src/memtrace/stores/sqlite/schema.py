@@ -190,4 +190,17 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE memories ADD COLUMN superseded_by TEXT",
         "CREATE INDEX memories_fact ON memories(org_id, fact_key, valid_from_us) WHERE fact_key IS NOT NULL",
     ],
+    # Keyword index keys that keep each agent's memories together (org_index.py): an agent's search reads its own
+    # stretch of each doclist. The tables become contentless, keyed by (block, agent slot, rowid in block); the
+    # old tables are no longer mapped (the store drops them) and the next catch-up indexes every memory again.
+    [
+        """CREATE TABLE fts_agents (
+            org_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            slot INTEGER NOT NULL,
+            PRIMARY KEY (org_id, agent_id)
+        ) WITHOUT ROWID""",
+        "DELETE FROM fts_orgs",
+        "UPDATE fts_state SET indexed_rowid = 0 WHERE id = 1",
+    ],
 ]
