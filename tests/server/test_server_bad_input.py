@@ -317,3 +317,19 @@ def test_a_number_too_long_to_parse_is_a_400_naming_its_field(
     )
     assert "number too large" in assert_error(response, 400, field)["error"]
     assert total_memories(api) == before
+
+
+@pytest.mark.parametrize("path", ["/api/v1/agents", "/api/v1/sessions", "/api/v1/forget"])
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_json_body_without_the_json_content_type_is_400_saying_so(
+    api: Api, uid: str, path: str, content_type: str | None
+) -> None:
+    # As the original server, these routes read JSON only when told it is JSON (curl -d sends a form type);
+    # the error says what to send instead of pydantic's "Input should be a valid dictionary".
+    headers = {k: v for k, v in api.headers.items() if k.lower() != "content-type"}
+    if content_type:
+        headers["content-type"] = content_type
+    body = assert_error(
+        api.client.post(path, content=f'{{"agent_id": "{uid}"}}', headers=headers), 400, "body"
+    )
+    assert "Content-Type: application/json" in body["error"]

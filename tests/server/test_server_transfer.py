@@ -108,6 +108,10 @@ def test_a_bad_line_answers_400_with_its_number_and_what_went_in(
         assert body["imported"]["memories"] == 5 and body["imported"]["lines"] == 6
         assert body["error"].startswith(body["problem"]) and "lines 1-6 were imported" in body["error"]
         assert http.get("/api/v1/export", params={"memory_types": "dream"}).status_code == 400
+        # A line that is not JSON at all names the body as the field, as every other 4xx names one.
+        garbled = http.post("/api/v1/import", content=lines[0] + b"not json\n")
+        assert garbled.status_code == 400
+        assert (garbled.json()["line"], garbled.json()["field"]) == (2, "body")
 
 
 def test_the_remote_client_sends_a_large_file_in_parts_and_names_the_files_lines(

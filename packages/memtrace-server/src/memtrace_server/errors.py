@@ -122,6 +122,11 @@ async def described_error(request: Request, exc: Exception) -> Response:
     return Response(reply.body, status_code=reply.status, media_type=JSON, headers=reply.headers or None)
 
 
+def _is_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 async def request_validation_error(request: Request, exc: Exception) -> Response:
     """FastAPI's own validation (query, path and declared bodies) as 400 naming the field."""
     assert isinstance(exc, RequestValidationError)
@@ -132,6 +137,11 @@ async def request_validation_error(request: Request, exc: Exception) -> Response
     field = field_name(loc[1:]) if where in ("query", "path", "body", "header") else field_name(loc)
     if err.get("type") == "json_invalid":
         return error_response(400, "invalid request body: malformed JSON", field="body")
+    if not field and where == "body" and not _is_json(request):
+        # FastAPI reads a declared body only as JSON; say so rather than "Input should be a valid dictionary".
+        return error_response(
+            400, "invalid request body: send a JSON object with Content-Type: application/json", field="body"
+        )
     if not field:
         return error_response(400, f"invalid request body: {err.get('msg')}", field="body")
     if err.get("type") == "missing":

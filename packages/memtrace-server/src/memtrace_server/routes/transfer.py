@@ -128,7 +128,7 @@ async def import_(
         return error_response(
             400,
             exc.message,
-            field=exc.field,
+            field=exc.field or "body",  # a line that is not a record at all: the body is what is wrong
             line=exc.line,
             problem=exc.problem,
             imported=exc.report.model_dump(),
