@@ -97,3 +97,36 @@ def test_forget_through_the_second_connection_leaves_nothing_and_closes(tmp_path
     # Both connections closed: the store opens again and says the same.
     with Memtrace.open(data) as mt:
         assert mt.list_memories(ListOptions(agent_id="subject")).count == 0
+
+
+def test_the_servers_metadata_connection_queues_its_writers_at_the_same_gate(tmp_path: Path) -> None:
+    # The server reads API keys through a metadata connection of its own; a metadata write queued behind a
+    # forget's batch must not hold that connection while it waits.
+    bundle = open_stores(_store_with(tmp_path, 5), separate_metadata_connection=True)
+    events, metadata = bundle.events, bundle.metadata
+    assert isinstance(events, SQLiteEventStore)
+    entered, release = threading.Event(), threading.Event()
+
+    def batch_left_open() -> None:
+        with events.db.aside().write() as conn:
+            conn.execute("DELETE FROM memories WHERE agent_id = 'subject'")
+            entered.set()
+            release.wait(30)
+
+    def queued_metadata_writer() -> None:
+        with metadata.db.write() as conn:  # type: ignore[attr-defined]
+            conn.execute("UPDATE fts_state SET indexed_rowid = indexed_rowid WHERE id = 1")
+
+    holder = threading.Thread(target=batch_left_open)
+    holder.start()
+    writer = threading.Thread(target=queued_metadata_writer)
+    try:
+        assert entered.wait(30)
+        writer.start()
+        assert metadata.get_agent(ORG, "nobody") is None
+        assert writer.is_alive()
+    finally:
+        release.set()
+        holder.join()
+        writer.join()
+    bundle.close()

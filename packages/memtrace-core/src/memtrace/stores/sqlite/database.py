@@ -88,7 +88,10 @@ class SQLiteDatabase:
         busy_timeout_ms: int = 30_000,
         query_budget_s: float = QUERY_TIME_BUDGET_SECONDS,
         integrity_budget_s: float = INTEGRITY_BUDGET_SECONDS,
+        write_gate: threading.Lock | None = None,
     ) -> None:
+        """`write_gate`: another connection's (`write_gate`) to share, for a second connection to the same file
+        in this process (the server's metadata connection): its writers then queue with this one's."""
         path = Path(path)
         owns_directory = path.suffix != ".db"  # given a directory, not a file in someone else's folder
         if owns_directory:
@@ -102,7 +105,7 @@ class SQLiteDatabase:
         self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.RLock()
         self._holder: int | None = None  # the thread inside read() or write(), while one is
-        self._gate = threading.Lock()  # every write transaction of this process, either connection
+        self._gate = write_gate or threading.Lock()  # every write transaction of this process, any connection
         self._aside: SQLiteDatabase | None = None
         self._deadline: float | None = None
         self._budget_hit = False
@@ -212,6 +215,11 @@ class SQLiteDatabase:
         with self.read() as conn:
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
+    @property
+    def write_gate(self) -> threading.Lock:
+        """The lock every write transaction of this connection takes first (see the module docstring)."""
+        return self._gate
+
     def aside(self) -> SQLiteDatabase:
         """A second connection to this database (opened on first use, closed with this one), for long batched
         deletes: its `write()` transactions share this one's write gate but not its connection, so readers of
@@ -225,8 +233,8 @@ class SQLiteDatabase:
                     busy_timeout_ms=self._busy_timeout_ms,
                     query_budget_s=self.query_budget_s,
                     integrity_budget_s=0,  # checked (and migrated) when this one opened
+                    write_gate=self._gate,
                 )
-                aside._gate = self._gate
                 self._aside = aside
             return self._aside
 
