@@ -19,9 +19,11 @@ process, one connection is shared under a lock, which is enough for SQLite's sin
 
 Long deletes (forgetting a subject: seconds of work in batches) run on a second connection, `aside()`, so this
 process's readers do not wait for them: under WAL a reader on the first connection reads its snapshot while the
-second writes. Writers of both connections first take one write gate, a Python lock: a writer queued behind a
-batch waits there, not holding the first connection (where it would hold up every reader of the process while
-SQLite's busy handler sleeps), and it is woken as soon as the batch commits.
+second writes. Writers of every connection this process has to the file (this one, `aside()`, and the server's
+metadata connection, given this one's `write_gate`) first take one write gate, a Python lock: a writer queued
+behind another waits there, not holding its connection (where it would hold up that connection's readers while
+SQLite's busy handler sleeps), and it is woken as soon as the other commits. Other processes still meet at
+SQLite's lock, with the busy timeout.
 """
 
 from __future__ import annotations
