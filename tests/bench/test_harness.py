@@ -247,3 +247,18 @@ def test_scale_run_reports_growth_and_load_rates_per_size(tmp_path: Path, monkey
     assert "memories/s loading 1,000 through add_memories" in text
     assert "memories/s loading 10,000 through add_memories" in text
     assert "ranked search, one agent, 3 common words (top 10) at 10,000 memories, ms" in text
+
+
+def test_forget_runs_at_the_size_scale_sets_and_reports_both_rows(monkeypatch) -> None:
+    # `python -m bench --scale 1m forget` is the recorded full-size run; at 2,000 memories it takes seconds.
+    from bench import forget
+    from bench.scaling import SCALE_ENV
+
+    monkeypatch.setenv(SCALE_ENV, "2000")
+    rows = forget.run(quick=True)
+    assert [r.metric for r in rows] == [
+        "seconds to forget the agent",
+        "worst list read while forgetting, ms",
+    ]
+    assert all("200 of 2,000 memories" in r.benchmark for r in rows)
+    assert (rows[0].ours or 0) > 0 and (rows[1].peer or 0) > 0

@@ -14,6 +14,7 @@ store is one entry in `_SCHEMES`. A location that cannot be opened fails here, a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -76,13 +77,19 @@ def open_sqlite_stores(
     if path.exists() and not path.is_dir() and path.suffix != ".db":
         raise ValidationError(f"{setting}: {path} is a file, not a directory or a .db file", setting)
 
-    def connect() -> SQLiteDatabase:
+    def connect(write_gate: threading.Lock | None = None) -> SQLiteDatabase:
         return SQLiteDatabase(
-            path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, query_budget_s=query_budget_s
+            path,
+            synchronous=synchronous,
+            busy_timeout_ms=busy_timeout_ms,
+            query_budget_s=query_budget_s,
+            write_gate=write_gate,
         )
 
     db = connect()
-    metadata_db = connect() if separate_metadata_connection else db
+    # One write gate for both: a metadata write queued behind a memory write (or a forget's batch) waits at the
+    # gate, not holding the metadata connection its key lookups read through.
+    metadata_db = connect(db.write_gate) if separate_metadata_connection else db
     metadata = SQLiteMetadataStore(metadata_db)
     if arc is None:
         return StoreBundle(SQLiteEventStore(db), metadata, description=f"embedded store in {db.path}")

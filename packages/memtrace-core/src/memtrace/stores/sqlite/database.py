@@ -16,6 +16,14 @@ Work per query: a statement run through `read()` is stopped after `query_budget_
 Concurrency: several processes may open one data directory. Writers take SQLite's write lock up front
 (``BEGIN IMMEDIATE``) and wait up to `busy_timeout_ms` for it; readers never block writers (WAL). Within a
 process, one connection is shared under a lock, which is enough for SQLite's single-writer model.
+
+Long deletes (forgetting a subject: seconds of work in batches) run on a second connection, `aside()`, so this
+process's readers do not wait for them: under WAL a reader on the first connection reads its snapshot while the
+second writes. Writers of every connection this process has to the file (this one, `aside()`, and the server's
+metadata connection, given this one's `write_gate`) first take one write gate, a Python lock: a writer queued
+behind another waits there, not holding its connection (where it would hold up that connection's readers while
+SQLite's busy handler sleeps), and it is woken as soon as the other commits. Other processes still meet at
+SQLite's lock, with the busy timeout.
 """
 
 from __future__ import annotations
@@ -82,7 +90,10 @@ class SQLiteDatabase:
         busy_timeout_ms: int = 30_000,
         query_budget_s: float = QUERY_TIME_BUDGET_SECONDS,
         integrity_budget_s: float = INTEGRITY_BUDGET_SECONDS,
+        write_gate: threading.Lock | None = None,
     ) -> None:
+        """`write_gate`: another connection's (`write_gate`) to share, for a second connection to the same file
+        in this process (the server's metadata connection): its writers then queue with this one's."""
         path = Path(path)
         owns_directory = path.suffix != ".db"  # given a directory, not a file in someone else's folder
         if owns_directory:
@@ -93,7 +104,11 @@ class SQLiteDatabase:
         self.path = path
         self.query_budget_s = query_budget_s
         self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.RLock()
+        self._holder: int | None = None  # the thread inside read() or write(), while one is
+        self._gate = write_gate or threading.Lock()  # every write transaction of this process, any connection
+        self._aside: SQLiteDatabase | None = None
         self._deadline: float | None = None
         self._budget_hit = False
         new = not path.exists()
@@ -202,10 +217,44 @@ class SQLiteDatabase:
         with self.read() as conn:
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
+    @property
+    def write_gate(self) -> threading.Lock:
+        """The lock every write transaction of this connection takes first (see the module docstring)."""
+        return self._gate
+
+    def aside(self) -> SQLiteDatabase:
+        """A second connection to this database (opened on first use, closed with this one), for long batched
+        deletes: its `write()` transactions share this one's write gate but not its connection, so readers of
+        this process are not held up by them. Call `write()` on it only from a thread outside this one's
+        `read()`/`write()` blocks."""
+        with self._lock:
+            if self._aside is None:
+                aside = SQLiteDatabase(
+                    self.path,
+                    synchronous=self._synchronous,
+                    busy_timeout_ms=self._busy_timeout_ms,
+                    query_budget_s=self.query_budget_s,
+                    integrity_budget_s=0,  # checked (and migrated) when this one opened
+                    write_gate=self._gate,
+                )
+                self._aside = aside
+            return self._aside
+
+    @contextmanager
+    def _holding(self) -> Iterator[None]:
+        """The connection's lock, noting which thread holds it (so a nested write() skips the gate)."""
+        with self._lock:
+            outer = self._holder
+            self._holder = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._holder = outer
+
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """The connection, for statements that only read; each block has the query time budget."""
-        with self._lock:
+        with self._holding():
             outer = self._deadline  # a read inside a read keeps the outer one's budget
             if self.query_budget_s > 0 and outer is None:
                 self._deadline = time.monotonic() + self.query_budget_s
@@ -227,27 +276,40 @@ class SQLiteDatabase:
         `durable=False` commits without waiting for the disk (``synchronous=NORMAL`` for this transaction: safe
         against a crash of the process, not against power loss) for writes whose loss nobody could notice;
         the next durable commit makes it durable too."""
-        with self._lock:
-            relaxed = not durable and self._synchronous == "FULL"
-            if relaxed:
-                self._conn.execute("PRAGMA synchronous=NORMAL")
+        if self._holder == threading.get_ident():
+            # Already inside this connection's read() or write(): the gate comes after the connection only here,
+            # and nothing that holds the gate waits for the connection of a thread it is not (aside() is another).
+            with self._holding():
+                yield from self._transaction(durable)
+            return
+        with self._gate, self._holding():
+            yield from self._transaction(durable)
+
+    def _transaction(self, durable: bool) -> Iterator[sqlite3.Connection]:
+        """The body of `write`, with the locks held."""
+        relaxed = not durable and self._synchronous == "FULL"
+        if relaxed:
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.IntegrityError:
-                raise  # a constraint the store itself handles (e.g. a name taken)
-            except sqlite3.Error as exc:
-                raise translate(exc, self.path) from None
-            finally:
-                if relaxed:
-                    self._conn.execute("PRAGMA synchronous=FULL")
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError:
+            raise  # a constraint the store itself handles (e.g. a name taken)
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from None
+        finally:
+            if relaxed:
+                self._conn.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
         with self._lock:
+            if self._aside is not None:
+                self._aside.close()
+                self._aside = None
             self._conn.close()

@@ -226,6 +226,7 @@ class SQLiteEventStore:
         self.score_limit = score_limit
         self.indexes = KeywordIndexes()
         self.frequencies = DocumentFrequencies()
+        self._bulk: SQLiteDatabase | None = None
         with db.read() as conn:
             register_functions(conn)
 
@@ -695,13 +696,26 @@ class SQLiteEventStore:
         with self.db.write(durable=flt.expired_by_us is None) as conn:
             return self._delete_where(conn, org_id, where, params, indexed_by=by_id)
 
+    def _bulk_db(self) -> SQLiteDatabase:
+        """The store's second connection (`SQLiteDatabase.aside`), with the filter's SQL functions."""
+        if self._bulk is None:
+            bulk = self.db.aside()
+            with bulk.read() as conn:
+                register_functions(conn)
+            self._bulk = bulk
+        return self._bulk
+
     def delete_batch(self, org_id: str, flt: MemoryFilter, *, limit: int) -> int:
         """Delete at most `limit` matching memories in one write transaction (see `EventStore.delete_batch`).
         The rows are picked by rowid first, so the FTS removal and the DELETE touch exactly those rows, and the
-        transaction's cost is bounded by `limit` whatever the filter matches. Durable as `delete` is."""
+        transaction's cost is bounded by `limit` whatever the filter matches. Durable as `delete` is.
+
+        On the second connection (`SQLiteDatabase.aside`): a forget is seconds of these, and this process's
+        readers keep reading their snapshot meanwhile instead of queueing for the connection; writers queue
+        for one batch at most (the write gate)."""
         where, params = _where(org_id, flt)
         by_id = " INDEXED BY memories_id" if flt.ids else ""
-        with self.db.write(durable=flt.expired_by_us is None) as conn:
+        with self._bulk_db().write(durable=flt.expired_by_us is None) as conn:
             rowids = [
                 r
                 for (r,) in conn.execute(
