@@ -44,11 +44,15 @@ def test_add_arc_takes_tokens_from_the_environment_or_written_with_equals(tmp_pa
 
     missing = run_cli(add_arc, master)
     assert missing.returncode == 2 and "MEMTRACE_ARC_TOKEN" in missing.stderr
-    from_env = run_cli(add_arc, {**master, "MEMTRACE_ARC_TOKEN": "-leading-dash", "MEMTRACE_ARC_ADMIN_TOKEN": "-adm"})
+    from_env = run_cli(
+        add_arc, {**master, "MEMTRACE_ARC_TOKEN": "-leading-dash", "MEMTRACE_ARC_ADMIN_TOKEN": "-adm"}
+    )
     assert from_env.returncode == 0, from_env.stderr
     with_equals = run_cli([*add_arc, "--token=-leading-dash", "--json"], master)
     assert with_equals.returncode == 0, with_equals.stderr
-    assert json.loads(with_equals.stdout)["admin_token"] is False  # the environment's admin token was not used
+    assert (
+        json.loads(with_equals.stdout)["admin_token"] is False
+    )  # the environment's admin token was not used
 
     listed = json.loads(run_cli(["org", "arc", "--json", "--data-dir", str(data)], master).stdout)
     assert [(row["org_id"], row["database"]) for row in listed] == [("org_acme", "acme")]
