@@ -74,7 +74,8 @@ def sessions(draw: st.DrawFn) -> tuple[list[MemoryRecord], list[MemoryRecord]]:
     memories = [draw(records(i)) for i in range(n)]
     memories.sort(key=lambda r: (r.time_us, r.id), reverse=True)
     facts = [draw(records(1000 + i, fact=True)) for i in range(draw(st.integers(0, 4)))]
-    if memories and draw(st.booleans()):
+    shared: bool = draw(st.booleans())
+    if memories and shared:
         facts.append(memories[0])  # a fact that is also one of the session's memories
     return memories, facts
 
