@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -428,3 +429,40 @@ def test_memories_with_every_keyword_rank_first_and_pages_are_consistent(engine:
         ).results
     ]
     assert pages == [m.id for m in ranked]
+
+
+def test_a_brief_query_returns_what_session_context_reads(store_factory, tmp_path) -> None:
+    """`EventStore.query(brief=True)` (what session context asks for) gives the same memories, in the same order,
+    with the same values for every field context reads, whatever it leaves out."""
+    from memtrace.records import MemoryFilter
+
+    with store_factory(tmp_path) as stores:
+        engine = Engine.from_stores(stores)
+        engine.add_memories(
+            ORG,
+            [
+                AddMemoryRequest(
+                    agent_id="a1",
+                    session_id="s1",
+                    content=f"memory {i} with some words",
+                    memory_type=("episodic", "decision", "session", "entity")[i % 4],
+                    event_type="error" if i % 5 == 0 else "general",
+                    metadata={"reasoning": f"because {i}"} if i % 2 else None,
+                    tags=["t1", "t2"] if i % 3 else None,
+                    importance=None if i % 4 else 0.25,
+                    parent_id="p" if i % 6 == 0 else None,
+                    ttl="7d" if i % 7 == 0 else None,
+                )
+                for i in range(30)
+            ],
+        )
+        flt = MemoryFilter(session_id="s1", alive_at_us=engine.wall_clock(), current_only=True)
+        full = stores.events.query(ORG, flt, order="desc", limit=1000, offset=0)
+        brief = stores.events.query(ORG, flt, order="desc", limit=1000, offset=0, brief=True)
+
+    def read(r: Any) -> tuple[Any, ...]:
+        return (r.id, r.org_id, r.time_us, r.agent_id, r.session_id, r.memory_type, r.event_type, r.content,
+                r.metadata_json, r.importance)  # fmt: skip
+
+    assert len(full) == 30
+    assert [read(r) for r in brief] == [read(r) for r in full]

@@ -74,7 +74,8 @@ def sessions(draw: st.DrawFn) -> tuple[list[MemoryRecord], list[MemoryRecord]]:
     memories = [draw(records(i)) for i in range(n)]
     memories.sort(key=lambda r: (r.time_us, r.id), reverse=True)
     facts = [draw(records(1000 + i, fact=True)) for i in range(draw(st.integers(0, 4)))]
-    if memories and draw(st.booleans()):
+    shared: bool = draw(st.booleans())
+    if memories and shared:
         facts.append(memories[0])  # a fact that is also one of the session's memories
     return memories, facts
 
@@ -117,3 +118,36 @@ def test_every_white_space_character_but_the_space_is_unprintable() -> None:
         c = chr(code)
         if c.isspace() and c != " ":
             assert not c.isprintable(), hex(code)
+
+
+def test_rendered_lines_are_remembered_by_everything_they_are_made_of() -> None:
+    """A memory rendered before and changed since (same id and time; re-imported, say) renders anew, and the same
+    memory at another content limit is cut anew."""
+    import dataclasses
+
+    first = MemoryRecord(
+        id="mem_00000000000000000000000001",
+        org_id="o",
+        time_us=1_770_000_000_000_000,
+        agent_id="a",
+        session_id="s1",
+        memory_type="decision",
+        event_type="decision",
+        content="Use the cached sitemap",
+        metadata_json=json.dumps({"reasoning": "saves 40 s"}),
+        tags=(),
+        dedup_key=None,
+        importance=None,
+        parent_id=None,
+    )
+    variants = [
+        first,
+        dataclasses.replace(first, content="Use the live sitemap"),
+        dataclasses.replace(first, metadata_json=json.dumps({"reasoning": "fresher"})),
+        dataclasses.replace(first, event_type="error"),
+        dataclasses.replace(first, memory_type="episodic"),
+    ]
+    for limit in (200, 5):
+        for r in [*variants, *variants]:
+            new = render_session_context("s1", [r], max_content_chars=limit).text
+            assert new == context_before.render_session_context("s1", [r], max_content_chars=limit).text

@@ -105,6 +105,15 @@ def _cut(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "..."
 
 
+_LINES: dict[tuple[int, str, str, str, str | None, int], str] = {}
+_LINES_MAX = 8192
+"""Rendered lines, by everything a line is made of (`_line`'s inputs), so the same memory in the next context of
+its session is a dictionary lookup instead of a rendering: agents ask for their session's context turn after turn,
+and a line costs a few microseconds to render but well under one to find (hashing its content included). Exact by
+construction, like any memo of a pure function: a changed memory is a different key. Bounded: about 6 MB for
+contents of a few hundred characters; a full cache starts again empty."""
+
+
 def _fact_line(rec: MemoryRecord, max_chars: int) -> str:
     since = format_time(rec.valid_from_us if rec.valid_from_us is not None else rec.time_us)
     return f"- {rec.fact_key}: {_cut(rec.content, max_chars)} (since {since})"
@@ -166,13 +175,21 @@ def render_session_context(
     sections = [_FACTS] * len(facts)
     lines_all = [_fact_line(f, max_content_chars) for f in facts]
     add_section, add_line = sections.append, lines_all.append
+    cache = _LINES
     for r in records:
+        memory_type = r.memory_type
         if r.event_type == "error":
             add_section(2)
         else:
-            memory_type = r.memory_type
             add_section(0 if memory_type == "episodic" else 1 if memory_type == "decision" else 3)
-        add_line(_line(r, max_content_chars))
+        key = (r.time_us, r.event_type, memory_type, r.content, r.metadata_json, max_content_chars)
+        line = cache.get(key)
+        if line is None:
+            line = _line(r, max_content_chars)
+            if len(cache) >= _LINES_MAX:
+                cache.clear()
+            cache[key] = line
+        add_line(line)
     records = [*facts, *records]
     keep = [True] * len(records)
     text = _assemble(session_id, _bucket(sections, lines_all, keep), 0)

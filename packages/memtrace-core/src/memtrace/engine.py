@@ -866,6 +866,7 @@ class Engine:
             order="desc",
             limit=CONTEXT_FETCH_LIMIT,
             offset=0,
+            brief=True,
         )
         rendered = render_session_context(
             session_id,

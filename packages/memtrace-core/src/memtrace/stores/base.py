@@ -41,9 +41,20 @@ class EventStore(Protocol):
         ...
 
     def query(
-        self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
+        self,
+        org_id: str,
+        flt: MemoryFilter,
+        *,
+        order: Order,
+        limit: int,
+        offset: int,
+        brief: bool = False,
     ) -> list[MemoryRecord]:
-        """Memories matching `flt`, ordered by time (ties in insertion order)."""
+        """Memories matching `flt`, ordered by time (ties in insertion order).
+
+        `brief`: the caller reads only what session context renders (id, org, time, agent, session, types,
+        content, metadata, importance), so the store may leave the rest unread: tags empty, and dedup key,
+        parent, expiry and the fact fields None. A store that gains nothing from it may ignore it."""
         ...
 
     def search(

@@ -183,9 +183,18 @@ class OrgRoutedEventStore:
         return self.stores.store_for(org_id).import_records(org_id, records)
 
     def query(
-        self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
+        self,
+        org_id: str,
+        flt: MemoryFilter,
+        *,
+        order: Order,
+        limit: int,
+        offset: int,
+        brief: bool = False,
     ) -> list[MemoryRecord]:
-        return self.stores.store_for(org_id).query(org_id, flt, order=order, limit=limit, offset=offset)
+        return self.stores.store_for(org_id).query(
+            org_id, flt, order=order, limit=limit, offset=offset, brief=brief
+        )
 
     def search(
         self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int

@@ -509,7 +509,14 @@ class ArcEventStore:
             n *= 4
 
     def query(
-        self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
+        self,
+        org_id: str,
+        flt: MemoryFilter,
+        *,
+        order: Order,
+        limit: int,
+        offset: int,
+        brief: bool = False,  # ignored: the wire format carries every field anyway
     ) -> list[MemoryRecord]:
         if not _has_fact_conditions(flt):
             return self._annotated(

@@ -538,7 +538,14 @@ class PostgresEventStore:
         return out
 
     def query(
-        self, org_id: str, flt: MemoryFilter, *, order: Order, limit: int, offset: int
+        self,
+        org_id: str,
+        flt: MemoryFilter,
+        *,
+        order: Order,
+        limit: int,
+        offset: int,
+        brief: bool = False,  # ignored: every column comes in one row anyway
     ) -> list[MemoryRecord]:
         w = where(org_id, flt)
         direction = "ASC" if order == "asc" else "DESC"
