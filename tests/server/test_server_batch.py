@@ -113,6 +113,15 @@ def test_a_batch_cannot_contain_a_batch(api: Api, uid: str) -> None:
     assert reply.status == 400
 
 
+@pytest.mark.parametrize("path", ["/api/v1/export", "/api/v1/import", "/api/v1/%65xport"])
+def test_export_and_import_cannot_be_batched(api: Api, uid: str, path: str) -> None:
+    # They stream bodies of any size; batched, the server would hold a whole organisation's export in memory.
+    method = "GET" if "xport" in path else "POST"
+    requests = [HttpRequest(method, path, content=b'{"memtrace_export": 1}\n' if method == "POST" else b"")]
+    (reply,) = decode_batch(requests, _batch(api, requests).content)
+    assert reply.status == 400 and "cannot be sent in a batch" in json.loads(reply.content)["error"]
+
+
 def test_a_batch_needs_a_key_and_sub_requests_need_their_permission(
     live_server, new_org_key: Callable[..., tuple[str, str, int]], uid: str
 ) -> None:

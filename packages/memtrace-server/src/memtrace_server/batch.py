@@ -8,7 +8,8 @@ that are queued waiting for a connection into one batch; the server runs them si
 Each sub-request is authenticated from the batch's own headers (so it is charged to the rate limit as a
 request of its own), then served exactly as the same request sent alone: the fast path if it has one, else
 the app, with the same permission checks, validation, errors and metrics. A sub-request's failure is its own
-reply; the batch answers 200 once its framing is valid. A batch inside a batch is refused (400).
+reply; the batch answers 200 once its framing is valid. A batch inside a batch is refused (400), and so are
+export and import, which stream bodies of any size: in a batch their whole body would sit in server memory.
 
 The framing (``application/x-memtrace-batch``, version 1) is line-headed and length-prefixed, so neither side
 re-encodes a body::
@@ -25,6 +26,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 PATH = "/api/v1/batch"
 CONTENT_TYPE = "application/x-memtrace-batch"
@@ -32,6 +34,10 @@ MAX_REQUESTS = 1000
 """Sub-requests per batch (the body size limit bounds their bytes)."""
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+_NOT_BATCHED = {PATH: "a batch cannot contain a batch"} | {
+    path: f"{path} streams its body and cannot be sent in a batch"
+    for path in ("/api/v1/export", "/api/v1/import")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +107,9 @@ async def run_batch(body: bytes, serve: Serve) -> SubReply:
         return 400, _error(f"invalid batch: {exc}"), {}
 
     async def one(i: int, request: SubRequest) -> SubReply:
-        if request.path.rstrip("/") == PATH:
-            return 400, _error("a batch cannot contain a batch"), {}
+        refused = _NOT_BATCHED.get(unquote(request.path).rstrip("/"))
+        if refused is not None:
+            return 400, _error(refused), {}
         return await serve(request, i)
 
     replies = await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
