@@ -35,6 +35,7 @@ from typing import Any
 
 import psycopg
 
+from ..arc.ranking import union_estimate
 from ..arc.terms import QueryTerm
 from .search import SCOPE_ORG, is_phrase, quote_lexeme, term_query
 
@@ -58,18 +59,6 @@ def successor(prefix: str) -> str | None:
     if 0xD800 <= code <= 0xDFFF:  # surrogates are not characters: the next one is U+E000
         code = 0xE000
     return prefix[:-1] + chr(code) if code <= 0x10FFFF else None
-
-
-def union_estimate(documents: int, counts: Sequence[int]) -> int:
-    """How many of `documents` memories hold at least one of several stems with these `counts`, if the stems
-    occurred independently; clamped to what is certain (at least the largest count, at most their sum)."""
-    if documents <= 0 or not counts:
-        return 0
-    missing = 1.0
-    for c in counts:
-        missing *= max(0.0, 1.0 - c / documents)
-    estimate = round(documents * (1.0 - missing))
-    return max(max(counts), min(estimate, sum(counts), documents))
 
 
 def stem_counts(
