@@ -16,7 +16,10 @@ is current. The rule, in one place for every store (each store runs it inside it
 - **By id.** Each memory named in ``supersedes`` must exist, be current, and have become valid no later than the
   new version; it is cut at ``t`` and points at the new one.
 
-Nothing here does I/O; `place_version` is the whole rule.
+Nothing here does I/O; `place_version` is the whole rule. One copy of it lives elsewhere, for speed: PostgreSQL
+runs a small write's placement server-side, in one round trip (``memtrace_append_facts`` in
+``stores/postgres/schema.py``). A change to the rule changes that function too, through a new migration;
+``tests/postgres/test_append_facts_function.py`` compares the two.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 
+from ...errors import ConflictError, MemtraceError, NotFoundError, ValidationError
 from ...facts import BatchLedger, Version, fingerprint, needs_placement, place_version
 from ...records import MemoryFilter, MemoryRecord
 from ..arc.ranking import CorpusStats, rounded, weights
@@ -72,8 +73,8 @@ _INSERT_COLUMNS = (*_COLUMNS, "search_terms", "n_terms", "tsv")
 _COPY = f"COPY memories ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"  # literal column names
 _INSERT_ROW = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
 COPY_FROM_ROWS = 16
-"""Batches this large go in with COPY; smaller ones with `memtrace_append` (fact versions and imports: one
-INSERT; COPY costs a round trip more, which is most of a single write's time)."""
+"""Batches this large go in with COPY; smaller ones with `memtrace_append` or `memtrace_append_facts` (imports:
+one INSERT; COPY costs a round trip more, which is most of a single write's time)."""
 _CONTENT = _COLUMNS.index("content")
 _STATS_UPSERT = (
     "INSERT INTO corpus_stats (org_id, shard, documents, total_terms, writes) "
@@ -201,12 +202,78 @@ def _lock_facts(conn: psycopg.Connection[Any], org_id: str, records: list[Memory
             ).fetchall()
         )
         names |= {f"k\x00{found[t]}" if found.get(t) else f"i\x00{t}" for t in targets}
-    keys = sorted({lock_key(f"memtrace.fact.{org_id}\x00{name}") for name in names})
+    keys = sorted({_fact_lock(org_id, name) for name in names})
     if keys:
         conn.execute(
             "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::int8[]) WITH ORDINALITY AS u(k, n) ORDER BY n",
             (keys,),
         )
+
+
+def _call_rows(
+    records: list[MemoryRecord], terms: list[Any], *, supersedes: bool = False
+) -> list[dict[str, Any]]:
+    """The rows of a `memtrace_append`/`memtrace_append_facts` call, keyed by column name."""
+    rows: list[dict[str, Any]] = [
+        {
+            "id": r.id,
+            "time_us": r.time_us,
+            "agent_id": r.agent_id,
+            "session_id": r.session_id,
+            "memory_type": r.memory_type,
+            "event_type": r.event_type,
+            "content": r.content,
+            "metadata_json": r.metadata_json,
+            "tags": r.tags,
+            "dedup_key": r.dedup_key,
+            "importance": r.importance,
+            "parent_id": r.parent_id,
+            "expires_us": r.expires_us,
+            "fact_key": r.fact_key,
+            "valid_from_us": r.valid_from_us,
+            "valid_until_us": r.valid_until_us,
+            "superseded_by": r.superseded_by,
+            "search_terms": t.search_terms,
+            "n_terms": t.n_terms,
+            "tsv": t.tsv,
+        }
+        for r, t in zip(records, terms, strict=True)
+    ]
+    if supersedes:
+        for row, r in zip(rows, records, strict=True):
+            row["supersedes"] = r.supersedes
+    return rows
+
+
+def _dedup_buckets(org_id: str, records: list[MemoryRecord], dedup_since_us: int | None) -> list[int]:
+    """The dedup lock buckets a write takes (sorted), none without a dedup window."""
+    if dedup_since_us is None:
+        return []
+    return sorted({dedup_bucket(org_id, r.dedup_key) for r in records if r.dedup_key is not None})
+
+
+def _fact_lock(org_id: str, name: str) -> int:
+    """The advisory lock of a fact (``k\\x00<key>``) or of an unkeyed memory (``i\\x00<id>``): one scheme for
+    `_lock_facts` and `memtrace_append_facts`, so writers of both paths serialise."""
+    return lock_key(f"memtrace.fact.{org_id}\x00{name}")
+
+
+_PLACEMENT_ERRORS: dict[str, type[MemtraceError]] = {
+    "MT404": NotFoundError,
+    "MT409": ConflictError,
+    "MT422": ValidationError,
+}
+"""`memtrace_append_facts`'s SQLSTATEs for a bad supersedes target, as `place_version` raises them."""
+
+
+def _placement_error(error: psycopg.Error) -> Exception:
+    """The memtrace error `memtrace_append_facts` raised as a SQLSTATE, or `error` itself."""
+    kind = _PLACEMENT_ERRORS.get(error.sqlstate or "")
+    if kind is None or error.diag.message_primary is None:
+        return error
+    if kind is ValidationError:
+        return ValidationError(error.diag.message_primary, error.diag.message_detail)
+    return kind(error.diag.message_primary)
 
 
 def _org_lock_class(org_id: str) -> int:
@@ -258,17 +325,18 @@ class PostgresEventStore:
         # Tokenising is the CPU part of a write: done before the transaction, so no lock waits on it.
         terms = [document_terms(r.content, org_id, r.agent_id, r.session_id) for r in records]
         months = {month_of(r.time_us) for r in records}
-        # A small write is one call of `memtrace_append`: one round trip in its own transaction. A batch goes in
-        # with COPY (a JSON batch of 1,000 costs the server ~40 ms more to parse than COPY's text; the five
-        # round trips around it are a few ms), as do fact versions and imports, which read and decide inside
-        # their transaction.
-        simple = (
-            len(records) < COPY_FROM_ROWS and not keep_ids and not any(needs_placement(r) for r in records)
-        )
+        # A small write is one call of `memtrace_append` (`memtrace_append_facts` with fact versions): one round
+        # trip in its own transaction. A batch goes in with COPY (a JSON batch of 1,000 costs the server ~40 ms
+        # more to parse than COPY's text; the five round trips around it are a few ms), as do imports, which
+        # find taken ids inside their transaction.
+        small = len(records) < COPY_FROM_ROWS and not keep_ids
+        facts = small and any(needs_placement(r) for r in records)
         for attempt in (1, 2):
             self._ensure_partitions(months)
             try:
-                if simple:
+                if facts:
+                    return self._append_facts_call(org_id, records, terms, dedup_since_us)
+                if small:
                     return self._append_call(org_id, records, terms, dedup_since_us)
                 return self._append(org_id, records, terms, dedup_since_us, keep_ids)
             except psycopg.errors.CheckViolation:
@@ -290,41 +358,64 @@ class PostgresEventStore:
     ) -> list[int]:
         """Append with `memtrace_append` (schema.py): dedup locks, probe, insert and statistics server-side,
         committed when the call returns."""
-        buckets: list[int] = []
-        if dedup_since_us is not None:
-            buckets = sorted({dedup_bucket(org_id, r.dedup_key) for r in records if r.dedup_key is not None})
-        rows = [
-            {
-                "id": r.id,
-                "time_us": r.time_us,
-                "agent_id": r.agent_id,
-                "session_id": r.session_id,
-                "memory_type": r.memory_type,
-                "event_type": r.event_type,
-                "content": r.content,
-                "metadata_json": r.metadata_json,
-                "tags": r.tags,
-                "dedup_key": r.dedup_key,
-                "importance": r.importance,
-                "parent_id": r.parent_id,
-                "expires_us": r.expires_us,
-                "fact_key": r.fact_key,
-                "valid_from_us": r.valid_from_us,
-                "valid_until_us": r.valid_until_us,
-                "superseded_by": r.superseded_by,
-                "search_terms": t.search_terms,
-                "n_terms": t.n_terms,
-                "tsv": t.tsv,
-            }
-            for r, t in zip(records, terms, strict=True)
-        ]
         with self.db.connection() as conn:
             row = conn.execute(
                 "SELECT memtrace_append(%s, %s::bigint, %s::integer, %s::integer[], %s::json)",
-                (org_id, dedup_since_us, _org_lock_class(org_id), buckets, _json_rows(rows)),
+                (
+                    org_id,
+                    dedup_since_us,
+                    _org_lock_class(org_id),
+                    _dedup_buckets(org_id, records, dedup_since_us),
+                    _json_rows(_call_rows(records, terms)),
+                ),
             ).fetchone()
         assert row is not None
         return [n - 1 for n in row[0]]
+
+    def _append_facts_call(
+        self, org_id: str, records: list[MemoryRecord], terms: list[Any], dedup_since_us: int | None
+    ) -> list[int]:
+        """Append fact versions with `memtrace_append_facts` (schema.py): the fact and dedup locks `_append`
+        takes, then each version placed as `memtrace.facts.place_version` places it, inserted, and the
+        statistics, committed when the call returns. Sets the stored records' ``valid_until_us`` and
+        ``superseded_by`` as `place_version` does. A supersedes target's lock depends on its key, which only
+        the database knows: a target with a key not named here is answered with that key, and the call is made
+        again with its lock (two round trips; the fact lock is a blake2b hash, computed here)."""
+        keys = {r.fact_key for r in records if r.fact_key is not None}
+        ids = sorted({t for r in records for t in r.supersedes})
+        body = _json_rows(_call_rows(records, terms, supersedes=True))
+        buckets = _dedup_buckets(org_id, records, dedup_since_us)
+        while True:
+            ordered = sorted(keys)
+            with self.db.connection() as conn:
+                try:
+                    row = conn.execute(
+                        "SELECT memtrace_append_facts(%s, %s::bigint, %s::integer, %s::integer[], %s::text[], "
+                        "%s::bigint[], %s::text[], %s::bigint[], %s::json)",
+                        (
+                            org_id,
+                            dedup_since_us,
+                            _org_lock_class(org_id),
+                            buckets,
+                            ordered,
+                            [_fact_lock(org_id, f"k\x00{k}") for k in ordered],
+                            ids,
+                            [_fact_lock(org_id, f"i\x00{t}") for t in ids],
+                            body,
+                        ),
+                    ).fetchone()
+                except psycopg.Error as e:
+                    raise _placement_error(e) from None
+            assert row is not None
+            answer: dict[str, Any] = row[0]
+            if "missing" in answer:
+                keys.update(answer["missing"])
+                continue
+            by_id = {r.id: r for r in records}
+            for memory_id, valid_until_us, superseded_by in answer["rows"]:
+                placed = by_id[memory_id]
+                placed.valid_until_us, placed.superseded_by = valid_until_us, superseded_by
+            return [n - 1 for n in answer["skipped"]]
 
     def _append(
         self,
