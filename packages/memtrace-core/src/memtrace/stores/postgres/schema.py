@@ -132,6 +132,7 @@ DECLARE
     v_at record;
     v_locks bigint[];
     v_missing text[];
+    v_probe text[];
     v_seen text[] := '{}';
     v_skipped integer[] := '{}';
     v_ids text[] := '{}';
@@ -168,10 +169,15 @@ BEGIN
     END IF;
     -- Each statement from here on takes a new snapshot: it sees every write that committed before the locks
     -- were ours.
+    -- The keys first, then the probe by `= ANY`: a keyed version usually has no dedup key, and a probe joined
+    -- to the rows was planned as a scan of the org's whole window.
     IF p_since IS NOT NULL THEN
-        SELECT COALESCE(array_agg(DISTINCT m.dedup_key), '{}') INTO v_seen FROM memories m
-        WHERE m.org_id = p_org AND m.time_us > p_since AND m.dedup_key IN (
-            SELECT g.dedup_key FROM json_to_recordset(p_rows) AS g(dedup_key text) WHERE g.dedup_key IS NOT NULL);
+        SELECT array_agg(DISTINCT g.dedup_key) INTO v_probe
+        FROM json_to_recordset(p_rows) AS g(dedup_key text) WHERE g.dedup_key IS NOT NULL;
+        IF v_probe IS NOT NULL THEN
+            SELECT COALESCE(array_agg(DISTINCT m.dedup_key), '{}') INTO v_seen FROM memories m
+            WHERE m.org_id = p_org AND m.dedup_key = ANY(v_probe) AND m.time_us > p_since;
+        END IF;
     END IF;
     -- Row by row, each stored before the next is placed: a later version of the call then finds it as the
     -- Python path's BatchLedger finds an earlier one of its batch (the later sequence number wins a tie in
