@@ -136,6 +136,10 @@ DECLARE
     v_seen text[] := '{}';
     v_skipped integer[] := '{}';
     v_ids text[] := '{}';
+    v_untils bigint[] := '{}';
+    v_bys text[] := '{}';
+    v_at_call integer;
+    v_cut text;
     v_tsvs text[] := '{}';
     v_cuts text[];
     v_t bigint;
@@ -253,6 +257,13 @@ BEGIN
         IF cardinality(v_cuts) > 0 THEN
             UPDATE memories m SET valid_until_us = v_t, superseded_by = v_row.id
             WHERE m.org_id = p_org AND m.id = ANY(v_cuts);
+            FOREACH v_cut IN ARRAY v_cuts LOOP  -- a row of this call: what it ends as is answered
+                v_at_call := array_position(v_ids, v_cut);
+                IF v_at_call IS NOT NULL THEN
+                    v_untils[v_at_call] := v_t;
+                    v_bys[v_at_call] := v_row.id;
+                END IF;
+            END LOOP;
         END IF;
         INSERT INTO memories (id, org_id, time_us, agent_id, session_id, memory_type, event_type, content,
                               metadata_json, tags, dedup_key, importance, parent_id, expires_us, fact_key,
@@ -262,6 +273,8 @@ BEGIN
                 v_row.dedup_key, v_row.importance, v_row.parent_id, v_row.expires_us, v_row.fact_key,
                 v_row.valid_from_us, v_until, v_by, v_row.search_terms, v_row.n_terms, v_row.tsv::tsvector);
         v_ids := v_ids || v_row.id;
+        v_untils := v_untils || v_until;
+        v_bys := v_bys || v_by;
         v_tsvs := v_tsvs || v_row.tsv;
         v_terms := v_terms + v_row.n_terms;
     END LOOP;
@@ -281,8 +294,8 @@ BEGIN
     END IF;
     -- what the stored rows ended as: a later row of the call may have cut an earlier one
     RETURN json_build_object('skipped', v_skipped, 'rows',
-        (SELECT COALESCE(json_agg(json_build_array(m.id, m.valid_until_us, m.superseded_by)), '[]')
-         FROM memories m WHERE m.org_id = p_org AND m.id = ANY(v_ids)));
+        (SELECT COALESCE(json_agg(json_build_array(x.id, x.until, x.by)), '[]')
+         FROM unnest(v_ids, v_untils, v_bys) AS x(id, until, by)));
 END
 $fn$"""
 """`memtrace_append_facts`, the write path of a small write with fact versions (`key=`, `supersedes=`): one
