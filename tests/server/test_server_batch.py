@@ -114,6 +114,13 @@ def test_a_batch_cannot_contain_a_batch(api: Api, uid: str) -> None:
     assert reply.status == 400
 
 
+@pytest.mark.parametrize("path", ["/ui/", "/metrics", "/health", "/%61pi/../metrics"])
+def test_only_api_routes_can_be_batched(api: Api, path: str) -> None:
+    requests = [HttpRequest("GET", path)]
+    (reply,) = decode_batch(requests, _batch(api, requests).content)
+    assert reply.status == 400 and "only /api/v1/ routes" in json.loads(reply.content)["error"]
+
+
 @pytest.mark.parametrize("path", ["/api/v1/export", "/api/v1/import", "/api/v1/%65xport"])
 def test_export_and_import_cannot_be_batched(api: Api, uid: str, path: str) -> None:
     # They stream bodies of any size; batched, the server would hold a whole organisation's export in memory.

@@ -8,8 +8,8 @@ that are queued waiting for a connection into one batch; the server runs them si
 Each sub-request is authenticated from the batch's own headers (so it is charged to the rate limit as a
 request of its own), then served exactly as the same request sent alone: the fast path if it has one, else
 the app, with the same permission checks, validation, errors and metrics. A sub-request's failure is its own
-reply; the batch answers 200 once its framing is valid. A batch inside a batch is refused (400), and so are
-export and import, which stream bodies of any size: in a batch their whole body would sit in server memory.
+reply; the batch answers 200 once its framing is valid. Only ``/api/v1/`` routes can be batched (400 for
+the dashboard, ``/metrics``...). A batch inside a batch is refused (400), and so are export and import, which stream bodies of any size: in a batch their whole body would sit in server memory.
 
 The whole reply is held in memory until it is sent, so it has a budget (``limits.max_batch_reply_bytes``):
 sub-requests start in order, at most `MAX_IN_FLIGHT` at a time, and once the replies gathered pass the budget,
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 PATH = "/api/v1/batch"
+API_PREFIX = "/api/v1/"
 CONTENT_TYPE = "application/x-memtrace-batch"
 MAX_REQUESTS = 1000
 """Sub-requests per batch (the body size limit bounds their bytes)."""
@@ -127,9 +128,12 @@ async def run_batch(body: bytes, serve: Serve, *, max_reply_bytes: int = MAX_REP
 
     async def one(i: int, request: SubRequest) -> SubReply:
         nonlocal gathered
-        refused = _NOT_BATCHED.get(unquote(request.path).rstrip("/"))
+        path = unquote(request.path)
+        refused = _NOT_BATCHED.get(path.rstrip("/"))
         if refused is not None:
             return 400, _error(refused), {}
+        if not path.startswith(API_PREFIX):  # the dashboard, /metrics, /health: not API calls
+            return 400, _error(f"only {API_PREFIX} routes can be sent in a batch"), {}
         async with slots:  # tasks wait here in order (asyncio's locks are fair), so a budget cuts a tail
             if gathered > max_reply_bytes:
                 return not_run
