@@ -24,12 +24,22 @@ metadata connection, given this one's `write_gate`) first take one write gate, a
 behind another waits there, not holding its connection (where it would hold up that connection's readers while
 SQLite's busy handler sleeps), and it is woken as soon as the other commits. Other processes still meet at
 SQLite's lock, with the busy timeout.
+
+Checkpoints (copying the write-ahead log into the database file) never run on a connection readers wait for.
+SQLite runs one after the commit that takes the log past 1,000 pages, on the committing connection, holding it
+(and with it this process's readers) for as long as the copy and its sync take: milliseconds for a small write,
+hundreds of them when a forget's batches on `aside()` had left their pages in the log. Here every connection has
+SQLite's automatic checkpoint off; a write that leaves 1,000 pages or more in the log runs one itself, as SQLite
+would have, but on a connection of its own (`checkpoint`) and with the write gate held, not the connection:
+writers queue behind it as before (so it completes, and the log starts over from its beginning), readers do not.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import struct
 import sqlite3
 import threading
 import time
@@ -52,6 +62,13 @@ _PROGRESS_STEPS = 10_000
 CACHE_MIN_BYTES = 64 * 2**20
 CACHE_MAX_BYTES = 512 * 2**20
 """The page cache is a quarter of the database file, within these bounds (`SQLiteDatabase.size_cache`)."""
+
+CHECKPOINT_PAGES = 1000
+"""A write that leaves this many pages in the log not yet copied into the database starts a checkpoint (SQLite's
+own automatic threshold)."""
+
+LOG_SIZE_LIMIT = 64 * 2**20
+"""Bytes the log file is cut back to when `aside()` starts it over (SQLite otherwise keeps it at its largest)."""
 
 log = logging.getLogger("memtrace.store")
 
@@ -91,9 +108,11 @@ class SQLiteDatabase:
         query_budget_s: float = QUERY_TIME_BUDGET_SECONDS,
         integrity_budget_s: float = INTEGRITY_BUDGET_SECONDS,
         write_gate: threading.Lock | None = None,
+        checkpoint_after_writes: bool = True,
     ) -> None:
         """`write_gate`: another connection's (`write_gate`) to share, for a second connection to the same file
-        in this process (the server's metadata connection): its writers then queue with this one's."""
+        in this process (the server's metadata connection): its writers then queue with this one's.
+        `checkpoint_after_writes=False`: the caller checkpoints itself (`checkpoint`), as a forget's batches do."""
         path = Path(path)
         owns_directory = path.suffix != ".db"  # given a directory, not a file in someone else's folder
         if owns_directory:
@@ -113,6 +132,8 @@ class SQLiteDatabase:
         self._checkpoint_thread: threading.Thread | None = None
         self._checkpointer: sqlite3.Connection | None = None  # the connection `checkpoint()` runs on
         self._closed = False
+        self._checkpoint_after_writes = checkpoint_after_writes
+        self._shm: int | None = None  # a descriptor of the log's index (-shm), read by `_log_backlog`
         self._deadline: float | None = None
         self._budget_hit = False
         new = not path.exists()
@@ -161,6 +182,7 @@ class SQLiteDatabase:
     def _prepare(self, synchronous: str, check_integrity: bool, integrity_budget_s: float) -> None:
         """Pragmas, integrity check and migrations: each step idempotent, so the whole may be re-run."""
         self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")  # see the module docstring: `checkpoint` does it
         self._conn.execute(f"PRAGMA synchronous={synchronous}")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self.size_cache()
@@ -240,11 +262,13 @@ class SQLiteDatabase:
                     query_budget_s=self.query_budget_s,
                     integrity_budget_s=0,  # checked (and migrated) when this one opened
                     write_gate=self._gate,
+                    # Its batches checkpoint when they choose (SQLiteEventStore.delete_batch): every ~1,000 pages
+                    # synced the file again, most of a 100,000-memory forget's disk time.
+                    checkpoint_after_writes=False,
                 )
-                # Its batches leave checkpointing to `checkpoint()`, called between them (outside the write gate)
-                # and after the last: inside a commit, a checkpoint held the gate (writers waited for it), and
-                # every ~1,000 pages it synced the file again, most of a 100,000-memory forget's disk time.
-                aside._conn.execute("PRAGMA wal_autocheckpoint=0")
+                # The log its batches grew is cut back when one of its commits starts it over (only then: cutting
+                # a file of hundreds of MB takes a while, and here it holds the write gate, not the readers).
+                aside._conn.execute(f"PRAGMA journal_size_limit={LOG_SIZE_LIMIT}")
                 self._aside = aside
             return self._aside
 
@@ -277,14 +301,45 @@ class SQLiteDatabase:
             if self._closed:
                 return
             if self._checkpointer is None:
-                self._checkpointer = sqlite3.connect(
+                conn = sqlite3.connect(
                     self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000
                 )
+                conn.execute(f"PRAGMA synchronous={self._synchronous}")
+                self._checkpointer = conn
             conn = self._checkpointer
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
             log.warning("%s: checkpoint failed, left for the next one: %s", self.path, exc)
+
+    def log_bytes(self) -> int:
+        """The size of the write-ahead log file (it only shrinks when the log starts over)."""
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            return 0
+
+    def _log_backlog(self) -> int:
+        """Pages in the log not yet copied into the database file, read from the log's index (the -shm file,
+        whose layout is fixed so that every SQLite version can share a database: www.sqlite.org/walformat.html,
+        ``mxFrame`` at byte 16 of its header and ``nBackfill`` at byte 96, native byte order). A figure read while
+        another connection changes it may be off; it only decides whether to start a checkpoint."""
+        try:
+            if self._shm is None:
+                self._shm = os.open(f"{self.path}-shm", os.O_RDONLY)
+            header = os.pread(self._shm, 100, 0)
+        except OSError:
+            return 0
+        if len(header) < 100:
+            return 0
+        (frames,) = struct.unpack_from("=I", header, 16)
+        (copied,) = struct.unpack_from("=I", header, 96)
+        return max(frames - copied, 0)
+
+    def _after_write(self) -> None:
+        """After a write transaction, holding the write gate only: a checkpoint if the log is long."""
+        if self._checkpoint_after_writes and self._log_backlog() >= CHECKPOINT_PAGES:
+            self.checkpoint()
 
     @contextmanager
     def _holding(self) -> Iterator[None]:
@@ -328,8 +383,10 @@ class SQLiteDatabase:
             with self._holding():
                 yield from self._transaction(durable)
             return
-        with self._gate, self._holding():
-            yield from self._transaction(durable)
+        with self._gate:
+            with self._holding():
+                yield from self._transaction(durable)
+            self._after_write()
 
     def _transaction(self, durable: bool) -> Iterator[sqlite3.Connection]:
         """The body of `write`, with the locks held."""
@@ -362,6 +419,9 @@ class SQLiteDatabase:
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
+        if self._shm is not None:
+            os.close(self._shm)
+            self._shm = None
         with self._lock:
             if self._aside is not None:
                 self._aside.close()

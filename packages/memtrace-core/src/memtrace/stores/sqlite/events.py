@@ -51,8 +51,10 @@ _DEDUP_CHUNK = 500
 CHECKPOINT_EVERY = 10_000
 """Memories a run of `delete_batch` deletes between two checkpoints of the log (about 70 MB of log at 1,000,000
 memories, where each deleted memory rewrites ~2 pages). Checkpointing every ~1,000 pages, SQLite's default, synced
-the database file 180 times in a 100,000-memory forget; never checkpointing would let a forget of millions grow
-the log by gigabytes."""
+the database file 180 times in a 100,000-memory forget."""
+LOG_RESTART_BYTES = 256 * 2**20
+"""A run of `delete_batch` waits for its checkpoint once the log file is this large, so that the log starts over
+(a forget of millions would otherwise grow it by gigabytes)."""
 _ROWIDS_IN = "m.rowid IN (SELECT value FROM json_each(?))"
 # CROSS JOIN: row by row from the list. Left to itself the planner may walk the agent's whole range of
 # memories_agent_time (10,000 rows at a million memories) and test each against the list.
@@ -794,14 +796,17 @@ class SQLiteEventStore:
                 self._unsynced = 0
             if checkpoint:
                 self._since_checkpoint = 0
-        if sync:
-            # A durable commit syncs the log, and with it every batch committed before it.
-            with bulk.write() as conn:
-                conn.execute("UPDATE fts_state SET indexed_rowid = indexed_rowid WHERE id = 1")
         if checkpoint:
             # Between batches in a thread of its own, its disk writes overlapping the next batches (and kept out
-            # of the batch's time, by which the caller sizes the next); after the last one, waited for.
-            bulk.checkpoint(wait=last)
+            # of the batch's time, by which the caller sizes the next). After the last one, waited for; and when
+            # the log has grown past LOG_RESTART_BYTES: the log starts over only after a checkpoint that nothing
+            # was written beside, which an overlapping one never is.
+            bulk.checkpoint(wait=last or bulk.log_bytes() > LOG_RESTART_BYTES)
+        if sync:
+            # A durable commit syncs the log, and with it every batch committed before it. After the checkpoint:
+            # if that copied everything, this commit starts the log over and cuts its file back (database.py).
+            with bulk.write() as conn:
+                conn.execute("UPDATE fts_state SET indexed_rowid = indexed_rowid WHERE id = 1")
         return deleted
 
     def _delete_where(
