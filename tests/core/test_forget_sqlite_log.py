@@ -72,3 +72,35 @@ def test_a_reader_holding_an_old_snapshot_does_not_hold_up_the_forget(tmp_path: 
     bundle.close()
     with Memtrace.open(data, sweep_every=None) as mt:
         assert mt.list_memories().count == 1
+
+
+def _log_file_bytes(data: Path) -> int:
+    wal = data / "memtrace.db-wal"
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_writes_keep_the_log_short_though_no_commit_checkpoints_it(tmp_path: Path) -> None:
+    # Checkpoints run beside the readers' connection, not inside its commits; the log must still start over.
+    data = tmp_path / "data"
+    largest = 0
+    with Memtrace.open(data, sweep_every=None) as mt:
+        for b in range(30):
+            mt.add_memories(
+                [AddMemoryRequest(agent_id="a", content=f"{b} {i} " + "word " * 400) for i in range(500)]
+            )
+            largest = max(largest, _log_file_bytes(data))
+    # 30 batches of ~1 MB each: never checkpointed, the log would pass 30 MB.
+    assert largest < 12 * 2**20
+
+
+def test_a_forget_leaves_the_log_file_empty_when_nobody_reads_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with Memtrace.open(data, sweep_every=None) as mt:
+        mt.add_memories([AddMemoryRequest(agent_id="s", content=f"{i} " + "word " * 400) for i in range(3000)])
+        mt.add_memory(AddMemoryRequest(agent_id="other", content="kept"))
+    with Memtrace.open(data, sweep_every=None) as mt:
+        assert mt.forget(agent_id="s").removed["memories"] == 3000
+        # Its batches wrote several MB of log (pages that held the subject among them); the file is cut to
+        # nothing, and the few pages written since (the receipt's audit entry) are all it holds.
+        assert _log_file_bytes(data) < 64 * 1024
+        assert mt.list_memories().count == 1

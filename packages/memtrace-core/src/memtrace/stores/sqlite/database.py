@@ -67,9 +67,6 @@ CHECKPOINT_PAGES = 1000
 """A write that leaves this many pages in the log not yet copied into the database starts a checkpoint (SQLite's
 own automatic threshold)."""
 
-LOG_SIZE_LIMIT = 64 * 2**20
-"""Bytes the log file is cut back to when `aside()` starts it over (SQLite otherwise keeps it at its largest)."""
-
 log = logging.getLogger("memtrace.store")
 
 
@@ -266,9 +263,6 @@ class SQLiteDatabase:
                     # synced the file again, most of a 100,000-memory forget's disk time.
                     checkpoint_after_writes=False,
                 )
-                # The log its batches grew is cut back when one of its commits starts it over (only then: cutting
-                # a file of hundreds of MB takes a while, and here it holds the write gate, not the readers).
-                aside._conn.execute(f"PRAGMA journal_size_limit={LOG_SIZE_LIMIT}")
                 self._aside = aside
             return self._aside
 
@@ -311,6 +305,37 @@ class SQLiteDatabase:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
             log.warning("%s: checkpoint failed, left for the next one: %s", self.path, exc)
+
+    def sync_log(self) -> None:
+        """Wait until the write-ahead log is on disk, and with it every transaction committed so far (a commit
+        with ``durable=False`` did not wait): the log's file synced as a whole, as a durable commit syncs it."""
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no log: every commit is in the database file, which the checkpoint that emptied it synced
+        except OSError as exc:
+            raise translate(sqlite3.OperationalError(str(exc)), self.path) from None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def truncate_log(self) -> None:
+        """Cut the write-ahead log file to nothing if that can be done now: everything in it copied into the
+        database and nobody reading it (SQLite otherwise keeps the file at the largest size it ever reached, and
+        old pages in it). Holds the write gate, so writers of this process wait at the gate for the moment it
+        takes, never at SQLite's lock holding a connection; waits for no reader."""
+        with self._gate, self._checkpoint_lock:
+            if self._closed or self._checkpointer is None:
+                return
+            conn = self._checkpointer
+            try:
+                conn.execute("PRAGMA busy_timeout=0")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error as exc:
+                log.info("%s: log not cut back now (%s); it is reused from its start", self.path, exc)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
 
     def log_bytes(self) -> int:
         """The size of the write-ahead log file (it only shrinks when the log starts over)."""

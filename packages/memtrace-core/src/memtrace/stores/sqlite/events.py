@@ -803,10 +803,9 @@ class SQLiteEventStore:
             # was written beside, which an overlapping one never is.
             bulk.checkpoint(wait=last or bulk.log_bytes() > LOG_RESTART_BYTES)
         if sync:
-            # A durable commit syncs the log, and with it every batch committed before it. After the checkpoint:
-            # if that copied everything, this commit starts the log over and cuts its file back (database.py).
-            with bulk.write() as conn:
-                conn.execute("UPDATE fts_state SET indexed_rowid = indexed_rowid WHERE id = 1")
+            bulk.sync_log()  # every batch of the run, on disk before the caller hears it is done
+        if last:
+            bulk.truncate_log()
         return deleted
 
     def _delete_where(
