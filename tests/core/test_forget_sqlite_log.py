@@ -96,7 +96,9 @@ def test_writes_keep_the_log_short_though_no_commit_checkpoints_it(tmp_path: Pat
 def test_a_forget_leaves_the_log_file_empty_when_nobody_reads_it(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with Memtrace.open(data, sweep_every=None) as mt:
-        mt.add_memories([AddMemoryRequest(agent_id="s", content=f"{i} " + "word " * 400) for i in range(3000)])
+        mt.add_memories(
+            [AddMemoryRequest(agent_id="s", content=f"{i} " + "word " * 400) for i in range(3000)]
+        )
         mt.add_memory(AddMemoryRequest(agent_id="other", content="kept"))
     with Memtrace.open(data, sweep_every=None) as mt:
         assert mt.forget(agent_id="s").removed["memories"] == 3000

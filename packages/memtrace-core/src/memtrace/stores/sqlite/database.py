@@ -39,8 +39,8 @@ from __future__ import annotations
 import logging
 import os
 import random
-import struct
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -296,7 +296,10 @@ class SQLiteDatabase:
                 return
             if self._checkpointer is None:
                 conn = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000
+                    self.path,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    timeout=self._busy_timeout_ms / 1000,
                 )
                 conn.execute(f"PRAGMA synchronous={self._synchronous}")
                 self._checkpointer = conn
@@ -357,8 +360,8 @@ class SQLiteDatabase:
             return 0
         if len(header) < 100:
             return 0
-        (frames,) = struct.unpack_from("=I", header, 16)
-        (copied,) = struct.unpack_from("=I", header, 96)
+        frames: int = struct.unpack_from("=I", header, 16)[0]
+        copied: int = struct.unpack_from("=I", header, 96)[0]
         return max(frames - copied, 0)
 
     def _after_write(self) -> None:

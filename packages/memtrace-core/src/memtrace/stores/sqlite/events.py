@@ -767,12 +767,13 @@ class SQLiteEventStore:
         readers keep reading their snapshot meanwhile instead of queueing for the connection; writers queue
         for one batch at most (the write gate).
 
-        Disk work is per run of batches, not per batch. A full batch (more rows match than `limit`) is followed
-        by another call (the protocol), so it commits without waiting for the disk; the last one is made
-        durable (as `delete` is) and its sync covers every earlier batch, the log being synced as a whole.
-        Until then a power cut may undo some batches of a run that has not returned, as a cut-off run leaves
+        Disk work is per run of batches, not per batch. Batches commit without waiting for the disk; the last
+        one (no more rows match than `limit`: the caller will not call again, by the protocol) syncs the log
+        file, and with it every batch before it, before it returns, so a run that has returned is durable as
+        `delete` is. A power cut may undo some batches of a run that has not returned, as a cut-off run leaves
         some batches undone anyway (run it again). The log is checkpointed between batches every
-        `CHECKPOINT_EVERY` memories and after the last batch, outside the write gate."""
+        `CHECKPOINT_EVERY` memories and after the last batch, outside the write gate, and then cut to nothing
+        if nobody reads it (`SQLiteDatabase.truncate_log`)."""
         where, params = _where(org_id, flt)
         by_id = " INDEXED BY memories_id" if flt.ids else ""
         bulk = self._bulk_db()
