@@ -340,29 +340,34 @@ class SQLiteDatabase:
             finally:
                 conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
 
-    def log_bytes(self) -> int:
-        """The size of the write-ahead log file (it only shrinks when the log starts over)."""
-        try:
-            return os.stat(f"{self.path}-wal").st_size
-        except OSError:
-            return 0
+    def log_pages(self) -> int:
+        """Pages in the write-ahead log since it last started over (copied into the database or not)."""
+        return self._log_header()[0]
 
     def _log_backlog(self) -> int:
-        """Pages in the log not yet copied into the database file, read from the log's index (the -shm file,
-        whose layout is fixed so that every SQLite version can share a database: www.sqlite.org/walformat.html,
-        ``mxFrame`` at byte 16 of its header and ``nBackfill`` at byte 96, native byte order). A figure read while
-        another connection changes it may be off; it only decides whether to start a checkpoint."""
+        """Pages in the log not yet copied into the database file."""
+        frames, copied = self._log_header()
+        return max(frames - copied, 0)
+
+    def _log_header(self) -> tuple[int, int]:
+        """(pages in the log, pages of it copied into the database file), read from the log's index (the -shm
+        file, whose layout is fixed so that every SQLite version can share a database:
+        www.sqlite.org/walformat.html, ``mxFrame`` at byte 16 of its header and ``nBackfill`` at byte 96, native
+        byte order). Figures read while another connection changes them may be off; they only decide when to
+        checkpoint."""
         try:
-            if self._shm is None:
-                self._shm = os.open(f"{self.path}-shm", os.O_RDONLY)
-            header = os.pread(self._shm, 100, 0)
+            with self._checkpoint_lock:
+                if self._shm is None:
+                    self._shm = os.open(f"{self.path}-shm", os.O_RDONLY)
+                shm = self._shm
+            header = os.pread(shm, 100, 0)
         except OSError:
-            return 0
+            return 0, 0
         if len(header) < 100:
-            return 0
+            return 0, 0
         frames: int = struct.unpack_from("=I", header, 16)[0]
         copied: int = struct.unpack_from("=I", header, 96)[0]
-        return max(frames - copied, 0)
+        return frames, copied
 
     def _after_write(self) -> None:
         """After a write transaction, holding the write gate only: a checkpoint if the log is long."""
@@ -447,9 +452,10 @@ class SQLiteDatabase:
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
-        if self._shm is not None:
-            os.close(self._shm)
-            self._shm = None
+        with self._checkpoint_lock:
+            if self._shm is not None:
+                os.close(self._shm)
+                self._shm = None
         with self._lock:
             if self._aside is not None:
                 self._aside.close()

@@ -52,9 +52,9 @@ CHECKPOINT_EVERY = 10_000
 """Memories a run of `delete_batch` deletes between two checkpoints of the log (about 70 MB of log at 1,000,000
 memories, where each deleted memory rewrites ~2 pages). Checkpointing every ~1,000 pages, SQLite's default, synced
 the database file 180 times in a 100,000-memory forget."""
-LOG_RESTART_BYTES = 256 * 2**20
-"""A run of `delete_batch` waits for its checkpoint once the log file is this large, so that the log starts over
-(a forget of millions would otherwise grow it by gigabytes)."""
+LOG_RESTART_PAGES = 65_536
+"""A run of `delete_batch` waits for its checkpoint once the log holds this many pages (256 MiB of 4 KiB pages),
+so that the log starts over (a forget of millions would otherwise grow it by gigabytes)."""
 _ROWIDS_IN = "m.rowid IN (SELECT value FROM json_each(?))"
 # CROSS JOIN: row by row from the list. Left to itself the planner may walk the agent's whole range of
 # memories_agent_time (10,000 rows at a million memories) and test each against the list.
@@ -800,9 +800,9 @@ class SQLiteEventStore:
         if checkpoint:
             # Between batches in a thread of its own, its disk writes overlapping the next batches (and kept out
             # of the batch's time, by which the caller sizes the next). After the last one, waited for; and when
-            # the log has grown past LOG_RESTART_BYTES: the log starts over only after a checkpoint that nothing
+            # the log has grown past LOG_RESTART_PAGES: the log starts over only after a checkpoint that nothing
             # was written beside, which an overlapping one never is.
-            bulk.checkpoint(wait=last or bulk.log_bytes() > LOG_RESTART_BYTES)
+            bulk.checkpoint(wait=last or bulk.log_pages() > LOG_RESTART_PAGES)
         if sync:
             bulk.sync_log()  # every batch of the run, on disk before the caller hears it is done
         if last:
