@@ -24,13 +24,23 @@ metadata connection, given this one's `write_gate`) first take one write gate, a
 behind another waits there, not holding its connection (where it would hold up that connection's readers while
 SQLite's busy handler sleeps), and it is woken as soon as the other commits. Other processes still meet at
 SQLite's lock, with the busy timeout.
+
+Checkpoints (copying the write-ahead log into the database file) never run on a connection readers wait for.
+SQLite runs one after the commit that takes the log past 1,000 pages, on the committing connection, holding it
+(and with it this process's readers) for as long as the copy and its sync take: milliseconds for a small write,
+hundreds of them when a forget's batches on `aside()` had left their pages in the log. Here every connection has
+SQLite's automatic checkpoint off; a write that leaves 1,000 pages or more in the log runs one itself, as SQLite
+would have, but on a connection of its own (`checkpoint`) and with the write gate held, not the connection:
+writers queue behind it as before (so it completes, and the log starts over from its beginning), readers do not.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,6 +62,10 @@ _PROGRESS_STEPS = 10_000
 CACHE_MIN_BYTES = 64 * 2**20
 CACHE_MAX_BYTES = 512 * 2**20
 """The page cache is a quarter of the database file, within these bounds (`SQLiteDatabase.size_cache`)."""
+
+CHECKPOINT_PAGES = 1000
+"""A write that leaves this many pages in the log not yet copied into the database starts a checkpoint (SQLite's
+own automatic threshold)."""
 
 log = logging.getLogger("memtrace.store")
 
@@ -91,9 +105,11 @@ class SQLiteDatabase:
         query_budget_s: float = QUERY_TIME_BUDGET_SECONDS,
         integrity_budget_s: float = INTEGRITY_BUDGET_SECONDS,
         write_gate: threading.Lock | None = None,
+        checkpoint_after_writes: bool = True,
     ) -> None:
         """`write_gate`: another connection's (`write_gate`) to share, for a second connection to the same file
-        in this process (the server's metadata connection): its writers then queue with this one's."""
+        in this process (the server's metadata connection): its writers then queue with this one's.
+        `checkpoint_after_writes=False`: the caller checkpoints itself (`checkpoint`), as a forget's batches do."""
         path = Path(path)
         owns_directory = path.suffix != ".db"  # given a directory, not a file in someone else's folder
         if owns_directory:
@@ -109,6 +125,12 @@ class SQLiteDatabase:
         self._holder: int | None = None  # the thread inside read() or write(), while one is
         self._gate = write_gate or threading.Lock()  # every write transaction of this process, any connection
         self._aside: SQLiteDatabase | None = None
+        self._checkpoint_lock = threading.Lock()
+        self._checkpoint_thread: threading.Thread | None = None
+        self._checkpointer: sqlite3.Connection | None = None  # the connection `checkpoint()` runs on
+        self._closed = False
+        self._checkpoint_after_writes = checkpoint_after_writes
+        self._shm: int | None = None  # a descriptor of the log's index (-shm), read by `_log_backlog`
         self._deadline: float | None = None
         self._budget_hit = False
         new = not path.exists()
@@ -157,6 +179,7 @@ class SQLiteDatabase:
     def _prepare(self, synchronous: str, check_integrity: bool, integrity_budget_s: float) -> None:
         """Pragmas, integrity check and migrations: each step idempotent, so the whole may be re-run."""
         self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")  # see the module docstring: `checkpoint` does it
         self._conn.execute(f"PRAGMA synchronous={synchronous}")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self.size_cache()
@@ -236,9 +259,120 @@ class SQLiteDatabase:
                     query_budget_s=self.query_budget_s,
                     integrity_budget_s=0,  # checked (and migrated) when this one opened
                     write_gate=self._gate,
+                    # Its batches checkpoint when they choose (SQLiteEventStore.delete_batch): every ~1,000 pages
+                    # synced the file again, most of a 100,000-memory forget's disk time.
+                    checkpoint_after_writes=False,
                 )
                 self._aside = aside
             return self._aside
+
+    def checkpoint(self, *, wait: bool = True) -> None:
+        """Copy the write-ahead log into the database file as far as readers allow, on a connection of its own
+        (a PASSIVE checkpoint: it waits for no lock and holds up no reader or writer). `wait=False` runs it in a
+        thread and returns at once (if one is running already, that one will do), so that the caller's work
+        and the checkpoint's disk writes overlap; `wait=True` waits for any running one, then runs one.
+
+        A checkpoint that fails (a full disk) is logged and left for the next one: everything it would have
+        copied is committed in the log already."""
+        with self._checkpoint_lock:
+            running = self._checkpoint_thread
+            if running is not None and running.is_alive():
+                if not wait:
+                    return
+            else:
+                running = None
+            if not wait:
+                thread = threading.Thread(target=self._checkpoint, name="memtrace-checkpoint", daemon=True)
+                self._checkpoint_thread = thread
+                thread.start()
+                return
+        if running is not None:
+            running.join()
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        with self._checkpoint_lock:
+            if self._closed:
+                return
+            if self._checkpointer is None:
+                conn = sqlite3.connect(
+                    self.path,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    timeout=self._busy_timeout_ms / 1000,
+                )
+                conn.execute(f"PRAGMA synchronous={self._synchronous}")
+                self._checkpointer = conn
+            conn = self._checkpointer
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("%s: checkpoint failed, left for the next one: %s", self.path, exc)
+
+    def sync_log(self) -> None:
+        """Wait until the write-ahead log is on disk, and with it every transaction committed so far (a commit
+        with ``durable=False`` did not wait): the log's file synced as a whole, as a durable commit syncs it."""
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no log: every commit is in the database file, which the checkpoint that emptied it synced
+        except OSError as exc:
+            raise translate(sqlite3.OperationalError(str(exc)), self.path) from None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def truncate_log(self) -> None:
+        """Cut the write-ahead log file to nothing if that can be done now: everything in it copied into the
+        database and nobody reading it (SQLite otherwise keeps the file at the largest size it ever reached, and
+        old pages in it). Holds the write gate, so writers of this process wait at the gate for the moment it
+        takes, never at SQLite's lock holding a connection; waits for no reader."""
+        with self._gate, self._checkpoint_lock:
+            if self._closed or self._checkpointer is None:
+                return
+            conn = self._checkpointer
+            try:
+                conn.execute("PRAGMA busy_timeout=0")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error as exc:
+                log.info("%s: log not cut back now (%s); it is reused from its start", self.path, exc)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+
+    def log_pages(self) -> int:
+        """Pages in the write-ahead log since it last started over (copied into the database or not)."""
+        return self._log_header()[0]
+
+    def _log_backlog(self) -> int:
+        """Pages in the log not yet copied into the database file."""
+        frames, copied = self._log_header()
+        return max(frames - copied, 0)
+
+    def _log_header(self) -> tuple[int, int]:
+        """(pages in the log, pages of it copied into the database file), read from the log's index (the -shm
+        file, whose layout is fixed so that every SQLite version can share a database:
+        www.sqlite.org/walformat.html, ``mxFrame`` at byte 16 of its header and ``nBackfill`` at byte 96, native
+        byte order). Figures read while another connection changes them may be off; they only decide when to
+        checkpoint."""
+        try:
+            with self._checkpoint_lock:
+                if self._shm is None:
+                    self._shm = os.open(f"{self.path}-shm", os.O_RDONLY)
+                shm = self._shm
+            header = os.pread(shm, 100, 0)
+        except OSError:
+            return 0, 0
+        if len(header) < 100:
+            return 0, 0
+        frames: int = struct.unpack_from("=I", header, 16)[0]
+        copied: int = struct.unpack_from("=I", header, 96)[0]
+        return frames, copied
+
+    def _after_write(self) -> None:
+        """After a write transaction, holding the write gate only: a checkpoint if the log is long."""
+        if self._checkpoint_after_writes and self._log_backlog() >= CHECKPOINT_PAGES:
+            self.checkpoint()
 
     @contextmanager
     def _holding(self) -> Iterator[None]:
@@ -282,8 +416,10 @@ class SQLiteDatabase:
             with self._holding():
                 yield from self._transaction(durable)
             return
-        with self._gate, self._holding():
-            yield from self._transaction(durable)
+        with self._gate:
+            with self._holding():
+                yield from self._transaction(durable)
+            self._after_write()
 
     def _transaction(self, durable: bool) -> Iterator[sqlite3.Connection]:
         """The body of `write`, with the locks held."""
@@ -308,6 +444,18 @@ class SQLiteDatabase:
                 self._conn.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
+        with self._checkpoint_lock:
+            self._closed = True
+            running = self._checkpoint_thread
+        if running is not None:
+            running.join()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+        with self._checkpoint_lock:
+            if self._shm is not None:
+                os.close(self._shm)
+                self._shm = None
         with self._lock:
             if self._aside is not None:
                 self._aside.close()
