@@ -7,17 +7,20 @@ serialise on the same locks."""
 from __future__ import annotations
 
 import itertools
+import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 
 import psycopg
 import pytest
+from psycopg import pq
 
 from memtrace import ConflictError, NotFoundError, ValidationError
 from memtrace.errors import MemtraceError
 from memtrace.records import MemoryFilter, MemoryRecord
-from memtrace.stores.postgres import PostgresDatabase, PostgresEventStore, migrate
+from memtrace.stores.postgres import PoolOptions, PostgresDatabase, PostgresEventStore, migrate
 from memtrace.stores.postgres.events import COPY_FROM_ROWS, _fact_lock
 from memtrace.stores.postgres.schema import APPEND_FACTS_FUNCTION, MIGRATIONS, SCHEMA_VERSION
 
@@ -221,5 +224,44 @@ def test_a_database_from_before_the_function_upgrades_and_its_versions_are_super
             stored is not None and stored.superseded_by == berlin.id and stored.valid_until_us == T0 + 20 * S
         )
         assert counts(events, KEPT) == counts(events, RECOUNT)
+    finally:
+        db.close()
+
+
+def round_trips(db: PostgresDatabase, write: Callable[[], object]) -> int:
+    """How many times `write` waited for the server: the frontend messages that end a request (``Sync`` of an
+    extended-protocol statement, ``Query`` of a simple one), read from libpq's trace of the pool's one
+    connection; the pool's liveness ping (an empty query after an idle second) is not the write's."""
+    assert db.options.max_size == 1
+    with tempfile.TemporaryFile() as trace:
+        with db.pool.connection() as conn:
+            conn.pgconn.trace(trace.fileno())
+            conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        write()
+        with db.pool.connection() as conn:
+            conn.pgconn.untrace()
+        trace.seek(0)
+        lines = trace.read().decode().splitlines()
+    sent = [line.split("\t") for line in lines if line.startswith("F\t")]
+    return sum(1 for m in sent if m[2] == "Sync" or (m[2] == "Query" and m[3:] != [' ""']))
+
+
+def test_a_keyed_write_is_one_round_trip(pg_url: str) -> None:
+    migrate(pg_url)
+    db = PostgresDatabase(pg_url, PoolOptions(min_size=1, max_size=1))
+    try:
+        events = PostgresEventStore(db)
+        note = clone(record(next(_ids), "a note", time_us=T0), SMALL)
+        paris = clone(version("Paris", 10), SMALL)
+        events.append(SMALL, [note, paris], dedup_since_us=None)  # partitions made, connection warm
+
+        berlin = clone(version("Berlin", 20, dedup_key="d"), SMALL)
+        assert round_trips(db, lambda: events.append(SMALL, [berlin], dedup_since_us=0)) == 1
+        by_id = clone(version("Rome", 30, supersedes=(note.id,)), SMALL)
+        assert round_trips(db, lambda: events.append(SMALL, [by_id], dedup_since_us=None)) == 1
+        # A target whose key the caller could not know: asked for, then called again with its lock.
+        unkeyed = clone(version("Oslo", 40, key=None, supersedes=(by_id.id,)), SMALL)
+        assert round_trips(db, lambda: events.append(SMALL, [unkeyed], dedup_since_us=None)) == 2
+        assert events.get(SMALL, by_id.id).superseded_by == unkeyed.id  # type: ignore[union-attr]
     finally:
         db.close()
