@@ -171,18 +171,18 @@ def render_session_context(
     fact_ids = {f.id for f in facts}
     if fact_ids:
         records = [r for r in records if r.id not in fact_ids]
-    # One pass, no call per memory for its section (a 500-memory context is this loop).
+    # One pass, no call per memory for its section (a 500-memory context is this loop). Each line goes to its
+    # section's bucket as it is made: the text of everything is assembled from those without a second pass.
     sections = [_FACTS] * len(facts)
     lines_all = [_fact_line(f, max_content_chars) for f in facts]
+    buckets: list[list[str]] = [[], [], [], [], lines_all[:]]
     add_section, add_line = sections.append, lines_all.append
+    actions, decisions, errors, other = (b.append for b in buckets[:4])
     cache = _LINES
     for r in records:
         memory_type = r.memory_type
-        if r.event_type == "error":
-            add_section(2)
-        else:
-            add_section(0 if memory_type == "episodic" else 1 if memory_type == "decision" else 3)
-        key = (r.time_us, r.event_type, memory_type, r.content, r.metadata_json, max_content_chars)
+        event_type = r.event_type
+        key = (r.time_us, event_type, memory_type, r.content, r.metadata_json, max_content_chars)
         line = cache.get(key)
         if line is None:
             line = _line(r, max_content_chars)
@@ -190,14 +190,26 @@ def render_session_context(
                 cache.clear()
             cache[key] = line
         add_line(line)
+        if event_type == "error":
+            add_section(2)
+            errors(line)
+        elif memory_type == "episodic":
+            add_section(0)
+            actions(line)
+        elif memory_type == "decision":
+            add_section(1)
+            decisions(line)
+        else:
+            add_section(3)
+            other(line)
     records = [*facts, *records]
-    keep = [True] * len(records)
-    text = _assemble(session_id, _bucket(sections, lines_all, keep), 0)
+    text = _assemble(session_id, buckets, 0)
     if max_tokens is not None and records and len(text) > max_tokens * CHARS_PER_TOKEN:
         keep = _fit(session_id, records, sections, lines_all, max_tokens * CHARS_PER_TOKEN)
-        text = _assemble(session_id, _bucket(sections, lines_all, keep), keep.count(False))
-    omitted = keep.count(False)
-    return RenderedContext(text=text, included=len(records) - omitted, omitted=omitted)
+        omitted = keep.count(False)
+        text = _assemble(session_id, _bucket(sections, lines_all, keep), omitted)
+        return RenderedContext(text=text, included=len(records) - omitted, omitted=omitted)
+    return RenderedContext(text=text, included=len(records), omitted=0)
 
 
 def _bucket(sections: list[int], lines: list[str], keep: list[bool]) -> list[list[str]]:
