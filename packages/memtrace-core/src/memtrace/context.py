@@ -175,10 +175,12 @@ def render_session_context(
     if fact_ids:
         records = [r for r in records if r.id not in fact_ids]
     # One pass, no call per memory for its section (a 500-memory context is this loop). Each line goes to its
-    # section's bucket as it is made: the text of everything is assembled from those without a second pass.
+    # section's bucket as it is made: the text of everything is assembled from those without a second pass. The
+    # lines and their sections in order are kept only when a budget may need fitting (`_fit`).
     sections = [_FACTS] * len(facts)
     lines_all = [_fact_line(f, max_content_chars) for f in facts]
     buckets: list[list[str]] = [[], [], [], [], lines_all[:]]
+    fit = max_tokens is not None
     add_section, add_line = sections.append, lines_all.append
     actions, decisions, errors, other = (b.append for b in buckets[:4])
     cache = _LINES
@@ -202,27 +204,29 @@ def render_session_context(
             if len(cache) >= _LINES_MAX:
                 cache.clear()
             cache[key] = (content, event_type, memory_type, metadata_json, line)
-        add_line(line)
         if event_type == "error":
-            add_section(2)
             errors(line)
+            section = 2
         elif memory_type == "episodic":
-            add_section(0)
             actions(line)
+            section = 0
         elif memory_type == "decision":
-            add_section(1)
             decisions(line)
+            section = 1
         else:
-            add_section(3)
             other(line)
-    records = [*facts, *records]
+            section = 3
+        if fit:
+            add_section(section)
+            add_line(line)
+    count = len(facts) + len(records)
     text = _assemble(session_id, buckets, 0)
-    if max_tokens is not None and records and len(text) > max_tokens * CHARS_PER_TOKEN:
-        keep = _fit(session_id, records, sections, lines_all, max_tokens * CHARS_PER_TOKEN)
+    if max_tokens is not None and count and len(text) > max_tokens * CHARS_PER_TOKEN:
+        keep = _fit(session_id, [*facts, *records], sections, lines_all, max_tokens * CHARS_PER_TOKEN)
         omitted = keep.count(False)
         text = _assemble(session_id, _bucket(sections, lines_all, keep), omitted)
-        return RenderedContext(text=text, included=len(records) - omitted, omitted=omitted)
-    return RenderedContext(text=text, included=len(records), omitted=0)
+        return RenderedContext(text=text, included=count - omitted, omitted=omitted)
+    return RenderedContext(text=text, included=count, omitted=0)
 
 
 def _bucket(sections: list[int], lines: list[str], keep: list[bool]) -> list[list[str]]:
