@@ -27,6 +27,7 @@ from memtrace.backends.http import (
     encode_batch,
 )
 from memtrace.backends.plans import HttpRequest
+from memtrace_server import batch
 
 
 def _batch(api: Api, requests: list[HttpRequest], headers: dict[str, str] | None = None) -> Any:
@@ -111,6 +112,13 @@ def test_a_batch_cannot_contain_a_batch(api: Api, uid: str) -> None:
     requests = [HttpRequest("POST", BATCH_PATH, content=inner)]
     (reply,) = decode_batch(requests, _batch(api, requests).content)
     assert reply.status == 400
+
+
+@pytest.mark.parametrize("path", ["/ui/", "/metrics", "/health", "/%61pi/../metrics"])
+def test_only_api_routes_can_be_batched(api: Api, path: str) -> None:
+    requests = [HttpRequest("GET", path)]
+    (reply,) = decode_batch(requests, _batch(api, requests).content)
+    assert reply.status == 400 and "only /api/v1/ routes" in json.loads(reply.content)["error"]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/export", "/api/v1/import", "/api/v1/%65xport"])
@@ -213,3 +221,52 @@ def test_a_rate_limited_batch_is_each_callers_error(spawn_server: Callable[..., 
     limited = [a for a in answers if isinstance(a, RateLimitedError)]
     assert len(limited) > 0 and len(answers) - len(limited) <= 20
     assert all(a.retry_after and a.retry_after >= 1 for a in limited)
+
+
+def test_a_batch_whose_replies_pass_the_budget_runs_no_more(
+    spawn_server: Callable[..., ServerProcess],
+) -> None:
+    """The reply is held whole in memory: past ``limits.max_batch_reply_bytes`` the sub-requests not yet started
+    answer 413 and did nothing (a write among them is not stored), so the client can send them again."""
+    server = spawn_server({"MEMTRACE_LIMITS_MAX_BATCH_REPLY_BYTES": "4096"})
+    with server.client() as http:
+        assert (
+            http.post("/api/v1/memories", json={"agent_id": "big", "content": "x" * 3000}).status_code == 201
+        )
+        reads = [
+            HttpRequest("GET", "/api/v1/memories", {"agent_id": "big"})
+            for _ in range(batch.MAX_IN_FLIGHT * 2)
+        ]
+        writes = [
+            HttpRequest(
+                "POST", "/api/v1/memories", content=json.dumps({"agent_id": "w", "content": f"{i}"}).encode()
+            )
+            for i in range(5)
+        ]
+        requests = reads + writes
+        answer = http.post(BATCH_PATH, content=encode_batch(requests))
+        assert answer.status_code == 200
+        statuses = [r.status for r in decode_batch(requests, answer.content)]
+        # The first MAX_IN_FLIGHT start before any reply is in; the rest see the budget passed.
+        assert statuses == [200] * batch.MAX_IN_FLIGHT + [413] * (len(requests) - batch.MAX_IN_FLIGHT)
+        refused = json.loads(decode_batch(requests, answer.content)[-1].content)
+        assert refused["field"] == "body" and "not run" in refused["error"]
+        assert http.get("/api/v1/memories", params={"agent_id": "w"}).json()["count"] == 0
+
+
+def test_a_remote_client_sends_again_what_a_batch_did_not_run(
+    spawn_server: Callable[..., ServerProcess],
+) -> None:
+    server = spawn_server({"MEMTRACE_LIMITS_MAX_BATCH_REPLY_BYTES": "4096"})
+
+    async def fan_out() -> list[int]:
+        async with AsyncMemtrace(server.base_url, server.api_key) as client:
+            await client.add_memories(
+                [AddMemoryRequest(agent_id="a1", content=f"{i} " + "y" * 500) for i in range(10)]
+            )
+            pages = await asyncio.gather(
+                *(client.list_memories(ListOptions(agent_id="a1")) for _ in range(300))
+            )
+        return [p.count for p in pages]
+
+    assert asyncio.run(fan_out()) == [10] * 300

@@ -82,6 +82,7 @@ def create_app(state: ServerState, *, close_state: bool = True) -> FastAPI:
         ServerMiddleware,
         metrics=state.metrics,
         max_body_bytes=state.config.limits.max_body_bytes,
+        max_batch_reply_bytes=state.config.limits.max_batch_reply_bytes,
         authenticate=lambda scope: authenticate_request(state, scope["headers"], _client_host(scope)),
         # CORS wraps the app inside this middleware, so with CORS on, every route goes through the app.
         direct=None if state.config.server.cors_allow_origins else direct_routes(state),

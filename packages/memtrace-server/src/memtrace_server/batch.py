@@ -8,8 +8,13 @@ that are queued waiting for a connection into one batch; the server runs them si
 Each sub-request is authenticated from the batch's own headers (so it is charged to the rate limit as a
 request of its own), then served exactly as the same request sent alone: the fast path if it has one, else
 the app, with the same permission checks, validation, errors and metrics. A sub-request's failure is its own
-reply; the batch answers 200 once its framing is valid. A batch inside a batch is refused (400), and so are
-export and import, which stream bodies of any size: in a batch their whole body would sit in server memory.
+reply; the batch answers 200 once its framing is valid. Only ``/api/v1/`` routes can be batched (400 for
+the dashboard, ``/metrics``...). A batch inside a batch is refused (400), and so are export and import, which stream bodies of any size: in a batch their whole body would sit in server memory.
+
+The whole reply is held in memory until it is sent, so it has a budget (``limits.max_batch_reply_bytes``):
+sub-requests start in order, at most `MAX_IN_FLIGHT` at a time, and once the replies gathered pass the budget,
+those not yet started are not run and answer 413. Nothing of theirs happened, so a client sends them again
+(`memtrace.backends.http` does, one by one).
 
 The framing (``application/x-memtrace-batch``, version 1) is line-headed and length-prefixed, so neither side
 re-encodes a body::
@@ -29,9 +34,15 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 PATH = "/api/v1/batch"
+API_PREFIX = "/api/v1/"
 CONTENT_TYPE = "application/x-memtrace-batch"
 MAX_REQUESTS = 1000
 """Sub-requests per batch (the body size limit bounds their bytes)."""
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+"""Default budget of a batch's reply bytes (``limits.max_batch_reply_bytes``)."""
+MAX_IN_FLIGHT = 32
+"""Sub-requests of one batch running at once: the budget is checked before each starts, so it can be passed
+by at most this many replies."""
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _NOT_BATCHED = {PATH: "a batch cannot contain a batch"} | {
@@ -99,18 +110,36 @@ def _error(message: str) -> bytes:
     return json.dumps({"error": message, "field": "body"}).encode()
 
 
-async def run_batch(body: bytes, serve: Serve) -> SubReply:
+async def run_batch(body: bytes, serve: Serve, *, max_reply_bytes: int = MAX_REPLY_BYTES) -> SubReply:
     """The batch's reply: 200 with every sub-request's reply framed in order, or 400 for bad framing."""
     try:
         requests = parse(body)
     except BatchFormatError as exc:
         return 400, _error(f"invalid batch: {exc}"), {}
+    not_run: SubReply = (
+        413,
+        _error(
+            f"not run: this batch's replies passed {max_reply_bytes} bytes before it started; send it again"
+        ),
+        {},
+    )
+    gathered = 0
+    slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def one(i: int, request: SubRequest) -> SubReply:
-        refused = _NOT_BATCHED.get(unquote(request.path).rstrip("/"))
+        nonlocal gathered
+        path = unquote(request.path)
+        refused = _NOT_BATCHED.get(path.rstrip("/"))
         if refused is not None:
             return 400, _error(refused), {}
-        return await serve(request, i)
+        if not path.startswith(API_PREFIX):  # the dashboard, /metrics, /health: not API calls
+            return 400, _error(f"only {API_PREFIX} routes can be sent in a batch"), {}
+        async with slots:  # tasks wait here in order (asyncio's locks are fair), so a budget cuts a tail
+            if gathered > max_reply_bytes:
+                return not_run
+            reply = await serve(request, i)
+            gathered += len(reply[1])
+            return reply
 
     replies = await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
     return 200, encode_replies(list(replies)), {"content-type": CONTENT_TYPE}

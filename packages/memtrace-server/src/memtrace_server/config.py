@@ -91,6 +91,10 @@ class DedupSection:
 class LimitsSection:
     max_body_bytes: int = 32 * 1024 * 1024
     """Largest accepted request body; larger ones get 413."""
+    max_batch_reply_bytes: int = 64 * 1024 * 1024
+    """Bytes of replies one ``POST /api/v1/batch`` may gather: a batch holds every reply in memory until it is
+    sent, so without it one request of 1,000 large listings could hold gigabytes. Sub-requests not yet started
+    when the replies pass it are not run and answer 413 (send them again)."""
     max_content_length: int = 1_000_000
     """Longest accepted memory content, in characters; longer gets 400 naming the field."""
     rate_limit_per_org: float = 1000.0
@@ -235,6 +239,8 @@ class ServerConfig:
             problems.append("auth.bcrypt_cost must be between 10 and 16")
         if self.limits.max_body_bytes < 1024:
             problems.append("limits.max_body_bytes must be at least 1024")
+        if self.limits.max_batch_reply_bytes < 1024:
+            problems.append("limits.max_batch_reply_bytes must be at least 1024")
         if self.limits.max_content_length < 1:
             problems.append("limits.max_content_length must be at least 1")
         if min(self.limits.max_metadata_bytes, self.limits.max_metadata_depth) < 1:

@@ -63,12 +63,14 @@ class ServerMiddleware:
         *,
         metrics: Metrics,
         max_body_bytes: int,
+        max_batch_reply_bytes: int = batch.MAX_REPLY_BYTES,
         authenticate: Authenticate | None = None,
         direct: Mapping[tuple[str, str], DirectHandler] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        self.max_batch_reply = max_batch_reply_bytes
         self.authenticate = authenticate
         self.direct = dict(direct or {})
 
@@ -145,7 +147,7 @@ class ServerMiddleware:
             async def serve(request: batch.SubRequest, position: int) -> batch.SubReply:
                 return await self._sub_request(scope, receive, request, position)
 
-            return await batch.run_batch(body, serve)
+            return await batch.run_batch(body, serve, max_reply_bytes=self.max_batch_reply)
 
         return handle
 

@@ -364,9 +364,14 @@ class AsyncHttpBackend:
             self._batching = False
         elif response.status_code == 200:
             try:
-                return decode_batch(requests, response.content)
+                replies = decode_batch(requests, response.content)
             except ValueError as exc:
                 raise MemtraceError(f"unexpected batch reply from the server: {exc}") from None
+            # 413 in a batch: not run, the batch's replies passed the server's budget first; send it alone.
+            return [
+                await self._send_now(client, reply.request) if reply.status == 413 else reply
+                for reply in replies
+            ]
         elif response.status_code != 413:
             # Refused as a whole (authentication, rate limit, unavailable): each request's own answer.
             return [_reply(request, response) for request in requests]
