@@ -193,7 +193,13 @@ def test_a_memory_of_the_same_time_and_length_renders_its_own_line() -> None:
     variants = [
         rec(0, "Crawled the pricing page", "decision", "decision", metadata_json=reasoning),
         rec(0, "Crawled the billing page", "decision", "decision", metadata_json=reasoning),
-        rec(0, "Crawled the billing page", "decision", "decision", metadata_json=json.dumps({"reasoning": "x"})),
+        rec(
+            0,
+            "Crawled the billing page",
+            "decision",
+            "decision",
+            metadata_json=json.dumps({"reasoning": "x"}),
+        ),
         rec(0, "Crawled the billing page", "decision", "decision"),
         rec(0, "Crawled the billing page", "episodic", "decision"),
         rec(0, "Crawled the billing page", "episodic", "error"),

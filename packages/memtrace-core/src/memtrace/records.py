@@ -49,7 +49,9 @@ class MemoryRecord:
         valid_until_us = self.valid_until_us
         time_us = self.time_us
         # from_us inline for a time in range (every one memtrace wrote): a call fewer per memory read.
-        time = _EPOCH + timedelta(0, 0, time_us) if MIN_TIME_US <= time_us <= MAX_TIME_US else from_us(time_us)
+        time = (
+            _EPOCH + timedelta(0, 0, time_us) if MIN_TIME_US <= time_us <= MAX_TIME_US else from_us(time_us)
+        )
         # The dict is built in `Memory`'s field order (what model_dump and the JSON keep). Every memory has a
         # valid_from: its time unless set explicitly (a backfill); datetimes are immutable, so it may be the
         # same object as `time`, one conversion fewer on every read.
@@ -70,7 +72,9 @@ class MemoryRecord:
             "score": self.score,
             "expires_at": from_us(expires_us) if expires_us is not None else None,
             "key": self.fact_key,
-            "valid_from": time if valid_from_us is None or valid_from_us == time_us else from_us(valid_from_us),
+            "valid_from": time
+            if valid_from_us is None or valid_from_us == time_us
+            else from_us(valid_from_us),
             "valid_until": from_us(valid_until_us) if valid_until_us is not None else None,
             "superseded_by": self.superseded_by,
         }
