@@ -184,3 +184,38 @@ def test_the_budget_holds_with_facts(contents: list[str], n_facts: int, budget: 
     out = render_session_context("s1", records, facts=facts, max_tokens=budget)
     assert estimate_tokens(out.text) <= max(budget, estimate_tokens("## Session Context (s1)\n\n") + 15)
     assert out == render_session_context("s1", list(records), facts=list(facts), max_tokens=budget)
+
+
+def test_a_memory_of_the_same_time_and_length_renders_its_own_line() -> None:
+    """Lines are remembered from one context to the next by time and content length; whatever else differs (the
+    content itself, the kinds, a decision's reasoning, the character limit) gives the memory its own line."""
+    reasoning = json.dumps({"reasoning": "saves 40 s"})
+    variants = [
+        rec(0, "Crawled the pricing page", "decision", "decision", metadata_json=reasoning),
+        rec(0, "Crawled the billing page", "decision", "decision", metadata_json=reasoning),
+        rec(
+            0,
+            "Crawled the billing page",
+            "decision",
+            "decision",
+            metadata_json=json.dumps({"reasoning": "x"}),
+        ),
+        rec(0, "Crawled the billing page", "decision", "decision"),
+        rec(0, "Crawled the billing page", "episodic", "decision"),
+        rec(0, "Crawled the billing page", "episodic", "error"),
+    ]
+    stamp = format_time(T0)
+    expected = [
+        f"- [{stamp}] decision: Crawled the pricing page (reasoning: saves 40 s)",
+        f"- [{stamp}] decision: Crawled the billing page (reasoning: saves 40 s)",
+        f"- [{stamp}] decision: Crawled the billing page (reasoning: x)",
+        f"- [{stamp}] decision: Crawled the billing page",
+        f"- [{stamp}] decision: Crawled the billing page",
+        f"- [{stamp}] error: Crawled the billing page",
+    ]
+    for _ in range(2):  # the second round finds every line remembered by the one before it
+        for memory, line in zip(variants, expected, strict=True):
+            assert line in render_session_context("s1", [memory]).text.splitlines()
+    assert render_session_context("s1", [variants[0]], max_content_chars=7).text.splitlines()[-1] == (
+        f"- [{stamp}] decision: Crawled... (reasoning: saves 4...)"
+    )

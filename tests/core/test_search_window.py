@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from memtrace import AddMemoryRequest, Memtrace, SearchQuery
+from memtrace.records import MemoryFilter
 from memtrace.stores.sqlite.events import SQLiteEventStore
 
 
@@ -47,3 +48,38 @@ def test_a_small_agent_is_ranked_in_full_and_a_large_one_within_the_window(tmp_p
         assert len(mt.search_memories(SearchQuery(query="walrus", session_id="s1", limit=10)).results) == 5
         store.rank_limit = 100
         assert len(mt.search_memories(SearchQuery(query="walrus", session_id="s1", limit=10)).results) == 7
+
+
+def test_the_window_holds_when_a_tier_too_large_to_score_goes_to_bm25(tmp_path: Path) -> None:
+    """With `rank_limit` above `score_limit` (the defaults' order), whether an agent needs the window is only
+    asked when a tier has too many candidates to score outside bm25(): the answer is the same as asking first."""
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    with Memtrace.open(tmp_path / "data") as mt:
+        store = _store(mt)
+        store.score_limit, store.rank_limit = 3, 5
+        for agent in ("small", "large"):
+            mt.add_memory(
+                AddMemoryRequest(agent_id=agent, content="walrus walrus walrus walrus", time=two_days_ago)
+            )
+        mt.add_memories(
+            [AddMemoryRequest(agent_id="small", content=f"walrus seen {i} today") for i in range(3)]
+        )
+        mt.add_memories(
+            [AddMemoryRequest(agent_id="large", content=f"walrus seen {i} again") for i in range(8)]
+        )
+        small = mt.search_memories(SearchQuery(query="walrus", agent_id="small", limit=10)).results
+        assert len(small) == 4 and small[0].content == "walrus walrus walrus walrus"
+        large = mt.search_memories(SearchQuery(query="walrus", agent_id="large", limit=10)).results
+        assert len(large) == 5 and "walrus walrus walrus walrus" not in {m.content for m in large}
+        # With the defaults, a tier small enough to score needs no window, so the probe is not run at all.
+        probes: list[str] = []
+        probe = store._scope_exceeds_rank_limit
+
+        def counted(org_id: str, flt: MemoryFilter) -> bool:
+            probes.append(org_id)
+            return probe(org_id, flt)
+
+        store._scope_exceeds_rank_limit = counted  # type: ignore[method-assign]
+        store.score_limit, store.rank_limit = 2_000, 20_000
+        mt.search_memories(SearchQuery(query="walrus", agent_id="small", limit=10))
+        assert probes == []

@@ -105,13 +105,16 @@ def _cut(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "..."
 
 
-_LINES: dict[tuple[int, str, str, str, str | None, int], str] = {}
+_LINES: dict[tuple[int, int, int], tuple[str, str, str, str | None, str]] = {}
 _LINES_MAX = 8192
-"""Rendered lines, by everything a line is made of (`_line`'s inputs), so the same memory in the next context of
-its session is a dictionary lookup instead of a rendering: agents ask for their session's context turn after turn,
-and a line costs a few microseconds to render but well under one to find (hashing its content included). Exact by
-construction, like any memo of a pure function: a changed memory is a different key. Bounded: about 6 MB for
-contents of a few hundred characters; a full cache starts again empty."""
+"""Rendered lines, so the same memory in the next context of its session is a dictionary lookup instead of a
+rendering: agents ask for their session's context turn after turn, and a line costs a few microseconds to render
+but well under one to find. Found by the memory's time, its content's length and the character limit; an entry
+holds the rest of what its line is made of (`_line`'s other inputs), compared on every hit, so it is exact like
+any memo of a pure function (a changed memory misses). Not keyed by the content itself: hashing it, fresh from
+the database each time, was 40% of a hit. Two memories of one time and length take turns in one entry (a miss,
+not a wrong line). Bounded: about 6 MB for contents of a few hundred characters; a full cache starts again
+empty."""
 
 
 def _fact_line(rec: MemoryRecord, max_chars: int) -> str:
@@ -171,33 +174,59 @@ def render_session_context(
     fact_ids = {f.id for f in facts}
     if fact_ids:
         records = [r for r in records if r.id not in fact_ids]
-    # One pass, no call per memory for its section (a 500-memory context is this loop).
+    # One pass, no call per memory for its section (a 500-memory context is this loop). Each line goes to its
+    # section's bucket as it is made: the text of everything is assembled from those without a second pass. The
+    # lines and their sections in order are kept only when a budget may need fitting (`_fit`).
     sections = [_FACTS] * len(facts)
     lines_all = [_fact_line(f, max_content_chars) for f in facts]
+    buckets: list[list[str]] = [[], [], [], [], lines_all[:]]
+    fit = max_tokens is not None
     add_section, add_line = sections.append, lines_all.append
+    actions, decisions, errors, other = (b.append for b in buckets[:4])
     cache = _LINES
     for r in records:
         memory_type = r.memory_type
-        if r.event_type == "error":
-            add_section(2)
+        event_type = r.event_type
+        content = r.content
+        metadata_json = r.metadata_json
+        key = (r.time_us, len(content), max_content_chars)
+        hit = cache.get(key)
+        if (
+            hit is not None
+            and hit[0] == content
+            and hit[1] == event_type
+            and hit[2] == memory_type
+            and hit[3] == metadata_json
+        ):
+            line = hit[4]
         else:
-            add_section(0 if memory_type == "episodic" else 1 if memory_type == "decision" else 3)
-        key = (r.time_us, r.event_type, memory_type, r.content, r.metadata_json, max_content_chars)
-        line = cache.get(key)
-        if line is None:
             line = _line(r, max_content_chars)
             if len(cache) >= _LINES_MAX:
                 cache.clear()
-            cache[key] = line
-        add_line(line)
-    records = [*facts, *records]
-    keep = [True] * len(records)
-    text = _assemble(session_id, _bucket(sections, lines_all, keep), 0)
-    if max_tokens is not None and records and len(text) > max_tokens * CHARS_PER_TOKEN:
-        keep = _fit(session_id, records, sections, lines_all, max_tokens * CHARS_PER_TOKEN)
-        text = _assemble(session_id, _bucket(sections, lines_all, keep), keep.count(False))
-    omitted = keep.count(False)
-    return RenderedContext(text=text, included=len(records) - omitted, omitted=omitted)
+            cache[key] = (content, event_type, memory_type, metadata_json, line)
+        if event_type == "error":
+            errors(line)
+            section = 2
+        elif memory_type == "episodic":
+            actions(line)
+            section = 0
+        elif memory_type == "decision":
+            decisions(line)
+            section = 1
+        else:
+            other(line)
+            section = 3
+        if fit:
+            add_section(section)
+            add_line(line)
+    count = len(facts) + len(records)
+    text = _assemble(session_id, buckets, 0)
+    if max_tokens is not None and count and len(text) > max_tokens * CHARS_PER_TOKEN:
+        keep = _fit(session_id, [*facts, *records], sections, lines_all, max_tokens * CHARS_PER_TOKEN)
+        omitted = keep.count(False)
+        text = _assemble(session_id, _bucket(sections, lines_all, keep), omitted)
+        return RenderedContext(text=text, included=count - omitted, omitted=omitted)
+    return RenderedContext(text=text, included=count, omitted=0)
 
 
 def _bucket(sections: list[int], lines: list[str], keep: list[bool]) -> list[list[str]]:

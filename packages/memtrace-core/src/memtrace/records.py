@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .models import Memory
-from .timeparse import from_us
+from .timeparse import MAX_TIME_US, MIN_TIME_US, from_us
 
 
 @dataclass(slots=True)
@@ -46,7 +47,11 @@ class MemoryRecord:
         expires_us = self.expires_us
         valid_from_us = self.valid_from_us
         valid_until_us = self.valid_until_us
-        time = from_us(self.time_us)
+        time_us = self.time_us
+        # from_us inline for a time in range (every one memtrace wrote): a call fewer per memory read.
+        time = (
+            _EPOCH + timedelta(0, 0, time_us) if MIN_TIME_US <= time_us <= MAX_TIME_US else from_us(time_us)
+        )
         # The dict is built in `Memory`'s field order (what model_dump and the JSON keep). Every memory has a
         # valid_from: its time unless set explicitly (a backfill); datetimes are immutable, so it may be the
         # same object as `time`, one conversion fewer on every read.
@@ -68,7 +73,7 @@ class MemoryRecord:
             "expires_at": from_us(expires_us) if expires_us is not None else None,
             "key": self.fact_key,
             "valid_from": time
-            if valid_from_us is None or valid_from_us == self.time_us
+            if valid_from_us is None or valid_from_us == time_us
             else from_us(valid_from_us),
             "valid_until": from_us(valid_until_us) if valid_until_us is not None else None,
             "superseded_by": self.superseded_by,
@@ -94,6 +99,7 @@ def _metadata(text: str) -> Any:
 _MEMORY_FIELDS = frozenset(Memory.model_fields)
 _new_model = Memory.__new__
 _set_attr = object.__setattr__
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _build_memory(values: dict[str, Any]) -> Memory:

@@ -7,6 +7,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ...errors import StorageFullError
@@ -36,7 +37,10 @@ _COLUMNS = (
     "dedup_key, importance, parent_id, expires_us, fact_key, valid_from_us, valid_until_us, superseded_by"
 )
 _N_COLUMNS = len(_COLUMNS.split(","))
-_M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(","))
+# What a read selects: every column but the org, which the caller knows (every query is scoped by it). Each
+# column of each row is an object the sqlite3 module makes, about a microsecond's work for a string like the org.
+_M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(",") if c.strip() != "org_id")
+_N_SELECTED = _N_COLUMNS - 1
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
 _SELECT_ROWID = f"SELECT {_M_COLUMNS}, m.rowid FROM memories m"
 # dedup_h (schema.dedup_hash of dedup_key) is storage only: what the dedup index is keyed by.
@@ -84,42 +88,11 @@ def _encode_tags(tags: tuple[str, ...]) -> str | None:
     return "," + ",".join(tags) + "," if tags else None
 
 
-def _row_to_record(row: tuple[Any, ...], score: float | None = None) -> MemoryRecord:
+def _row_to_record(org_id: str, row: tuple[Any, ...], score: float | None = None) -> MemoryRecord:
+    """A row of `_M_COLUMNS` (its first `_N_SELECTED` items) as the org's record."""
     # Positional, in MemoryRecord's field order: keyword arguments cost 2.5x as much, and a 500-memory session
     # context builds 500 of these (tests/core/test_records.py pins the order against the columns).
-    tags = row[9]
-    return MemoryRecord(
-        row[0],  # id
-        row[1],  # org_id
-        row[2],  # time_us
-        row[3],  # agent_id
-        row[4],  # session_id
-        row[5],  # memory_type
-        row[6],  # event_type
-        row[7],  # content
-        row[8],  # metadata_json
-        tuple(tags.strip(",").split(",")) if tags else (),
-        row[10],  # dedup_key
-        row[11],  # importance
-        row[12],  # parent_id
-        score,
-        row[13],  # expires_us
-        row[14],  # fact_key
-        row[15],  # valid_from_us
-        row[16],  # valid_until_us
-        row[17],  # superseded_by
-    )
-
-
-_BRIEF_SELECT = (
-    "SELECT m.id, m.time_us, m.agent_id, m.session_id, m.memory_type, m.event_type, m.content, m.metadata_json, "
-    "m.importance FROM memories m"
-)
-"""What session context reads (`EventStore.query`'s `brief`): half the columns, and each column of each row is
-a value decoded into a Python object; at 500 rows that was a third of the query's time."""
-
-
-def _brief_row_to_record(org_id: str, row: tuple[Any, ...]) -> MemoryRecord:
+    tags = row[8]
     return MemoryRecord(
         row[0],  # id
         org_id,  # every row is the org's (the WHERE clause)
@@ -130,9 +103,42 @@ def _brief_row_to_record(org_id: str, row: tuple[Any, ...]) -> MemoryRecord:
         row[5],  # event_type
         row[6],  # content
         row[7],  # metadata_json
+        tuple(tags.strip(",").split(",")) if tags else (),
+        row[9],  # dedup_key
+        row[10],  # importance
+        row[11],  # parent_id
+        score,
+        row[12],  # expires_us
+        row[13],  # fact_key
+        row[14],  # valid_from_us
+        row[15],  # valid_until_us
+        row[16],  # superseded_by
+    )
+
+
+_BRIEF_SELECT = (
+    "SELECT m.id, m.time_us, m.agent_id, m.memory_type, m.event_type, m.content, m.metadata_json, m.importance "
+    "FROM memories m"
+)
+"""What session context reads (`EventStore.query`'s `brief`): the columns it renders, less the org and the
+session, which the filter fixes. Each column of each row is a value decoded into a Python object (about 500
+instructions each, a NULL too): at 500 rows the eighteen columns were a third of the query's time."""
+
+
+def _brief_row_to_record(org_id: str, session_id: str, row: tuple[Any, ...]) -> MemoryRecord:
+    return MemoryRecord(
+        row[0],  # id
+        org_id,  # every row is the org's and the session's (the WHERE clause)
+        row[1],  # time_us
+        row[2],  # agent_id
+        session_id,
+        row[3],  # memory_type
+        row[4],  # event_type
+        row[5],  # content
+        row[6],  # metadata_json
         (),  # tags
         None,  # dedup_key
-        row[8],  # importance
+        row[7],  # importance
         None,  # parent_id
     )
 
@@ -403,6 +409,8 @@ class SQLiteEventStore:
     ) -> list[MemoryRecord]:
         where, params = _where(org_id, flt)
         direction = "ASC" if order == "asc" else "DESC"
+        # Brief rows take the session from the filter (context, the one caller, always names one).
+        brief_session = flt.session_id if brief and flt.expired_by_us is None else None
         if flt.expired_by_us is not None:
             # A sweep's look for expired memories (see MemoryFilter.expired_by_us): along the partial expiry index,
             # in its order, so a batch reads only its own rows. In time order it would read and sort every
@@ -415,16 +423,16 @@ class SQLiteEventStore:
             # By key, through the fact index (only keyed memories): left to itself the planner walks
             # (org_id, time_us) newest first until the key's versions turn up, the whole org for an old fact.
             by_key = flt.fact_key is not None or flt.fact_key_prefix is not None
-            select = _BRIEF_SELECT if brief else _SELECT
+            select = _BRIEF_SELECT if brief_session else _SELECT
             source = select + " INDEXED BY memories_fact" if by_key else select
             sql = (
                 f"{source} WHERE {where} ORDER BY m.time_us {direction}, m.rowid {direction} LIMIT ? OFFSET ?"
             )
         with self.db.read() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
-        if brief and flt.expired_by_us is None:
-            return [_brief_row_to_record(org_id, r) for r in rows]
-        return [_row_to_record(r) for r in rows]
+        if brief_session:
+            return [_brief_row_to_record(org_id, brief_session, r) for r in rows]
+        return [_row_to_record(org_id, r) for r in rows]
 
     def search(
         self, org_id: str, flt: MemoryFilter, text: str, *, limit: int, offset: int
@@ -461,8 +469,16 @@ class SQLiteEventStore:
         wanted = limit + offset
         # An agent or session holding at most `rank_limit` memories cannot have more matches than that: its
         # searches need no rank window, which saves one evaluation of each tier's expression (at a million
-        # memories, a third of an agent's search).
-        windowed = not scope or self._scope_exceeds_rank_limit(org_id, flt)
+        # memories, a third of an agent's search). Found out only if a tier needs to know (one that goes to
+        # bm25(), or a `rank_limit` below `score_limit`): the probe walks the scope's index entries up to
+        # `rank_limit`, 1-1.5 ms for an agent of 10,000 memories, and a tier scored outside bm25() has no window.
+        probed: list[bool] = []
+
+        def windowed() -> bool:
+            if not probed:
+                probed.append(not scope or self._scope_exceeds_rank_limit(org_id, flt))
+            return probed[0]
+
         found: list[MemoryRecord] = []
         # Degraded (disk full): the memories not yet indexed, from an index in memory, come first, newest writes
         # being what a caller most expects to find; then the rest, by the org's index.
@@ -497,7 +513,7 @@ class SQLiteEventStore:
         flt: MemoryFilter,
         phrases: list[Phrase],
         wanted: int,
-        windowed: bool,
+        windowed: Callable[[], bool],
         keyed: bool,
     ) -> list[MemoryRecord]:
         """The best `wanted` matches in `table`. Two tiers, one total order: memories with every keyword first,
@@ -505,9 +521,10 @@ class SQLiteEventStore:
         in full; the second is only needed when the first runs short, and there the rank window bounds the
         work. `keyed`: `table` is an org's index (rows keyed as org_index.py says, `ranges` the agent's key ranges
         when scoped to one), where a tier with few candidates is scored by `ranking` instead of ``bm25()``;
-        else the in-memory index of rows not yet indexed (keyed by rowid, ranked by ``bm25()``)."""
+        else the in-memory index of rows not yet indexed (keyed by rowid, ranked by ``bm25()``). `windowed()`:
+        whether the matches may exceed `rank_limit`."""
         found: list[MemoryRecord] = []
-        limit = min(self.score_limit, self.rank_limit) if windowed else self.score_limit
+        limit = self.rank_limit if self.rank_limit < self.score_limit and windowed() else self.score_limit
         # Our Porter stemmer is FTS5's on ASCII words (tests/arc/test_search_terms.py); FTS5 stems the UTF-8
         # bytes of other words, which can differ ("straße"), so a query with one is ranked by bm25() alone.
         if not all(p.term.pattern.isascii() for p in phrases):
@@ -531,7 +548,7 @@ class SQLiteEventStore:
                 return ranked
             # The rank window only needs which memories match: found without prefix queries where they can be.
             plain = self._plain_match(table, scope, phrases, every) if keyed else None
-            return self._ranked(table, match, org_id, flt, n, windowed, keyed, plain or match)
+            return self._ranked(table, match, org_id, flt, n, windowed(), keyed, plain or match)
 
         all_words = all_expression(phrases)
         if all_words is not None:
@@ -616,7 +633,7 @@ class SQLiteEventStore:
                     f"{_SELECT_ROWID} WHERE {_ROWIDS_IN}", [json.dumps([b[3] for b in scored])]
                 )
             }
-        return [_row_to_record(full[b[3]][:_N_COLUMNS], score=round(b[0], 6)) for b in scored]
+        return [_row_to_record(org_id, full[b[3]][:_N_SELECTED], score=round(b[0], 6)) for b in scored]
 
     @staticmethod
     def _candidates(
@@ -683,7 +700,7 @@ class SQLiteEventStore:
                 rows = run("", [match, start, newest, *params, n])
         else:
             rows = run("", [match, start, newest, *params, n])
-        return [_row_to_record(r[:_N_COLUMNS], score=round(-r[_N_COLUMNS], 6)) for r in rows]
+        return [_row_to_record(org_id, r[:_N_SELECTED], score=round(-r[_N_SELECTED], 6)) for r in rows]
 
     def _plain_match(self, table: str, scope: list[str], phrases: list[Phrase], every: bool) -> str | None:
         """The tier's MATCH expression with loose prefixes as the terms they stand for (no doclist merges)."""
@@ -735,7 +752,7 @@ class SQLiteEventStore:
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         with self.db.read() as conn:
             row = conn.execute(f"{_SELECT} WHERE m.id = ? AND m.org_id = ?", (memory_id, org_id)).fetchone()
-        return _row_to_record(row) if row else None
+        return _row_to_record(org_id, row) if row else None
 
     def delete(self, org_id: str, flt: MemoryFilter) -> int:
         where, params = _where(org_id, flt)
