@@ -144,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds one benchmark may take")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp work directory")
     parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="use this work directory (kept afterwards): stores an earlier --keep-workdir run loaded there are "
+        "reused, so a --scale 10m ladder's reads can run again without its hours of loading",
+    )
+    parser.add_argument(
         "--scale",
         metavar="SIZE",
         help="memories the scale-aware benchmarks load: alone, the scaling benchmark on a tenfold ladder ending at "
@@ -186,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     machine = describe(REPO_ROOT)
-    workdir = Path(tempfile.mkdtemp(prefix="memtrace-bench-run-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="memtrace-bench-run-"))
+    keep = args.keep_workdir or args.workdir is not None
     started = time.perf_counter()
     outcomes: list[Outcome] = []
     try:
@@ -196,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {name}: {outcome.status} in {outcome.seconds:.0f} s", file=sys.stderr, flush=True)
             outcomes.append(outcome)
     finally:
-        if args.keep_workdir:
+        if keep:
             print(f"[bench] work directory kept: {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -113,6 +113,23 @@ def _empty() -> tuple[Times, Times, dict[str, int], Times]:
     )
 
 
+def measure_ours(store: LoadedStore, calls: list[ReadCall]) -> Times:
+    """ms per call through our client alone, each answer checked (what the scaling ladder compares across
+    sizes): no raw-SQL peer or full-BM25 agreement, which cost ~30 s a round at 10,000,000 memories."""
+    from memtrace import Memtrace
+
+    truth = truth_of(store)
+    ours: Times = {op: [] for op in READ_OPS}
+    warmup = WARMUP_ROUNDS * len(READ_OPS)
+    with Memtrace.open(store.path) as client:
+        for i, call in enumerate(calls):
+            t0 = time.perf_counter()
+            call_client(client, call, truth)
+            if i >= warmup:
+                ours[call.op].append((time.perf_counter() - t0) * 1000)
+    return ours
+
+
 def measure_inprocess(
     store: LoadedStore, calls: list[ReadCall]
 ) -> tuple[Times, Times, dict[str, int], Times]:

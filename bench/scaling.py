@@ -18,7 +18,7 @@ import os
 from .bulk_load import load_store
 from .common import Row, latency_row, log, median
 from .read_ops import OP_LABELS, READ_OPS, plan
-from .reads import PUBLISHED_MS, _load_row, measure_inprocess
+from .reads import PUBLISHED_MS, WARMUP_ROUNDS, _load_row, measure_ours
 
 BENCHMARK = "4. scaling (in-process)"
 
@@ -29,10 +29,8 @@ def measure(sizes: tuple[int, ...], iterations: int) -> dict[int, dict[str, list
     for size in sizes:
         store = load_store(size)
         log(f"scaling: {iterations} rounds at {size:,} memories")
-        ours, _raw, _found, _agree = measure_inprocess(
-            store, plan(store.dataset().shape, iterations, seed=11, ops=READ_OPS)
-        )
-        out[size] = ours
+        calls = plan(store.dataset().shape, iterations + WARMUP_ROUNDS, seed=11, ops=READ_OPS)
+        out[size] = measure_ours(store, calls)
     return out
 
 
