@@ -132,6 +132,25 @@ def test_a_truncated_file_is_refused_after_importing_what_it_holds_and_a_rerun_c
     assert _listing(target) == _listing(source)
 
 
+@pytest.mark.parametrize(
+    ("last", "says"),
+    [
+        (b"\xff\xfe garbage", "line 31: not UTF-8 ('utf-8' codec can't decode byte 0xff"),
+        (
+            "caf\u00e9".encode()[:-1],
+            "line 31: not UTF-8: the file ends in the middle of this line (it is truncated)",
+        ),
+    ],
+)
+def test_bytes_outside_utf8_are_called_truncated_only_where_a_cut_explains_them(
+    source: Memtrace, target: Memtrace, last: bytes, says: str
+) -> None:
+    lines = _export(source)
+    with pytest.raises(ImportFailed) as err:
+        target.import_memories(b"".join(lines[:30]) + last)
+    assert err.value.message.startswith(says), err.value.message
+
+
 def test_a_bad_line_is_named_by_its_number_and_what_came_before_it_is_in(
     source: Memtrace, target: Memtrace
 ) -> None:

@@ -324,7 +324,10 @@ class ExportReader:
                 if not raw.strip():  # looked at only here: a blank line never decodes
                     raise LineError(self.line, "empty line (an export file has none)") from None
                 message = "not valid JSON" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-                if raw.endswith(b"\n"):
+                # A cut can only explain a line that goes wrong at its end (bytes outside UTF-8 in its middle
+                # are wrong whatever follows them).
+                cut_short = not isinstance(exc, UnicodeDecodeError) or exc.reason == "unexpected end of data"
+                if raw.endswith(b"\n") or not cut_short:
                     raise LineError(self.line, f"{message} ({exc})") from None
                 raise LineError(
                     self.line, f"{message}: the file ends in the middle of this line (it is truncated)"
