@@ -18,21 +18,22 @@ def _store(mt: Memtrace) -> SQLiteEventStore:
     return store
 
 
-def test_a_small_agent_is_ranked_in_full_and_a_large_one_within_the_window(tmp_path: Path) -> None:
+def _small_and_large_agents(mt: Memtrace) -> None:
+    """Agents "small" (4 walrus memories) and "large" (9), each with its best match two days older than the rest."""
     two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    for agent in ("small", "large"):
+        mt.add_memory(
+            AddMemoryRequest(agent_id=agent, content="walrus walrus walrus walrus", time=two_days_ago)
+        )
+    mt.add_memories([AddMemoryRequest(agent_id="small", content=f"walrus seen {i} today") for i in range(3)])
+    mt.add_memories([AddMemoryRequest(agent_id="large", content=f"walrus seen {i} again") for i in range(8)])
+
+
+def test_a_small_agent_is_ranked_in_full_and_a_large_one_within_the_window(tmp_path: Path) -> None:
     with Memtrace.open(tmp_path / "data") as mt:
         store = _store(mt)
         store.rank_limit = 5
-        for agent in ("small", "large"):
-            mt.add_memory(
-                AddMemoryRequest(agent_id=agent, content="walrus walrus walrus walrus", time=two_days_ago)
-            )
-        mt.add_memories(
-            [AddMemoryRequest(agent_id="small", content=f"walrus seen {i} today") for i in range(3)]
-        )
-        mt.add_memories(
-            [AddMemoryRequest(agent_id="large", content=f"walrus seen {i} again") for i in range(8)]
-        )
+        _small_and_large_agents(mt)
         small = mt.search_memories(SearchQuery(query="walrus", agent_id="small", limit=10)).results
         assert len(small) == 4 and small[0].content == "walrus walrus walrus walrus"  # the old best is found
         large = mt.search_memories(SearchQuery(query="walrus", agent_id="large", limit=10)).results
@@ -53,20 +54,10 @@ def test_a_small_agent_is_ranked_in_full_and_a_large_one_within_the_window(tmp_p
 def test_the_window_holds_when_a_tier_too_large_to_score_goes_to_bm25(tmp_path: Path) -> None:
     """With `rank_limit` above `score_limit` (the defaults' order), whether an agent needs the window is only
     asked when a tier has too many candidates to score outside bm25(): the answer is the same as asking first."""
-    two_days_ago = datetime.now(UTC) - timedelta(days=2)
     with Memtrace.open(tmp_path / "data") as mt:
         store = _store(mt)
         store.score_limit, store.rank_limit = 3, 5
-        for agent in ("small", "large"):
-            mt.add_memory(
-                AddMemoryRequest(agent_id=agent, content="walrus walrus walrus walrus", time=two_days_ago)
-            )
-        mt.add_memories(
-            [AddMemoryRequest(agent_id="small", content=f"walrus seen {i} today") for i in range(3)]
-        )
-        mt.add_memories(
-            [AddMemoryRequest(agent_id="large", content=f"walrus seen {i} again") for i in range(8)]
-        )
+        _small_and_large_agents(mt)
         small = mt.search_memories(SearchQuery(query="walrus", agent_id="small", limit=10)).results
         assert len(small) == 4 and small[0].content == "walrus walrus walrus walrus"
         large = mt.search_memories(SearchQuery(query="walrus", agent_id="large", limit=10)).results

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 
-import psycopg
 import pytest
 from psycopg import pq
 
@@ -22,9 +21,10 @@ from memtrace.errors import MemtraceError
 from memtrace.records import MemoryFilter, MemoryRecord
 from memtrace.stores.postgres import PoolOptions, PostgresDatabase, PostgresEventStore, migrate
 from memtrace.stores.postgres.events import COPY_FROM_ROWS, _fact_lock
-from memtrace.stores.postgres.schema import APPEND_FACTS_FUNCTION, MIGRATIONS, SCHEMA_VERSION
+from memtrace.stores.postgres.schema import APPEND_FACTS_FUNCTION, SCHEMA_VERSION
 
 from .stores import TEST_POOL
+from .test_append_function import schema_before
 from .test_store_behaviour import T0, record
 from .test_term_stats import KEPT, RECOUNT, counts
 
@@ -199,15 +199,7 @@ def test_a_write_waits_for_the_lock_of_the_key_it_changes(
 
 
 def test_a_database_from_before_the_function_upgrades_and_its_versions_are_superseded(pg_url: str) -> None:
-    added = next(n for n, m in enumerate(MIGRATIONS) if APPEND_FACTS_FUNCTION in m)
-    with psycopg.connect(pg_url, autocommit=True) as conn:  # the schema as the code before it left it
-        conn.execute(
-            "CREATE TABLE memtrace_schema (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)"
-        )
-        for migration in MIGRATIONS[:added]:
-            for statement in migration:
-                conn.execute(statement)
-        conn.execute("INSERT INTO memtrace_schema (id, version) VALUES (1, %s)", (added,))
+    added = schema_before(pg_url, APPEND_FACTS_FUNCTION)  # the schema as the code before it left it
     db = PostgresDatabase(pg_url, TEST_POOL)
     try:
         events = PostgresEventStore(db)

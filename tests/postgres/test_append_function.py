@@ -76,9 +76,11 @@ def test_a_small_batch_skips_repeats_within_itself_and_outside_the_window(
     assert [r[4] for r in stored(pg_events, "org_x")] == ["old", "a", "c"]
 
 
-def test_a_database_written_before_the_function_upgrades_and_keeps_counting(pg_url: str) -> None:
-    added = next(n for n, m in enumerate(MIGRATIONS) if APPEND_FUNCTION in m)
-    with psycopg.connect(pg_url, autocommit=True) as conn:  # the schema as today's code left it
+def schema_before(pg_url: str, function_sql: str) -> int:
+    """Lay out the schema as the code before the migration that installs `function_sql` left it; return that
+    migration's number (the schema version written)."""
+    added = next(n for n, m in enumerate(MIGRATIONS) if function_sql in m)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE memtrace_schema (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)"
         )
@@ -86,6 +88,11 @@ def test_a_database_written_before_the_function_upgrades_and_keeps_counting(pg_u
             for statement in migration:
                 conn.execute(statement)
         conn.execute("INSERT INTO memtrace_schema (id, version) VALUES (1, %s)", (added,))
+    return added
+
+
+def test_a_database_written_before_the_function_upgrades_and_keeps_counting(pg_url: str) -> None:
+    added = schema_before(pg_url, APPEND_FUNCTION)
     db = PostgresDatabase(pg_url, TEST_POOL)
     try:
         events = PostgresEventStore(db)
