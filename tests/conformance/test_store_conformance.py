@@ -466,3 +466,22 @@ def test_a_brief_query_returns_what_session_context_reads(store_factory, tmp_pat
 
     assert len(full) == 30
     assert [read(r) for r in brief] == [read(r) for r in full]
+
+
+def test_context_of_a_session_only_memories_name(engine: Engine) -> None:
+    """A session without a session row exists while a live memory names it: its context renders what is in the
+    window (nothing, when its memories are older), and a session nothing names is not found."""
+    from memtrace.models import ContextOptions
+
+    add(engine, "fresh note about walruses", session_id="named_only")
+    add(engine, "an old note", session_id="old_only", time=ago(days=3))
+
+    fresh = engine.get_session_context(ORG, "named_only")
+    assert fresh.memory_count == 1 and "fresh note about walruses" in fresh.context
+    old = engine.get_session_context(ORG, "old_only")  # the default window is 24 hours
+    assert old.memory_count == 0 and old.context.startswith("## Session Context (old_only)")
+    assert engine.get_session_context(ORG, "old_only", ContextOptions(since="7d")).memory_count == 1
+    only_decisions = engine.get_session_context(ORG, "named_only", ContextOptions(include_types=["decision"]))
+    assert only_decisions.memory_count == 0
+    with pytest.raises(NotFoundError):
+        engine.get_session_context(ORG, "never_named")

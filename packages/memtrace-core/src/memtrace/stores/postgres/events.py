@@ -121,6 +121,33 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
+_BRIEF_COLUMNS = (
+    "m.id, m.time_us, m.agent_id, m.memory_type, m.event_type, m.content, m.metadata_json, m.importance"
+)
+"""What session context reads (`EventStore.query`'s `brief`): the columns it renders, less the org and the
+session, which the filter fixes. Ten columns fewer a row for the server to send and psycopg to decode (the tags
+array, the NULLs of the fact fields among them)."""
+_BRIEF_CONTENT = 5
+
+
+def _brief_row_to_record(org_id: str, session_id: str, row: tuple[Any, ...]) -> MemoryRecord:
+    return MemoryRecord(
+        row[0],  # id
+        org_id,  # every row is the org's and the session's (the WHERE clause)
+        row[1],  # time_us
+        row[2],  # agent_id
+        session_id,
+        row[3],  # memory_type
+        row[4],  # event_type
+        row[5],  # content
+        row[6],  # metadata_json
+        (),  # tags
+        None,  # dedup_key
+        row[7],  # importance
+        None,  # parent_id
+    )
+
+
 def _row_to_record(row: tuple[Any, ...] | Any, score: float | None = None) -> MemoryRecord:
     return MemoryRecord(
         id=row[0],
@@ -611,8 +638,11 @@ class PostgresEventStore:
                 if w.content_check(row[content_at]):
                     yield row
 
-    def _select(self, sql: str, w: Where, limit: int, offset: int) -> list[tuple[Any, ...]]:
-        """`sql` (ordered, without LIMIT) with `w`'s parameters, `offset` rows skipped, at most `limit` rows."""
+    def _select(
+        self, sql: str, w: Where, limit: int, offset: int, content_at: int = _CONTENT
+    ) -> list[tuple[Any, ...]]:
+        """`sql` (ordered, without LIMIT) with `w`'s parameters, `offset` rows skipped, at most `limit` rows
+        (content in column `content_at`)."""
         if w.content_check is None:
             with self.db.connection() as conn:
                 return conn.execute(
@@ -621,7 +651,7 @@ class PostgresEventStore:
                 ).fetchall()
         out: list[tuple[Any, ...]] = []
         with self.db.transaction() as conn:
-            for i, row in enumerate(self._scan(conn, sql, w, _CONTENT)):
+            for i, row in enumerate(self._scan(conn, sql, w, content_at)):
                 if i >= offset:
                     out.append(row)
                 if len(out) >= limit:
@@ -636,12 +666,17 @@ class PostgresEventStore:
         order: Order,
         limit: int,
         offset: int,
-        brief: bool = False,  # ignored: every column comes in one row anyway
+        brief: bool = False,
     ) -> list[MemoryRecord]:
         w = where(org_id, flt)
         direction = "ASC" if order == "asc" else "DESC"
-        sql = f"SELECT {_M_COLUMNS} FROM memories m WHERE {w.sql} ORDER BY m.time_us {direction}, m.seq {direction}"
-        return [_row_to_record(r) for r in self._select(sql, w, limit, offset)]
+        ordered = f"FROM memories m WHERE {w.sql} ORDER BY m.time_us {direction}, m.seq {direction}"
+        # Brief rows take the session from the filter (context, the one caller, always names one).
+        session_id = flt.session_id if brief else None
+        if session_id:
+            rows = self._select(f"SELECT {_BRIEF_COLUMNS} {ordered}", w, limit, offset, _BRIEF_CONTENT)
+            return [_brief_row_to_record(org_id, session_id, r) for r in rows]
+        return [_row_to_record(r) for r in self._select(f"SELECT {_M_COLUMNS} {ordered}", w, limit, offset)]
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         with self.db.connection() as conn:
