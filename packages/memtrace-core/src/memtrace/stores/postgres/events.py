@@ -30,7 +30,7 @@ from ..arc.ranking import CorpusStats, rounded, weights
 from ..base import Order, StoreStats
 from .database import PostgresDatabase, lock_key
 from .filters import Where, where
-from .frequencies import document_frequencies
+from .frequencies import document_frequencies, org_counts
 from .schema import ensure_partitions, month_of
 from .search import (
     SCOPE_AGENT,
@@ -111,6 +111,12 @@ it had no statistics for yet, read that org's whole (org, id) index for each row
 a join by its LIMIT."""
 RANK_WORK_MEM_MB = 32
 """Sort memory of one ranked search (PostgreSQL's ``work_mem``, set for that transaction only)."""
+_RANK_SETTINGS = f"SET LOCAL enable_seqscan = off; SET LOCAL work_mem = '{RANK_WORK_MEM_MB}MB'"
+"""A ranked search's transaction settings. A query of common words is estimated to match much of the store, and
+the planner then reads all of it sequentially (seconds at 1M memories); the GIN index always finds the
+candidates faster, and the few other statements of a search (statistics, counts) are index lookups anyway. The
+window's rows are sorted in memory: 20,000 candidates with their terms are ~9 MB, and with the default 4 MB
+they were sorted on disk (100 ms of a 1.6 s org-wide search on a busy machine)."""
 STORE_SIZE_TTL_S = 60.0
 """How long a process trusts its estimate of the whole store's size (which decides `_org_token_narrows`)."""
 
@@ -720,7 +726,23 @@ class PostgresEventStore:
         terms = query_terms(text)
         if not terms:
             return []
-        stats, alternatives, org_token = self._corpus_stats(org_id, terms)
+        # One transaction for the whole search, opened with the ranking's settings in the same round trip: the
+        # statistics, the counts and both tiers each cost one more (each tier and the counts had a transaction
+        # of their own: 8-16 round trips a search, now 4-6).
+        with self.db.read_transaction(_RANK_SETTINGS) as conn:
+            return self._search(conn, org_id, flt, terms, limit=limit, offset=offset)
+
+    def _search(
+        self,
+        conn: psycopg.Connection[Any],
+        org_id: str,
+        flt: MemoryFilter,
+        terms: list[Any],
+        *,
+        limit: int,
+        offset: int,
+    ) -> list[MemoryRecord]:
+        stats, alternatives, org_token = self._corpus_stats(org_id, terms, conn)
         w = weights(stats)
         if w is None:
             return []
@@ -742,37 +764,36 @@ class PostgresEventStore:
         found: list[MemoryRecord] = []
         every = all_query(terms, alternatives, scope)
         if every is not None:
-            found = self._ranked(org_id, flt, terms, every, params, True, wanted)
+            found = self._ranked(conn, org_id, flt, terms, every, params, True, wanted)
         some = any_query(alternatives, scope)
         if len(found) < wanted and some is not None:
             seen = {r.id for r in found}
-            more = self._ranked(org_id, flt, terms, some, params, False, wanted + len(found))
+            more = self._ranked(conn, org_id, flt, terms, some, params, False, wanted + len(found))
             found += [r for r in more if r.id not in seen][: wanted - len(found)]
         return found[offset:wanted]
 
-    def _corpus_stats(self, org_id: str, terms: list[Any]) -> tuple[CorpusStats, list[tuple[str, ...]], bool]:
+    def _corpus_stats(
+        self, org_id: str, terms: list[Any], conn: psycopg.Connection[Any] | None = None
+    ) -> tuple[CorpusStats, list[tuple[str, ...]], bool]:
         """The org's document count and total length, per term the number of its memories containing it and
         the tsquery that finds them (`frequencies.document_frequencies`), and whether the org's scope token
-        narrows an index scan."""
-        with self.db.connection() as conn:
-            row = conn.execute(
-                "SELECT COALESCE(sum(documents), 0), COALESCE(sum(total_terms), 0) FROM corpus_stats "
-                "WHERE org_id = %s",
-                (org_id,),
-            ).fetchone()
-            assert row is not None
-            documents, total = int(row[0]), int(row[1])
-            org_token = self._org_token_narrows(conn, documents)
-            found = document_frequencies(
-                conn,
-                org_id,
-                terms,
-                documents,
-                org_token=org_token,
-                exact_limit=self.df_exact_limit,
-                sample=self.df_sample,
-            )
-        return CorpusStats(documents, total, tuple(found.counts)), found.alternatives, org_token
+        narrows an index scan. Read on `conn`, inside a search's transaction, or in a transaction of its own."""
+        if conn is None:
+            with self.db.read_transaction(_RANK_SETTINGS) as own:
+                return self._corpus_stats(org_id, terms, own)
+        counted = org_counts(conn, org_id, terms)
+        org_token = self._org_token_narrows(conn, counted.documents)
+        found = document_frequencies(
+            conn,
+            org_id,
+            terms,
+            counted,
+            org_token=org_token,
+            exact_limit=self.df_exact_limit,
+            sample=self.df_sample,
+        )
+        stats = CorpusStats(counted.documents, counted.total_terms, tuple(found.counts))
+        return stats, found.alternatives, org_token
 
     def _org_token_narrows(self, conn: psycopg.Connection[Any], documents: int) -> bool:
         """Whether an org of `documents` memories is a small enough part of the store (under a quarter) for its
@@ -790,6 +811,7 @@ class PostgresEventStore:
 
     def _ranked(
         self,
+        conn: psycopg.Connection[Any],
         org_id: str,
         flt: MemoryFilter,
         terms: list[Any],
@@ -798,7 +820,8 @@ class PostgresEventStore:
         every_keyword: bool,
         n: int,
     ) -> list[MemoryRecord]:
-        """The best `n` memories of one tier that pass `flt`, best first, with `score` set."""
+        """The best `n` memories of one tier that pass `flt`, best first, with `score` set. `conn` is in a
+        transaction with `_RANK_SETTINGS`."""
         w = where(org_id, flt)
         tfs = ", ".join(tf_sql(i) for i in range(len(terms)))
         # OFFSET 0 fences the GIN scan off from the other conditions: left together, the planner ANDed its
@@ -823,27 +846,20 @@ class PostgresEventStore:
         )
         order = "ORDER BY c.score DESC, c.time_us DESC, COALESCE(c.importance, 0) DESC, c.seq DESC"
         all_params = {**w.params, **params, "q": tsquery, "window": self.rank_limit}
-        with self.db.transaction() as conn:
-            # A query of common words is estimated to match much of the store, and the planner then reads all of
-            # it sequentially (seconds at 1M memories); the GIN index always finds the candidates faster.
-            conn.execute("SET LOCAL enable_seqscan = off")
-            # The window's rows sorted in memory: 20,000 candidates with their terms are ~9 MB, and with the
-            # default 4 MB they were sorted on disk (100 ms of a 1.6 s org-wide search on a busy machine).
-            conn.execute(f"SET LOCAL work_mem = '{RANK_WORK_MEM_MB}MB'")  # an integer constant
-            if w.content_check is None:
-                # The best n by key, then their rows (n primary-key lookups).
-                rows = conn.execute(
-                    f"SELECT {_M_COLUMNS}, c.score FROM (SELECT * FROM ({ranked}) AS c {order} LIMIT %(n)s) AS c "
-                    f"CROSS JOIN LATERAL ({_ROW_BY_KEY}) AS m {order}",
-                    {**all_params, "n": n, "org": org_id},
-                ).fetchall()
-            else:
-                check = w.content_check
-                found = conn.execute(
-                    f"SELECT {_M_COLUMNS}, c.score FROM ({ranked}) AS c CROSS JOIN LATERAL ({_ROW_BY_KEY}) AS m {order}",
-                    {**all_params, "org": org_id},
-                ).fetchall()
-                rows = [r for r in found if check(r[_CONTENT])][:n]
+        if w.content_check is None:
+            # The best n by key, then their rows (n primary-key lookups).
+            rows = conn.execute(
+                f"SELECT {_M_COLUMNS}, c.score FROM (SELECT * FROM ({ranked}) AS c {order} LIMIT %(n)s) AS c "
+                f"CROSS JOIN LATERAL ({_ROW_BY_KEY}) AS m {order}",
+                {**all_params, "n": n, "org": org_id},
+            ).fetchall()
+        else:
+            check = w.content_check
+            found = conn.execute(
+                f"SELECT {_M_COLUMNS}, c.score FROM ({ranked}) AS c CROSS JOIN LATERAL ({_ROW_BY_KEY}) AS m {order}",
+                {**all_params, "org": org_id},
+            ).fetchall()
+            rows = [r for r in found if check(r[_CONTENT])][:n]
         return [_row_to_record(r, score=rounded(r[len(_COLUMNS)])) for r in rows]
 
     # ------------------------------------------------------------------------------------------------ admin

@@ -61,11 +61,51 @@ def successor(prefix: str) -> str | None:
     return prefix[:-1] + chr(code) if code <= 0x10FFFF else None
 
 
+@dataclass(frozen=True)
+class OrgCounts:
+    """An org's memory count and total length (``corpus_stats``), and its count of each stem a query names
+    (`org_counts`)."""
+
+    documents: int
+    total_terms: int
+    stems: dict[str, int]
+
+
+def org_counts(conn: psycopg.Connection[Any], org_id: str, terms: Sequence[QueryTerm]) -> OrgCounts:
+    """The org's memory count and total length, and its count of each stem in `terms` and of every stem one of
+    their loose prefixes stands for (stems no memory holds any more are left out): one statement, one round
+    trip (a search made two)."""
+    prefixes = [t.pattern[1:] for t in terms if not t.pattern.endswith(" ")]
+    words = sorted({w for t in terms if t.pattern.endswith(" ") for w in t.pattern.split()})
+    sql, params = _stem_counts_sql(org_id, words, prefixes)
+    rows = conn.execute(
+        "SELECT NULL::text, COALESCE(sum(documents), 0), COALESCE(sum(total_terms), 0) FROM corpus_stats "
+        f"WHERE org_id = %(org)s UNION ALL SELECT term, documents, NULL FROM ({sql}) AS s",
+        params,
+    ).fetchall()
+    documents = total = 0
+    stems: dict[str, int] = {}
+    for term, n, length in rows:
+        if term is None:
+            documents, total = int(n), int(length)
+        else:
+            stems[term] = int(n)
+    return OrgCounts(documents, total, stems)
+
+
 def stem_counts(
     conn: psycopg.Connection[Any], org_id: str, words: Sequence[str], prefixes: Sequence[str]
 ) -> dict[str, int]:
     """The org's count of each stem in `words` and of every stem starting with one of `prefixes` (stems no
     memory holds any more are left out)."""
+    sql, params = _stem_counts_sql(org_id, words, prefixes)
+    return {term: int(n) for term, n in conn.execute(sql, params).fetchall()}
+
+
+def _stem_counts_sql(
+    org_id: str, words: Sequence[str], prefixes: Sequence[str]
+) -> tuple[str, dict[str, Any]]:
+    """`stem_counts`' statement (columns ``term``, ``documents``) and its parameters."""
     params: dict[str, Any] = {"org": org_id, "words": list(words)}
     ranges = ["term = ANY(%(words)s)"]
     for i, prefix in enumerate(prefixes):
@@ -76,30 +116,31 @@ def stem_counts(
         else:
             params[f"hi{i}"] = upper
             ranges.append(f"(term >= %(lo{i})s AND term < %(hi{i})s)")
-    rows = conn.execute(
-        f"SELECT term, sum(documents) FROM term_stats WHERE org_id = %(org)s AND ({' OR '.join(ranges)}) "
-        "GROUP BY term HAVING sum(documents) > 0",
-        params,
-    ).fetchall()
-    return {term: int(n) for term, n in rows}
+    sql = (
+        f"SELECT term, sum(documents) AS documents FROM term_stats WHERE org_id = %(org)s "
+        f"AND ({' OR '.join(ranges)}) GROUP BY term HAVING sum(documents) > 0"
+    )
+    return sql, params
 
 
 def document_frequencies(
     conn: psycopg.Connection[Any],
     org_id: str,
     terms: Sequence[QueryTerm],
-    documents: int,
+    org: OrgCounts,
     *,
     org_token: bool,
     exact_limit: int,
     sample: int,
 ) -> TermFrequencies:
-    """Per term, how many of the org's `documents` memories contain it, and the tsquery to find them (see the
-    module docstring). `org_token`: narrow the counting queries by the org's scope token in the GIN index
-    (worth it only when the org is a small part of the store; the rows' org is checked either way)."""
-    prefixes = [t.pattern[1:] for t in terms if not t.pattern.endswith(" ")]
-    words = sorted({w for t in terms if t.pattern.endswith(" ") for w in t.pattern.split()})
-    counts = stem_counts(conn, org_id, words, prefixes)
+    """Per term, how many of the org's memories contain it, and the tsquery to find them (see the module
+    docstring), from the `org_counts` of the query and, for the few terms it cannot answer alone, counting queries run
+    in the caller's transaction, which must have ``enable_seqscan`` off (the planner may pick a sequential scan
+    for a term it wrongly expects to be common: 20-40 ms measured; through the GIN index a count of a few
+    thousand rows is 1-2 ms). `org_token`: narrow the counting queries by the org's scope token in the GIN
+    index (worth it only when the org is a small part of the store; the rows' org is checked either way)."""
+    documents = org.documents
+    counts = org.stems
     out: list[int] = []
     queries: list[tuple[str, ...]] = []
     to_count: dict[int, QueryTerm] = {}
@@ -167,11 +208,7 @@ def _count(
         f"{_matches(i, t, params, queries[i], token)})"
         for i, t in terms.items()
     ]
-    with conn.transaction():
-        # The planner may pick a sequential scan for a term it wrongly expects to be common (20-40 ms
-        # measured); through the GIN index a count of a few thousand rows is 1-2 ms.
-        conn.execute("SET LOCAL enable_seqscan = off")
-        row = conn.execute(f"SELECT {', '.join(counts)}", params).fetchone()
+    row = conn.execute(f"SELECT {', '.join(counts)}", params).fetchone()
     assert row is not None
     return {i: int(n) for i, n in zip(terms, row, strict=True)}
 
@@ -194,8 +231,10 @@ def _sample_shares(
 
 __all__ = [
     "MAX_PREFIX_STEMS",
+    "OrgCounts",
     "TermFrequencies",
     "document_frequencies",
+    "org_counts",
     "stem_counts",
     "successor",
     "union_estimate",
