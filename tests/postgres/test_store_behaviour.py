@@ -228,3 +228,41 @@ def test_connections_the_server_dropped_are_replaced_without_an_error(pg_events:
         "after",
     ]
     assert killed is not None
+
+
+def test_a_ranked_search_leaves_its_connection_as_it_found_it(pg_url: str) -> None:
+    """A tier runs in a transaction of its own with its settings, in one message: afterwards the pooled
+    connection is idle and has the server's settings, whether the statement succeeded or failed."""
+    import psycopg
+
+    from memtrace.stores.postgres import PoolOptions
+    from memtrace.stores.postgres.database import fetch_in_transaction
+
+    db = open_postgres_database(pg_url, PoolOptions(min_size=1, max_size=1))  # one connection: the same one
+    try:
+        events = PostgresEventStore(db)
+        events.append(
+            ORG, [record(i, f"walrus number {i} and a penguin") for i in range(30)], dedup_since_us=None
+        )
+        with db.connection() as conn:
+            before = conn.execute(
+                "SELECT current_setting('enable_seqscan'), current_setting('work_mem')"
+            ).fetchone()
+        found = events.search(ORG, MemoryFilter(agent_id="agent"), "walrus penguin", limit=5, offset=0)
+        assert len(found) == 5 and all(r.score is not None for r in found)
+        with db.connection() as conn:
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            after = conn.execute(
+                "SELECT current_setting('enable_seqscan'), current_setting('work_mem')"
+            ).fetchone()
+            assert after == before
+            rows = fetch_in_transaction(
+                conn, "SET LOCAL work_mem = '8MB'", "SELECT %(x)s::text", {"x": "it's"}
+            )
+            assert rows == [("it's",)]
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                fetch_in_transaction(conn, "SET LOCAL work_mem = '8MB'", "SELECT 1 / %(zero)s", {"zero": 0})
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert conn.execute("SELECT current_setting('work_mem')").fetchone() == (before[1],)  # type: ignore[index]
+    finally:
+        db.close()

@@ -24,7 +24,7 @@ import hashlib
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -91,6 +91,30 @@ def connect(url: str, options: PoolOptions | None = None) -> psycopg.Connection[
         raise PostgresUnavailableError(
             f"cannot connect to PostgreSQL at {describe_url(url)}: {str(exc).strip()}", retry_after=1.0
         ) from exc
+
+
+def fetch_in_transaction(
+    conn: psycopg.Connection[Any], settings: str, sql: str, params: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """The rows of `sql`, run in a read-only transaction of its own with `settings` (``SET LOCAL`` statements,
+    literal SQL) on a connection in autocommit mode, all in one message and so one round trip: ``BEGIN``, the
+    settings, `sql`, ``COMMIT``. `conn.transaction()` would send ``BEGIN``, each setting and ``COMMIT`` as round
+    trips of their own, at about a millisecond each on a busy machine: a ranked search spent more there than in
+    its index scans. The parameters are bound by psycopg on the client (`psycopg.ClientCursor`: quoted as
+    literals), as several statements in one message require; the connection setting that forbids server-side
+    prepared statements (PgBouncer) is unaffected."""
+    cur = psycopg.ClientCursor(conn)
+    try:
+        cur.execute(f"BEGIN READ ONLY; {settings}; {sql}; COMMIT", params)
+    except BaseException:
+        # The statements after a failed one were not run: the transaction is still open, and aborted.
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+        raise
+    while cur.pgresult is not None and cur.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
+        if not cur.nextset():
+            raise AssertionError("no rows result")  # sql is a query: it has one
+    return cur.fetchall()
 
 
 def lock_key(name: str) -> int:
@@ -186,22 +210,6 @@ class PostgresDatabase:
             yield conn
 
     @contextmanager
-    def read_transaction(self, settings: str = "") -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection inside one read-only transaction, opened together with `settings` (``SET LOCAL``
-        statements, literal SQL) in one round trip: `transaction` sends ``BEGIN`` alone, and each setting after it
-        would be one more (at about a millisecond a round trip on a busy machine, a ranked search's three
-        transactions spent more there than in its index scans). Ends with ``COMMIT``, or ``ROLLBACK`` on error."""
-        with self.connection() as conn:
-            conn.execute(f"BEGIN READ ONLY; {settings}" if settings else "BEGIN READ ONLY")
-            try:
-                yield conn
-            except BaseException:
-                if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    @contextmanager
     def leader_lock(self, name: str) -> Iterator[bool]:
         """Try to become the one holder of `name` across every process on this database (e.g. the replica that
         runs a background job): yields True while held, False if another session holds it. The lock lives on a
@@ -228,5 +236,6 @@ __all__ = [
     "PostgresUnavailableError",
     "connect",
     "describe_url",
+    "fetch_in_transaction",
     "lock_key",
 ]

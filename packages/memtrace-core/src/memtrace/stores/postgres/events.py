@@ -28,7 +28,7 @@ from ...facts import BatchLedger, Version, fingerprint, needs_placement, place_v
 from ...records import MemoryFilter, MemoryRecord
 from ..arc.ranking import CorpusStats, rounded, weights
 from ..base import Order, StoreStats
-from .database import PostgresDatabase, lock_key
+from .database import PostgresDatabase, fetch_in_transaction, lock_key
 from .filters import Where, where
 from .frequencies import document_frequencies, org_counts
 from .schema import ensure_partitions, month_of
@@ -112,10 +112,9 @@ a join by its LIMIT."""
 RANK_WORK_MEM_MB = 32
 """Sort memory of one ranked search (PostgreSQL's ``work_mem``, set for that transaction only)."""
 _RANK_SETTINGS = f"SET LOCAL enable_seqscan = off; SET LOCAL work_mem = '{RANK_WORK_MEM_MB}MB'"
-"""A ranked search's transaction settings. A query of common words is estimated to match much of the store, and
+"""A ranked tier's transaction settings. A query of common words is estimated to match much of the store, and
 the planner then reads all of it sequentially (seconds at 1M memories); the GIN index always finds the
-candidates faster, and the few other statements of a search (statistics, counts) are index lookups anyway. The
-window's rows are sorted in memory: 20,000 candidates with their terms are ~9 MB, and with the default 4 MB
+candidates faster. The window's rows are sorted in memory: 20,000 candidates with their terms are ~9 MB, and with the default 4 MB
 they were sorted on disk (100 ms of a 1.6 s org-wide search on a busy machine)."""
 STORE_SIZE_TTL_S = 60.0
 """How long a process trusts its estimate of the whole store's size (which decides `_org_token_narrows`)."""
@@ -726,10 +725,10 @@ class PostgresEventStore:
         terms = query_terms(text)
         if not terms:
             return []
-        # One transaction for the whole search, opened with the ranking's settings in the same round trip: the
-        # statistics, the counts and both tiers each cost one more (each tier and the counts had a transaction
-        # of their own: 8-16 round trips a search, now 4-6).
-        with self.db.read_transaction(_RANK_SETTINGS) as conn:
+        # Round trips, not the server's work, were most of an agent-scoped search on a busy machine: the
+        # statistics are one statement, and each tier one message with its transaction and settings
+        # (`fetch_in_transaction`): 2-3 round trips a search (4 for the few terms counted exactly), 8-16 before.
+        with self.db.connection() as conn:
             return self._search(conn, org_id, flt, terms, limit=limit, offset=offset)
 
     def _search(
@@ -777,9 +776,9 @@ class PostgresEventStore:
     ) -> tuple[CorpusStats, list[tuple[str, ...]], bool]:
         """The org's document count and total length, per term the number of its memories containing it and
         the tsquery that finds them (`frequencies.document_frequencies`), and whether the org's scope token
-        narrows an index scan. Read on `conn`, inside a search's transaction, or in a transaction of its own."""
+        narrows an index scan. Read on `conn`, or on a connection of its own."""
         if conn is None:
-            with self.db.read_transaction(_RANK_SETTINGS) as own:
+            with self.db.connection() as own:
                 return self._corpus_stats(org_id, terms, own)
         counted = org_counts(conn, org_id, terms)
         org_token = self._org_token_narrows(conn, counted.documents)
@@ -820,8 +819,7 @@ class PostgresEventStore:
         every_keyword: bool,
         n: int,
     ) -> list[MemoryRecord]:
-        """The best `n` memories of one tier that pass `flt`, best first, with `score` set. `conn` is in a
-        transaction with `_RANK_SETTINGS`."""
+        """The best `n` memories of one tier that pass `flt`, best first, with `score` set: one round trip."""
         w = where(org_id, flt)
         tfs = ", ".join(tf_sql(i) for i in range(len(terms)))
         # OFFSET 0 fences the GIN scan off from the other conditions: left together, the planner ANDed its
@@ -848,17 +846,21 @@ class PostgresEventStore:
         all_params = {**w.params, **params, "q": tsquery, "window": self.rank_limit}
         if w.content_check is None:
             # The best n by key, then their rows (n primary-key lookups).
-            rows = conn.execute(
+            rows = fetch_in_transaction(
+                conn,
+                _RANK_SETTINGS,
                 f"SELECT {_M_COLUMNS}, c.score FROM (SELECT * FROM ({ranked}) AS c {order} LIMIT %(n)s) AS c "
                 f"CROSS JOIN LATERAL ({_ROW_BY_KEY}) AS m {order}",
                 {**all_params, "n": n, "org": org_id},
-            ).fetchall()
+            )
         else:
             check = w.content_check
-            found = conn.execute(
+            found = fetch_in_transaction(
+                conn,
+                _RANK_SETTINGS,
                 f"SELECT {_M_COLUMNS}, c.score FROM ({ranked}) AS c CROSS JOIN LATERAL ({_ROW_BY_KEY}) AS m {order}",
                 {**all_params, "org": org_id},
-            ).fetchall()
+            )
             rows = [r for r in found if check(r[_CONTENT])][:n]
         return [_row_to_record(r, score=rounded(r[len(_COLUMNS)])) for r in rows]
 

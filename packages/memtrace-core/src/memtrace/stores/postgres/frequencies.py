@@ -37,6 +37,7 @@ import psycopg
 
 from ..arc.ranking import union_estimate
 from ..arc.terms import QueryTerm
+from .database import fetch_in_transaction
 from .search import SCOPE_ORG, is_phrase, quote_lexeme, term_query
 
 MAX_PREFIX_STEMS = 64
@@ -134,11 +135,9 @@ def document_frequencies(
     sample: int,
 ) -> TermFrequencies:
     """Per term, how many of the org's memories contain it, and the tsquery to find them (see the module
-    docstring), from the `org_counts` of the query and, for the few terms it cannot answer alone, counting queries run
-    in the caller's transaction, which must have ``enable_seqscan`` off (the planner may pick a sequential scan
-    for a term it wrongly expects to be common: 20-40 ms measured; through the GIN index a count of a few
-    thousand rows is 1-2 ms). `org_token`: narrow the counting queries by the org's scope token in the GIN
-    index (worth it only when the org is a small part of the store; the rows' org is checked either way)."""
+    docstring), from the `org_counts` of the query and, for the few terms it cannot answer alone, counting
+    queries. `org_token`: narrow the counting queries by the org's scope token in the GIN index (worth it only
+    when the org is a small part of the store; the rows' org is checked either way)."""
     documents = org.documents
     counts = org.stems
     out: list[int] = []
@@ -208,8 +207,11 @@ def _count(
         f"{_matches(i, t, params, queries[i], token)})"
         for i, t in terms.items()
     ]
-    row = conn.execute(f"SELECT {', '.join(counts)}", params).fetchone()
-    assert row is not None
+    # The planner may pick a sequential scan for a term it wrongly expects to be common (20-40 ms measured);
+    # through the GIN index a count of a few thousand rows is 1-2 ms.
+    (row,) = fetch_in_transaction(
+        conn, "SET LOCAL enable_seqscan = off", f"SELECT {', '.join(counts)}", params
+    )
     return {i: int(n) for i, n in zip(terms, row, strict=True)}
 
 
