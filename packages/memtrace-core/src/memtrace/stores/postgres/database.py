@@ -140,7 +140,9 @@ class PostgresDatabase:
             max_size=options.max_size,
             kwargs=connection_kwargs(options),
             check=self._check,
-            reset=self._note_return,
+            # No `reset` callback: with one, the pool hands every returned connection to its worker thread, and
+            # the caller's next statement waited for that thread to run (a thread switch per statement, a
+            # scheduling delay on a busy machine: a session context's three statements waited three times).
             timeout=options.checkout_timeout,
             max_idle=options.max_idle,
             name="memtrace",
@@ -174,7 +176,10 @@ class PostgresDatabase:
         """A pooled connection in autocommit mode, for reads."""
         try:
             with self.pool.connection() as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    self._note_return(conn)  # when it goes back to the pool (`_check`)
         except PoolTimeout as exc:
             raise self._checkout_failure() from exc
         except psycopg.OperationalError as exc:
