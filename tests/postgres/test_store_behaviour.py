@@ -60,6 +60,35 @@ def test_content_metadata_and_tags_come_back_byte_for_byte(pg_events: PostgresEv
     assert got == original
 
 
+def test_tags_of_every_kind_come_back_exactly_from_a_batch_and_a_single_write(
+    pg_events: PostgresEventStore,
+) -> None:
+    """A batch goes in with COPY, its tags as array literals; a small write through `memtrace_append`. Both keep
+    each tag's text exactly, however it would read in an array literal."""
+    from memtrace.stores.postgres.events import COPY_FROM_ROWS
+
+    awkward = (
+        "plain",
+        'dq"inside',
+        "back\\slash",
+        "comma,brace{}",
+        "NULL",
+        "",
+        " spaced ",
+        "ünï",
+        "tab\there",
+    )
+    batch = [
+        record(i, f"batch {i}", time_us=T0 + i, tags=awkward[i % len(awkward) :] if i % 4 else ())
+        for i in range(COPY_FROM_ROWS + 4)
+    ]
+    single = record(999, "single", time_us=T0 + 999, tags=awkward)
+    pg_events.append(ORG, batch, dedup_since_us=None)
+    pg_events.append(ORG, [single], dedup_since_us=None)
+    for original in [*batch, single]:
+        assert pg_events.get(ORG, original.id) == original
+
+
 def test_same_time_memories_keep_write_order_both_ways(pg_events: PostgresEventStore) -> None:
     # ids deliberately in reverse of the write order: the tie-break is the write order, not the id
     records = [record(100 - i, f"m{i}") for i in range(20)]
