@@ -115,8 +115,8 @@ RANK_WORK_MEM_MB = 32
 _RANK_SETTINGS = f"SET LOCAL enable_seqscan = off; SET LOCAL work_mem = '{RANK_WORK_MEM_MB}MB'"
 """A ranked tier's transaction settings. A query of common words is estimated to match much of the store, and
 the planner then reads all of it sequentially (seconds at 1M memories); the GIN index always finds the
-candidates faster. The window's rows are sorted in memory: 20,000 candidates with their terms are ~9 MB, and with the default 4 MB
-they were sorted on disk (100 ms of a 1.6 s org-wide search on a busy machine)."""
+candidates faster. The window's rows are sorted in memory: 20,000 candidates with their terms are ~9 MB, and
+with the default 4 MB they were sorted on disk (100 ms of a 1.6 s org-wide search on a busy machine)."""
 STORE_SIZE_TTL_S = 60.0
 """How long a process trusts its estimate of the whole store's size (which decides `_org_token_narrows`)."""
 
