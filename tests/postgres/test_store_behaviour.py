@@ -293,5 +293,7 @@ def test_a_ranked_search_leaves_its_connection_as_it_found_it(pg_url: str) -> No
                 fetch_in_transaction(conn, "SET LOCAL work_mem = '8MB'", "SELECT 1 / %(zero)s", {"zero": 0})
             assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             assert conn.execute("SELECT current_setting('work_mem')").fetchone() == (before[1],)  # type: ignore[index]
+        with db.transaction() as conn, pytest.raises(RuntimeError):
+            fetch_in_transaction(conn, "SET LOCAL work_mem = '8MB'", "SELECT 1", {})  # would end the caller's
     finally:
         db.close()

@@ -103,6 +103,9 @@ def fetch_in_transaction(
     its index scans. The parameters are bound by psycopg on the client (`psycopg.ClientCursor`: quoted as
     literals), as several statements in one message require; the connection setting that forbids server-side
     prepared statements (PgBouncer) is unaffected."""
+    # Inside a caller's transaction, the BEGIN would be ignored and the COMMIT would end the caller's transaction.
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise RuntimeError("fetch_in_transaction needs a connection outside any transaction")
     cur = psycopg.ClientCursor(conn)
     try:
         cur.execute(f"BEGIN READ ONLY; {settings}; {sql}; COMMIT", params)
