@@ -23,12 +23,14 @@ from .ranking import (
     Phrase,
     all_expression,
     any_expression,
+    bm25_expression,
     candidate_expression,
     groups_of,
     index_state,
     phrase_weights,
     query_phrases,
     score_content,
+    tier_estimate,
 )
 from .schema import dedup_hash
 
@@ -546,9 +548,22 @@ class SQLiteEventStore:
             )
             if ranked is not None:
                 return ranked
-            # The rank window only needs which memories match: found without prefix queries where they can be.
-            plain = self._plain_match(table, scope, phrases, every) if keyed else None
-            return self._ranked(table, match, org_id, flt, n, windowed(), keyed, plain or match)
+            if not keyed:
+                return self._ranked(table, match, org_id, flt, n, windowed(), keyed, match)
+            ranking, plain, estimate = self._match_plan(table, scope, phrases, every)
+            # A tier that likely matches at most half the rank window is ranked in one pass that also counts its
+            # matches (the count says whether the window applies), instead of a pass to find the window first.
+            return self._ranked(
+                table,
+                ranking,
+                org_id,
+                flt,
+                n,
+                windowed(),
+                keyed,
+                plain or ranking,
+                counted=2 * estimate <= self.rank_limit,
+            )
 
         all_words = all_expression(phrases)
         if all_words is not None:
@@ -669,47 +684,85 @@ class SQLiteEventStore:
         windowed: bool,
         keyed: bool,
         window_match: str,
+        *,
+        counted: bool = False,
     ) -> list[MemoryRecord]:
         """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
         with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked). `keyed`:
         the table's rows are keyed as org_index.py says (else by rowid). `window_match`: an expression matching
-        the same memories, for finding the window."""
-        start, newest = self._rank_window(table, window_match, keyed) if windowed else (0, 0)
+        the same memories, for finding the window. `counted` (with `windowed`): first rank every match in a
+        pass that also counts them, and use it when they are at most `rank_limit` (then the window is all of
+        them, so the answer is the windowed one); else, or when that pass returns nothing, find the window."""
         rowid = rowid_sql("rowid") if keyed else "rowid"
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
         order = "c.rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC"
+        source = (
+            f"SELECT {rowid} AS rowid, bm25({table}, 1.0, 0.0) AS rank FROM {table} "
+            f"WHERE {table} MATCH ? AND rowid >= ? AND {rowid} >= ?"
+        )
 
-        def run(inner: str, args: list[Any]) -> list[Any]:
-            sql = (
-                f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT {rowid} AS rowid, bm25({table}, 1.0, 0.0) AS rank "
-                f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? AND {rowid} >= ? {inner}) AS c "
-                f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
-            )
+        def run(top: bool, args: list[Any], count: bool) -> list[Any]:
+            if count:
+                # One pass over the matches, kept (MATERIALIZED), both ranked and counted.
+                inner = "ORDER BY rank, rowid DESC LIMIT ?" if top else ""
+                sql = (
+                    f"WITH a AS MATERIALIZED ({source}) SELECT {_M_COLUMNS}, c.rank, (SELECT count(*) FROM a) "
+                    f"FROM (SELECT rowid, rank FROM a {inner}) AS c "
+                    f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
+                )
+            else:
+                inner = f"ORDER BY rank, {rowid} DESC LIMIT ?" if top else ""
+                sql = (
+                    f"SELECT {_M_COLUMNS}, c.rank FROM ({source} {inner}) AS c "
+                    f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
+                )
             with self.db.read() as conn:
                 return conn.execute(sql, args).fetchall()
 
-        if _only_scope_filters(flt):
-            # Nothing but scope to filter on: take the best matches inside FTS5, then join only those. Joining
-            # every match to read its row is what makes the general plan slow (~1 us per match). Superseded
-            # memories may be among them: twice `n` leaves room, and when that is not enough the general plan runs.
-            best = 2 * n if flt.current_only else n
-            rows = run(f"ORDER BY rank, {rowid} DESC LIMIT ?", [match, start, newest, best, *params, n])
-            if flt.current_only and len(rows) < n:
-                rows = run("", [match, start, newest, *params, n])
-        else:
-            rows = run("", [match, start, newest, *params, n])
+        def ranked(start: int, newest: int, count: bool) -> list[Any]:
+            if _only_scope_filters(flt):
+                # Nothing but scope to filter on: take the best matches inside FTS5, then join only those.
+                # Joining every match to read its row is what makes the general plan slow (~1 us per match).
+                # Superseded memories may be among them: twice `n` leaves room, and when that is not enough the
+                # general plan runs.
+                best = 2 * n if flt.current_only else n
+                rows = run(True, [match, start, newest, best, *params, n], count)
+                if flt.current_only and len(rows) < n:
+                    rows = run(False, [match, start, newest, *params, n], count)
+                return rows
+            return run(False, [match, start, newest, *params, n], count)
+
+        rows: list[Any] | None = None
+        if windowed and counted:
+            rows = ranked(0, 0, True)
+            if not rows or rows[0][_N_SELECTED + 1] > self.rank_limit:
+                rows = None
+        if rows is None:
+            start, newest = self._rank_window(table, window_match, keyed) if windowed else (0, 0)
+            rows = ranked(start, newest, False)
         return [_row_to_record(org_id, r[:_N_SELECTED], score=round(-r[_N_SELECTED], 6)) for r in rows]
 
-    def _plain_match(self, table: str, scope: list[str], phrases: list[Phrase], every: bool) -> str | None:
-        """The tier's MATCH expression with loose prefixes as the terms they stand for (no doclist merges)."""
+    def _match_plan(
+        self, table: str, scope: list[str], phrases: list[Phrase], every: bool
+    ) -> tuple[str, str | None, int]:
+        """For a tier ranked by ``bm25()`` in the org's `table`: its MATCH expression for ``bm25()``
+        (`ranking.bm25_expression`: a loose prefix standing for one term is that term, same scores), the same
+        with every loose prefix as the terms it stands for (no doclist merges; None when nothing can match),
+        which finds the rank window, and about how many memories of the org it matches."""
         with self.db.read() as conn:
             state = index_state(conn, table)
-            expression = candidate_expression(
-                phrases, self.frequencies.alternatives(conn, table, phrases, state), every
-            )
-        return " AND ".join([*scope, f"content : ({expression})"]) if expression else None
+            alternatives = self.frequencies.alternatives(conn, table, phrases, state)
+            df = self.frequencies.get(conn, table, phrases, state, counted=False)
+        ranking = bm25_expression(phrases, alternatives, every)
+        plain = candidate_expression(phrases, alternatives, every)
+        assert ranking is not None
+        return (
+            " AND ".join([*scope, f"content : ({ranking})"]),
+            " AND ".join([*scope, f"content : ({plain})"]) if plain else None,
+            tier_estimate(state.rows, df, phrases, every),
+        )
 
     def _scope_exceeds_rank_limit(self, org_id: str, flt: MemoryFilter) -> bool:
         """True when the agent and/or session of `flt` hold more than `rank_limit` memories: a B-tree probe that
