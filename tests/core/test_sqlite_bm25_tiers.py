@@ -16,7 +16,7 @@ from memtrace import AddMemoryRequest, Memtrace, SearchQuery
 from memtrace.records import MemoryFilter
 from memtrace.stores.sqlite.database import SQLiteDatabase
 from memtrace.stores.sqlite.events import SQLiteEventStore
-from memtrace.stores.sqlite.org_index import rowid_sql
+from memtrace.stores.sqlite.org_index import BLOCK_BITS, rowid_sql
 from memtrace.stores.sqlite.ranking import all_expression, any_expression, query_phrases
 
 WORDS = [
@@ -195,5 +195,30 @@ def test_a_tier_larger_than_its_estimate_still_gets_the_window(tmp_path: Path) -
             got = _search(store, "org_default", "walrus narwhal", MemoryFilter(), wanted)
             assert got == _reference(data, "org_default", "walrus narwhal", MemoryFilter(), 150, wanted)
             assert len(got) == min(wanted, 150)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("rank_limit", [50, 400])
+def test_the_window_across_two_blocks_is_the_newest_matches(tmp_path: Path, rank_limit: int) -> None:
+    """Keys order memories by block, then agent (org_index.py): with memories in two blocks the window is found
+    by its first pass; with one, without it. Either way it is the newest `rank_limit` matches."""
+    data = tmp_path / "data"
+    _fill(data, "org_default", seed=12, count=300)
+    conn = sqlite3.connect(data / "memtrace.db", isolation_level=None)
+    # The next memories take rowids past the first block boundary (2**BLOCK_BITS).
+    conn.execute(
+        "INSERT INTO memories (rowid, id, org_id, time_us, agent_id, memory_type, event_type, content) "
+        "VALUES (?, 'mem_boundary', 'org_default', 1, 'agent_1', 'episodic', 'general', 'billing error')",
+        ((1 << BLOCK_BITS) + 5,),
+    )
+    conn.close()
+    _fill(data, "org_default", seed=13, count=300)
+    store = SQLiteEventStore(SQLiteDatabase(data), rank_limit=rank_limit, score_limit=0)
+    try:
+        for flt in SCOPES:
+            for query in QUERIES:
+                want = _reference(data, "org_default", query, flt, rank_limit, 30)
+                assert _search(store, "org_default", query, flt, 30) == want, (query, flt)
     finally:
         store.close()

@@ -16,7 +16,7 @@ from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
-from .org_index import KeywordIndexes, agent_ranges, block_start, key_rowid, rowid_sql
+from .org_index import BLOCK_BITS, KeywordIndexes, agent_ranges, block_start, key_rowid, rowid_sql
 from .ranking import (
     SCORE_LIMIT,
     DocumentFrequencies,
@@ -783,24 +783,34 @@ class SQLiteEventStore:
         seconds; bounding the work keeps every search in the tens of milliseconds. Matches arrive in key order,
         which is rowid order by blocks (org_index.py): the `rank_limit`-th match from the end in key order
         says in which block the newest `rank_limit` by rowid begin, and a second pass from that block's first
-        key finds their lowest rowid exactly."""
+        key finds their lowest rowid exactly. While every indexed memory is in the first block (rowids below
+        2**BLOCK_BITS, about a million memories), that block is known and the first pass is skipped: it walked
+        the newest `rank_limit` matches backwards, 25-40 ms for common words at a million memories."""
         with self.db.read() as conn:
-            row = conn.execute(
-                f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-                (match, self.rank_limit - 1),
-            ).fetchone()
-            if row is None:
-                return 0, 0
-            if not keyed:
-                return int(row[0]), 0
-            start = block_start(int(row[0]))
+            if keyed and self._indexed_rowid(conn) < 1 << BLOCK_BITS:
+                start = 0
+            else:
+                row = conn.execute(
+                    f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                    (match, self.rank_limit - 1),
+                ).fetchone()
+                if row is None:
+                    return 0, 0
+                if not keyed:
+                    return int(row[0]), 0
+                start = block_start(int(row[0]))
             rowid = rowid_sql("rowid")
             row = conn.execute(
                 f"SELECT {rowid} AS r FROM {table} WHERE {table} MATCH ? AND rowid >= ? ORDER BY r DESC "
                 "LIMIT 1 OFFSET ?",
                 (match, start, self.rank_limit - 1),
             ).fetchone()
-        return start, int(row[0])
+        # No row (possible only with one block): fewer than `rank_limit` matches in all.
+        return (start, int(row[0])) if row is not None else (0, 0)
+
+    @staticmethod
+    def _indexed_rowid(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0])
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         with self.db.read() as conn:
