@@ -533,8 +533,9 @@ class SQLiteEventStore:
             limit = 0
         # An org-wide tier reads every match whichever way it is scored, and bm25() does it in C: scoring its
         # candidates in Python made the bench queries 2.3-2.6x slower at 100,000 memories (4.4-5.0 -> 11-13 ms;
-        # back to 5.1-5.3 this way, same quiet machine) and won nothing at 1,000,000. Scoring outside bm25() pays
-        # where a scope narrows the candidates but not bm25()'s walk of each phrase's whole doclist.
+        # back to 5.1-5.3 this way, same quiet machine), and at 1,000,000 a match costs 25-50 us to read and
+        # score in Python against ~2 us in bm25() (the bench's all-words tiers hold 650-30,000 matches). Scoring
+        # outside bm25() pays where a scope narrows the candidates but not bm25()'s walk of each whole doclist.
         if not scope:
             limit = 0
 
