@@ -552,8 +552,8 @@ class SQLiteEventStore:
             if not keyed:
                 return self._ranked(table, match, org_id, flt, n, windowed(), keyed, match)
             ranking, plain, estimate = self._match_plan(table, scope, phrases, every)
-            # A tier that likely matches at most half the rank window is ranked in one pass that also counts its
-            # matches (the count says whether the window applies), instead of a pass to find the window first.
+            # A tier that likely matches no more than the rank window holds is ranked in one pass that also finds
+            # the window, instead of a pass to find the window first.
             return self._ranked(
                 table,
                 ranking,
@@ -563,7 +563,7 @@ class SQLiteEventStore:
                 windowed(),
                 keyed,
                 plain or ranking,
-                counted=2 * estimate <= self.rank_limit,
+                one_pass=estimate <= self.rank_limit,
             )
 
         all_words = all_expression(phrases)
@@ -686,14 +686,15 @@ class SQLiteEventStore:
         keyed: bool,
         window_match: str,
         *,
-        counted: bool = False,
+        one_pass: bool = False,
     ) -> list[MemoryRecord]:
         """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
         with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked). `keyed`:
         the table's rows are keyed as org_index.py says (else by rowid). `window_match`: an expression matching
-        the same memories, for finding the window. `counted` (with `windowed`): first rank every match in a
-        pass that also counts them, and use it when they are at most `rank_limit` (then the window is all of
-        them, so the answer is the windowed one); else, or when that pass returns nothing, find the window."""
+        the same memories, for finding the window. `one_pass` (with `windowed`): rank every match in one pass
+        that keeps them (MATERIALIZED) and takes the window from what it kept, instead of a pass over the
+        matches to find the window first; cheaper while the matches are not many more than `rank_limit` (every
+        one is scored), the same answer either way."""
         rowid = rowid_sql("rowid") if keyed else "rowid"
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
@@ -704,15 +705,16 @@ class SQLiteEventStore:
             f"WHERE {table} MATCH ? AND rowid >= ? AND {rowid} >= ?"
         )
 
-        def run(top: bool, args: list[Any], count: bool) -> list[Any]:
-            if count:
-                # One pass over the matches, kept (MATERIALIZED), both ranked and counted.
+        def run(top: bool, args: list[Any]) -> list[Any]:
+            if one_pass:
+                # The window is the matches from the `rank_limit`-th newest on (all of them when fewer).
                 inner = "ORDER BY rank, rowid DESC LIMIT ?" if top else ""
                 sql = (
-                    f"WITH a AS MATERIALIZED ({source}) SELECT {_M_COLUMNS}, c.rank, (SELECT count(*) FROM a) "
-                    f"FROM (SELECT rowid, rank FROM a {inner}) AS c "
-                    f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
+                    f"WITH a AS MATERIALIZED ({source}) SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, rank "
+                    "FROM a WHERE rowid >= COALESCE((SELECT rowid FROM a ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0) "
+                    f"{inner}) AS c JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
                 )
+                args = [*args[:3], self.rank_limit - 1, *args[3:]]
             else:
                 inner = f"ORDER BY rank, {rowid} DESC LIMIT ?" if top else ""
                 sql = (
@@ -722,27 +724,18 @@ class SQLiteEventStore:
             with self.db.read() as conn:
                 return conn.execute(sql, args).fetchall()
 
-        def ranked(start: int, newest: int, count: bool) -> list[Any]:
-            if _only_scope_filters(flt):
-                # Nothing but scope to filter on: take the best matches inside FTS5, then join only those.
-                # Joining every match to read its row is what makes the general plan slow (~1 us per match).
-                # Superseded memories may be among them: twice `n` leaves room, and when that is not enough the
-                # general plan runs.
-                best = 2 * n if flt.current_only else n
-                rows = run(True, [match, start, newest, best, *params, n], count)
-                if flt.current_only and len(rows) < n:
-                    rows = run(False, [match, start, newest, *params, n], count)
-                return rows
-            return run(False, [match, start, newest, *params, n], count)
-
-        rows: list[Any] | None = None
-        if windowed and counted:
-            rows = ranked(0, 0, True)
-            if not rows or rows[0][_N_SELECTED + 1] > self.rank_limit:
-                rows = None
-        if rows is None:
-            start, newest = self._rank_window(table, window_match, keyed) if windowed else (0, 0)
-            rows = ranked(start, newest, False)
+        one_pass = one_pass and windowed
+        start, newest = self._rank_window(table, window_match, keyed) if windowed and not one_pass else (0, 0)
+        if _only_scope_filters(flt):
+            # Nothing but scope to filter on: take the best matches inside FTS5, then join only those. Joining
+            # every match to read its row is what makes the general plan slow (~1 us per match). Superseded
+            # memories may be among them: twice `n` leaves room, and when that is not enough the general plan runs.
+            best = 2 * n if flt.current_only else n
+            rows = run(True, [match, start, newest, best, *params, n])
+            if flt.current_only and len(rows) < n:
+                rows = run(False, [match, start, newest, *params, n])
+        else:
+            rows = run(False, [match, start, newest, *params, n])
         return [_row_to_record(org_id, r[:_N_SELECTED], score=round(-r[_N_SELECTED], 6)) for r in rows]
 
     def _match_plan(
