@@ -16,19 +16,21 @@ from ...records import MemoryFilter, MemoryRecord
 from ..base import Order, StoreStats
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
-from .org_index import KeywordIndexes, agent_ranges, block_start, key_rowid, rowid_sql
+from .org_index import BLOCK_BITS, KeywordIndexes, agent_ranges, block_start, key_rowid, rowid_sql
 from .ranking import (
     SCORE_LIMIT,
     DocumentFrequencies,
     Phrase,
     all_expression,
     any_expression,
+    bm25_expression,
     candidate_expression,
     groups_of,
     index_state,
     phrase_weights,
     query_phrases,
     score_content,
+    tier_estimate,
 )
 from .schema import dedup_hash
 
@@ -531,8 +533,9 @@ class SQLiteEventStore:
             limit = 0
         # An org-wide tier reads every match whichever way it is scored, and bm25() does it in C: scoring its
         # candidates in Python made the bench queries 2.3-2.6x slower at 100,000 memories (4.4-5.0 -> 11-13 ms;
-        # back to 5.1-5.3 this way, same quiet machine) and won nothing at 1,000,000. Scoring outside bm25() pays
-        # where a scope narrows the candidates but not bm25()'s walk of each phrase's whole doclist.
+        # back to 5.1-5.3 this way, same quiet machine), and at 1,000,000 a match costs 25-50 us to read and
+        # score in Python against ~2 us in bm25() (the bench's all-words tiers hold 650-30,000 matches). Scoring
+        # outside bm25() pays where a scope narrows the candidates but not bm25()'s walk of each whole doclist.
         if not scope:
             limit = 0
 
@@ -546,9 +549,22 @@ class SQLiteEventStore:
             )
             if ranked is not None:
                 return ranked
-            # The rank window only needs which memories match: found without prefix queries where they can be.
-            plain = self._plain_match(table, scope, phrases, every) if keyed else None
-            return self._ranked(table, match, org_id, flt, n, windowed(), keyed, plain or match)
+            if not keyed:
+                return self._ranked(table, match, org_id, flt, n, windowed(), keyed, match)
+            ranking, plain, estimate = self._match_plan(table, scope, phrases, every)
+            # A tier that likely matches no more than the rank window holds is ranked in one pass that also finds
+            # the window, instead of a pass to find the window first.
+            return self._ranked(
+                table,
+                ranking,
+                org_id,
+                flt,
+                n,
+                windowed(),
+                keyed,
+                plain or ranking,
+                one_pass=estimate <= self.rank_limit,
+            )
 
         all_words = all_expression(phrases)
         if all_words is not None:
@@ -669,47 +685,78 @@ class SQLiteEventStore:
         windowed: bool,
         keyed: bool,
         window_match: str,
+        *,
+        one_pass: bool = False,
     ) -> list[MemoryRecord]:
         """The best `n` memories for one MATCH expression over the org's `table` that pass `flt`, best first,
         with `score` set. `windowed`: the match may exceed `rank_limit` (else every match is ranked). `keyed`:
         the table's rows are keyed as org_index.py says (else by rowid). `window_match`: an expression matching
-        the same memories, for finding the window."""
-        start, newest = self._rank_window(table, window_match, keyed) if windowed else (0, 0)
+        the same memories, for finding the window. `one_pass` (with `windowed`): rank every match in one pass
+        that keeps them (MATERIALIZED) and takes the window from what it kept, instead of a pass over the
+        matches to find the window first; cheaper while the matches are not many more than `rank_limit` (every
+        one is scored), the same answer either way."""
         rowid = rowid_sql("rowid") if keyed else "rowid"
         where, params = _where(org_id, flt)
         # bm25() is lower-is-better; the scope column weighs nothing. Ties go to the newer, then the more
         # important memory.
         order = "c.rank, m.time_us DESC, COALESCE(m.importance, 0) DESC, m.rowid DESC"
+        source = (
+            f"SELECT {rowid} AS rowid, bm25({table}, 1.0, 0.0) AS rank FROM {table} "
+            f"WHERE {table} MATCH ? AND rowid >= ? AND {rowid} >= ?"
+        )
 
-        def run(inner: str, args: list[Any]) -> list[Any]:
-            sql = (
-                f"SELECT {_M_COLUMNS}, c.rank FROM (SELECT {rowid} AS rowid, bm25({table}, 1.0, 0.0) AS rank "
-                f"FROM {table} WHERE {table} MATCH ? AND rowid >= ? AND {rowid} >= ? {inner}) AS c "
-                f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
-            )
+        def run(top: bool, args: list[Any]) -> list[Any]:
+            if one_pass:
+                # The window is the matches from the `rank_limit`-th newest on (all of them when fewer).
+                inner = "ORDER BY rank, rowid DESC LIMIT ?" if top else ""
+                sql = (
+                    f"WITH a AS MATERIALIZED ({source}) SELECT {_M_COLUMNS}, c.rank FROM (SELECT rowid, rank "
+                    "FROM a WHERE rowid >= COALESCE((SELECT rowid FROM a ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0) "
+                    f"{inner}) AS c JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
+                )
+                args = [*args[:3], self.rank_limit - 1, *args[3:]]
+            else:
+                inner = f"ORDER BY rank, {rowid} DESC LIMIT ?" if top else ""
+                sql = (
+                    f"SELECT {_M_COLUMNS}, c.rank FROM ({source} {inner}) AS c "
+                    f"JOIN memories m ON m.rowid = c.rowid WHERE {where} ORDER BY {order} LIMIT ?"
+                )
             with self.db.read() as conn:
                 return conn.execute(sql, args).fetchall()
 
+        one_pass = one_pass and windowed
+        start, newest = self._rank_window(table, window_match, keyed) if windowed and not one_pass else (0, 0)
         if _only_scope_filters(flt):
             # Nothing but scope to filter on: take the best matches inside FTS5, then join only those. Joining
             # every match to read its row is what makes the general plan slow (~1 us per match). Superseded
             # memories may be among them: twice `n` leaves room, and when that is not enough the general plan runs.
             best = 2 * n if flt.current_only else n
-            rows = run(f"ORDER BY rank, {rowid} DESC LIMIT ?", [match, start, newest, best, *params, n])
+            rows = run(True, [match, start, newest, best, *params, n])
             if flt.current_only and len(rows) < n:
-                rows = run("", [match, start, newest, *params, n])
+                rows = run(False, [match, start, newest, *params, n])
         else:
-            rows = run("", [match, start, newest, *params, n])
+            rows = run(False, [match, start, newest, *params, n])
         return [_row_to_record(org_id, r[:_N_SELECTED], score=round(-r[_N_SELECTED], 6)) for r in rows]
 
-    def _plain_match(self, table: str, scope: list[str], phrases: list[Phrase], every: bool) -> str | None:
-        """The tier's MATCH expression with loose prefixes as the terms they stand for (no doclist merges)."""
+    def _match_plan(
+        self, table: str, scope: list[str], phrases: list[Phrase], every: bool
+    ) -> tuple[str, str | None, int]:
+        """For a tier ranked by ``bm25()`` in the org's `table`: its MATCH expression for ``bm25()``
+        (`ranking.bm25_expression`: a loose prefix standing for one term is that term, same scores), the same
+        with every loose prefix as the terms it stands for (no doclist merges; None when nothing can match),
+        which finds the rank window, and about how many memories of the org it matches."""
         with self.db.read() as conn:
             state = index_state(conn, table)
-            expression = candidate_expression(
-                phrases, self.frequencies.alternatives(conn, table, phrases, state), every
-            )
-        return " AND ".join([*scope, f"content : ({expression})"]) if expression else None
+            alternatives = self.frequencies.alternatives(conn, table, phrases, state)
+            df = self.frequencies.get(conn, table, phrases, state, counted=False)
+        ranking = bm25_expression(phrases, alternatives, every)
+        plain = candidate_expression(phrases, alternatives, every)
+        assert ranking is not None
+        return (
+            " AND ".join([*scope, f"content : ({ranking})"]),
+            " AND ".join([*scope, f"content : ({plain})"]) if plain else None,
+            tier_estimate(state.rows, df, phrases, every),
+        )
 
     def _scope_exceeds_rank_limit(self, org_id: str, flt: MemoryFilter) -> bool:
         """True when the agent and/or session of `flt` hold more than `rank_limit` memories: a B-tree probe that
@@ -730,24 +777,34 @@ class SQLiteEventStore:
         seconds; bounding the work keeps every search in the tens of milliseconds. Matches arrive in key order,
         which is rowid order by blocks (org_index.py): the `rank_limit`-th match from the end in key order
         says in which block the newest `rank_limit` by rowid begin, and a second pass from that block's first
-        key finds their lowest rowid exactly."""
+        key finds their lowest rowid exactly. While every indexed memory is in the first block (rowids below
+        2**BLOCK_BITS, about a million memories), that block is known and the first pass is skipped: it walked
+        the newest `rank_limit` matches backwards, 25-40 ms for common words at a million memories."""
         with self.db.read() as conn:
-            row = conn.execute(
-                f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-                (match, self.rank_limit - 1),
-            ).fetchone()
-            if row is None:
-                return 0, 0
-            if not keyed:
-                return int(row[0]), 0
-            start = block_start(int(row[0]))
+            if keyed and self._indexed_rowid(conn) < 1 << BLOCK_BITS:
+                start = 0
+            else:
+                row = conn.execute(
+                    f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                    (match, self.rank_limit - 1),
+                ).fetchone()
+                if row is None:
+                    return 0, 0
+                if not keyed:
+                    return int(row[0]), 0
+                start = block_start(int(row[0]))
             rowid = rowid_sql("rowid")
             row = conn.execute(
                 f"SELECT {rowid} AS r FROM {table} WHERE {table} MATCH ? AND rowid >= ? ORDER BY r DESC "
                 "LIMIT 1 OFFSET ?",
                 (match, start, self.rank_limit - 1),
             ).fetchone()
-        return start, int(row[0])
+        # No row (possible only with one block): fewer than `rank_limit` matches in all.
+        return (start, int(row[0])) if row is not None else (0, 0)
+
+    @staticmethod
+    def _indexed_rowid(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT indexed_rowid FROM fts_state WHERE id = 1").fetchone()[0])
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:
         with self.db.read() as conn:
