@@ -180,6 +180,9 @@ def test_a_bad_line_is_named_by_its_number_and_what_came_before_it_is_in(
         (lambda m: m.pop("content"), "line 2: memory.content is required"),
         (lambda m: m.update(time_us=m["time_us"] + 5_000), "line 2: memory.id does not carry memory.time_us"),
         (lambda m: m.update(importance=2), "line 2: invalid memory.importance: 2 is outside 0..1"),
+        # A list is unhashable: the type check once raised TypeError out of the import instead of naming the line.
+        (lambda m: m.update(memory_type=[]), "line 2: invalid memory.memory_type: [] is not one of episodic"),
+        (lambda m: m.update(memory_type={}), "line 2: invalid memory.memory_type: {} is not one of episodic"),
         (
             lambda m: m.update(fact_key="a\x00b"),
             "line 2: invalid memory.fact_key: 1-256 characters of A-Z, a-z, 0-9",
