@@ -73,6 +73,19 @@ def test_export_to_a_path_and_import_it_back(source: Memtrace, target: Memtrace,
     assert (again.memories, again.skipped) == (0, 50)
 
 
+def test_a_file_of_many_batches_imports_exactly_over_a_part_already_in(tmp_path: Path) -> None:
+    # 1,234 memories: batches of 2,000 and 1,000 (the writes of the source) written 500 rows a statement and the
+    # rest one by one, and a part of the file already in, so some ids of a batch are skipped and some are not.
+    with Memtrace.open(tmp_path / "source") as source, Memtrace.open(tmp_path / "target") as target:
+        _fill(source, 1234)
+        lines = _export(source)
+        with pytest.raises(ImportFailed, match="truncated"):
+            target.import_memories(b"".join(lines[:701]))
+        report = target.import_memories(b"".join(lines))
+        assert (report.memories, report.skipped, report.complete) == (534, 700, True)
+        assert _listing(target) == _listing(source)
+
+
 def test_an_export_file_is_private_like_the_store(source: Memtrace, tmp_path: Path) -> None:
     """It holds everything the store does, so it gets the store's 0600, whatever the umask."""
     old = os.umask(0o022)
