@@ -75,14 +75,30 @@ def test_export_to_a_path_and_import_it_back(source: Memtrace, target: Memtrace,
 
 def test_a_file_of_many_batches_imports_exactly_over_a_part_already_in(tmp_path: Path) -> None:
     # 1,234 memories: batches of 2,000 and 1,000 (the writes of the source) written 500 rows a statement and the
-    # rest one by one, and a part of the file already in, so some ids of a batch are skipped and some are not.
+    # rest one by one, and a part of the file already in, so some ids of a batch are skipped and some are not. A
+    # few memories have a parent, an expiry or a fact key: the 500 rows around them go in by the statement that
+    # binds those columns, the others by the one that leaves them NULL.
     with Memtrace.open(tmp_path / "source") as source, Memtrace.open(tmp_path / "target") as target:
         _fill(source, 1234)
+        rare = [
+            AddMemoryRequest(
+                agent_id="a1", content="with a parent", parent_id="mem_parent", time="2026-02-01T00:02:00.5Z"
+            ),
+            AddMemoryRequest(agent_id="a1", content="expiring", ttl="30d", time="2026-02-01T00:02:01.5Z"),
+            AddMemoryRequest(
+                agent_id="a1", content="a fact", key="user:ada/city", time="2026-02-01T00:15:00.5Z"
+            ),
+        ]
+        source.add_memories(rare)
+        _fill(source, 600, content="later {n}")
         lines = _export(source)
+        # The first two among the 700 lines imported first, the third in the second 500 imported after.
+        assert [i for i, line in enumerate(lines) if b'"parent_id":"mem_parent"' in line] == [243]
+        assert [i for i, line in enumerate(lines) if b'"fact_key":"user:ada/city"' in line] == [1504]
         with pytest.raises(ImportFailed, match="truncated"):
             target.import_memories(b"".join(lines[:701]))
         report = target.import_memories(b"".join(lines))
-        assert (report.memories, report.skipped, report.complete) == (534, 700, True)
+        assert (report.memories, report.skipped, report.complete) == (1837 - 700, 700, True)
         assert _listing(target) == _listing(source)
 
 
