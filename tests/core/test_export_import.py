@@ -209,6 +209,11 @@ def test_a_bad_line_is_named_by_its_number_and_what_came_before_it_is_in(
         (lambda m: m.pop("content"), "line 2: memory.content is required"),
         (lambda m: m.update(time_us=m["time_us"] + 5_000), "line 2: memory.id does not carry memory.time_us"),
         (lambda m: m.update(importance=2), "line 2: invalid memory.importance: 2 is outside 0..1"),
+        # JSON nested ~1,000 deep: the decoder's RecursionError once ended the import instead of naming the line.
+        (
+            lambda m: m.update(metadata_json='{"a":' + "[" * 5000 + "]" * 5000 + "}"),
+            "line 2: invalid memory.metadata_json: expected the text",
+        ),
         # A list is unhashable: the type check once raised TypeError out of the import instead of naming the line.
         (lambda m: m.update(memory_type=[]), "line 2: invalid memory.memory_type: [] is not one of episodic"),
         (lambda m: m.update(memory_type={}), "line 2: invalid memory.memory_type: {} is not one of episodic"),
@@ -244,6 +249,10 @@ def test_files_that_are_not_exports_or_are_newer_are_refused_clearly(target: Mem
         f"newer than this memtrace reads (up to {FORMAT_VERSION}); import it with a newer memtrace",
         b'{"memtrace_export": 1}\n\n': "line 2: empty line",
         b'{"memtrace_export": 1}\n{"gizmo": {}}\n': "line 2: unknown kind of line 'gizmo'",
+        # Nested ~1,000 deep: the decoder's RecursionError once ended the import instead of naming the line.
+        b'{"memtrace_export": 1}\n{"memory": ' + b"[" * 5000 + b"]" * 5000 + b"}\n": (
+            "line 2: not valid JSON here: nested too deeply"
+        ),
         b'{"memtrace_export": 1}\n{"memtrace_export_end": {"agents": 0, "sessions": 0, "memories": 3}}\n': (
             "line 2: the trailer counts 3 memories but the file holds 0: it was cut or edited"
         ),

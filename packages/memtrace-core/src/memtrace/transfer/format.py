@@ -183,7 +183,7 @@ def _json_object_text(value: Any, field: str) -> Any:
     _str(value, field)  # JSON text has no raw NUL, and a raw lone surrogate would not encode
     try:
         parsed = _decode(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested ~1,000 deep, the decoder gives up with RecursionError
         parsed = None
     if not isinstance(parsed, dict):
         raise ValidationError(f"invalid {field}: expected the text of a JSON object", field)
@@ -344,6 +344,8 @@ class ExportReader:
             self.raw = raw
             try:
                 return _decode(raw.decode())
+            except RecursionError:
+                raise LineError(self.line, "not valid JSON here: nested too deeply") from None
             except ValueError as exc:
                 if not raw.strip():  # looked at only here: a blank line never decodes
                     raise LineError(self.line, "empty line (an export file has none)") from None
