@@ -10,6 +10,7 @@ import os
 import stat
 import tracemalloc
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memtrace, ValidationError
 from memtrace.dedup import dedup_key
-from memtrace.errors import MemtraceError, StorageFullError
+from memtrace.errors import ConflictError, MemtraceError, StorageFullError
 from memtrace.stores import open_stores
 from memtrace.transfer import FORMAT_VERSION, ExportOptions, Importer, ImportFailed, iter_lines
 from memtrace.transfer.files import ExportWriter
@@ -264,6 +265,28 @@ def test_files_that_are_not_exports_or_are_newer_are_refused_clearly(target: Mem
     assert _listing(target) == []
 
 
+def test_a_write_after_an_import_is_a_duplicate_of_an_imported_memory_inside_the_window(
+    tmp_path: Path,
+) -> None:
+    # Imported memories older than the dedup window stay out of the store's dedup index (nothing could match
+    # them); those inside it stay in, so a write repeating one is refused as a write repeating a written one is.
+    now = datetime.now(UTC)
+    recent, old = now - timedelta(hours=1), now - timedelta(days=3)
+    with Memtrace.open(tmp_path / "source") as source, Memtrace.open(tmp_path / "target") as target:
+        for i in range(600):  # a full 500-row statement on import, and the rest one by one
+            when = recent if i % 2 else old
+            source.add_memory(
+                AddMemoryRequest(agent_id="a1", content=f"note {i}", time=when - timedelta(seconds=i))
+            )
+        assert target.import_memories(b"".join(_export(source))).memories == 600
+        for i in (1, 3, 599):
+            with pytest.raises(ConflictError):
+                target.add_memory(AddMemoryRequest(agent_id="a1", content=f"note {i}"))
+        for i in (0, 2, 598):  # outside the window: a write repeating one is not a duplicate
+            target.add_memory(AddMemoryRequest(agent_id="a1", content=f"note {i}"))
+        assert len(_listing(target)) == 603
+
+
 def test_a_missing_dedup_key_is_recomputed_as_a_write_would(source: Memtrace, target: Memtrace) -> None:
     lines = _export(source)
     memory = json.loads(lines[1])
@@ -307,11 +330,11 @@ class _FailsOnSecondBatch:
         self.inner = inner
         self.calls = 0
 
-    def import_records(self, org_id: str, records: list[Any]) -> tuple[int, int]:
+    def import_records(self, org_id: str, records: list[Any], **options: Any) -> tuple[int, int]:
         self.calls += 1
         if self.calls == 2:
             raise StorageFullError("the disk is full")
-        return self.inner.import_records(org_id, records)
+        return self.inner.import_records(org_id, records, **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
