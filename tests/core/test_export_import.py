@@ -10,6 +10,7 @@ import os
 import stat
 import tracemalloc
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 from memtrace import AddMemoryRequest, AsyncMemtrace, ListOptions, Memtrace, ValidationError
 from memtrace.dedup import dedup_key
-from memtrace.errors import MemtraceError, StorageFullError
+from memtrace.errors import ConflictError, MemtraceError, StorageFullError
 from memtrace.stores import open_stores
 from memtrace.transfer import FORMAT_VERSION, ExportOptions, Importer, ImportFailed, iter_lines
 from memtrace.transfer.files import ExportWriter
@@ -71,6 +72,35 @@ def test_export_to_a_path_and_import_it_back(source: Memtrace, target: Memtrace,
     assert _listing(target) == _listing(source)
     again = target.import_memories(path.read_bytes())
     assert (again.memories, again.skipped) == (0, 50)
+
+
+def test_a_file_of_many_batches_imports_exactly_over_a_part_already_in(tmp_path: Path) -> None:
+    # 1,234 memories: batches of 2,000 and 1,000 (the writes of the source) written 500 rows a statement and the
+    # rest one by one, and a part of the file already in, so some ids of a batch are skipped and some are not. A
+    # few memories have a parent, an expiry or a fact key: the 500 rows around them go in by the statement that
+    # binds those columns, the others by the one that leaves them NULL.
+    with Memtrace.open(tmp_path / "source") as source, Memtrace.open(tmp_path / "target") as target:
+        _fill(source, 1234)
+        rare = [
+            AddMemoryRequest(
+                agent_id="a1", content="with a parent", parent_id="mem_parent", time="2026-02-01T00:02:00.5Z"
+            ),
+            AddMemoryRequest(agent_id="a1", content="expiring", ttl="30d", time="2026-02-01T00:02:01.5Z"),
+            AddMemoryRequest(
+                agent_id="a1", content="a fact", key="user:ada/city", time="2026-02-01T00:15:00.5Z"
+            ),
+        ]
+        source.add_memories(rare)
+        _fill(source, 600, content="later {n}")
+        lines = _export(source)
+        # The first two among the 700 lines imported first, the third in the second 500 imported after.
+        assert [i for i, line in enumerate(lines) if b'"parent_id":"mem_parent"' in line] == [243]
+        assert [i for i, line in enumerate(lines) if b'"fact_key":"user:ada/city"' in line] == [1504]
+        with pytest.raises(ImportFailed, match="truncated"):
+            target.import_memories(b"".join(lines[:701]))
+        report = target.import_memories(b"".join(lines))
+        assert (report.memories, report.skipped, report.complete) == (1837 - 700, 700, True)
+        assert _listing(target) == _listing(source)
 
 
 def test_an_export_file_is_private_like_the_store(source: Memtrace, tmp_path: Path) -> None:
@@ -180,6 +210,14 @@ def test_a_bad_line_is_named_by_its_number_and_what_came_before_it_is_in(
         (lambda m: m.pop("content"), "line 2: memory.content is required"),
         (lambda m: m.update(time_us=m["time_us"] + 5_000), "line 2: memory.id does not carry memory.time_us"),
         (lambda m: m.update(importance=2), "line 2: invalid memory.importance: 2 is outside 0..1"),
+        # JSON nested ~1,000 deep: the decoder's RecursionError once ended the import instead of naming the line.
+        (
+            lambda m: m.update(metadata_json='{"a":' + "[" * 5000 + "]" * 5000 + "}"),
+            "line 2: invalid memory.metadata_json: expected the text",
+        ),
+        # A list is unhashable: the type check once raised TypeError out of the import instead of naming the line.
+        (lambda m: m.update(memory_type=[]), "line 2: invalid memory.memory_type: [] is not one of episodic"),
+        (lambda m: m.update(memory_type={}), "line 2: invalid memory.memory_type: {} is not one of episodic"),
         (
             lambda m: m.update(fact_key="a\x00b"),
             "line 2: invalid memory.fact_key: 1-256 characters of A-Z, a-z, 0-9",
@@ -212,6 +250,10 @@ def test_files_that_are_not_exports_or_are_newer_are_refused_clearly(target: Mem
         f"newer than this memtrace reads (up to {FORMAT_VERSION}); import it with a newer memtrace",
         b'{"memtrace_export": 1}\n\n': "line 2: empty line",
         b'{"memtrace_export": 1}\n{"gizmo": {}}\n': "line 2: unknown kind of line 'gizmo'",
+        # Nested ~1,000 deep: the decoder's RecursionError once ended the import instead of naming the line.
+        b'{"memtrace_export": 1}\n{"memory": ' + b"[" * 5000 + b"]" * 5000 + b"}\n": (
+            "line 2: not valid JSON here: nested too deeply"
+        ),
         b'{"memtrace_export": 1}\n{"memtrace_export_end": {"agents": 0, "sessions": 0, "memories": 3}}\n': (
             "line 2: the trailer counts 3 memories but the file holds 0: it was cut or edited"
         ),
@@ -221,6 +263,28 @@ def test_files_that_are_not_exports_or_are_newer_are_refused_clearly(target: Mem
             target.import_memories(data)
         assert err.value.message.startswith(expected), (data, err.value.message)
     assert _listing(target) == []
+
+
+def test_a_write_after_an_import_is_a_duplicate_of_an_imported_memory_inside_the_window(
+    tmp_path: Path,
+) -> None:
+    # Imported memories older than the dedup window stay out of the store's dedup index (nothing could match
+    # them); those inside it stay in, so a write repeating one is refused as a write repeating a written one is.
+    now = datetime.now(UTC)
+    recent, old = now - timedelta(hours=1), now - timedelta(days=3)
+    with Memtrace.open(tmp_path / "source") as source, Memtrace.open(tmp_path / "target") as target:
+        for i in range(600):  # a full 500-row statement on import, and the rest one by one
+            when = recent if i % 2 else old
+            source.add_memory(
+                AddMemoryRequest(agent_id="a1", content=f"note {i}", time=when - timedelta(seconds=i))
+            )
+        assert target.import_memories(b"".join(_export(source))).memories == 600
+        for i in (1, 3, 599):
+            with pytest.raises(ConflictError):
+                target.add_memory(AddMemoryRequest(agent_id="a1", content=f"note {i}"))
+        for i in (0, 2, 598):  # outside the window: a write repeating one is not a duplicate
+            target.add_memory(AddMemoryRequest(agent_id="a1", content=f"note {i}"))
+        assert len(_listing(target)) == 603
 
 
 def test_a_missing_dedup_key_is_recomputed_as_a_write_would(source: Memtrace, target: Memtrace) -> None:
@@ -266,11 +330,11 @@ class _FailsOnSecondBatch:
         self.inner = inner
         self.calls = 0
 
-    def import_records(self, org_id: str, records: list[Any]) -> tuple[int, int]:
+    def import_records(self, org_id: str, records: list[Any], **options: Any) -> tuple[int, int]:
         self.calls += 1
         if self.calls == 2:
             raise StorageFullError("the disk is full")
-        return self.inner.import_records(org_id, records)
+        return self.inner.import_records(org_id, records, **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

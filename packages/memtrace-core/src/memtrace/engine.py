@@ -990,6 +990,7 @@ class Engine:
             ),
             progress=progress,
             first_line=first_line,
+            dedup_horizon_us=self._dedup_since(),
         )
         try:
             report = importer.run(lines)

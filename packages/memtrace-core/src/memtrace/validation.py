@@ -82,7 +82,8 @@ def check_event_type(value: Any, field: str) -> str:
 def check_memory_type(value: Any, field: str) -> str:
     if isinstance(value, MemoryType):
         return value.value
-    if value not in MEMORY_TYPES:
+    # A list or an object (from JSON) is no type either: `in` would raise TypeError on it (unhashable).
+    if not isinstance(value, str) or value not in MEMORY_TYPES:
         raise ValidationError(
             f"invalid {field}: {value!r} is not one of episodic, session, decision, entity", field
         )

@@ -30,13 +30,19 @@ class EventStore(Protocol):
         """
         ...
 
-    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+    def import_records(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_horizon_us: int | None = None
+    ) -> tuple[int, int]:
         """Store `records` as they are (ids, times, dedup keys), all or nothing, skipping those whose id the org
         already holds (and repeats of an id within `records`); return (inserted, skipped).
 
         For import and store-to-store copies: no dedup window applies and nothing is re-derived, so running it
         twice on the same records inserts them once. Checking ids and inserting are one atomic step against
         other importers of the org.
+
+        `dedup_horizon_us`: where the dedup window starts now (None: no window). A memory at or before it can
+        never be a later write's duplicate (the window only moves forward), so a store may leave it out of what
+        its dedup lookups read; a store whose lookups cost nothing per stored memory ignores it.
         """
         ...
 

@@ -84,7 +84,8 @@ class Importer:
     """One import into `org_id`. `run(lines)` reads the file and returns the report, or raises `ImportFailed`.
 
     `first_line`: the lines are a part of a larger file (a header, then that file's lines from `first_line`
-    on, then a trailer for the part), so errors and the report name the larger file's lines."""
+    on, then a trailer for the part), so errors and the report name the larger file's lines.
+    `dedup_horizon_us`: where the dedup window starts (`EventStore.import_records`)."""
 
     def __init__(
         self,
@@ -96,6 +97,7 @@ class Importer:
         progress: Progress | None = None,
         batch: int = BATCH,
         first_line: int | None = None,
+        dedup_horizon_us: int | None = None,
     ) -> None:
         self.events = events
         self.metadata = metadata
@@ -104,6 +106,7 @@ class Importer:
         self.progress = progress
         self.batch_size = batch
         self.first_line = first_line
+        self.dedup_horizon_us = dedup_horizon_us
         self.report = ImportReport(complete=False)
         self.header: Header | None = None
         self._pending: list[MemoryRecord] = []
@@ -161,7 +164,9 @@ class Importer:
         self._settle()
         batch, self._pending = self._pending, []
         self._inflight = _InFlight(
-            self._writer.submit(self.events.import_records, self.org_id, batch),
+            self._writer.submit(
+                self.events.import_records, self.org_id, batch, dedup_horizon_us=self.dedup_horizon_us
+            ),
             self._pending_from,
             upto_line,
             bytes_read,

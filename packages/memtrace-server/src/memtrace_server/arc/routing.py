@@ -179,8 +179,12 @@ class OrgRoutedEventStore:
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
         return self.stores.store_for(org_id).append(org_id, records, dedup_since_us=dedup_since_us)
 
-    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
-        return self.stores.store_for(org_id).import_records(org_id, records)
+    def import_records(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_horizon_us: int | None = None
+    ) -> tuple[int, int]:
+        return self.stores.store_for(org_id).import_records(
+            org_id, records, dedup_horizon_us=dedup_horizon_us
+        )
 
     def query(
         self,

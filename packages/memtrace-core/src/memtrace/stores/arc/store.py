@@ -253,7 +253,9 @@ class ArcEventStore:
         self.flusher.notify(len(rows) - len(skipped))
         return skipped
 
-    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+    def import_records(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_horizon_us: int | None = None
+    ) -> tuple[int, int]:
         """Arc has no unique key: the ids are looked up in the spool and in Arc, and the missing ones appended
         without the dedup window. Imports through this store are serialised, so two of them cannot both add an
         id; another process importing the same memories into the same Arc database at the same moment could

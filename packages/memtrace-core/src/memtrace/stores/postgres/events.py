@@ -366,7 +366,9 @@ class PostgresEventStore:
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
         return self._write(org_id, records, dedup_since_us, keep_ids=False)
 
-    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
+    def import_records(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_horizon_us: int | None = None
+    ) -> tuple[int, int]:
         skipped = self._write(org_id, records, None, keep_ids=True)
         return len(records) - len(skipped), len(skipped)
 

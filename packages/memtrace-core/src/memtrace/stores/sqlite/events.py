@@ -45,8 +45,37 @@ _M_COLUMNS = ", ".join("m." + c.strip() for c in _COLUMNS.split(",") if c.strip(
 _N_SELECTED = _N_COLUMNS - 1
 _SELECT = f"SELECT {_M_COLUMNS} FROM memories m"
 _SELECT_ROWID = f"SELECT {_M_COLUMNS}, m.rowid FROM memories m"
-# dedup_h (schema.dedup_hash of dedup_key) is storage only: what the dedup index is keyed by.
-_INSERT = f"INSERT INTO memories ({_COLUMNS}, dedup_h) VALUES ({','.join('?' * (_N_COLUMNS + 1))})"
+# What a write inserts: the record's columns less the six most memories leave NULL (a parent, an expiry, the fact
+# fields), then dedup_h (schema.dedup_hash of dedup_key: storage only, what the dedup index is keyed by), then
+# those six, so that a row's values are a tuple whose first `_N_COMMON` values are all a write must bind when the
+# six are NULL (`_insert_rows`).
+_RARE_COLUMNS = ("parent_id", "expires_us", "fact_key", "valid_from_us", "valid_until_us", "superseded_by")
+_INSERT_COLUMNS = (
+    *(c.strip() for c in _COLUMNS.split(",") if c.strip() not in _RARE_COLUMNS),
+    "dedup_h",
+    *_RARE_COLUMNS,
+)
+_N_COMMON = len(_INSERT_COLUMNS) - len(_RARE_COLUMNS)
+_NO_RARE = (None,) * len(_RARE_COLUMNS)
+_ROW = f"({','.join('?' * len(_INSERT_COLUMNS))})"
+_COMMON_ROW = f"({','.join(['?'] * _N_COMMON + ['NULL'] * len(_RARE_COLUMNS))})"
+_INSERT = f"INSERT INTO memories ({', '.join(_INSERT_COLUMNS)}) VALUES {_ROW}"
+ROWS_PER_INSERT = 500
+"""Rows one INSERT statement writes (9,500 bound values, under SQLite's default limit of 32,766). The sqlite3
+module lets go of the GIL for each statement it steps, and `executemany` steps once per row: an import's writer
+thread then had to win the GIL back 2,000 times a batch from the thread reading the file (each time up to the
+interpreter's 5 ms switch interval), so the two hardly overlapped. Multi-row statements cost the same processor
+time and give the GIL up four times a batch, each for ~5 ms of SQLite's work."""
+_MANY_VALUES = ROWS_PER_INSERT * len(_INSERT_COLUMNS)
+_INSERT_MANY = (
+    f"INSERT INTO memories ({', '.join(_INSERT_COLUMNS)}) VALUES {','.join([_ROW] * ROWS_PER_INSERT)}"
+)
+_INSERT_MANY_COMMON = (
+    f"INSERT INTO memories ({', '.join(_INSERT_COLUMNS)}) VALUES {','.join([_COMMON_ROW] * ROWS_PER_INSERT)}"
+)
+"""`_INSERT_MANY` with the six rare columns NULL in the statement's text: binding None costs the sqlite3 module
+~0.5 us a value (an adapter lookup; an int or a str costs next to nothing), 3 us a row for the six, the larger
+part of binding a row."""
 # INDEXED BY: left to itself the planner may range-scan (org_id, time_us) over every recent row, 100x slower.
 # Only hash hits read their row (for the org and the key itself), and a hit is almost always a true duplicate.
 _DEDUP_HITS = (
@@ -145,6 +174,22 @@ def _brief_row_to_record(org_id: str, session_id: str, row: tuple[Any, ...]) -> 
     )
 
 
+def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """INSERT `rows` (`_insert_row`'s), in order: `ROWS_PER_INSERT` at a time, the rest (fewer) one by one. Only
+    three statements, so all stay prepared in the connection's cache (preparing a 500-row statement costs half its
+    run)."""
+    whole = len(rows) - len(rows) % ROWS_PER_INSERT
+    if whole and conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) >= _MANY_VALUES:
+        for start in range(0, whole, ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            if all(row[_N_COMMON:] == _NO_RARE for row in chunk):
+                conn.execute(_INSERT_MANY_COMMON, [value for row in chunk for value in row[:_N_COMMON]])
+            else:
+                conn.execute(_INSERT_MANY, [value for row in chunk for value in row])
+        rows = rows[whole:]
+    conn.executemany(_INSERT, rows)
+
+
 def _insert_row(
     org_id: str, r: MemoryRecord, hashes: dict[str, int], dedup_since_us: int | None
 ) -> tuple[Any, ...]:
@@ -156,7 +201,7 @@ def _insert_row(
     # to the WAL and the file (the cause of a 1,000,000-memory backfill slowing down as it went).
     in_window = dedup_since_us is None or r.time_us > dedup_since_us
     dedup_h = hashes[key] if key is not None and in_window else None
-    return (
+    return (  # in `_INSERT_COLUMNS` order
         r.id,
         org_id,
         r.time_us,
@@ -169,13 +214,13 @@ def _insert_row(
         _encode_tags(r.tags),
         key,
         r.importance,
+        dedup_h,
         r.parent_id,
         r.expires_us,
         r.fact_key,
         r.valid_from_us,
         r.valid_until_us,
         r.superseded_by,
-        dedup_h,
     )
 
 
@@ -278,15 +323,31 @@ class SQLiteEventStore:
     def append(self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None) -> list[int]:
         return self._insert(org_id, records, dedup_since_us=dedup_since_us, keep_ids=False)
 
-    def import_records(self, org_id: str, records: list[MemoryRecord]) -> tuple[int, int]:
-        skipped = self._insert(org_id, records, dedup_since_us=None, keep_ids=True)
+    def import_records(
+        self, org_id: str, records: list[MemoryRecord], *, dedup_horizon_us: int | None = None
+    ) -> tuple[int, int]:
+        # Memories older than the window stay out of the dedup index, as a backfill's do (`_insert_row`): at
+        # 200,000 imported memories their random-position index entries were 8-17% of the writer's processor time
+        # and 30% of its checkpoints' time.
+        skipped = self._insert(
+            org_id, records, dedup_since_us=None, keep_ids=True, dedup_horizon_us=dedup_horizon_us
+        )
         return len(records) - len(skipped), len(skipped)
 
     def _insert(
-        self, org_id: str, records: list[MemoryRecord], *, dedup_since_us: int | None, keep_ids: bool
+        self,
+        org_id: str,
+        records: list[MemoryRecord],
+        *,
+        dedup_since_us: int | None,
+        keep_ids: bool,
+        dedup_horizon_us: int | None = None,
     ) -> list[int]:
         """Write `records` in one transaction; the indexes skipped. `keep_ids` (imports) skips the ids already
-        stored for the org, and repeats within `records`, instead of applying the dedup window."""
+        stored for the org, and repeats within `records`, instead of applying the dedup window
+        (`dedup_since_us`, None for imports); `dedup_horizon_us` is the window's start for the dedup index alone
+        (`import_records`)."""
+        horizon = dedup_since_us if dedup_horizon_us is None else dedup_horizon_us
         skipped: list[int] = []
         rows: list[tuple[Any, ...]] = []
         # Hashed before the write lock is taken: the lock is held for SQLite's work only.
@@ -318,18 +379,18 @@ class SQLiteEventStore:
                     # Versions go in one at a time, so a later one of the batch sees an earlier one; the write
                     # lock makes "find the current version, cut it, insert" one step for every writer.
                     if rows:
-                        conn.executemany(_INSERT, rows)
+                        _insert_rows(conn, rows)
                         written += len(rows)
                         rows = []
                     if not place_version(ledger, r):
                         skipped.append(i)
                         continue
-                    conn.execute(_INSERT, _insert_row(org_id, r, hashes, dedup_since_us))
+                    conn.execute(_INSERT, _insert_row(org_id, r, hashes, horizon))
                     written += 1
                     continue
-                rows.append(_insert_row(org_id, r, hashes, dedup_since_us))
+                rows.append(_insert_row(org_id, r, hashes, horizon))
             if rows:
-                conn.executemany(_INSERT, rows)
+                _insert_rows(conn, rows)
                 written += len(rows)
             if written:
                 indexed, newest = self._index_state(conn)
@@ -390,14 +451,15 @@ class SQLiteEventStore:
 
     @staticmethod
     def _stored_ids(conn: sqlite3.Connection, org_id: str, records: list[MemoryRecord]) -> set[str]:
-        """Which of the records' ids the org already holds (one lookup per chunk on its unique index)."""
-        ids = list({r.id for r in records})
-        found: set[str] = set()
-        for start in range(0, len(ids), _DEDUP_CHUNK):
-            chunk = ids[start : start + _DEDUP_CHUNK]
-            sql = f"SELECT id FROM memories WHERE org_id = ? AND id IN ({','.join('?' * len(chunk))})"
-            found.update(i for (i,) in conn.execute(sql, [org_id, *chunk]))
-        return found
+        """Which of the records' ids the org already holds: one statement (a lookup per id on the org's unique
+        index) taking the ids as one JSON list and answering with one, so that the writer gives up the GIL once
+        whatever it finds (see `ROWS_PER_INSERT`; a file imported again finds every id)."""
+        sql = (
+            "SELECT json_group_array(id) FROM memories WHERE org_id = ? "
+            "AND id IN (SELECT value FROM json_each(?))"
+        )
+        (found,) = conn.execute(sql, (org_id, json.dumps([r.id for r in records]))).fetchone()
+        return set(json.loads(found))
 
     def query(
         self,
