@@ -215,6 +215,11 @@ def test_a_bad_line_is_named_by_its_number_and_what_came_before_it_is_in(
             lambda m: m.update(metadata_json='{"a":' + "[" * 5000 + "]" * 5000 + "}"),
             "line 2: invalid memory.metadata_json: expected the text",
         ),
+        # Deeper than the API allows (32 levels): once imported, though no write could have stored it.
+        (
+            lambda m: m.update(metadata_json='{"a":' + "[" * 32 + "]" * 32 + "}"),
+            "line 2: invalid memory.metadata_json: nested deeper than 32 levels",
+        ),
         # A list is unhashable: the type check once raised TypeError out of the import instead of naming the line.
         (lambda m: m.update(memory_type=[]), "line 2: invalid memory.memory_type: [] is not one of episodic"),
         (lambda m: m.update(memory_type={}), "line 2: invalid memory.memory_type: {} is not one of episodic"),
@@ -373,3 +378,13 @@ def test_a_streamed_export_cut_short_is_an_error_however_its_chunks_fall(source:
             cut.write(data[start : min(start + size, len(data) - 80)])
         with pytest.raises(MemtraceError, match="without its trailer"):
             cut.summary()
+
+
+def test_metadata_as_deep_as_a_write_allows_is_imported(source: Memtrace, target: Memtrace) -> None:
+    deepest: dict[str, object] = {}
+    node = deepest
+    for _ in range(31):  # the outer object and 31 inside it: the 32 levels a write allows
+        node["a"] = node = {}
+    source.add_memory(AddMemoryRequest(agent_id="deep", content="a deep note", metadata=deepest))
+    target.import_memories(b"".join(_export(source)))
+    assert [m.metadata for m in target.list_memories(ListOptions(agent_id="deep")).memories] == [deepest]

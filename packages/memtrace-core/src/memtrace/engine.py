@@ -986,6 +986,7 @@ class Engine:
                 max_content_length=self.config.max_content_length,
                 max_tags=limits.max_memory_tags,
                 max_metadata_bytes=limits.max_metadata_bytes,
+                max_metadata_depth=limits.max_metadata_depth,
                 recompute_dedup_keys=self.config.dedup_enabled,
             ),
             progress=progress,

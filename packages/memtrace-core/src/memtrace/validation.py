@@ -175,7 +175,8 @@ def _nesting_depth(value: Any, stop_above: int) -> int:
     return deepest
 
 
-def _check_depth(value: Any, field: str, max_depth: int) -> None:
+def check_depth(value: Any, field: str, max_depth: int) -> None:
+    """`ValidationError` naming `field` when `value` nests objects and arrays deeper than `max_depth` levels."""
     if _nesting_depth(value, max_depth) > max_depth:
         raise ValidationError(f"invalid {field}: nested deeper than {max_depth} levels", field)
 
@@ -201,12 +202,12 @@ def encode_metadata(
     try:
         text = _METADATA_ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
-        _check_depth(value, field, max_depth)  # too deep is the clearer message, when it is the cause
+        check_depth(value, field, max_depth)  # too deep is the clearer message, when it is the cause
         raise ValidationError(f"invalid {field}: not JSON-serialisable ({exc})", field) from None
     # Every level of nesting opens a bracket, so JSON with at most `max_depth` of them cannot be too deep:
     # two C-speed counts spare the walk for almost every write (it was ~40% of this function's time).
     if text.count("{") + text.count("[") > max_depth:
-        _check_depth(value, field, max_depth)
+        check_depth(value, field, max_depth)
     # ASCII text is its own UTF-8; only other text needs encoding to be sized (and checked for lone surrogates).
     size = len(text) if text.isascii() else len(check_unicode(text, field).encode("utf-8"))
     if size > max_bytes:

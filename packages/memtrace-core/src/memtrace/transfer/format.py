@@ -34,7 +34,7 @@ from .. import validation as v
 from ..dedup import dedup_key
 from ..errors import ValidationError
 from ..ids import id_time_ms
-from ..limits import MAX_METADATA_BYTES
+from ..limits import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
 from ..records import MemoryRecord
 from ..stores.base import AgentRow, SessionRow
 from ..timeparse import MAX_TIME_US, MIN_TIME_US, from_us
@@ -137,6 +137,7 @@ class ReadLimits:
     max_content_length: int | None = None
     max_tags: int | None = None
     max_metadata_bytes: int = MAX_METADATA_BYTES
+    max_metadata_depth: int = MAX_METADATA_DEPTH
     recompute_dedup_keys: bool = True
     """A memory without a ``dedup_key`` field gets the key a write would give it (when dedup is on)."""
 
@@ -207,6 +208,10 @@ def _memory_checks(limits: ReadLimits) -> dict[str, Check]:
             raise ValidationError(
                 f"invalid {field}: at most {limits.max_metadata_bytes} bytes of JSON", field
             )
+        # The API's depth bound: every level opens a bracket, so only a text with more brackets than levels
+        # allowed needs the walk (as `validation.encode_metadata` does).
+        if text is not None and text.count("{") + text.count("[") > limits.max_metadata_depth:
+            v.check_depth(_decode(text), field, limits.max_metadata_depth)
         return text
 
     def tags(value: Any, field: str) -> Any:

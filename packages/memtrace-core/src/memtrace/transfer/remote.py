@@ -77,7 +77,11 @@ def import_plan(source: Source, progress: Progress | None) -> HttpPlan[ImportRep
             reader = ExportReader(
                 lines,
                 "org_unknown",
-                ReadLimits(max_metadata_bytes=MAX_LINE_BYTES, recompute_dedup_keys=False),
+                ReadLimits(
+                    max_metadata_bytes=MAX_LINE_BYTES,
+                    max_metadata_depth=MAX_LINE_BYTES,
+                    recompute_dedup_keys=False,
+                ),
             )
             parts.header = reader.raw
             report.lines = reader.line
