@@ -378,6 +378,11 @@ def test_a_streamed_export_cut_short_is_an_error_however_its_chunks_fall(source:
             cut.write(data[start : min(start + size, len(data) - 80)])
         with pytest.raises(MemtraceError, match="without its trailer"):
             cut.summary()
+    # A broken server's last line nested past the decoder's recursion limit is no trailer either.
+    deep = ExportWriter(io.BytesIO())
+    deep.write(data + b"[" * 5000 + b"]" * 5000 + b"\n")
+    with pytest.raises(MemtraceError, match="without its trailer"):
+        deep.summary()
 
 
 def test_metadata_as_deep_as_a_write_allows_is_imported(source: Memtrace, target: Memtrace) -> None:

@@ -87,7 +87,7 @@ class ExportWriter:
                 memories=trailer["memories"],
                 bytes=self.bytes,
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested ~1,000 deep
             raise MemtraceError(
                 f"the export ended after {self.bytes} bytes without its trailer: the server stopped before "
                 "finishing (see its log); the file is incomplete, export again"
