@@ -15,6 +15,7 @@ from memtrace.stores.postgres import (
     migrate,
     open_postgres_database,
 )
+from memtrace.stores.postgres.events import COPY_FROM_ROWS
 from memtrace.stores.postgres.schema import partition_name
 from memtrace.stores.sqlite import SQLiteDatabase, SQLiteEventStore
 
@@ -196,6 +197,20 @@ def test_dedup_in_one_batch_and_against_stored_memories(pg_events: PostgresEvent
     again = [record(10 + i, "x", dedup_key=f"k{i}") for i in range(4)]
     assert pg_events.append(ORG, again, dedup_since_us=0) == [0, 1, 2]
     assert pg_events.append(ORG, [record(20, "old window", dedup_key="k0")], dedup_since_us=T0) == []
+
+
+def test_a_batch_dedups_keys_of_every_kind_against_stored_memories(pg_events: PostgresEventStore) -> None:
+    # A batch this large goes in with COPY; its keys are probed as one array literal.
+    odd = ["NULL", "null", 'say "hi"', "back\\slash", "{a,b}", " spaced ", "ünïcode 🚀", "a,b", "\\N", "'q'"]
+    keys = odd + [f"plain{i}" for i in range(COPY_FROM_ROWS)]
+    first = [record(i, f"c{i}", dedup_key=k, time_us=T0 + i) for i, k in enumerate(keys)]
+    assert pg_events.append(ORG, first, dedup_since_us=0) == []
+    again = [record(100 + i, "again", dedup_key=k, time_us=T0 + 1_000 + i) for i, k in enumerate(keys)]
+    fresh = [record(200 + i, "fresh", dedup_key=f"{k}!", time_us=T0 + 2_000 + i) for i, k in enumerate(odd)]
+    assert pg_events.append(ORG, again + fresh, dedup_since_us=0) == list(range(len(keys)))
+    later = [record(300 + i, "later", dedup_key=k, time_us=T0 + 3_000 + i) for i, k in enumerate(keys)]
+    assert pg_events.append(ORG, later, dedup_since_us=T0 + 2_999) == []  # stored ones are outside the window
+    assert pg_events.count(ORG, MemoryFilter()) == 2 * len(keys) + len(odd)
 
 
 def _closed_port() -> int:

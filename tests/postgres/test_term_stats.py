@@ -52,6 +52,16 @@ def test_counts_follow_writes_skipped_duplicates_and_deletes(pg_events: Postgres
     assert all(org == "org_y" for org, _ in counts(pg_events, KEPT))
 
 
+def test_words_that_spell_null_are_counted_and_found(pg_events: PostgresEventStore) -> None:
+    # A batch's terms reach the statistics as one array literal: "null" must stay a word there.
+    batch = [record(i, ("null value", "NULL pointer", "nothing here")[i % 3]) for i in range(30)]
+    pg_events.append("org_x", batch, dedup_since_us=None)
+    assert counts(pg_events, KEPT) == counts(pg_events, RECOUNT)
+    assert counts(pg_events, KEPT)[("org_x", "null")] == 20
+    found = pg_events.search("org_x", MemoryFilter(), "null", limit=50, offset=0)
+    assert len(found) == 20 and all("null" in m.content.lower() for m in found)
+
+
 def test_the_migration_counts_the_memories_already_stored(pg_events: PostgresEventStore) -> None:
     pg_events.append("org_x", [record(i, t) for i, t in enumerate(contents(40))], dedup_since_us=None)
     kept = counts(pg_events, KEPT)
