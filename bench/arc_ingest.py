@@ -33,8 +33,7 @@ from memtrace.dedup import dedup_key
 from memtrace.ids import MemoryIdGenerator
 from memtrace.records import MemoryRecord
 from memtrace.stores.arc import ArcConfig, ArcEventStore
-from memtrace.stores.arc.terms import search_terms
-from memtrace.stores.arc.wire import encode_write, maybe_gzip
+from memtrace.stores.arc.wire import encode_write, maybe_gzip, spool_row
 from memtrace.timeparse import now_us
 
 BENCHMARK = "arc ingest"
@@ -129,15 +128,7 @@ def encoded_bodies(records: list[MemoryRecord]) -> list[bytes]:
     """The bodies the flusher would send for `records` (same columns, same batching, same gzip)."""
     bodies = []
     for start in range(0, len(records), SEND_BATCH):
-        rows = []
-        for r in records[start : start + SEND_BATCH]:
-            terms, count = search_terms(r.content)
-            rows.append(
-                (
-                    r.time_us, r.id, r.org_id, r.agent_id, r.session_id, r.memory_type, r.event_type, r.content,
-                    r.metadata_json, ",".join(r.tags) or None, r.dedup_key, r.importance, r.parent_id, terms, count,
-                )
-            )  # fmt: skip
+        rows = [spool_row(r.org_id, r) for r in records[start : start + SEND_BATCH]]
         bodies.append(maybe_gzip(encode_write("events", rows, f"peer{start}"), 64 * 1024))
     return bodies
 

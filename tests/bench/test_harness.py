@@ -262,3 +262,23 @@ def test_forget_runs_at_the_size_scale_sets_and_reports_both_rows(monkeypatch) -
     ]
     assert all("200 of 2,000 memories" in r.benchmark for r in rows)
     assert (rows[0].ours or 0) > 0 and (rows[1].peer or 0) > 0
+
+
+def test_arc_ingest_sends_the_bodies_the_store_would() -> None:
+    """The Arc ingest peer encodes its bodies as the store's flusher does: every written column, each memory
+    read back whole (it once built its own rows and broke when a column was added)."""
+    import msgpack
+
+    from bench.arc_ingest import build_records, encoded_bodies
+    from memtrace.stores.arc.queries import WRITE_COLUMNS
+    from memtrace.stores.arc.wire import record_from_spool
+
+    records = build_records(10)
+    (body,) = encoded_bodies(records)
+    columns = msgpack.unpackb(body)["columns"]
+    assert list(columns) == list(WRITE_COLUMNS)
+    rows = list(zip(*(columns[c] for c in WRITE_COLUMNS[:-1]), strict=True))
+    back = [record_from_spool(row) for row in rows]
+    assert [(b.id, b.content, b.tags, b.dedup_key) for b in back] == [
+        (r.id, r.content, r.tags, r.dedup_key) for r in records
+    ]

@@ -42,8 +42,8 @@ from .fact_ledger import SpoolFactLedger, annotate, invalid_ids, keyed_ids, late
 from .flusher import SpoolFlusher
 from .ranking import CorpusStats, Weights, rounded, score, weights
 from .spool import SENT, ArcSpool, SpoolFullError
-from .terms import QueryTerm, has_every_keyword, query_terms, search_terms
-from .wire import MAX_TIME_US, MIN_TIME_US, SpoolRow, records_from_query
+from .terms import QueryTerm, has_every_keyword, query_terms
+from .wire import MAX_TIME_US, MIN_TIME_US, SpoolRow, records_from_query, spool_row
 
 log = logging.getLogger("memtrace.arc")
 
@@ -170,29 +170,7 @@ class ArcEventStore:
                 self._probe_pool.submit(self._probe, org_id, chunk, dedup_since_us)
                 for chunk in _chunks_within(wanted, _SQL_BUDGET)
             ]
-        rows: list[SpoolRow] = []
-        for r in records:
-            terms, term_count = search_terms(r.content)
-            rows.append(
-                (
-                    r.time_us,
-                    r.id,
-                    org_id,
-                    r.agent_id,
-                    r.session_id,
-                    r.memory_type,
-                    r.event_type,
-                    r.content,
-                    r.metadata_json,
-                    ",".join(r.tags) if r.tags else None,
-                    r.dedup_key,
-                    r.importance,
-                    r.parent_id,
-                    r.expires_us,
-                    terms,
-                    term_count,
-                )
-            )
+        rows: list[SpoolRow] = [spool_row(org_id, r) for r in records]
 
         def arc_duplicates() -> set[str]:
             # Called with the spool's write lock held: wait a bounded time, never a full query timeout.

@@ -24,6 +24,7 @@ import msgpack
 from ...ids import id_time_ms
 from ...records import MemoryRecord
 from .queries import READ_COLUMNS, WRITE_COLUMNS
+from .terms import search_terms
 
 GZIP_MAGIC = b"\x1f\x8b"
 MIN_TIME_US = 10**13
@@ -144,6 +145,30 @@ def records_from_query(columns: Sequence[str], data: Sequence[Sequence[Any]]) ->
     return out
 
 
+def spool_row(org_id: str, r: MemoryRecord) -> SpoolRow:
+    """`r` as the spool keeps it and the flusher sends it (`record_from_spool` reads it back), with its keyword
+    columns (`terms.search_terms`)."""
+    terms, term_count = search_terms(r.content)
+    return (
+        r.time_us,
+        r.id,
+        org_id,
+        r.agent_id,
+        r.session_id,
+        r.memory_type,
+        r.event_type,
+        r.content,
+        r.metadata_json,
+        ",".join(r.tags) if r.tags else None,
+        r.dedup_key,
+        r.importance,
+        r.parent_id,
+        r.expires_us,
+        terms,
+        term_count,
+    )
+
+
 def record_from_spool(row: Sequence[Any]) -> MemoryRecord:
     """A memory from a spool row (`WRITE_COLUMNS` order, without ``write_batch``)."""
     tags_csv = row[9]
@@ -174,4 +199,5 @@ __all__ = [
     "parse_time_us",
     "record_from_spool",
     "records_from_query",
+    "spool_row",
 ]
