@@ -12,7 +12,8 @@ to a raw peer doing the least the same job needs, in the same run:
 The import row also gives the rate at which the same memories went in through the engine's own `add_memories`
 when the source store was loaded (same run): import does the same writes without re-deriving ids and keys.
 
-Runs alternate between ours and the peer so machine drift hits both alike; the medians and ratio are reported.
+Runs alternate between ours and the peer so machine drift hits both alike, each after `os.sync()` so neither
+pays for writes the other (or an earlier benchmark) left to flush; the medians and ratio are reported.
 A run on a slow or busy machine reports its figures; nothing here fails because a rate is low (only a wrong
 result fails: counts and a round trip are checked).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -145,11 +147,18 @@ def run(quick: bool = True, *, size: int | None = None, repeats: int = 3) -> lis
         imports: list[float] = []
         import_peers: list[float] = []
         for i in range(repeats):
+            # Each timed side starts with the disk's queue empty: writes still being flushed (the other side's
+            # file, or an earlier benchmark's hundreds of MB in `make bench`) otherwise land in its fsyncs
+            # (import 17,400/s inside make bench against 20,000-23,000/s alone, the same code, quiet machine).
+            os.sync()
             exports.append(_export_ours(root / "source", ours_out))
+            os.sync()
             rate, n = _export_peer(root / "source", peer_out)
             export_peers.append(rate)
             check(n == size, f"peer exported {n}")
+            os.sync()
             imports.append(_import_ours(ours_out, root / f"imported-{i}", probe))
+            os.sync()
             import_peers.append(_import_peer(ours_out, root / f"peer-{i}.db"))
             log(
                 f"  run {i + 1}: export {exports[-1]:,.0f}/s (peer {export_peers[-1]:,.0f}/s), "
