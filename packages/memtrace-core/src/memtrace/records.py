@@ -117,6 +117,40 @@ def _build_memory(values: dict[str, Any]) -> Memory:
     return memory
 
 
+BRIEF_COLUMNS = (
+    "id",
+    "time_us",
+    "agent_id",
+    "memory_type",
+    "event_type",
+    "content",
+    "metadata_json",
+    "importance",
+)
+"""The columns a brief read selects (`EventStore.query`'s `brief`, for session context), in `brief_record`'s order:
+what context renders, less the org and the session, which the filter fixes."""
+
+
+def brief_record(org_id: str, session_id: str, row: tuple[Any, ...]) -> MemoryRecord:
+    """A memory from a brief read's row (`BRIEF_COLUMNS`) of `org_id` and `session_id`; the fields context does not
+    render are left empty."""
+    return MemoryRecord(
+        row[0],  # id
+        org_id,  # every row is the org's and the session's (the read's WHERE clause)
+        row[1],  # time_us
+        row[2],  # agent_id
+        session_id,
+        row[3],  # memory_type
+        row[4],  # event_type
+        row[5],  # content
+        row[6],  # metadata_json
+        (),  # tags
+        None,  # dedup_key
+        row[7],  # importance
+        None,  # parent_id
+    )
+
+
 @dataclass(slots=True)
 class MemoryFilter:
     """Conditions ANDed together. Empty/None fields do not filter. Times are UTC microseconds;

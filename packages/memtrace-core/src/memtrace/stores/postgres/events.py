@@ -26,7 +26,7 @@ import psycopg.errors
 
 from ...errors import ConflictError, MemtraceError, NotFoundError, ValidationError
 from ...facts import BatchLedger, Version, fingerprint, needs_placement, place_version
-from ...records import MemoryFilter, MemoryRecord
+from ...records import BRIEF_COLUMNS, MemoryFilter, MemoryRecord, brief_record
 from ..arc.ranking import CorpusStats, rounded, weights
 from ..base import Order, StoreStats
 from .database import PostgresDatabase, fetch_in_transaction, lock_key
@@ -169,31 +169,11 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
-_BRIEF_COLUMNS = (
-    "m.id, m.time_us, m.agent_id, m.memory_type, m.event_type, m.content, m.metadata_json, m.importance"
-)
+_BRIEF_COLUMNS = ", ".join("m." + c for c in BRIEF_COLUMNS)
 """What session context reads (`EventStore.query`'s `brief`): the columns it renders, less the org and the
 session, which the filter fixes. Ten columns fewer a row for the server to send and psycopg to decode (the tags
 array, the NULLs of the fact fields among them)."""
-_BRIEF_CONTENT = 5
-
-
-def _brief_row_to_record(org_id: str, session_id: str, row: tuple[Any, ...]) -> MemoryRecord:
-    return MemoryRecord(
-        row[0],  # id
-        org_id,  # every row is the org's and the session's (the WHERE clause)
-        row[1],  # time_us
-        row[2],  # agent_id
-        session_id,
-        row[3],  # memory_type
-        row[4],  # event_type
-        row[5],  # content
-        row[6],  # metadata_json
-        (),  # tags
-        None,  # dedup_key
-        row[7],  # importance
-        None,  # parent_id
-    )
+_BRIEF_CONTENT = BRIEF_COLUMNS.index("content")
 
 
 def _row_to_record(row: tuple[Any, ...] | Any, score: float | None = None) -> MemoryRecord:
@@ -724,7 +704,7 @@ class PostgresEventStore:
         session_id = flt.session_id if brief else None
         if session_id:
             rows = self._select(f"SELECT {_BRIEF_COLUMNS} {ordered}", w, limit, offset, _BRIEF_CONTENT)
-            return [_brief_row_to_record(org_id, session_id, r) for r in rows]
+            return [brief_record(org_id, session_id, r) for r in rows]
         return [_row_to_record(r) for r in self._select(f"SELECT {_M_COLUMNS} {ordered}", w, limit, offset)]
 
     def get(self, org_id: str, memory_id: str) -> MemoryRecord | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...errors import StorageFullError
 from ...facts import Version, fingerprint, needs_placement, place_version
-from ...records import MemoryFilter, MemoryRecord
+from ...records import BRIEF_COLUMNS, MemoryFilter, MemoryRecord, brief_record
 from ..base import Order, StoreStats
 from ..sqlite_filter import MemoryColumns, compile_filter, register_functions
 from .database import SQLiteDatabase
@@ -147,31 +147,10 @@ def _row_to_record(org_id: str, row: tuple[Any, ...], score: float | None = None
     )
 
 
-_BRIEF_SELECT = (
-    "SELECT m.id, m.time_us, m.agent_id, m.memory_type, m.event_type, m.content, m.metadata_json, m.importance "
-    "FROM memories m"
-)
+_BRIEF_SELECT = f"SELECT {', '.join('m.' + c for c in BRIEF_COLUMNS)} FROM memories m"
 """What session context reads (`EventStore.query`'s `brief`): the columns it renders, less the org and the
 session, which the filter fixes. Each column of each row is a value decoded into a Python object (about 500
 instructions each, a NULL too): at 500 rows the eighteen columns were a third of the query's time."""
-
-
-def _brief_row_to_record(org_id: str, session_id: str, row: tuple[Any, ...]) -> MemoryRecord:
-    return MemoryRecord(
-        row[0],  # id
-        org_id,  # every row is the org's and the session's (the WHERE clause)
-        row[1],  # time_us
-        row[2],  # agent_id
-        session_id,
-        row[3],  # memory_type
-        row[4],  # event_type
-        row[5],  # content
-        row[6],  # metadata_json
-        (),  # tags
-        None,  # dedup_key
-        row[7],  # importance
-        None,  # parent_id
-    )
 
 
 def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -495,7 +474,7 @@ class SQLiteEventStore:
         with self.db.read() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
         if brief_session:
-            return [_brief_row_to_record(org_id, brief_session, r) for r in rows]
+            return [brief_record(org_id, brief_session, r) for r in rows]
         return [_row_to_record(org_id, r) for r in rows]
 
     def search(

@@ -23,7 +23,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from ...keywords import loose_prefix, query_keywords, tokens
@@ -366,20 +366,11 @@ def bm25_expression(
     of its document frequency, where a term's doclist is read in place (at 1,000,000 memories a quarter of an
     organisation-wide search of two words). A prefix standing for several terms stays a prefix: as several
     phrases it would be scored as several. Only ASCII terms are swapped (our stemmer is FTS5's on those)."""
-    fts = [
-        alt[0] if p.fts.endswith("*") and len(alt) == 1 and alt[0].isascii() else p.fts
+    read = [
+        replace(p, fts=alt[0]) if p.fts.endswith("*") and len(alt) == 1 and alt[0].isascii() else p
         for p, alt in zip(phrases, alternatives, strict=True)
     ]
-    if not fts:
-        return None
-    if not every:
-        return " OR ".join(fts)
-    groups: dict[int, list[str]] = {}
-    for p, f in zip(phrases, fts, strict=True):
-        groups.setdefault(p.term.group, []).append(f)
-    if len(groups) < 2:
-        return None
-    return " AND ".join("(" + " OR ".join(g) + ")" for g in groups.values())
+    return all_expression(read) if every else any_expression(read)
 
 
 def tier_estimate(rows: int, df: Sequence[int], phrases: Sequence[Phrase], every: bool) -> int:
