@@ -64,7 +64,7 @@ class ReadCall:
 
 
 COMMON_EVERY = 4
-"""The common-word searches run every fourth round: their full-BM25 peer ranks every match (tens of thousands
+"""The common-word searches run every fourth round: their exact-BM25 peer ranks every match (tens of thousands
 at 100,000 memories), which would otherwise dominate a quick run."""
 
 
@@ -213,20 +213,43 @@ class RawReader:
                 for op, sql in self.sql.items()
             }
 
-    def match(self, query: str) -> str | None:
-        from memtrace.stores.sqlite.events import fts_query
+    def match(self, query: str, *, every: bool = False) -> str | None:
+        """The MATCH expression for memories with any keyword of `query` (with `every`: with all of them; None
+        for a query of fewer than two keywords, where the two are the same)."""
+        from memtrace.stores.sqlite.events import fts_query, fts_query_all
 
-        terms = fts_query(query)
+        terms = fts_query_all(query) if every else fts_query(query)
         if terms is None:
             return None
         return f"content : ({terms})" if self.content_only else terms
+
+    def ranked(self, query: str, agent: str | None, *, tiers: bool = True) -> list[tuple[Any, ...]]:
+        """The top `SEARCH_LIMIT` rows for `query` by BM25 over every match, the textbook plan. With `tiers`
+        (memtrace's ranking, docs/core.md): memories holding every keyword first, each tier by BM25, the second
+        filling what the first leaves; without, one ranking of every memory holding any keyword (plain BM25,
+        where a memory with one keyword can outrank one with all)."""
+        expressions = [self.match(query, every=True), self.match(query)] if tiers else [self.match(query)]
+        rows: list[tuple[Any, ...]] = []
+        for match in expressions:
+            if match is None or len(rows) >= SEARCH_LIMIT:
+                continue
+            sql, args = (
+                (self.sql["search_agent"], (match, ORG, agent, SEARCH_LIMIT))
+                if agent is not None
+                else (self.sql["search_org"], (match, ORG, SEARCH_LIMIT))
+            )
+            held = {r[0] for r in rows}
+            rows += [r for r in self.conn.execute(sql, args).fetchall() if r[0] not in held]
+        return rows[:SEARCH_LIMIT]
 
     def close(self) -> None:
         self.conn.close()
 
 
 def call_raw(raw: RawReader, call: ReadCall, truth: Truth, now_us: int) -> list[str]:
-    """The same question as plain SQL: rows fetched, nothing rendered or validated. Returns the ids found."""
+    """The same question as plain SQL: rows fetched, nothing rendered or validated. Returns the ids found. A
+    search is answered exactly as memtrace ranks (`RawReader.ranked`), every match scored by ``bm25()``, so
+    agreement with it measures what the engine's shortcuts (rank windows, scoring outside bm25()) cost."""
     conn, sql = raw.conn, raw.sql
     if call.op == "list_agent":
         rows = conn.execute(sql["list_agent"], (ORG, call.agent, LIST_LIMIT)).fetchall()
@@ -235,13 +258,7 @@ def call_raw(raw: RawReader, call: ReadCall, truth: Truth, now_us: int) -> list[
         rows = conn.execute(sql["list_org"], (ORG, LIST_LIMIT)).fetchall()
         check(len(rows) == truth.list_org(), "raw list_org found the wrong number of rows")
     elif call.op in SEARCH_OPS:
-        match = raw.match(call.query)
-        agent = _scoped_agent(call)
-        if agent is not None:
-            args: tuple[Any, ...] = (match, ORG, agent, SEARCH_LIMIT)
-            rows = conn.execute(sql["search_agent"], args).fetchall() if match else []
-        else:
-            rows = conn.execute(sql["search_org"], (match, ORG, SEARCH_LIMIT)).fetchall() if match else []
+        rows = raw.ranked(call.query, _scoped_agent(call))
     else:
         rows = conn.execute(sql["context"], (ORG, call.session, now_us - 86_400_000_000)).fetchall()
         check(len(rows) == truth.shape.context_session_size, f"raw context found {len(rows)} rows")
@@ -249,8 +266,13 @@ def call_raw(raw: RawReader, call: ReadCall, truth: Truth, now_us: int) -> list[
     return [r[0] for r in rows]
 
 
+def plain_bm25_ids(raw: RawReader, call: ReadCall) -> list[str]:
+    """The ids of plain single-tier BM25's top `SEARCH_LIMIT` for a search call (`RawReader.ranked`)."""
+    return [r[0] for r in raw.ranked(call.query, _scoped_agent(call), tiers=False)]
+
+
 def agreement(ours: list[str], full: list[str]) -> float:
-    """Share of the full-BM25 top results that ours also returned (1.0 when both are empty)."""
+    """Share of the peer's top results that ours also returned (1.0 when both are empty)."""
     if not full:
         return 1.0 if not ours else 0.0
     return len(set(ours) & set(full)) / len(full)
