@@ -105,3 +105,33 @@ def test_keyset_pages_cover_ties_exactly_once(engine: Engine, order: str) -> Non
         cursor = next_cursor(page.memories, cursor)
     everything = engine.list_memories("org_a", ListOptions(agent_id="alpha", limit=100, order=order))
     assert seen == [m.id for m in everything.memories] and len(seen) == len(times)
+
+
+def test_counts_stay_exact_as_memories_are_superseded_and_expire(engine: Engine) -> None:
+    # A store may count faster while nothing in scope is superseded or expired (the SQLite store then reads an
+    # index alone): every count must still be exact before, while and after each kind appears, per agent.
+    for i in range(3):
+        add(engine, "org_a", "alpha", START + i, f"alpha note {i}")
+    for i in range(2):
+        add(engine, "org_a", "beta", START + i, f"beta note {i}")
+    add(engine, "org_b", "alpha", START, "another tenant")
+
+    def counts() -> tuple[int, int, int, int, list[int]]:
+        return (
+            engine.count_memories("org_a", agent_id="alpha"),  # every version (what a delete removes)
+            engine.get_agent_stats("org_a", "alpha").memory_count,  # current versions
+            engine.get_agent_stats("org_a", "beta").memory_count,
+            engine.count_memories("org_a", agent_id="beta"),
+            engine.memory_histogram("org_a", start_us=START, bucket_us=HOUR, buckets=1),
+        )
+
+    assert counts() == (3, 3, 2, 2, [5])
+    add(engine, "org_a", "alpha", START + 10, "lives in Paris", key="city")
+    add(engine, "org_a", "alpha", START + 11, "lives in Berlin", key="city")  # Paris is superseded
+    assert counts() == (5, 4, 2, 2, [6])
+    add(engine, "org_a", "beta", START + 12, "short-lived", ttl="1h")
+    assert counts() == (5, 4, 3, 3, [7])
+    later = engine.wall_clock() + 2 * HOUR
+    engine.wall_clock = lambda: later  # the short-lived memory has expired; the sweep has not run
+    assert counts() == (5, 4, 2, 2, [6])
+    assert engine.get_agent_stats("org_b", "alpha").memory_count == 1

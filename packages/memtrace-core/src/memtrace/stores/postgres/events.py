@@ -13,6 +13,7 @@ ascending order: a batch of 1,000 takes at most that many locks (the shared lock
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -718,8 +719,30 @@ class PostgresEventStore:
     def count(self, org_id: str, flt: MemoryFilter) -> int:
         w = where(org_id, flt)
         if w.content_check is None:
+            sql = f"SELECT count(*) FROM memories m WHERE {w.sql}"
+            # As in the SQLite store: "alive now" and "current only" need each counted row from the heap. When
+            # no memory of the org awaits the sweep and none in scope is superseded (a lookup in each partial
+            # index), the count leaves them out and can read the index alone. One statement: one snapshot.
+            probes = []
+            if flt.alive_at_us is not None:
+                probes.append(
+                    "EXISTS (SELECT 1 FROM memories WHERE org_id = %(org)s AND expires_us <= %(alive_at)s)"
+                )
+            if flt.current_only:
+                by_agent = " AND agent_id = %(agent)s" if flt.agent_id else ""
+                probes.append(
+                    f"EXISTS (SELECT 1 FROM memories WHERE org_id = %(org)s{by_agent} AND valid_until_us IS NOT NULL)"
+                )
+            params = w.params
+            if probes:
+                lean = where(org_id, dataclasses.replace(flt, alive_at_us=None, current_only=False))
+                sql = (
+                    f"SELECT CASE WHEN {' OR '.join(probes)} THEN ({sql}) "
+                    f"ELSE (SELECT count(*) FROM memories m WHERE {lean.sql}) END"
+                )
+                params = {**lean.params, **w.params}
             with self.db.connection() as conn:
-                row = conn.execute(f"SELECT count(*) FROM memories m WHERE {w.sql}", w.params).fetchone()
+                row = conn.execute(sql, params).fetchone()
             return int(row[0]) if row else 0
         with self.db.transaction() as conn:
             return sum(1 for _ in self._scan(conn, f"SELECT m.content FROM memories m WHERE {w.sql}", w, 0))

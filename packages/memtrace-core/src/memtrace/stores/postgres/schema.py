@@ -468,6 +468,10 @@ MIGRATIONS: list[list[str]] = [
     # (the LangGraph store's `put` writes a keyed fact). A new function beside `memtrace_append`, which a
     # replica still running the code before it keeps calling.
     [APPEND_FACTS_FUNCTION],
+    # Which memories are superseded, per org and agent: partial, so only superseded versions are in it and a
+    # write that supersedes nothing pays nothing. A count asks it whether any memory in its scope is superseded;
+    # when none is, "current only" holds for every row and the count needs no row, only an index (events.count).
+    ["CREATE INDEX memories_superseded ON memories (org_id, agent_id) WHERE valid_until_us IS NOT NULL"],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -942,9 +942,39 @@ class SQLiteEventStore:
         return cur.rowcount
 
     def count(self, org_id: str, flt: MemoryFilter) -> int:
+        # "Alive now" and "current only" are the two conditions of nearly every count, and both need the row
+        # (its expiry, its validity): counting an agent's 10,000 memories read 10,000 rows, 17 ms at a million
+        # memories, and a dashboard asks for dozens of counts. When no memory of the org has expired (awaiting the
+        # sweep) and none in scope is superseded, both are true of every row, and the count without them reads
+        # an index alone (~0.1 ms per 1,000). The two partial indexes say so in a lookup each, in the same
+        # statement, so the answer is the one snapshot's either way.
         where, params = _where(org_id, flt)
+        sql = f"SELECT COUNT(*) FROM memories m WHERE {where}"
+        probes: list[str] = []
+        probe_params: list[Any] = []
+        if flt.alive_at_us is not None:
+            probes.append(
+                "EXISTS (SELECT 1 FROM memories INDEXED BY memories_expiry WHERE org_id = ? AND expires_us <= ?)"
+            )
+            probe_params += [org_id, flt.alive_at_us]
+        if flt.current_only:
+            by_agent = " AND agent_id = ?" if flt.agent_id else ""
+            probes.append(
+                "EXISTS (SELECT 1 FROM memories INDEXED BY memories_superseded "
+                f"WHERE org_id = ?{by_agent} AND valid_until_us IS NOT NULL)"
+            )
+            probe_params += [org_id, flt.agent_id] if flt.agent_id else [org_id]
+        if probes:
+            lean_where, lean_params = _where(
+                org_id, dataclasses.replace(flt, alive_at_us=None, current_only=False)
+            )
+            sql = (
+                f"SELECT CASE WHEN {' OR '.join(probes)} THEN ({sql}) "
+                f"ELSE (SELECT COUNT(*) FROM memories m WHERE {lean_where}) END"
+            )
+            params = [*probe_params, *params, *lean_params]
         with self.db.read() as conn:
-            return int(conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params).fetchone()[0])
+            return int(conn.execute(sql, params).fetchone()[0])
 
     def count_by_type(self, org_id: str, flt: MemoryFilter) -> dict[str, int]:
         where, params = _where(org_id, flt)

@@ -203,4 +203,11 @@ MIGRATIONS: list[list[str]] = [
         "DELETE FROM fts_orgs",
         "UPDATE fts_state SET indexed_rowid = 0 WHERE id = 1",
     ],
+    # Which memories are superseded (memtrace.facts), per org and agent. Partial, so only superseded versions are
+    # in it and a write that supersedes nothing pays nothing. A count asks it whether any memory in its scope is
+    # superseded; when none is, "current only" is true of every row and the count reads an index alone instead
+    # of every row it counts (SQLiteEventStore.count).
+    [
+        "CREATE INDEX memories_superseded ON memories(org_id, agent_id) WHERE valid_until_us IS NOT NULL",
+    ],
 ]
