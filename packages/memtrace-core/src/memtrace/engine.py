@@ -211,8 +211,8 @@ class Engine:
             for i, r in enumerate(reqs):
                 record(org_id, r, f"memories[{i}].", now + i, False)
             raise
-        for r, memory_id in zip(records, self._ids.new_many([r.time_us for r in records]), strict=True):
-            r.id = memory_id
+        for rec, memory_id in zip(records, self._ids.new_many([rec.time_us for rec in records]), strict=True):
+            rec.id = memory_id
         return records
 
     @staticmethod
