@@ -28,6 +28,19 @@ def test_memory_ids_are_well_formed_and_strictly_increasing_in_a_burst() -> None
     assert gen.new(1_770_000_000_001_000) > ids[-1]  # a later millisecond sorts later
 
 
+def test_a_batch_of_ids_continues_the_same_sequence_as_single_ids() -> None:
+    """`new_many` (a batch's ids at once) follows the rules of single ids: a burst in one millisecond
+    increases, a later millisecond sorts later, and single ids after it continue the sequence."""
+    gen = MemoryIdGenerator()
+    first = gen.new(1_770_000_000_000_000)
+    times = [1_770_000_000_000_000] * 500 + [1_770_000_000_000_000 + 1000 * k for k in range(1, 501)]
+    batch = gen.new_many(times)
+    assert len(batch) == 1000 and all(MEMORY_ID_PATTERN.match(i) for i in batch)
+    assert [first, *batch] == sorted([first, *batch]) and len({first, *batch}) == 1001
+    assert gen.new(times[-1]) > batch[-1]  # the same millisecond again: incremented, not drawn anew
+    assert gen.new_many([]) == []
+
+
 @given(st.integers(min_value=0, max_value=2**128 - 1))
 def test_id_encoding_is_base32_of_the_value_most_significant_first(value: int) -> None:
     from memtrace.ids import _CROCKFORD, _b32

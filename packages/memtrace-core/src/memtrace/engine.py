@@ -135,10 +135,13 @@ class Engine:
 
     # ----------------------------------------------------------------- writes
 
-    def _record(self, org_id: str, req: AddMemoryRequest, prefix: str, now: int) -> MemoryRecord:
+    def _record(
+        self, org_id: str, req: AddMemoryRequest, prefix: str, now: int, with_id: bool = True
+    ) -> MemoryRecord:
         """`req` checked and made a record. Field names in errors start with `prefix`; a batch validates with no
         prefix (no field name is built for a valid item) and again with its item's prefix for an invalid one
-        (`_records`)."""
+        (`_records`). `with_id=False` leaves the id empty, for the caller to set (`_records`: a batch's ids are
+        made together)."""
         if not isinstance(req, AddMemoryRequest):
             raise ValidationError(f"{prefix or 'request'}: expected an AddMemoryRequest", prefix or "request")
         p = prefix  # `"" + name` is `name` itself: no string is built per field for the common, valid item
@@ -175,7 +178,7 @@ class Engine:
         )
         # Positional, in MemoryRecord's field order (keyword arguments cost twice as much).
         return MemoryRecord(
-            self._ids.new(t),
+            self._ids.new(t) if with_id else "",
             org_id,
             t,
             agent_id,
@@ -203,11 +206,14 @@ class Engine:
         now = self.clock.reserve(len(reqs))
         record = self._record
         try:
-            return [record(org_id, r, "", now + i) for i, r in enumerate(reqs)]
+            records = [record(org_id, r, "", now + i, False) for i, r in enumerate(reqs)]
         except ValidationError:
             for i, r in enumerate(reqs):
-                record(org_id, r, f"memories[{i}].", now + i)
+                record(org_id, r, f"memories[{i}].", now + i, False)
             raise
+        for rec, memory_id in zip(records, self._ids.new_many([rec.time_us for rec in records]), strict=True):
+            rec.id = memory_id
+        return records
 
     @staticmethod
     def _supersedes(value: Any, field: str) -> tuple[str, ...]:
@@ -226,6 +232,8 @@ class Engine:
         """Name the field of a `supersedes` target that is missing, already superseded or valid too late, before
         anything is written (the store checks again inside its transaction, for concurrent writers)."""
         for n, r in enumerate(records):
+            if not r.supersedes:
+                continue  # nearly every memory: no field name built for it
             p = prefix.format(n)
             for i, target_id in enumerate(r.supersedes):
                 field = f"{p}supersedes[{i}]"

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Sequence
 
 ID_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,127}$")
 """Agent, session and org ids: a letter, then up to 127 letters, digits, ``_`` or ``-`` (spec §1.4).
@@ -14,6 +15,7 @@ ID_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,127}$")
 The patterns end in ``$`` so they also serve as JSON Schema patterns (OpenAPI); check with ``fullmatch``,
 since ``match`` lets ``$`` accept a trailing newline."""
 
+_RAND_MASK = (1 << 80) - 1
 MEMORY_ID_PATTERN = re.compile(r"^mem_[0-9a-hjkmnp-tv-z]{26}$")
 
 # Crockford's base32 alphabet sorts like the numbers it encodes. Encoding ten bits (two characters) per table
@@ -65,15 +67,27 @@ class MemoryIdGenerator:
         self._last_rand = 0
 
     def new(self, time_us: int) -> str:
-        ms = max(time_us // 1000, 0)
+        """The id of a memory of time `time_us`."""
+        return self.new_many((time_us,))[0]
+
+    def new_many(self, times_us: Sequence[int]) -> list[str]:
+        """The ids of memories of times `times_us`, in turn, with one lock and one read of random bytes for them
+        all: a batch of 1,000 took a lock and made a system call per id, half of an id's cost when every memory
+        has its own millisecond (a backfill)."""
+        randoms = os.urandom(10 * len(times_us))
+        values = []
         with self._lock:
-            if ms == self._last_ms:
-                self._last_rand = (self._last_rand + 1) & ((1 << 80) - 1)
-            else:
-                self._last_ms = ms
-                self._last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
-            rand = self._last_rand
-        return "mem_" + _b32((ms << 80) | rand)
+            last_ms, last_rand = self._last_ms, self._last_rand
+            for n, time_us in enumerate(times_us):
+                ms = max(time_us // 1000, 0)
+                if ms == last_ms:
+                    last_rand = (last_rand + 1) & _RAND_MASK
+                else:
+                    last_ms = ms
+                    last_rand = int.from_bytes(randoms[10 * n : 10 * n + 10], "big") >> 1  # room to increment
+                values.append((ms << 80) | last_rand)
+            self._last_ms, self._last_rand = last_ms, last_rand
+        return ["mem_" + _b32(v) for v in values]
 
 
 def id_time_ms(memory_id: str) -> int | None:
