@@ -47,7 +47,7 @@ import psycopg
 from ...errors import MemtraceError
 from .database import lock_key
 
-APPEND_FUNCTION = """
+APPEND_FUNCTION_V1 = """
 CREATE OR REPLACE FUNCTION memtrace_append(p_org text, p_since bigint, p_lock_class integer, p_buckets integer[],
                                            p_rows json) RETURNS integer[] LANGUAGE plpgsql AS $fn$
 -- Appends p_rows (a JSON array of objects keyed by column name) to p_org, skipping a row whose dedup key the org
@@ -110,9 +110,82 @@ BEGIN
     RETURN v_skipped;
 END
 $fn$"""
+"""`memtrace_append` as migration 7 installed it (released; replaced by `APPEND_FUNCTION`). Its dedup probe, an
+``EXISTS`` beside ``OR``, was planned generically (a session's sixth call on) as a hash of every memory of the
+org's dedup window: each small write read the whole day's rows (2,000 rows for a write of one memory into an org
+with 2,000 memories that day; 75 ms for a write of 8 at 25,000)."""
+
+APPEND_FUNCTION = """
+CREATE OR REPLACE FUNCTION memtrace_append(p_org text, p_since bigint, p_lock_class integer, p_buckets integer[],
+                                           p_rows json) RETURNS integer[] LANGUAGE plpgsql AS $fn$
+-- Appends p_rows (a JSON array of objects keyed by column name) to p_org, skipping a row whose dedup key the org
+-- stored after p_since or an earlier row of the call holds (p_since NULL: no dedup), and returns the skipped
+-- rows' 1-based positions. The caller names the dedup lock buckets (sorted), so every writer of a key, through
+-- this function or not, takes the same lock before it looks.
+DECLARE
+    v_skipped integer[];
+    v_documents bigint;
+    v_terms bigint;
+BEGIN
+    IF cardinality(p_buckets) > 0 THEN
+        PERFORM pg_advisory_xact_lock(p_lock_class, u.b)
+        FROM unnest(p_buckets) WITH ORDINALITY AS u(b, n) ORDER BY u.n;
+    END IF;
+    -- A new statement, so a new snapshot: it sees every write that committed before the locks were ours.
+    WITH given AS MATERIALIZED (
+        SELECT * FROM ROWS FROM (json_to_recordset(p_rows) AS (
+            id text, time_us bigint, agent_id text, session_id text, memory_type text, event_type text,
+            content text, metadata_json text, tags text[], dedup_key text, importance double precision,
+            parent_id text, expires_us bigint, fact_key text, valid_from_us bigint, valid_until_us bigint,
+            superseded_by text, search_terms text, n_terms integer, tsv text
+        )) WITH ORDINALITY AS r(id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json,
+                                 tags, dedup_key, importance, parent_id, expires_us, fact_key, valid_from_us,
+                                 valid_until_us, superseded_by, search_terms, n_terms, tsv, n)
+    ), skipped AS MATERIALIZED (
+        -- one lookup in the dedup index per key (lateral, kept from being hashed or flattened by its LIMIT)
+        SELECT k.n FROM (SELECT g.dedup_key, g.n, row_number() OVER (PARTITION BY g.dedup_key ORDER BY g.n) AS r
+                         FROM given g WHERE g.dedup_key IS NOT NULL AND p_since IS NOT NULL) AS k
+        LEFT JOIN LATERAL (SELECT true AS stored FROM memories m
+                           WHERE m.org_id = p_org AND m.dedup_key = k.dedup_key AND m.time_us > p_since
+                           LIMIT 1) AS f ON true
+        WHERE k.r > 1 OR f.stored
+    ), inserted AS (
+        INSERT INTO memories (id, org_id, time_us, agent_id, session_id, memory_type, event_type, content,
+                              metadata_json, tags, dedup_key, importance, parent_id, expires_us, fact_key,
+                              valid_from_us, valid_until_us, superseded_by, search_terms, n_terms, tsv)
+        SELECT g.id, p_org, g.time_us, g.agent_id, g.session_id, g.memory_type, g.event_type, g.content,
+               g.metadata_json, COALESCE(g.tags, '{}'), g.dedup_key, g.importance, g.parent_id, g.expires_us,
+               g.fact_key, g.valid_from_us, g.valid_until_us, g.superseded_by, g.search_terms, g.n_terms,
+               g.tsv::tsvector
+        FROM given g WHERE g.n NOT IN (SELECT s.n FROM skipped s) ORDER BY g.n
+        RETURNING n_terms, tsv
+    ), counted AS (
+        -- each stem's documents, its rows locked in sorted order as every write and delete does (no deadlock)
+        INSERT INTO term_stats (org_id, term, shard, documents)
+        SELECT p_org, c.term, pg_backend_pid() % 16, c.documents
+        FROM (SELECT t.lexeme AS term, count(*) AS documents FROM inserted i CROSS JOIN LATERAL unnest(i.tsv) AS t
+              WHERE left(t.lexeme, 1) <> '~' GROUP BY t.lexeme) AS c
+        ORDER BY c.term
+        ON CONFLICT (org_id, term, shard) DO UPDATE SET documents = term_stats.documents + EXCLUDED.documents
+    )
+    SELECT (SELECT COALESCE(array_agg(s.n::integer ORDER BY s.n), '{}') FROM skipped s), count(*),
+           COALESCE(sum(i.n_terms), 0)
+    INTO v_skipped, v_documents, v_terms FROM inserted i;
+    -- then the org's counts, always after the term rows (as every write and delete takes them)
+    IF v_documents > 0 THEN
+        INSERT INTO corpus_stats (org_id, shard, documents, total_terms, writes)
+        VALUES (p_org, pg_backend_pid() % 16, v_documents, v_terms, 1)
+        ON CONFLICT (org_id, shard) DO UPDATE SET documents = corpus_stats.documents + EXCLUDED.documents,
+            total_terms = corpus_stats.total_terms + EXCLUDED.total_terms, writes = corpus_stats.writes + 1;
+    END IF;
+    RETURN v_skipped;
+END
+$fn$"""
 """`memtrace_append`, the write path of `PostgresEventStore.append` (see `events.py`). Plain SQL, no dynamic
 statements: its plans are cached per connection by PL/pgSQL, which works through PgBouncer in transaction mode
-(one statement, no client-side prepared statement)."""
+(one statement, no client-side prepared statement). Cached plans are generic after a session's fifth call, so
+each statement must be planned well without the values: the dedup probe is a lookup per key (see
+`events._DEDUP_PROBE`), never a condition the planner may answer by reading the org's window."""
 
 APPEND_FACTS_FUNCTION = """
 CREATE OR REPLACE FUNCTION memtrace_append_facts(p_org text, p_since bigint, p_lock_class integer,
@@ -462,12 +535,15 @@ MIGRATIONS: list[list[str]] = [
     # A write in one round trip (`APPEND_FUNCTION`): the dedup locks, the probe, the insert and the keyword
     # statistics in one server-side call instead of six statements (34 ms of a single write on a busy machine
     # was waiting on them). A later migration that changes what a write stores replaces the function.
-    [APPEND_FUNCTION],
+    [APPEND_FUNCTION_V1],
     # A small write with fact versions in one round trip (`APPEND_FACTS_FUNCTION`): the fact locks, the
     # placement reads, the cuts, the insert and the statistics server-side, instead of seven or more statements
     # (the LangGraph store's `put` writes a keyed fact). A new function beside `memtrace_append`, which a
     # replica still running the code before it keeps calling.
     [APPEND_FACTS_FUNCTION],
+    # `memtrace_append` again, with the same signature and answers (replicas of the code before it call it
+    # unchanged): its dedup probe looks each key up instead of reading the org's dedup window (`APPEND_FUNCTION`).
+    [APPEND_FUNCTION],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
