@@ -23,7 +23,7 @@ from memtrace.stores.postgres.schema import (
 )
 
 from .stores import TEST_POOL
-from .test_store_behaviour import record
+from .test_store_behaviour import T0, record
 from .test_term_stats import KEPT, RECOUNT, counts
 
 AWKWARD_TAGS = ("", "a,b", '"quoted"', "{braces}", "back\\slash", "NULL", "Straße", "tab\there", "emoji 🚀")
@@ -182,10 +182,10 @@ def test_a_small_write_looks_up_its_dedup_keys_instead_of_reading_the_window(
     assert max(reads) <= 2 * COPY_FROM_ROWS  # a few index entries per key, not the 2,000 rows of the window
 
 
-def test_a_database_written_through_the_first_function_upgrades_in_place(
+def test_a_database_written_through_the_first_functions_upgrades_in_place(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The schema the code before the fix left (`memtrace_append` as first installed), written through it.
+    # The schema the code before the fixes left (both functions as first installed), written through them.
     added = schema_before(pg_url, APPEND_FUNCTION)
     db = PostgresDatabase(pg_url, TEST_POOL)
     try:
@@ -193,6 +193,8 @@ def test_a_database_written_through_the_first_function_upgrades_in_place(
         written = [record(i, f"memory {i}", dedup_key=f"k{i}") for i in range(200)]
         assert events.append("org_x", written, dedup_since_us=0) == []
         assert events.append("org_x", [record(500, "small", dedup_key="s")], dedup_since_us=0) == []
+        paris = record(700, "Paris", fact_key="city", valid_from_us=T0)  # through memtrace_append_facts
+        assert events.append("org_x", [paris], dedup_since_us=0) == []
 
         assert migrate(pg_url) == list(range(added + 1, SCHEMA_VERSION + 1))
         reads = reads_of_each_write(db, monkeypatch)
@@ -203,7 +205,11 @@ def test_a_database_written_through_the_first_function_upgrades_in_place(
         ]
         assert events.append("org_x", again, dedup_since_us=0) == [0, 2]
         assert max(reads) <= 2 * len(again)
-        assert events.count("org_x", MemoryFilter()) == 202
+        berlin = record(701, "Berlin", time_us=T0 + 10, fact_key="city", valid_from_us=T0 + 10)
+        assert events.append("org_x", [berlin], dedup_since_us=0) == []
+        cut = events.get("org_x", paris.id)
+        assert cut is not None and cut.superseded_by == berlin.id and cut.valid_until_us == T0 + 10
+        assert events.count("org_x", MemoryFilter()) == 204
         assert counts(events, KEPT) == counts(events, RECOUNT)
     finally:
         db.close()
