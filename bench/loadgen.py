@@ -11,7 +11,9 @@ clock starts. Jobs (one JSON object):
   `agent_prefix` is put before every agent and session id, so a load can share a store with other data.
 - ``{"mode": "single", "url", "api_key", "concurrency", "seconds", "seed", "agent_prefix", "pool"}``: each of
   `concurrency` connections POSTs one memory at a time for `seconds` (agents ``<agent_prefix>00``..., session
-  ids prefixed too); every answer must be 201. The load is sized by time only: the `pool` of generated bodies
+  ids prefixed too); every answer must be 201. ``"urls": [...]`` instead of `url` spreads the connections over
+  several servers (connection k on ``urls[k % len(urls)]``), as a load balancer would, from this one process:
+  replicas are then driven at the same client-side cost as one server. The load is sized by time only: the `pool` of generated bodies
   (default 20,000) is reused with distinct contents when a fast machine sends more (`SingleWriteBodies`).
 - ``{"mode": "requests", "url", "api_key", "warmup", "requests": [{"kind", "method", "path", "body",
   "expect"}]}``: run the requests in order on one connection (after `warmup` untimed ones) and check each
@@ -191,8 +193,10 @@ async def _single(job: dict[str, Any]) -> dict[str, Any]:
     per_agent: dict[str, int] = {}
     deadline = 0.0
 
+    urls = job.get("urls") or [job["url"]]
+
     async def client(k: int) -> None:
-        conn = HttpConnection(job["url"], job["api_key"])
+        conn = HttpConnection(urls[k % len(urls)], job["api_key"])
         while time.perf_counter() < deadline:
             body = bodies.next()
             t0 = time.perf_counter()

@@ -201,6 +201,10 @@ def test_load_generator_drives_a_real_server(live_server) -> None:
     assert set(single["statuses"]) == {"201"}  # no 409: every lap's bodies are new memories to dedup
     assert single["laps"] > 1
     assert sum(single["per_agent"].values()) == single["statuses"]["201"] > 0
+    # Clients spread over several URLs (replicas behind a load balancer), here the same server twice.
+    spread = run_job({"mode": "single", "urls": [live_server.base_url] * 2, "api_key": live_server.api_key,
+                      "concurrency": 2, "seconds": 0.3, "seed": 97, "agent_prefix": "lg_spread_"})  # fmt: skip
+    assert set(spread["statuses"]) == {"201"} and spread["statuses"]["201"] > 0
     assert json.dumps(single)  # the result is plain JSON, as the driver process reads it
 
 

@@ -21,10 +21,10 @@ from memtrace.errors import MemtraceError
 from memtrace.records import MemoryFilter, MemoryRecord
 from memtrace.stores.postgres import PoolOptions, PostgresDatabase, PostgresEventStore, migrate
 from memtrace.stores.postgres.events import COPY_FROM_ROWS, _fact_lock
-from memtrace.stores.postgres.schema import APPEND_FACTS_FUNCTION, SCHEMA_VERSION
+from memtrace.stores.postgres.schema import APPEND_FACTS_FUNCTION_V1, SCHEMA_VERSION
 
 from .stores import TEST_POOL
-from .test_append_function import schema_before
+from .test_append_function import reads_of_each_write, schema_before
 from .test_store_behaviour import T0, record
 from .test_term_stats import KEPT, RECOUNT, counts
 
@@ -199,7 +199,7 @@ def test_a_write_waits_for_the_lock_of_the_key_it_changes(
 
 
 def test_a_database_from_before_the_function_upgrades_and_its_versions_are_superseded(pg_url: str) -> None:
-    added = schema_before(pg_url, APPEND_FACTS_FUNCTION)  # the schema as the code before it left it
+    added = schema_before(pg_url, APPEND_FACTS_FUNCTION_V1)  # the schema as the code before it left it
     db = PostgresDatabase(pg_url, TEST_POOL)
     try:
         events = PostgresEventStore(db)
@@ -257,3 +257,18 @@ def test_a_keyed_write_is_one_round_trip(pg_url: str) -> None:
         assert events.get(SMALL, by_id.id).superseded_by == unkeyed.id  # type: ignore[union-attr]
     finally:
         db.close()
+
+
+def test_a_fact_versions_dedup_probe_looks_its_keys_up_instead_of_reading_the_window(
+    pg_events: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 2,000 memories with dedup keys in the window. Under generic plans (a connection's sixth call on) the probe
+    # (`dedup_key = ANY(keys) AND time_us > since`) read every one of them through the primary key.
+    written = [replace(f, dedup_key=f"k{i}") for i, f in enumerate(fillers(2_000))]
+    pg_events.append(SMALL, [clone(f, SMALL) for f in written], dedup_since_us=0)
+    reads = reads_of_each_write(pg_events.db, monkeypatch)
+    paris = clone(version("Paris", 10, dedup_key="city-paris"), SMALL)
+    assert pg_events.append(SMALL, [paris], dedup_since_us=0) == []
+    again = clone(version("Paris, again", 20, dedup_key="city-paris"), SMALL)
+    assert pg_events.append(SMALL, [again], dedup_since_us=0) == [0]  # the same dedup key within the window
+    assert max(reads) <= 20  # a few index entries per key, not the window's 2,000 memories
