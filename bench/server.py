@@ -44,7 +44,9 @@ def server_available() -> str | None:
 RunningServer = ServerProcess
 
 
-def start_server(data_dir: Path, log_dir: Path, *, api_key: str | None = None) -> RunningServer:
+def start_server(
+    data_dir: Path, log_dir: Path, *, api_key: str | None = None, env: dict[str, str] | None = None
+) -> RunningServer:
     """Start `memtrace serve` on `data_dir` with a known admin key; wait until /ready says 200 (the one
     launcher, `memtrace_server.testing`: the shell's MEMTRACE_* settings do not reach the server)."""
     reason = server_available()
@@ -55,7 +57,7 @@ def start_server(data_dir: Path, log_dir: Path, *, api_key: str | None = None) -
         api_key=api_key or api_key_for("memtrace-bench-admin"),
         # The defaults otherwise; the per-org rate limit (off by default) is pinned off, since a benchmark
         # measures the server, not its abuse protection.
-        env={"MEMTRACE_LIMITS_RATE_LIMIT_PER_ORG": "0"},
+        env={"MEMTRACE_LIMITS_RATE_LIMIT_PER_ORG": "0", **(env or {})},
         log_dir=log_dir,
         ready_timeout=60,
     )

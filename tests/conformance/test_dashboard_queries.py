@@ -4,12 +4,13 @@ agreeing with what the same delete removes (all scoped to one organisation), and
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from memtrace.engine import Engine
 from memtrace.errors import ValidationError
-from memtrace.models import AddMemoryRequest, ListOptions
+from memtrace.models import AddMemoryRequest, CreateSessionRequest, ListOptions
 from memtrace.timeparse import from_us
 from memtrace_server.ui.paging import Cursor, next_cursor
 
@@ -135,3 +136,40 @@ def test_counts_stay_exact_as_memories_are_superseded_and_expire(engine: Engine)
     engine.wall_clock = lambda: later  # the short-lived memory has expired; the sweep has not run
     assert counts() == (5, 4, 2, 2, [6])
     assert engine.get_agent_stats("org_b", "alpha").memory_count == 1
+
+
+def test_session_pages_and_per_agent_counts_through_the_engine(engine: Engine) -> None:
+    for i, (org, agent) in enumerate(
+        [("org_a", "alpha"), ("org_a", "beta"), ("org_a", "alpha"), ("org_b", "alpha")]
+    ):
+        engine.create_session(org, CreateSessionRequest(agent_id=agent, id=f"s{i}"))
+    engine.close_session("org_a", "s0")
+    # The session just closed was updated last; then the newest created (or, created at once, the larger id).
+    page = engine.page_sessions("org_a", limit=2)
+    assert ([s.id for s in page.sessions], page.total) == (["s0", "s2"], 3)
+    assert engine.page_sessions("org_a", limit=2, offset=2).sessions == [engine.get_session("org_a", "s1")]
+    assert engine.page_sessions("org_a", status="active", limit=10).total == 2
+    assert [s.id for s in engine.page_sessions("org_a", status="closed", limit=10).sessions] == ["s0"]
+    created = engine.page_sessions("org_a", order="created", limit=10).sessions
+    assert created == engine.list_sessions("org_a").sessions
+    counts = {c.agent_id: (c.sessions, c.active) for c in engine.count_sessions_by_agent("org_a")}
+    assert counts == {"alpha": (2, 1), "beta": (1, 1)}
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 1001}, "limit"),
+        ({"limit": 10, "offset": -1}, "offset"),
+        ({"limit": 10, "status": "not a status"}, "status"),
+        ({"limit": 10, "agent_id": "bad id!"}, "agent_id"),
+        ({"limit": 10, "order": "oldest"}, "order"),
+    ],
+)
+def test_session_pages_reject_bad_input_naming_the_field(
+    engine: Engine, options: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as bad:
+        engine.page_sessions("org_a", **options)
+    assert bad.value.field == field

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +21,7 @@ from support.stores import StoreLocation, StoreTarget
 from memtrace import ConflictError
 from memtrace.stores import (
     AgentRow,
+    AgentSessionCounts,
     ArcInstanceRow,
     AuditRow,
     MetadataStore,
@@ -219,6 +220,78 @@ def test_update_session_returns_the_updated_row(meta: MetadataStore) -> None:
         "org_a", "nope", status="closed", metadata_json=None, replace_metadata=False, now_us=NOW
     )
     assert missing is None
+
+
+def dashboard_sessions(meta: MetadataStore) -> dict[str, SessionRow]:
+    """org_a: three agents' sessions with ties in update and creation time, two of them closed; org_b: sessions
+    of the same agent ids, which org_a's answers must never count."""
+    rows = {
+        "s1": SessionRow("s1", "org_a", "alpha", "active", None, NOW, NOW + 50, None),
+        "s2": SessionRow("s2", "org_a", "alpha", "closed", None, NOW + 1, NOW + 50, NOW + 50),
+        "s3": SessionRow("s3", "org_a", "beta", "active", None, NOW + 1, NOW + 60, None),
+        "s4": SessionRow("s4", "org_a", "beta", "active", None, NOW + 3, NOW + 3, None),
+        "s5": SessionRow("s5", "org_a", "gamma", "closed", None, NOW + 2, NOW + 70, NOW + 70),
+        "s0": SessionRow("s0", "org_a", "alpha", "active", None, NOW + 1, NOW + 50, None),
+    }
+    for row in rows.values():
+        meta.create_session(row)
+    for i in range(3):
+        meta.create_session(SessionRow(f"b{i}", "org_b", "alpha", "active", None, NOW + 9, NOW + 99, None))
+    return rows
+
+
+def page_ids(meta: MetadataStore, org: str = "org_a", **options: Any) -> tuple[list[str], int]:
+    query: dict[str, Any] = {"agent_id": None, "status": None, "order": "updated", "limit": 100, "offset": 0}
+    found = meta.page_sessions(org, **{**query, **options})
+    return [r.id for r in found.rows], found.total
+
+
+def test_page_sessions_orders_filters_and_counts_within_the_org(meta: MetadataStore) -> None:
+    rows = dashboard_sessions(meta)
+    # By update time, newest first; equal update times by creation, then id, both newest first.
+    assert page_ids(meta) == (["s5", "s3", "s2", "s0", "s1", "s4"], 6)
+    # By creation: exactly `list_sessions`' order.
+    assert page_ids(meta, order="created") == ([r.id for r in meta.list_sessions("org_a", None)], 6)
+    assert page_ids(meta, order="created")[0] == ["s4", "s5", "s3", "s2", "s0", "s1"]
+    assert page_ids(meta, status="active") == (["s3", "s0", "s1", "s4"], 4)
+    assert page_ids(meta, agent_id="alpha") == (["s2", "s0", "s1"], 3)
+    assert page_ids(meta, agent_id="alpha", status="closed") == (["s2"], 1)
+    assert page_ids(meta, agent_id="nobody") == ([], 0)
+    assert page_ids(meta, status="paused") == ([], 0)
+    assert page_ids(meta, "org_b") == (["b2", "b1", "b0"], 3)
+    assert page_ids(meta, "org_c") == ([], 0)
+    # Whole rows, as stored.
+    assert meta.page_sessions(
+        "org_a", agent_id="gamma", status=None, order="updated", limit=10, offset=0
+    ).rows == [rows["s5"]]
+
+
+def test_page_sessions_pages_are_slices_of_the_whole_order(meta: MetadataStore) -> None:
+    dashboard_sessions(meta)
+    everything, _ = page_ids(meta)
+    for limit in (1, 2, 4, 6, 7):
+        for offset in range(8):
+            assert page_ids(meta, limit=limit, offset=offset) == (everything[offset : offset + limit], 6)
+    # Past the end: no rows, and still the total (the page shows "0 of 6").
+    assert page_ids(meta, offset=1000) == ([], 6)
+
+
+def test_count_sessions_by_agent_is_one_row_per_agent_newest_first(meta: MetadataStore) -> None:
+    assert meta.count_sessions_by_agent("org_a") == []
+    dashboard_sessions(meta)
+    meta.create_session(SessionRow("s6", "org_a", "delta", "active", None, NOW + 3, NOW + 3, None))
+    assert meta.count_sessions_by_agent("org_a") == [
+        # beta's and delta's newest sessions were created at the same time: agent id, descending.
+        AgentSessionCounts("delta", 1, 1, NOW + 3),
+        AgentSessionCounts("beta", 2, 2, NOW + 3),
+        AgentSessionCounts("gamma", 1, 0, NOW + 2),
+        AgentSessionCounts("alpha", 3, 2, NOW + 1),
+    ]
+    assert meta.count_sessions_by_agent("org_b") == [AgentSessionCounts("alpha", 3, 3, NOW + 9)]
+    # They agree with the per-agent counts.
+    for counts in meta.count_sessions_by_agent("org_a"):
+        assert counts.sessions == meta.count_sessions("org_a", counts.agent_id)
+        assert counts.active == meta.count_sessions("org_a", counts.agent_id, status="active")
 
 
 # --------------------------------------------------------------------------------- API keys

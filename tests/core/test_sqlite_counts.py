@@ -3,6 +3,7 @@ scope is superseded, stores/sqlite/events.py `count`): a store written before it
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -24,6 +25,11 @@ def test_a_store_from_before_the_superseded_index_is_upgraded_in_place(tmp_path:
     version = next(i for i, m in enumerate(MIGRATIONS) if any("memories_superseded" in s for s in m))
     conn = sqlite3.connect(tmp_path / "data" / "memtrace.db")
     conn.execute("DROP INDEX memories_superseded")
+    for later in MIGRATIONS[version + 1 :]:  # and none of the indexes migrations after it add
+        for statement in later:
+            created = re.match(r"CREATE INDEX (\w+)", statement)
+            assert created is not None, f"undo this later migration here too: {statement}"
+            conn.execute(f"DROP INDEX {created.group(1)}")
     conn.execute(f"PRAGMA user_version={version}")
     conn.commit()
     conn.close()

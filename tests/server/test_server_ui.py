@@ -130,3 +130,57 @@ def test_ui_config_is_checked() -> None:
     with pytest.raises(ConfigError, match=r"ui\.session_ttl_seconds"):
         load_config(None, env={"MEMTRACE_UI_SESSION_TTL_SECONDS": "5"}, search=False)
     assert load_config(None, env={"MEMTRACE_UI_ENABLED": "false"}, search=False).ui.enabled is False
+
+
+def _page_ids(html: str) -> list[str]:
+    return re.findall(r'<a href="/ui/sessions/([^"]+)">', html)
+
+
+def test_session_pages_show_what_the_whole_session_list_implies(spawn_server) -> None:
+    """The overview, agents and sessions pages read a page and grouped counts, not every session: they show what
+    the org's whole session list (`GET /api/v1/sessions`) says, filtered, ordered and sliced as the pages promise."""
+    server = spawn_server()
+    api = httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key})
+    for i in range(130):
+        api.post("/api/v1/sessions", json={"agent_id": f"agent{i % 3}", "id": f"s{i:03d}"}).raise_for_status()
+    for i in range(
+        0, 130, 4
+    ):  # a quarter closed, some of the rest touched: update order is not creation order
+        body = {"status": "closed"} if i % 8 == 0 else {"metadata": {"touched": i}}
+        api.put(f"/api/v1/sessions/s{i:03d}", json=body).raise_for_status()
+    everything = api.get("/api/v1/sessions").json()["sessions"]  # creation order, newest first
+    by_update = sorted(
+        everything, key=lambda s: s["updated_at"], reverse=True
+    )  # stable: ties keep creation order
+    with sign_in(server.base_url, server.api_key) as client:
+        for query, expected in (
+            ({}, by_update),
+            ({"status": "closed"}, [s for s in by_update if s["status"] == "closed"]),
+            (
+                {"agent_id": "agent1", "status": "active"},
+                [s for s in by_update if s["agent_id"] == "agent1" and s["status"] == "active"],
+            ),
+        ):
+            for offset in (0, 100):
+                html = client.get("/ui/sessions", params={**query, "offset": offset}).text
+                shown = expected[offset : offset + 100]
+                assert _page_ids(html) == [s["id"] for s in shown], (query, offset)
+                if shown:
+                    assert f"of {len(expected)}</p>" in html
+        overview = client.get("/ui").text
+        open_sessions = [s for s in everything if s["status"] == "active"]
+        assert f'<span class="num">{len(open_sessions)}</span><span class="label">open sessions' in overview
+        assert _page_ids(overview) == [s["id"] for s in open_sessions[:8]]
+        agents = client.get("/ui/agents").text
+        for n in range(3):
+            mine = [s for s in everything if s["agent_id"] == f"agent{n}"]
+            opened = sum(s["status"] == "active" for s in mine)
+            assert re.search(
+                rf'/ui/agents/agent{n}">agent{n}</a>.*?<td class="num">{len(mine)} \({opened}\)</td>',
+                agents,
+                re.S,
+            )
+        # Agents with sessions only (no memories, not registered) come newest session first.
+        listed = re.findall(r'<a href="/ui/agents/([^"]+)">', agents)
+        assert listed == list(dict.fromkeys(s["agent_id"] for s in everything))
+    api.close()

@@ -45,7 +45,17 @@ from .models import (
 )
 from .records import MemoryFilter, MemoryRecord
 from .retention import RetentionRule
-from .stores.base import AgentRow, EventStore, MetadataStore, OrgRow, RetentionRow, SessionRow, StoreStats
+from .stores.base import (
+    AgentRow,
+    AgentSessionCounts,
+    EventStore,
+    MetadataStore,
+    OrgRow,
+    RetentionRow,
+    SessionOrder,
+    SessionRow,
+    StoreStats,
+)
 from .stores.bundle import StoreBundle
 from .sweep import DEFAULT_SWEEP_BATCH, MAX_SWEEP_BATCH, SweepReport, run_sweep
 from .timeparse import from_us, now_us, parse_time, to_checked_us
@@ -58,6 +68,7 @@ DAY_US = 86_400_000_000
 MAX_NAME_LENGTH = 256
 MAX_DELETE_IDS = 1000
 MAX_HISTOGRAM_BUCKETS = 100
+_SESSION_ORDERS: frozenset[str] = frozenset(("created", "updated"))
 MAX_HISTORY = 10_000
 """The most versions `fact_history` reads for one key."""
 KNOWN_FACTS_LIMIT = 50
@@ -89,6 +100,14 @@ class MonotonicClock:
             t = max(now_us(), self._last + 1)
             self._last = t + n - 1
             return t
+
+
+@dataclass(frozen=True)
+class SessionsPage:
+    """A page of sessions (`Engine.page_sessions`) and how many sessions its filter matches in all."""
+
+    sessions: list[Session]
+    total: int
 
 
 @dataclass(frozen=True)
@@ -769,6 +788,36 @@ class Engine:
         rows = self.metadata.list_sessions(org_id, v.check_id(agent_id, "agent_id", required=False))
         sessions = [self._session(r) for r in rows]
         return SessionList(sessions=sessions, count=len(sessions))
+
+    def page_sessions(
+        self,
+        org_id: str,
+        *,
+        agent_id: str | None = None,
+        status: str | None = None,
+        order: SessionOrder = "updated",
+        limit: int,
+        offset: int = 0,
+    ) -> SessionsPage:
+        """One page of the organisation's sessions (of one agent and/or with one status), newest first by
+        `order`, and how many match in all: the dashboard's session lists, whose work is the page and a count,
+        not every session of the organisation (`list_sessions`)."""
+        agent = v.check_id(agent_id, "agent_id", required=False)
+        if status is not None:
+            v.check_event_type(status, "status")
+        if order not in _SESSION_ORDERS:
+            raise ValidationError("invalid order: must be 'created' or 'updated'", "order")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= v.MAX_LIMIT:
+            raise ValidationError(f"invalid limit: must be an integer from 1 to {v.MAX_LIMIT}", "limit")
+        found = self.metadata.page_sessions(
+            org_id, agent_id=agent, status=status, order=order, limit=limit, offset=v.check_offset(offset)
+        )
+        return SessionsPage([self._session(r) for r in found.rows], found.total)
+
+    def count_sessions_by_agent(self, org_id: str) -> list[AgentSessionCounts]:
+        """Each agent with sessions in the organisation: how many it has and how many are ``active``; ordered by
+        its newest session, newest first. One grouped read (a row per agent, not per session)."""
+        return self.metadata.count_sessions_by_agent(org_id)
 
     def update_session(
         self,

@@ -5,6 +5,7 @@
 
 from .base import (
     AgentRow,
+    AgentSessionCounts,
     ApiKeyRow,
     ArcInstanceRow,
     AuditRow,
@@ -12,6 +13,8 @@ from .base import (
     MetadataStore,
     OrgRow,
     RetentionRow,
+    SessionOrder,
+    SessionPage,
     SessionRow,
     StoreStats,
 )
@@ -20,6 +23,7 @@ from .composition import open_stores
 
 __all__ = [
     "AgentRow",
+    "AgentSessionCounts",
     "ApiKeyRow",
     "ArcInstanceRow",
     "AuditRow",
@@ -27,6 +31,8 @@ __all__ = [
     "MetadataStore",
     "OrgRow",
     "RetentionRow",
+    "SessionOrder",
+    "SessionPage",
     "SessionRow",
     "StoreBundle",
     "StoreStats",

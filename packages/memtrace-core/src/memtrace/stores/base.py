@@ -134,6 +134,29 @@ class SessionRow:
     closed_us: int | None
 
 
+SessionOrder = Literal["created", "updated"]
+"""How a page of sessions is ordered, newest first: by creation (``created_us, id``) or by last update
+(``updated_us``, then by creation)."""
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    """One page of an organisation's sessions and how many sessions the same filter matches in all."""
+
+    rows: list[SessionRow]
+    total: int
+
+
+@dataclass(frozen=True)
+class AgentSessionCounts:
+    """How many sessions one agent has, how many of them are ``active``, and when its newest one was created."""
+
+    agent_id: str
+    sessions: int
+    active: int
+    newest_created_us: int
+
+
 @dataclass(frozen=True)
 class ApiKeyRow:
     id: int
@@ -245,6 +268,27 @@ class MetadataStore(Protocol):
         ...
 
     def count_sessions(self, org_id: str, agent_id: str, *, status: str | None = None) -> int: ...
+    def page_sessions(
+        self,
+        org_id: str,
+        *,
+        agent_id: str | None,
+        status: str | None,
+        order: SessionOrder,
+        limit: int,
+        offset: int,
+    ) -> SessionPage:
+        """The org's sessions (of one agent and/or with one status, when given) newest first by `order`, ties
+        broken by creation then id, both descending (``created`` is `list_sessions`' order); `limit` of them
+        after skipping `offset`, with the count of all that match. Builds only the page's rows."""
+        ...
+
+    def count_sessions_by_agent(self, org_id: str) -> list[AgentSessionCounts]:
+        """Every agent with sessions in the org, with its session counts, in one grouped query (one row per
+        agent, however many sessions); ordered by each agent's newest session, newest first, ties by agent id
+        descending."""
+        ...
+
     def delete_sessions(self, org_id: str, *, agent_id: str | None, session_id: str | None) -> int:
         """Delete the org's sessions of `agent_id` and/or with id `session_id` (both given: that session if it is
         the agent's); return how many. At least one must be given."""

@@ -14,7 +14,8 @@ from starlette.responses import RedirectResponse, Response
 
 from memtrace.context import estimate_tokens
 from memtrace.errors import AuthenticationError, NotFoundError, PermissionDeniedError, ValidationError
-from memtrace.models import ContextOptions, ListOptions, Memory, SearchQuery
+from memtrace.models import ContextOptions, ListOptions, Memory, SearchQuery, Session
+from memtrace.stores.base import AgentSessionCounts
 from memtrace.timeparse import now_us
 from memtrace.validation import MEMORY_TYPES
 
@@ -38,6 +39,7 @@ LIST_PAGE_SIZE = 100
 CHART_AGENTS = 5
 RECENT_FOR_AGENTS = 500
 AGENTS_PAGE_SIZE = 20
+RECENT_OPEN_SESSIONS = 8
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 RANGES = {"24h": (HOUR_US, 24, 3), "7d": (DAY_US, 7, 1), "30d": (DAY_US, 30, 5)}
@@ -196,7 +198,9 @@ async def overview(request: Request, viewer: ViewerDep, range: Text = None) -> R
     (by_type, sessions, total), per_agent = await asyncio.gather(
         asyncio.gather(
             state.run(engine.count_memories_by_type, org, since=key),
-            state.run(engine.list_sessions, org, None),
+            state.run(
+                engine.page_sessions, org, status="active", order="created", limit=RECENT_OPEN_SESSIONS
+            ),
             histogram(None),
         ),
         asyncio.gather(*(histogram(agent_id) for agent_id in charted)),
@@ -206,7 +210,6 @@ async def overview(request: Request, viewer: ViewerDep, range: Text = None) -> R
     if any(others):
         series.append(("other agents", others))
     chart = build_chart(series, start, bucket_us, label_every=label_every)
-    open_sessions = [s for s in sessions.sessions if s.status == "active"]
     return page(
         "overview.html",
         viewer=viewer,
@@ -216,8 +219,8 @@ async def overview(request: Request, viewer: ViewerDep, range: Text = None) -> R
         by_type=sorted(by_type.items(), key=lambda kv: -kv[1]),
         type_total=sum(by_type.values()),
         chart=chart,
-        open_sessions=len(open_sessions),
-        recent_sessions=open_sessions[:8],
+        open_sessions=sessions.total,
+        recent_sessions=sessions.sessions,
         agent_count=len(active),
     )
 
@@ -343,20 +346,26 @@ async def sessions(
 ) -> Response:
     state = _state(request)
     error = None
-    rows: list[Any] = []
+    shown: list[Session] = []
+    total = 0
     try:
-        result = await state.run(state.engine.list_sessions, viewer.principal.org_id, agent_id or None)
-        rows = [s for s in result.sessions if not status or s.status == status]
+        found = await state.run(
+            state.engine.page_sessions,
+            viewer.principal.org_id,
+            agent_id=agent_id or None,
+            status=status or None,
+            limit=LIST_PAGE_SIZE,
+            offset=offset,
+        )
+        shown, total = found.sessions, found.total
     except ValidationError as exc:
         error = f"{exc.field}: {exc}"
-    rows.sort(key=lambda s: s.updated_at, reverse=True)
-    shown = rows[offset : offset + LIST_PAGE_SIZE]
     return page(
         "sessions.html",
         viewer=viewer,
         nav="sessions",
         sessions=shown,
-        total=len(rows),
+        total=total,
         offset=offset,
         page_size=LIST_PAGE_SIZE,
         agent_id=agent_id or "",
@@ -415,22 +424,21 @@ async def agents(
     state = _state(request)
     org = viewer.principal.org_id
     registered = await state.run(state.engine.list_agents, org)
-    sessions = await state.run(state.engine.list_sessions, org, None)
+    # One row per agent with sessions (not one per session): the page needs every such agent to number them.
+    session_counts = {c.agent_id: c for c in await state.run(state.engine.count_sessions_by_agent, org)}
     active = await _active_agents(state, org, RECENT_FOR_AGENTS)
     ids: dict[str, str] = {}
     for agent_id, _ in active:
         ids.setdefault(agent_id, "")
-    for s in sessions.sessions:
-        ids.setdefault(s.agent_id, "")
+    for agent_id in session_counts:
+        ids.setdefault(agent_id, "")
     for a in registered.agents:
         ids[a.id] = a.name
     shown = list(ids.items())[offset : offset + AGENTS_PAGE_SIZE]
-    session_counts = Counter(s.agent_id for s in sessions.sessions)
-    open_counts = Counter(s.agent_id for s in sessions.sessions if s.status == "active")
     day_start = now_us() - DAY_US
     # A few index-range counts per agent (the per-type breakdown is on the agent's own page), asked side by side.
     rows = await asyncio.gather(*(_agent_row(state, org, a, n, day_start) for a, n in shown))
-    rows = [{**row, "sessions": session_counts[row["id"]], "open": open_counts[row["id"]]} for row in rows]
+    rows = [{**row, **_session_numbers(session_counts.get(row["id"]))} for row in rows]
     return page(
         "agents.html",
         viewer=viewer,
@@ -440,6 +448,10 @@ async def agents(
         total=len(ids),
         page_size=AGENTS_PAGE_SIZE,
     )
+
+
+def _session_numbers(counts: AgentSessionCounts | None) -> dict[str, int]:
+    return {"sessions": counts.sessions, "open": counts.active} if counts else {"sessions": 0, "open": 0}
 
 
 async def _agent_row(

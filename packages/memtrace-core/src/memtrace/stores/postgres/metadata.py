@@ -11,7 +11,19 @@ from typing import Any
 
 from ...errors import ConflictError
 from ..audit_query import audit_where
-from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, AuditRow, OrgRow, RetentionRow, SessionRow
+from ..base import (
+    AgentRow,
+    AgentSessionCounts,
+    ApiKeyRow,
+    ArcInstanceRow,
+    AuditRow,
+    OrgRow,
+    RetentionRow,
+    SessionOrder,
+    SessionPage,
+    SessionRow,
+)
+from ..session_query import SESSION_COUNTS_BY_AGENT, session_order_by, session_where
 from .database import PostgresDatabase
 
 _AGENT_COLS = "id, org_id, name, description, config_json, created_us, last_active_us"
@@ -210,6 +222,30 @@ class PostgresMetadataStore:
             sql += " AND status = %s"
             params.append(status)
         return int(self._one(sql, params)[0])
+
+    def page_sessions(
+        self,
+        org_id: str,
+        *,
+        agent_id: str | None,
+        status: str | None,
+        order: SessionOrder,
+        limit: int,
+        offset: int,
+    ) -> SessionPage:
+        where, params = session_where("%s", org_id=org_id, agent_id=agent_id, status=status)
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLS} FROM sessions{where} ORDER BY {session_order_by(order)} LIMIT %s OFFSET %s",
+                [*params, limit, offset],
+            ).fetchall()
+            total = conn.execute(f"SELECT count(*) FROM sessions{where}", params).fetchone()
+        assert total is not None
+        return SessionPage([SessionRow(*r) for r in rows], int(total[0]))
+
+    def count_sessions_by_agent(self, org_id: str) -> list[AgentSessionCounts]:
+        rows = self._all(SESSION_COUNTS_BY_AGENT.format(p="%s"), (org_id,))
+        return [AgentSessionCounts(a, int(n), int(active), int(newest)) for a, n, active, newest in rows]
 
     def delete_sessions(self, org_id: str, *, agent_id: str | None, session_id: str | None) -> int:
         if agent_id is None and session_id is None:

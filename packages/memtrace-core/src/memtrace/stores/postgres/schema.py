@@ -743,6 +743,14 @@ MIGRATIONS: list[list[str]] = [
     # write that supersedes nothing pays nothing. A count asks it whether any memory in its scope is superseded;
     # when none is, "current only" holds for every row and the count needs no row, only an index (events.count).
     ["CREATE INDEX memories_superseded ON memories (org_id, agent_id) WHERE valid_until_us IS NOT NULL"],
+    # The dashboard's session pages (`page_sessions`), most recently updated first, of the whole org or of one
+    # status: an index walk from the newest instead of a sort of every session of the org. Session rows are
+    # written when opened and when updated or closed, not per memory (the SQLite store's migration has the
+    # figures).
+    [
+        "CREATE INDEX sessions_updated ON sessions (org_id, updated_us, created_us, id)",
+        "CREATE INDEX sessions_status_updated ON sessions (org_id, status, updated_us, created_us, id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

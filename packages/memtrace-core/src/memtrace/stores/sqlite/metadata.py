@@ -12,7 +12,19 @@ from typing import Any
 
 from ...errors import ConflictError
 from ..audit_query import audit_where
-from ..base import AgentRow, ApiKeyRow, ArcInstanceRow, AuditRow, OrgRow, RetentionRow, SessionRow
+from ..base import (
+    AgentRow,
+    AgentSessionCounts,
+    ApiKeyRow,
+    ArcInstanceRow,
+    AuditRow,
+    OrgRow,
+    RetentionRow,
+    SessionOrder,
+    SessionPage,
+    SessionRow,
+)
+from ..session_query import SESSION_COUNTS_BY_AGENT, session_order_by, session_where
 from .database import SQLiteDatabase
 
 _AGENT_COLS = "id, org_id, name, description, config_json, created_us, last_active_us"
@@ -211,6 +223,34 @@ class SQLiteMetadataStore:
             params.append(status)
         with self.db.read() as conn:
             return int(conn.execute(sql, params).fetchone()[0])
+
+    def page_sessions(
+        self,
+        org_id: str,
+        *,
+        agent_id: str | None,
+        status: str | None,
+        order: SessionOrder,
+        limit: int,
+        offset: int,
+    ) -> SessionPage:
+        where, params = session_where("?", org_id=org_id, agent_id=agent_id, status=status)
+        # One agent's sessions: found by the agent index and sorted (that agent's sessions, however many the org
+        # has). Without statistics SQLite would rather walk the org's update-ordered index, reading every
+        # session of the org newer than the page to find the agent's.
+        source = "sessions INDEXED BY sessions_agent" if agent_id is not None else "sessions"
+        with self.db.read() as conn:  # one read transaction: the page and its total see the same rows
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLS} FROM {source}{where} ORDER BY {session_order_by(order)} LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+            total = conn.execute(f"SELECT COUNT(*) FROM sessions{where}", params).fetchone()[0]
+        return SessionPage([SessionRow(*r) for r in rows], int(total))
+
+    def count_sessions_by_agent(self, org_id: str) -> list[AgentSessionCounts]:
+        with self.db.read() as conn:
+            rows = conn.execute(SESSION_COUNTS_BY_AGENT.format(p="?"), (org_id,)).fetchall()
+        return [AgentSessionCounts(a, int(n), int(active), int(newest)) for a, n, active, newest in rows]
 
     def delete_sessions(self, org_id: str, *, agent_id: str | None, session_id: str | None) -> int:
         if agent_id is None and session_id is None:
