@@ -32,7 +32,7 @@ from .common import check, log
 from .server import api_key_for, start_server, stop_server
 
 DAY_US = 86_400_000_000
-PAGES = {
+PAGES: dict[str, tuple[str, dict[str, str | int | None]]] = {
     "overview": ("/ui", {}),
     "agents": ("/ui/agents", {}),
     "sessions (first page)": ("/ui/sessions", {}),
@@ -71,7 +71,7 @@ def add_sessions(data_dir: str, count: int, agents: tuple[str, ...], anchor_us: 
         stores.close()
 
 
-def old_packages(revision: str, into: Path) -> Path:
+def old_packages(revision: str, into: Path) -> str:
     """The `revision`'s core and server sources, extracted once; a PYTHONPATH for them."""
     root = into / f"old-{revision.replace('/', '_')}"
     paths = [root / "packages/memtrace-core/src", root / "packages/memtrace-server/src"]
