@@ -47,6 +47,15 @@ import psycopg
 from ...errors import MemtraceError
 from .database import lock_key
 
+
+def _with_replaced(function_sql: str, old: str, new: str) -> str:
+    """`function_sql` with its one `old` passage replaced by `new`: a released function's text stays as it was
+    installed (a migration is never edited), and its successor is written as the change it makes."""
+    if function_sql.count(old) != 1:
+        raise AssertionError("the passage to replace is not in the function exactly once")
+    return function_sql.replace(old, new)
+
+
 APPEND_FUNCTION_V1 = """
 CREATE OR REPLACE FUNCTION memtrace_append(p_org text, p_since bigint, p_lock_class integer, p_buckets integer[],
                                            p_rows json) RETURNS integer[] LANGUAGE plpgsql AS $fn$
@@ -115,72 +124,20 @@ $fn$"""
 org's dedup window: each small write read the whole day's rows (2,000 rows for a write of one memory into an org
 with 2,000 memories that day; 75 ms for a write of 8 at 25,000)."""
 
-APPEND_FUNCTION = """
-CREATE OR REPLACE FUNCTION memtrace_append(p_org text, p_since bigint, p_lock_class integer, p_buckets integer[],
-                                           p_rows json) RETURNS integer[] LANGUAGE plpgsql AS $fn$
--- Appends p_rows (a JSON array of objects keyed by column name) to p_org, skipping a row whose dedup key the org
--- stored after p_since or an earlier row of the call holds (p_since NULL: no dedup), and returns the skipped
--- rows' 1-based positions. The caller names the dedup lock buckets (sorted), so every writer of a key, through
--- this function or not, takes the same lock before it looks.
-DECLARE
-    v_skipped integer[];
-    v_documents bigint;
-    v_terms bigint;
-BEGIN
-    IF cardinality(p_buckets) > 0 THEN
-        PERFORM pg_advisory_xact_lock(p_lock_class, u.b)
-        FROM unnest(p_buckets) WITH ORDINALITY AS u(b, n) ORDER BY u.n;
-    END IF;
-    -- A new statement, so a new snapshot: it sees every write that committed before the locks were ours.
-    WITH given AS MATERIALIZED (
-        SELECT * FROM ROWS FROM (json_to_recordset(p_rows) AS (
-            id text, time_us bigint, agent_id text, session_id text, memory_type text, event_type text,
-            content text, metadata_json text, tags text[], dedup_key text, importance double precision,
-            parent_id text, expires_us bigint, fact_key text, valid_from_us bigint, valid_until_us bigint,
-            superseded_by text, search_terms text, n_terms integer, tsv text
-        )) WITH ORDINALITY AS r(id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json,
-                                 tags, dedup_key, importance, parent_id, expires_us, fact_key, valid_from_us,
-                                 valid_until_us, superseded_by, search_terms, n_terms, tsv, n)
-    ), skipped AS MATERIALIZED (
-        -- one lookup in the dedup index per key (lateral, kept from being hashed or flattened by its LIMIT)
-        SELECT k.n FROM (SELECT g.dedup_key, g.n, row_number() OVER (PARTITION BY g.dedup_key ORDER BY g.n) AS r
-                         FROM given g WHERE g.dedup_key IS NOT NULL AND p_since IS NOT NULL) AS k
-        LEFT JOIN LATERAL (SELECT true AS stored FROM memories m
-                           WHERE m.org_id = p_org AND m.dedup_key = k.dedup_key AND m.time_us > p_since
-                           LIMIT 1) AS f ON true
-        WHERE k.r > 1 OR f.stored
-    ), inserted AS (
-        INSERT INTO memories (id, org_id, time_us, agent_id, session_id, memory_type, event_type, content,
-                              metadata_json, tags, dedup_key, importance, parent_id, expires_us, fact_key,
-                              valid_from_us, valid_until_us, superseded_by, search_terms, n_terms, tsv)
-        SELECT g.id, p_org, g.time_us, g.agent_id, g.session_id, g.memory_type, g.event_type, g.content,
-               g.metadata_json, COALESCE(g.tags, '{}'), g.dedup_key, g.importance, g.parent_id, g.expires_us,
-               g.fact_key, g.valid_from_us, g.valid_until_us, g.superseded_by, g.search_terms, g.n_terms,
-               g.tsv::tsvector
-        FROM given g WHERE g.n NOT IN (SELECT s.n FROM skipped s) ORDER BY g.n
-        RETURNING n_terms, tsv
-    ), counted AS (
-        -- each stem's documents, its rows locked in sorted order as every write and delete does (no deadlock)
-        INSERT INTO term_stats (org_id, term, shard, documents)
-        SELECT p_org, c.term, pg_backend_pid() % 16, c.documents
-        FROM (SELECT t.lexeme AS term, count(*) AS documents FROM inserted i CROSS JOIN LATERAL unnest(i.tsv) AS t
-              WHERE left(t.lexeme, 1) <> '~' GROUP BY t.lexeme) AS c
-        ORDER BY c.term
-        ON CONFLICT (org_id, term, shard) DO UPDATE SET documents = term_stats.documents + EXCLUDED.documents
-    )
-    SELECT (SELECT COALESCE(array_agg(s.n::integer ORDER BY s.n), '{}') FROM skipped s), count(*),
-           COALESCE(sum(i.n_terms), 0)
-    INTO v_skipped, v_documents, v_terms FROM inserted i;
-    -- then the org's counts, always after the term rows (as every write and delete takes them)
-    IF v_documents > 0 THEN
-        INSERT INTO corpus_stats (org_id, shard, documents, total_terms, writes)
-        VALUES (p_org, pg_backend_pid() % 16, v_documents, v_terms, 1)
-        ON CONFLICT (org_id, shard) DO UPDATE SET documents = corpus_stats.documents + EXCLUDED.documents,
-            total_terms = corpus_stats.total_terms + EXCLUDED.total_terms, writes = corpus_stats.writes + 1;
-    END IF;
-    RETURN v_skipped;
-END
-$fn$"""
+APPEND_FUNCTION = _with_replaced(
+    APPEND_FUNCTION_V1,
+    "        SELECT k.n FROM (SELECT g.dedup_key, g.n, row_number() OVER (PARTITION BY g.dedup_key ORDER BY g.n) AS r\n"
+    "                         FROM given g WHERE g.dedup_key IS NOT NULL AND p_since IS NOT NULL) AS k\n"
+    "        WHERE k.r > 1 OR EXISTS (SELECT 1 FROM memories m\n"
+    "                                 WHERE m.org_id = p_org AND m.dedup_key = k.dedup_key AND m.time_us > p_since)\n",
+    "        -- one lookup in the dedup index per key (lateral, kept from being hashed or flattened by its LIMIT)\n"
+    "        SELECT k.n FROM (SELECT g.dedup_key, g.n, row_number() OVER (PARTITION BY g.dedup_key ORDER BY g.n) AS r\n"
+    "                         FROM given g WHERE g.dedup_key IS NOT NULL AND p_since IS NOT NULL) AS k\n"
+    "        LEFT JOIN LATERAL (SELECT true AS stored FROM memories m\n"
+    "                           WHERE m.org_id = p_org AND m.dedup_key = k.dedup_key AND m.time_us > p_since\n"
+    "                           LIMIT 1) AS f ON true\n"
+    "        WHERE k.r > 1 OR f.stored\n",
+)
 """`memtrace_append`, the write path of `PostgresEventStore.append` (see `events.py`). Plain SQL, no dynamic
 statements: its plans are cached per connection by PL/pgSQL, which works through PgBouncer in transaction mode
 (one statement, no client-side prepared statement). Cached plans are generic after a session's fifth call, so
@@ -375,192 +332,15 @@ $fn$"""
 generic plans its dedup probe (``dedup_key = ANY(keys) AND time_us > since``) read the org's dedup window
 through the primary key (what `events._DEDUP_PROBE` says of the same condition)."""
 
-APPEND_FACTS_FUNCTION = """
-CREATE OR REPLACE FUNCTION memtrace_append_facts(p_org text, p_since bigint, p_lock_class integer,
-                                                 p_buckets integer[], p_keys text[], p_key_locks bigint[],
-                                                 p_ids text[], p_id_locks bigint[], p_rows json)
-    RETURNS json LANGUAGE plpgsql AS $fn$
--- Appends p_rows as `memtrace_append` does, placing each version of a fact as `memtrace.facts.place_version`
--- does inside the Python write transaction (`events._append`): the same locks in the same order, the same
--- reads, the same decisions. The caller names the fact locks: p_key_locks[i] is the lock of fact key p_keys[i],
--- p_id_locks[i] that of an unkeyed memory p_ids[i] (blake2b, computed in Python). A supersedes target with a
--- key the caller did not name is answered {"missing": [its keys]}, having changed nothing; the caller calls
--- again with them. Otherwise the answer is {"skipped": [1-based positions], "rows": [[id, valid_until_us,
--- superseded_by], ...]} for the rows it stored. A bad supersedes target raises SQLSTATE MT404, MT409 or MT422
--- with place_version's message (the field in DETAIL), and nothing is stored.
-DECLARE
-    v_row record;
-    v_at record;
-    v_locks bigint[];
-    v_missing text[];
-    v_probe text[];
-    v_seen text[] := '{}';
-    v_skipped integer[] := '{}';
-    v_ids text[] := '{}';
-    v_untils bigint[] := '{}';
-    v_bys text[] := '{}';
-    v_at_call integer;
-    v_cut text;
-    v_tsvs text[] := '{}';
-    v_cuts text[];
-    v_t bigint;
-    v_until bigint;
-    v_by text;
-    v_terms bigint := 0;
-    v_field text;
-BEGIN
-    -- The fact locks, as `events._lock_facts` takes them: every key written, and every supersedes target by
-    -- its key when it has one (a keyed writer and an explicit one then serialise), else by its id; ascending,
-    -- before the dedup locks.
-    WITH given AS (SELECT * FROM json_to_recordset(p_rows) AS (fact_key text, supersedes text[])),
-    targets AS (SELECT DISTINCT u.t FROM given g CROSS JOIN LATERAL unnest(g.supersedes) AS u(t)),
-    found AS (SELECT t.t, (SELECT m.fact_key FROM memories m WHERE m.org_id = p_org AND m.id = t.t LIMIT 1) AS k
-              FROM targets t),
-    wanted AS (SELECT g.fact_key AS k, NULL::text AS i FROM given g WHERE g.fact_key IS NOT NULL
-               UNION SELECT f.k, CASE WHEN f.k IS NULL THEN f.t END FROM found f)
-    SELECT array_agg(DISTINCT w.k) FILTER (WHERE w.i IS NULL AND NOT (w.k = ANY(p_keys))),
-           array_agg(DISTINCT COALESCE(p_key_locks[array_position(p_keys, w.k)],
-                                       p_id_locks[array_position(p_ids, w.i)]))
-    INTO v_missing, v_locks FROM wanted w;
-    IF v_missing IS NOT NULL THEN
-        RETURN json_build_object('missing', v_missing);
-    END IF;
-    IF v_locks IS NOT NULL THEN
-        PERFORM pg_advisory_xact_lock(u.k) FROM unnest(v_locks) AS u(k) ORDER BY u.k;
-    END IF;
-    IF cardinality(p_buckets) > 0 THEN
-        PERFORM pg_advisory_xact_lock(p_lock_class, u.b)
-        FROM unnest(p_buckets) WITH ORDINALITY AS u(b, n) ORDER BY u.n;
-    END IF;
-    -- Each statement from here on takes a new snapshot: it sees every write that committed before the locks
-    -- were ours.
-    -- The keys first, then the probe by `= ANY`: a keyed version usually has no dedup key, and a probe joined
-    -- to the rows was planned as a scan of the org's whole window.
-    IF p_since IS NOT NULL THEN
-        SELECT array_agg(DISTINCT g.dedup_key) INTO v_probe
-        FROM json_to_recordset(p_rows) AS g(dedup_key text) WHERE g.dedup_key IS NOT NULL;
-        IF v_probe IS NOT NULL THEN
-            -- one lookup in the dedup index per key (lateral, kept from being flattened by its LIMIT)
-            SELECT COALESCE(array_agg(u.k), '{}') INTO v_seen FROM unnest(v_probe) AS u(k)
-            CROSS JOIN LATERAL (SELECT 1 FROM memories m
-                                WHERE m.org_id = p_org AND m.dedup_key = u.k AND m.time_us > p_since LIMIT 1) AS f;
-        END IF;
-    END IF;
-    -- Row by row, each stored before the next is placed: a later version of the call then finds it as the
-    -- Python path's BatchLedger finds an earlier one of its batch (the later sequence number wins a tie in
-    -- `at`, the earlier one in `after`), and a cut of it is an update of its row.
-    FOR v_row IN
-        SELECT * FROM ROWS FROM (json_to_recordset(p_rows) AS (
-            id text, time_us bigint, agent_id text, session_id text, memory_type text, event_type text,
-            content text, metadata_json text, tags text[], dedup_key text, importance double precision,
-            parent_id text, expires_us bigint, fact_key text, valid_from_us bigint, valid_until_us bigint,
-            superseded_by text, supersedes text[], search_terms text, n_terms integer, tsv text
-        )) WITH ORDINALITY AS r(id, time_us, agent_id, session_id, memory_type, event_type, content, metadata_json,
-                                 tags, dedup_key, importance, parent_id, expires_us, fact_key, valid_from_us,
-                                 valid_until_us, superseded_by, supersedes, search_terms, n_terms, tsv, n)
-        ORDER BY r.n
-    LOOP
-        IF p_since IS NOT NULL AND v_row.dedup_key IS NOT NULL THEN
-            IF v_row.dedup_key = ANY(v_seen) THEN
-                v_skipped := v_skipped || v_row.n::integer;
-                CONTINUE;
-            END IF;
-            v_seen := v_seen || v_row.dedup_key;
-        END IF;
-        v_until := v_row.valid_until_us;
-        v_by := v_row.superseded_by;
-        v_cuts := '{}';
-        v_t := COALESCE(v_row.valid_from_us, v_row.time_us);
-        IF v_row.fact_key IS NOT NULL THEN
-            SELECT m.id, COALESCE(m.valid_from_us, m.time_us) AS valid_from, m.valid_until_us, m.superseded_by,
-                   m.content, m.metadata_json INTO v_at
-            FROM memories m WHERE m.org_id = p_org AND m.fact_key = v_row.fact_key AND m.valid_from_us <= v_t
-            ORDER BY m.valid_from_us DESC, m.seq DESC LIMIT 1;
-            IF FOUND AND (v_at.valid_until_us IS NULL OR v_at.valid_until_us > v_t) THEN
-                -- the same memory again for its key (facts.fingerprint: content and metadata)
-                IF v_at.content = v_row.content
-                   AND COALESCE(v_at.metadata_json, '') = COALESCE(v_row.metadata_json, '') THEN
-                    v_skipped := v_skipped || v_row.n::integer;
-                    CONTINUE;
-                END IF;
-                v_until := v_at.valid_until_us;
-                v_by := v_at.superseded_by;
-                v_cuts := ARRAY[v_at.id];
-            ELSE
-                SELECT m.id, COALESCE(m.valid_from_us, m.time_us) AS valid_from INTO v_at
-                FROM memories m WHERE m.org_id = p_org AND m.fact_key = v_row.fact_key AND m.valid_from_us > v_t
-                ORDER BY m.valid_from_us, m.seq LIMIT 1;
-                IF FOUND THEN
-                    v_until := v_at.valid_from;
-                    v_by := v_at.id;
-                END IF;
-            END IF;
-        END IF;
-        FOR i IN 1 .. COALESCE(cardinality(v_row.supersedes), 0) LOOP
-            CONTINUE WHEN v_row.supersedes[i] = ANY(v_cuts);
-            v_field := format('supersedes[%s]', i - 1);
-            SELECT m.id, COALESCE(m.valid_from_us, m.time_us) AS valid_from, m.valid_until_us, m.superseded_by
-            INTO v_at FROM memories m WHERE m.org_id = p_org AND m.id = v_row.supersedes[i];
-            IF NOT FOUND THEN
-                RAISE EXCEPTION USING ERRCODE = 'MT404', DETAIL = v_field,
-                    MESSAGE = format('%s: memory %s not found', v_field, v_row.supersedes[i]);
-            END IF;
-            IF v_at.valid_until_us IS NOT NULL THEN
-                RAISE EXCEPTION USING ERRCODE = 'MT409', DETAIL = v_field,
-                    MESSAGE = format('%s: memory %s was already superseded by %s', v_field, v_row.supersedes[i],
-                                     COALESCE(v_at.superseded_by, 'None'));
-            END IF;
-            IF v_at.valid_from > v_t THEN
-                RAISE EXCEPTION USING ERRCODE = 'MT422', DETAIL = v_field,
-                    MESSAGE = format('invalid %s: memory %s became valid after this memory''s valid_from',
-                                     v_field, v_row.supersedes[i]);
-            END IF;
-            v_cuts := v_cuts || v_row.supersedes[i];
-        END LOOP;
-        IF cardinality(v_cuts) > 0 THEN
-            UPDATE memories m SET valid_until_us = v_t, superseded_by = v_row.id
-            WHERE m.org_id = p_org AND m.id = ANY(v_cuts);
-            FOREACH v_cut IN ARRAY v_cuts LOOP  -- a row of this call: what it ends as is answered
-                v_at_call := array_position(v_ids, v_cut);
-                IF v_at_call IS NOT NULL THEN
-                    v_untils[v_at_call] := v_t;
-                    v_bys[v_at_call] := v_row.id;
-                END IF;
-            END LOOP;
-        END IF;
-        INSERT INTO memories (id, org_id, time_us, agent_id, session_id, memory_type, event_type, content,
-                              metadata_json, tags, dedup_key, importance, parent_id, expires_us, fact_key,
-                              valid_from_us, valid_until_us, superseded_by, search_terms, n_terms, tsv)
-        VALUES (v_row.id, p_org, v_row.time_us, v_row.agent_id, v_row.session_id, v_row.memory_type,
-                v_row.event_type, v_row.content, v_row.metadata_json, COALESCE(v_row.tags, '{}'),
-                v_row.dedup_key, v_row.importance, v_row.parent_id, v_row.expires_us, v_row.fact_key,
-                v_row.valid_from_us, v_until, v_by, v_row.search_terms, v_row.n_terms, v_row.tsv::tsvector);
-        v_ids := v_ids || v_row.id;
-        v_untils := v_untils || v_until;
-        v_bys := v_bys || v_by;
-        v_tsvs := v_tsvs || v_row.tsv;
-        v_terms := v_terms + v_row.n_terms;
-    END LOOP;
-    IF cardinality(v_ids) > 0 THEN
-        -- each stem's documents, its rows locked in sorted order, then the org's counts (as every write does)
-        INSERT INTO term_stats (org_id, term, shard, documents)
-        SELECT p_org, c.term, pg_backend_pid() % 16, c.documents
-        FROM (SELECT t.lexeme AS term, count(*) AS documents
-              FROM unnest(v_tsvs) AS d(tsv) CROSS JOIN LATERAL unnest(d.tsv::tsvector) AS t
-              WHERE left(t.lexeme, 1) <> '~' GROUP BY t.lexeme) AS c
-        ORDER BY c.term
-        ON CONFLICT (org_id, term, shard) DO UPDATE SET documents = term_stats.documents + EXCLUDED.documents;
-        INSERT INTO corpus_stats (org_id, shard, documents, total_terms, writes)
-        VALUES (p_org, pg_backend_pid() % 16, cardinality(v_ids), v_terms, 1)
-        ON CONFLICT (org_id, shard) DO UPDATE SET documents = corpus_stats.documents + EXCLUDED.documents,
-            total_terms = corpus_stats.total_terms + EXCLUDED.total_terms, writes = corpus_stats.writes + 1;
-    END IF;
-    -- what the stored rows ended as: a later row of the call may have cut an earlier one
-    RETURN json_build_object('skipped', v_skipped, 'rows',
-        (SELECT COALESCE(json_agg(json_build_array(x.id, x.until, x.by)), '[]')
-         FROM unnest(v_ids, v_untils, v_bys) AS x(id, until, by)));
-END
-$fn$"""
+APPEND_FACTS_FUNCTION = _with_replaced(
+    APPEND_FACTS_FUNCTION_V1,
+    "            SELECT COALESCE(array_agg(DISTINCT m.dedup_key), '{}') INTO v_seen FROM memories m\n"
+    "            WHERE m.org_id = p_org AND m.dedup_key = ANY(v_probe) AND m.time_us > p_since;\n",
+    "            -- one lookup in the dedup index per key (lateral, kept from being flattened by its LIMIT)\n"
+    "            SELECT COALESCE(array_agg(u.k), '{}') INTO v_seen FROM unnest(v_probe) AS u(k)\n"
+    "            CROSS JOIN LATERAL (SELECT 1 FROM memories m\n"
+    "                                WHERE m.org_id = p_org AND m.dedup_key = u.k AND m.time_us > p_since LIMIT 1) AS f;\n",
+)
 """`memtrace_append_facts`, the write path of a small write with fact versions (`key=`, `supersedes=`): one
 round trip where the Python transaction (`events._append`) takes seven or more. It must decide exactly as
 `memtrace.facts.place_version` does; `tests/postgres/test_append_facts_function.py` compares the two paths.
