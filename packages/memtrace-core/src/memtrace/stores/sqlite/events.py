@@ -83,6 +83,11 @@ _DEDUP_HITS = (
     "WHERE dedup_h IN ({}) AND time_us > ? AND org_id = ?"
 )
 _DEDUP_CHUNK = 500
+_ANY_EXPIRED = (
+    "EXISTS (SELECT 1 FROM memories INDEXED BY memories_expiry WHERE org_id = ? AND expires_us <= ?)"
+)
+"""Whether a memory of the org (first parameter) has expired by the second and awaits the sweep: a lookup in the
+partial expiry index. While none has, "alive now" is true of every row and a read may leave the condition out."""
 CHECKPOINT_EVERY = 10_000
 """Memories a run of `delete_batch` deletes between two checkpoints of the log (about 70 MB of log at 1,000,000
 memories, where each deleted memory rewrites ~2 pages). Checkpointing every ~1,000 pages, SQLite's default, synced
@@ -541,10 +546,7 @@ class SQLiteEventStore:
         expiry index): a search filtered on nothing but scope keeps the plan that ranks inside FTS5."""
         if flt.alive_at_us is None:
             return flt
-        expired = conn.execute(
-            "SELECT 1 FROM memories INDEXED BY memories_expiry WHERE org_id = ? AND expires_us <= ? LIMIT 1",
-            (org_id, flt.alive_at_us),
-        ).fetchone()
+        expired = conn.execute(f"SELECT {_ANY_EXPIRED}", (org_id, flt.alive_at_us)).fetchone()[0]
         return flt if expired else dataclasses.replace(flt, alive_at_us=None)
 
     def _tiers(
@@ -953,9 +955,7 @@ class SQLiteEventStore:
         probes: list[str] = []
         probe_params: list[Any] = []
         if flt.alive_at_us is not None:
-            probes.append(
-                "EXISTS (SELECT 1 FROM memories INDEXED BY memories_expiry WHERE org_id = ? AND expires_us <= ?)"
-            )
+            probes.append(_ANY_EXPIRED)
             probe_params += [org_id, flt.alive_at_us]
         if flt.current_only:
             by_agent = " AND agent_id = ?" if flt.agent_id else ""

@@ -239,7 +239,7 @@ class SQLiteMetadataStore:
         # has). Without statistics SQLite would rather walk the org's update-ordered index, reading every
         # session of the org newer than the page to find the agent's.
         source = "sessions INDEXED BY sessions_agent" if agent_id is not None else "sessions"
-        with self.db.read() as conn:  # one read transaction: the page and its total see the same rows
+        with self.db.read() as conn:  # one connection under its lock: no write of this process comes between
             rows = conn.execute(
                 f"SELECT {_SESSION_COLS} FROM {source}{where} ORDER BY {session_order_by(order)} LIMIT ? OFFSET ?",
                 [*params, limit, offset],
